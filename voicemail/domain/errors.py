@@ -1,0 +1,55 @@
+"""Domain errors. They carry no transport codes; the CLI / web layers map them."""
+
+from __future__ import annotations
+
+
+class VoicemailError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class InvalidInput(VoicemailError):
+    """Input that is malformed or hostile; nothing was changed."""
+
+
+class InvalidMailbox(InvalidInput):
+    """A mailbox or context name that is not a plain identifier (e.g. contains '../')."""
+
+
+class MalformedEnvelope(InvalidInput):
+    """A spool msgNNNN.txt that is truncated, missing keys, or otherwise unusable."""
+
+
+class UnsupportedFormat(InvalidInput):
+    """A recording format we cannot make a placeholder for; the audio is left in place."""
+
+
+class NotFound(VoicemailError):
+    """The thing asked for does not exist (or the caller may not know that it does)."""
+
+
+class IntegrityError(VoicemailError):
+    """A sealed blob failed authentication: truncated, reordered, edited, or the wrong key."""
+
+
+class KeyringError(VoicemailError):
+    """The keyring is missing, unreadable, has unsafe permissions, or lacks the key asked for."""
+
+
+class TransientError(VoicemailError):
+    """Worth retrying later: a peer is down, busy or slow."""
+
+
+class PermanentError(VoicemailError):
+    """Retrying cannot help; park the work in the dead-letter table."""
+
+
+class SpoolChanged(TransientError):
+    """Asterisk renumbered or changed the spool under us; look again."""
+
+
+class AmiError(TransientError):
+    """The AMI connection failed or an action timed out."""
+
+
+class ConfigError(VoicemailError):
+    """A setting is missing or invalid. The message names the setting."""
