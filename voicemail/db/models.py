@@ -1,0 +1,128 @@
+"""SQLAlchemy 2 models. The message row is the transactional outbox of the custody pipeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class MailboxRow(Base):
+    __tablename__ = "mailboxes"
+    __table_args__ = (UniqueConstraint("context", "mailbox"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    context: Mapped[str] = mapped_column(String(80))
+    mailbox: Mapped[str] = mapped_column(String(80))
+    fullname: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MessageRow(Base):
+    """One voicemail message, identified by Asterisk's msg_id within its mailbox.
+
+    state: discovered -> sealed -> stripped (-> deleted); ``rejected`` = left untouched (malformed).
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("context", "mailbox", "msg_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    context: Mapped[str] = mapped_column(String(80))
+    mailbox: Mapped[str] = mapped_column(String(80))
+    msg_id: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    folder: Mapped[str] = mapped_column(String(16), default="INBOX")
+    origtime: Mapped[int] = mapped_column(BigInteger)
+    duration: Mapped[int] = mapped_column(Integer, default=0)
+    urgent: Mapped[bool] = mapped_column(default=False)
+    caller_context: Mapped[str] = mapped_column(String(80), default="")
+    callerid_raw: Mapped[str] = mapped_column(Text, default="")  # caller-controlled; never logged
+    caller_kind: Mapped[str] = mapped_column(String(10), default="external")
+    caller_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    caller_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    kek_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    wrapped_dek: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    discovered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sealed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    stripped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+    recordings: Mapped[list[RecordingRow]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", lazy="selectin")
+
+
+class RecordingRow(Base):
+    """One format of a message, sealed in the vault."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (UniqueConstraint("message_id", "fmt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    fmt: Mapped[str] = mapped_column(String(16))
+    blob_name: Mapped[str] = mapped_column(String(120))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    message: Mapped[MessageRow] = relationship(back_populates="recordings")
+
+
+class NotificationRow(Base):
+    """The notification of one message: pending -> sending -> sent | failed."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    state: Mapped[str] = mapped_column(String(10), index=True)
+    recipient: Mapped[str] = mapped_column(String(320), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class DeadLetterRow(Base):
+    """Work that kept failing, parked for an administrator: never dropped."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task: Mapped[str] = mapped_column(String(80))
+    ref_id: Mapped[str] = mapped_column(String(64), index=True)
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

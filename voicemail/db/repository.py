@@ -1,0 +1,235 @@
+"""SqlMessageStore: the MessageStore port on SQLAlchemy. One short transaction per call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from voicemail.db.models import DeadLetterRow, MailboxRow, MessageRow, NotificationRow, RecordingRow, utcnow
+from voicemail.domain.errors import NotFound
+from voicemail.domain.models import (
+    Caller,
+    CallerKind,
+    MailboxRef,
+    SealedRecording,
+    SpoolMessage,
+    WrappedKey,
+)
+from voicemail.domain.records import (
+    DISCOVERED,
+    SEALED,
+    STRIPPED,
+    VANISHED,
+    MailboxOwner,
+    MessageRecord,
+    NotificationWork,
+    StuckWork,
+)
+
+MAX_ERROR = 2000
+
+
+def _to_record(row: MessageRow) -> MessageRecord:
+    caller = (Caller(CallerKind.INTERNAL, row.caller_name, row.caller_number)
+              if row.caller_kind == CallerKind.INTERNAL.value else Caller.external())
+    wrapped = WrappedKey(row.kek_id, row.wrapped_dek) if row.kek_id and row.wrapped_dek else None
+    recs = tuple(SealedRecording(r.fmt, r.blob_name, r.sha256, r.size)
+                 for r in sorted(row.recordings, key=lambda r: r.fmt))
+    return MessageRecord(
+        id=row.id, mailbox=MailboxRef(row.context, row.mailbox), msg_id=row.msg_id, state=row.state,
+        folder=row.folder, origtime=row.origtime, duration=row.duration, urgent=row.urgent,
+        caller=caller, wrapped_key=wrapped, recordings=recs, attempts=row.attempts)
+
+
+class SqlMessageStore:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    # --- discovery ---------------------------------------------------------------------------
+    def record_discovered(self, message: SpoolMessage, caller: Caller, envelope: bytes) -> tuple[str, bool]:
+        env = message.envelope
+        existing = self.find(message.mailbox, env.msg_id)
+        if existing is not None and existing.state == VANISHED:
+            # It was missed once (e.g. mid-renumbering) and is back: custody starts again.
+            with self._sessions.begin() as s:
+                s.execute(update(MessageRow).where(MessageRow.id == existing.id, MessageRow.state == VANISHED)
+                          .values(state=DISCOVERED, updated_at=utcnow()))
+            return existing.id, True
+        if existing is not None:
+            return existing.id, False
+        row = MessageRow(
+            id=str(uuid.uuid4()), context=message.mailbox.context, mailbox=message.mailbox.mailbox,
+            msg_id=env.msg_id, state=DISCOVERED, folder=message.folder, origtime=env.origtime,
+            duration=env.duration, urgent=env.urgent, caller_context=env.context[:80],
+            callerid_raw=env.callerid, caller_kind=caller.kind.value, caller_name=caller.name,
+            caller_number=caller.number, envelope=envelope, attempts=0, last_error="",
+            discovered_at=utcnow(), updated_at=utcnow())
+        try:
+            with self._sessions.begin() as s:
+                s.add(row)
+        except IntegrityError:  # another listener/reconciler inserted it first
+            again = self.find(message.mailbox, env.msg_id)
+            if again is None:
+                raise
+            return again.id, False
+        return row.id, True
+
+    def known_msg_ids(self, mailbox: MailboxRef) -> set[str]:
+        with self._sessions() as s:
+            rows = s.scalars(select(MessageRow.msg_id).where(
+                MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox,
+                MessageRow.state != VANISHED))
+            return set(rows)
+
+    def get(self, message_id: str) -> MessageRecord:
+        with self._sessions() as s:
+            row = s.get(MessageRow, message_id)
+            if row is None:
+                raise NotFound(f"no message {message_id}")
+            return _to_record(row)
+
+    def find(self, mailbox: MailboxRef, msg_id: str) -> MessageRecord | None:
+        with self._sessions() as s:
+            row = s.scalars(select(MessageRow).where(
+                MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox,
+                MessageRow.msg_id == msg_id)).first()
+            return _to_record(row) if row else None
+
+    # --- custody -----------------------------------------------------------------------------
+    def mark_sealed(self, message_id: str, wrapped: WrappedKey, recordings: list[SealedRecording]) -> bool:
+        with self._sessions.begin() as s:
+            row = s.get(MessageRow, message_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"no message {message_id}")
+            if row.state != DISCOVERED:
+                return False
+            row.recordings.clear()
+            s.flush()
+            for rec in recordings:
+                row.recordings.append(RecordingRow(fmt=rec.fmt, blob_name=rec.blob_name,
+                                                   sha256=rec.sha256, size=rec.size))
+            row.kek_id, row.wrapped_dek = wrapped.kek_id, wrapped.blob
+            row.state, row.sealed_at, row.updated_at = SEALED, utcnow(), utcnow()
+            row.last_error = ""
+            return True
+
+    def mark_stripped(self, message_id: str) -> str:
+        with self._sessions.begin() as s:
+            row = s.get(MessageRow, message_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"no message {message_id}")
+            note = s.scalars(select(NotificationRow).where(NotificationRow.message_id == message_id)).first()
+            if row.state == SEALED:
+                row.state, row.stripped_at, row.updated_at = STRIPPED, utcnow(), utcnow()
+            elif row.state != STRIPPED:
+                raise NotFound(f"message {message_id} is {row.state}, not sealed")
+            if note is None:
+                note = NotificationRow(id=str(uuid.uuid4()), message_id=message_id, state="pending",
+                                       attempts=0, last_error="", recipient="",
+                                       created_at=utcnow(), updated_at=utcnow())
+                s.add(note)
+            return note.id
+
+    def mark_vanished(self, message_id: str) -> None:
+        with self._sessions.begin() as s:
+            s.execute(update(MessageRow).where(MessageRow.id == message_id, MessageRow.state == DISCOVERED)
+                      .values(state=VANISHED, updated_at=utcnow()))
+
+    def note_failure(self, message_id: str, error: str) -> None:
+        with self._sessions.begin() as s:
+            s.execute(update(MessageRow).where(MessageRow.id == message_id).values(
+                attempts=MessageRow.attempts + 1, last_error=error[:MAX_ERROR], updated_at=utcnow()))
+
+    # --- notifications -----------------------------------------------------------------------
+    def claim_notification(self, notification_id: str) -> NotificationWork | None:
+        with self._sessions.begin() as s:
+            row = s.get(NotificationRow, notification_id, with_for_update=True)
+            if row is None or row.state in ("sent", "failed"):
+                return None
+            row.state, row.attempts, row.updated_at = "sending", row.attempts + 1, utcnow()
+            return NotificationWork(row.id, row.message_id, row.state, row.attempts)
+
+    def mark_notification_sent(self, notification_id: str, recipient: str) -> None:
+        with self._sessions.begin() as s:
+            s.execute(update(NotificationRow).where(NotificationRow.id == notification_id).values(
+                state="sent", sent_at=utcnow(), updated_at=utcnow(), recipient=recipient[:320], last_error=""))
+
+    def mark_notification_failed(self, notification_id: str, error: str) -> None:
+        with self._sessions.begin() as s:
+            s.execute(update(NotificationRow).where(NotificationRow.id == notification_id).values(
+                state="failed", updated_at=utcnow(), last_error=error[:MAX_ERROR]))
+
+    def notification_for(self, message_id: str) -> tuple[str, str] | None:
+        with self._sessions() as s:
+            row = s.scalars(select(NotificationRow).where(NotificationRow.message_id == message_id)).first()
+            return (row.id, row.state) if row else None
+
+    # --- dead letters and sweeping -----------------------------------------------------------
+    def dead_letter(self, task: str, ref_id: str, error: str, attempts: int) -> None:
+        with self._sessions.begin() as s:
+            s.add(DeadLetterRow(task=task, ref_id=ref_id, error=error[:MAX_ERROR], attempts=attempts,
+                                created_at=utcnow()))
+
+    def dead_letters(self) -> list[tuple[str, str, str, int]]:
+        with self._sessions() as s:
+            rows = s.scalars(select(DeadLetterRow).where(DeadLetterRow.resolved_at.is_(None))
+                             .order_by(DeadLetterRow.id))
+            return [(r.task, r.ref_id, r.error, r.attempts) for r in rows]
+
+    def stuck(self, older_than_seconds: float) -> list[StuckWork]:
+        cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
+        with self._sessions() as s:
+            parked = set(s.scalars(select(DeadLetterRow.ref_id).where(DeadLetterRow.resolved_at.is_(None))))
+            out: list[StuckWork] = []
+            for m in s.scalars(select(MessageRow).where(MessageRow.state.in_((DISCOVERED, SEALED)),
+                                                       MessageRow.updated_at < cutoff)):
+                if m.id not in parked:
+                    out.append(StuckWork("message", m.id, m.state, m.updated_at))
+            for n in s.scalars(select(NotificationRow).where(NotificationRow.state.in_(("pending", "sending")),
+                                                            NotificationRow.updated_at < cutoff)):
+                if n.id not in parked:
+                    out.append(StuckWork("notification", n.id, n.state, n.updated_at))
+            return out
+
+    def touch(self, kind: str, ref_id: str) -> None:
+        """Mark re-enqueued work as fresh so the next sweep leaves it alone for a while."""
+        table = MessageRow if kind == "message" else NotificationRow
+        with self._sessions.begin() as s:
+            s.execute(update(table).where(table.id == ref_id).values(updated_at=utcnow()))
+
+    # --- mailboxes ---------------------------------------------------------------------------
+    def upsert_mailbox(self, owner: MailboxOwner) -> None:
+        ref = owner.mailbox
+        try:
+            with self._sessions.begin() as s:
+                row = s.scalars(select(MailboxRow).where(MailboxRow.context == ref.context,
+                                                         MailboxRow.mailbox == ref.mailbox)).first()
+                if row is None:
+                    s.add(MailboxRow(context=ref.context, mailbox=ref.mailbox, fullname=owner.fullname[:200],
+                                     email=owner.email[:320], timezone=owner.timezone[:64], updated_at=utcnow()))
+                else:
+                    row.fullname, row.email, row.updated_at = owner.fullname[:200], owner.email[:320], utcnow()
+        except IntegrityError:
+            pass  # a concurrent upsert won; the next sync refreshes it
+
+    def owner(self, mailbox: MailboxRef) -> MailboxOwner | None:
+        with self._sessions() as s:
+            row = s.scalars(select(MailboxRow).where(MailboxRow.context == mailbox.context,
+                                                     MailboxRow.mailbox == mailbox.mailbox)).first()
+            if row is None:
+                return None
+            return MailboxOwner(mailbox, row.fullname, row.email, row.timezone)
+
+    def summary(self) -> dict[str, int]:
+        """How many messages are in each state and notifications in each state (for reports)."""
+        with self._sessions() as s:
+            out: dict[str, int] = {}
+            for state in s.scalars(select(MessageRow.state)):
+                out[f"messages.{state}"] = out.get(f"messages.{state}", 0) + 1
+            for state in s.scalars(select(NotificationRow.state)):
+                out[f"notifications.{state}"] = out.get(f"notifications.{state}", 0) + 1
+            return out
