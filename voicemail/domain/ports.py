@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
 from voicemail.domain.models import (
+    Caller,
     DirectoryEntry,
     MailboxRef,
     OutgoingEmail,
@@ -14,6 +15,7 @@ from voicemail.domain.models import (
     SpoolScan,
     WrappedKey,
 )
+from voicemail.domain.records import MailboxOwner, MessageRecord, NotificationWork, StuckWork
 
 
 class Spool(Protocol):
@@ -74,3 +76,43 @@ class AsteriskControl(Protocol):
     """What the workers ask of Asterisk (blocking calls)."""
 
     def refresh(self, mailbox: MailboxRef) -> None: ...
+
+
+class MessageStore(Protocol):
+    """The custody pipeline's state (a transactional outbox). Every write is one transaction."""
+
+    def record_discovered(self, message: SpoolMessage, caller: Caller, envelope: bytes) -> tuple[str, bool]:
+        """Insert the message if unknown. Returns (message id, created)."""
+        ...
+
+    def known_msg_ids(self, mailbox: MailboxRef) -> set[str]: ...
+
+    def get(self, message_id: str) -> MessageRecord: ...
+
+    def find(self, mailbox: MailboxRef, msg_id: str) -> MessageRecord | None: ...
+
+    def mark_sealed(
+        self, message_id: str, wrapped: WrappedKey, recordings: list[SealedRecording]
+    ) -> bool: ...
+
+    def mark_stripped(self, message_id: str) -> str:
+        """Set state stripped and create the notification (once). Returns the notification id."""
+        ...
+
+    def mark_vanished(self, message_id: str) -> None: ...
+
+    def note_failure(self, message_id: str, error: str) -> None: ...
+
+    def claim_notification(self, notification_id: str) -> NotificationWork | None: ...
+
+    def mark_notification_sent(self, notification_id: str, recipient: str) -> None: ...
+
+    def mark_notification_failed(self, notification_id: str, error: str) -> None: ...
+
+    def dead_letter(self, task: str, ref_id: str, error: str, attempts: int) -> None: ...
+
+    def stuck(self, older_than_seconds: float) -> list[StuckWork]: ...
+
+    def upsert_mailbox(self, owner: MailboxOwner) -> None: ...
+
+    def owner(self, mailbox: MailboxRef) -> MailboxOwner | None: ...

@@ -1,0 +1,53 @@
+"""What the custody pipeline remembers about a message, as the services see it (no ORM types)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from voicemail.domain.models import Caller, MailboxRef, SealedRecording, WrappedKey
+
+DISCOVERED = "discovered"  # seen in the spool; plaintext only in Asterisk's spool
+SEALED = "sealed"  # a verified sealed copy is committed; the spool still holds plaintext
+STRIPPED = "stripped"  # the spool holds placeholders only; the vault holds the audio
+VANISHED = "vanished"  # gone from the spool before we could seal it (deleted on the phone)
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: str
+    mailbox: MailboxRef
+    msg_id: str
+    state: str
+    folder: str
+    origtime: int
+    duration: int
+    urgent: bool
+    caller: Caller
+    wrapped_key: WrappedKey | None
+    recordings: tuple[SealedRecording, ...]
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class MailboxOwner:
+    mailbox: MailboxRef
+    fullname: str
+    email: str
+    timezone: str = ""
+
+
+@dataclass(frozen=True)
+class NotificationWork:
+    id: str
+    message_id: str
+    state: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class StuckWork:
+    kind: str  # "message" or "notification"
+    id: str
+    state: str
+    since: dt.datetime

@@ -1,0 +1,1 @@
+"""Use cases: discovery, custody (seal, strip), notification. Pure logic over the ports."""

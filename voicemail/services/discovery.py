@@ -1,0 +1,67 @@
+"""Discovery: find messages in the spool that we do not hold yet, and hand them to custody."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from voicemail.domain.models import Caller, Envelope, MailboxRef, SpoolProblem
+from voicemail.domain.ports import MessageStore, Spool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanReport:
+    mailboxes: int = 0
+    seen: int = 0
+    new: int = 0
+    problems: list[SpoolProblem] = field(default_factory=list)
+
+    def add(self, other: ScanReport) -> None:
+        self.mailboxes += other.mailboxes
+        self.seen += other.seen
+        self.new += other.new
+        self.problems.extend(other.problems)
+
+
+class Discovery:
+    """Spool scan -> one ``discovered`` row per new msg_id -> ``on_new(message_id)`` (enqueue seal).
+
+    Safe to run concurrently and repeatedly: the row insert is idempotent on (mailbox, msg_id).
+    """
+
+    def __init__(self, spool: Spool, store: MessageStore, classify: Callable[[Envelope], Caller],
+                 on_new: Callable[[str], None]) -> None:
+        self._spool = spool
+        self._store = store
+        self._classify = classify
+        self._on_new = on_new
+
+    def scan(self, mailbox: MailboxRef) -> ScanReport:
+        report = ScanReport(mailboxes=1)
+        result = self._spool.scan(mailbox)
+        report.problems.extend(result.problems)
+        for problem in result.problems:
+            log.warning("spool entry left untouched: %s (%s)", problem.path, problem.reason)
+        known = self._store.known_msg_ids(mailbox)
+        for message in result.messages:
+            report.seen += 1
+            if message.envelope.msg_id in known:
+                continue
+            caller = self._classify(message.envelope)
+            envelope = self._spool.read_envelope_bytes(message)
+            message_id, created = self._store.record_discovered(message, caller, envelope)
+            if created:
+                report.new += 1
+                log.info("discovered message %s in %s", message_id, mailbox)
+                self._on_new(message_id)
+        return report
+
+    def reconcile(self, extra_mailboxes: Iterable[MailboxRef] = ()) -> ScanReport:
+        """A full pass over every mailbox in the spool (plus any Asterisk told us about)."""
+        report = ScanReport()
+        for mailbox in sorted(set(self._spool.mailboxes()) | set(extra_mailboxes)):
+            report.add(self.scan(mailbox))
+        return report
