@@ -1,0 +1,251 @@
+"""Vault throughput and memory, measured against a baseline in the same run.
+
+    python bench/bench_vault.py [--size BYTES] [--repeat N] [--dir DIR]
+
+* seal: WAV file -> sealed blob (FileVault.seal: read, SHA-256, AES-GCM, write, fsync, rename, fsync dir)
+* open: sealed blob -> plaintext file (FileVault.open: read, authenticate + decrypt, write; no fsync)
+* baseline: raw AESGCM encrypt / decrypt over the same bytes, already in memory, in the same chunk size
+
+Throughput is the best of N runs (default 5), in MB/s of plaintext (MB = 10^6 bytes); the target is seal and open
+each at >= 25 % of their baseline. Memory is measured in a fresh child process per operation: the
+tracemalloc peak during the operation, and the growth of the peak resident set (VmHWM) above the child's
+idle high-water mark (taken after imports and a 1-byte warm-up seal); the target is <= 16 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import resource
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cryptography
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from voicemail.vault import DEFAULT_CHUNK_SIZE, FileVault, new_data_key
+from voicemail.vault.sealed_stream import seal_stream
+
+PCM_BYTES = 57_600_000  # one hour of 8 kHz 16-bit mono, as app_voicemail records "wav"
+KEY_ID = b"1795978545-0000002a"
+TARGET_RATIO = 0.25
+TARGET_MEMORY = 16_000_000
+
+
+def write_wav(path: Path, pcm_bytes: int) -> None:
+    header = (b"RIFF" + struct.pack("<I", 36 + pcm_bytes) + b"WAVE"
+              + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+              + b"data" + struct.pack("<I", pcm_bytes))
+    rng = random.Random(20240229)
+    with path.open("wb") as out:
+        out.write(header)
+        left = pcm_bytes
+        while left:
+            block = rng.randbytes(min(left, 1 << 20))
+            out.write(block)
+            left -= len(block)
+
+
+def best_of(repeat: int, run: Callable[[], None], setup: Callable[[], None] = lambda: None) -> float:
+    """Best wall time of ``repeat`` runs; each starts with no dirty pages from the previous one."""
+    times = []
+    for _ in range(repeat):
+        setup()
+        os.sync()
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def baseline(data: bytes, chunk: int, repeat: int) -> tuple[float, float]:
+    """Seconds for raw in-memory AES-256-GCM encrypt and decrypt of ``data`` in ``chunk``-sized pieces."""
+    aead = AESGCM(new_data_key())
+    aad = b"x" * 48  # about the size of a real header
+    view = memoryview(data)
+    nonces = [os.urandom(12) for _ in range(0, len(data) + 1, chunk)]
+
+    def encrypt() -> None:
+        for n, offset in enumerate(range(0, len(data), chunk)):
+            aead.encrypt(nonces[n], view[offset:offset + chunk], aad)
+
+    sealed = [aead.encrypt(nonces[n], view[o:o + chunk], aad) for n, o in enumerate(range(0, len(data), chunk))]
+
+    def decrypt() -> None:
+        for n, frame in enumerate(sealed):
+            aead.decrypt(nonces[n], frame, aad)
+
+    return best_of(repeat, encrypt), best_of(repeat, decrypt)
+
+
+def vault_times(vault: FileVault, wav: Path, out: Path, repeat: int) -> tuple[dict[str, float], str]:
+    dek = new_data_key()
+    digest = ""
+
+    def seal() -> None:
+        nonlocal digest
+        with wav.open("rb") as source:
+            digest = vault.seal(source, "bench.wav", dek, KEY_ID).sha256
+
+    def open_to_file() -> None:
+        with out.open("wb") as sink:
+            for piece in vault.open("bench.wav", dek, KEY_ID):
+                sink.write(piece)
+
+    def copy_fsync() -> None:  # the I/O floor: what any durable file -> file copy costs here
+        with wav.open("rb") as source, copy.open("wb") as sink:
+            while block := source.read(DEFAULT_CHUNK_SIZE):
+                sink.write(block)
+            sink.flush()
+            os.fsync(sink.fileno())
+
+    def seal_no_fsync() -> None:  # the same work as seal() minus fsync / rename / directory fsync
+        with wav.open("rb") as source, copy.open("wb") as sink:
+            seal_stream(source, sink, dek, KEY_ID, vault.chunk_size)
+
+    copy = out.with_name("copy.bin")
+    fresh_copy = lambda: copy.unlink(missing_ok=True)  # noqa: E731
+    return {
+        "seal": best_of(repeat, seal, lambda: vault.delete("bench.wav")),  # a seal makes a new blob
+        "open": best_of(repeat, open_to_file, lambda: out.unlink(missing_ok=True)),
+        "copy": best_of(repeat, copy_fsync, fresh_copy),
+        "seal_no_fsync": best_of(repeat, seal_no_fsync, fresh_copy),
+    }, digest
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def peak_rss() -> int:
+    """This process's peak resident set in bytes.
+
+    VmHWM belongs to the current address space, so it starts afresh at exec; ru_maxrss does not (on
+    Linux a child inherits its parent's high-water mark at fork), so it is only the fallback.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def child(mode: str, vault_dir: Path, wav: Path, out: Path, trace: bool) -> None:
+    """Run one operation in this fresh process and print its memory use as JSON."""
+    dek = bytes.fromhex(sys.stdin.readline().strip())
+    vault = FileVault(vault_dir)
+    warm = vault_dir.parent / "warm.bin"
+    warm.write_bytes(b"w")
+    with warm.open("rb") as source:
+        vault.seal(source, "warm", new_data_key(), KEY_ID)
+    idle = peak_rss()
+    if trace:
+        tracemalloc.start()
+    if mode == "seal":
+        with wav.open("rb") as source:
+            vault.seal(source, "child.wav", dek, KEY_ID)
+    else:
+        with out.open("wb") as sink:
+            for piece in vault.open("bench.wav", dek, KEY_ID):
+                sink.write(piece)
+    peak = tracemalloc.get_traced_memory()[1] if trace else 0
+    rss = peak_rss() - idle
+    print(json.dumps({"tracemalloc_peak": peak, "rss_delta": rss, "idle": idle}))
+
+
+def measure_child(mode: str, vault_dir: Path, wav: Path, out: Path, dek: bytes, trace: bool) -> dict[str, int]:
+    args = [sys.executable, __file__, "--child", mode, "--dir", str(vault_dir.parent), "--wav", str(wav),
+            "--out", str(out)] + (["--trace"] if trace else [])
+    done = subprocess.run(args, input=dek.hex() + "\n", capture_output=True, text=True, check=True)
+    return {key: int(value) for key, value in json.loads(done.stdout).items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=PCM_BYTES, help="PCM bytes in the WAV file")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--dir", type=Path, help="work folder (default: a fresh temp folder)")
+    parser.add_argument("--child", choices=["seal", "open"], help=argparse.SUPPRESS)
+    parser.add_argument("--wav", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.dir / "vault", args.wav, args.out, args.trace)
+        return
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-vault-") as work_name:
+        run(Path(work_name), args.size, args.repeat)
+
+
+def run(work: Path, pcm_bytes: int, repeat: int) -> None:
+    wav, out, vault_dir = work / "message.wav", work / "opened.wav", work / "vault"
+    write_wav(wav, pcm_bytes)
+    size = wav.stat().st_size
+    chunk = DEFAULT_CHUNK_SIZE
+    vault = FileVault(vault_dir, chunk_size=chunk)
+    dek = new_data_key()
+    with wav.open("rb") as source:
+        vault.seal(source, "bench.wav", dek, KEY_ID)  # for the "open" children
+    memory = {(mode, trace): measure_child(mode, vault_dir, wav, out, dek, trace)
+              for mode in ("seal", "open") for trace in (True, False)}
+    enc_s, dec_s = baseline(wav.read_bytes(), chunk, repeat)
+    times, digest = vault_times(vault, wav, out, repeat)
+    assert digest == file_sha256(wav) == file_sha256(out), "round trip changed the file"
+
+    print(f"vault benchmark: {size:,}-byte WAV-like file, chunk {chunk} B, best of {repeat}; "
+          f"Python {platform.python_version()}, cryptography {cryptography.__version__}, "
+          f"{os.cpu_count()} CPU")
+    print()
+    print(f"{'throughput (MB = 10^6 bytes of plaintext)':<46}{'MB/s':>7}{'vs baseline':>13}   target")
+    verdicts = []
+
+    def row(label: str, seconds: float, base: float | None = None, target: bool = False) -> None:
+        line = f"{label:<46}{size / seconds / 1e6:>7.0f}"
+        if base is not None:
+            ratio = base / seconds
+            line += f"{ratio:>12.0%}"
+            if target:
+                verdicts.append(ratio >= TARGET_RATIO)
+                line += f"    >= {TARGET_RATIO:.0%} {'ok' if ratio >= TARGET_RATIO else 'MISSED'}"
+        print(line)
+
+    row("baseline encrypt (in memory, AES-GCM only)", enc_s)
+    row("seal  file -> vault (SHA-256, fsync, rename)", times["seal"], enc_s, target=True)
+    row("  reference: seal work without any fsync", times["seal_no_fsync"], enc_s)
+    row("  reference: plain copy + fsync, no crypto", times["copy"], enc_s)
+    row("baseline decrypt (in memory, AES-GCM only)", dec_s)
+    row("open  vault -> file (authenticated chunks)", times["open"], dec_s, target=True)
+    print()
+    idle = memory[("seal", False)]["idle"]
+    print(f"{f'memory (fresh child; idle peak RSS {idle / 1e6:.0f} MB)':<46}"
+          f"{'tracemalloc peak':>17}{'peak RSS delta':>17}   target")
+    for mode in ("seal", "open"):
+        peak, rss = memory[(mode, True)]["tracemalloc_peak"], memory[(mode, False)]["rss_delta"]
+        worst = max(peak, rss)
+        verdicts.append(worst <= TARGET_MEMORY)
+        print(f"{mode + f' {size / 1e6:.1f} MB file':<46}{peak / 1e6:>14.2f} MB{rss / 1e6:>14.2f} MB"
+              f"   <= {TARGET_MEMORY / 1e6:.0f} MB {'ok' if worst <= TARGET_MEMORY else 'MISSED'}")
+    print()
+    print("all targets met" if all(verdicts) else "SOME TARGETS MISSED")
+
+
+if __name__ == "__main__":
+    main()

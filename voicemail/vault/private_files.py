@@ -1,0 +1,76 @@
+"""Durable, private file operations shared by the vault and the keyring (POSIX)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename, link, unlink or mkdir inside ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create ``directory`` (and missing parents) as 0700, fsyncing each new entry's parent.
+
+    An existing directory is left as it is (an operator may have set it up on purpose).
+    """
+    if directory.is_dir():
+        return
+    ensure_private_dir(directory.parent)
+    with contextlib.suppress(FileExistsError):  # a concurrent writer made it first
+        os.mkdir(directory, DIR_MODE)
+        os.chmod(directory, DIR_MODE)  # mkdir's mode is filtered by the umask; 0700 only loses bits
+    fsync_directory(directory.parent)
+
+
+@contextlib.contextmanager
+def private_temp_file(directory: Path, prefix: str) -> Iterator[tuple[BinaryIO, Path]]:
+    """A new 0600 temp file in ``directory``. Removed on error, left for the caller to publish on success.
+
+    The file is flushed and fsynced before the block's result is handed back.
+    """
+    fd, name = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)
+            yield handle, temp
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+
+
+def publish_replace(temp: Path, final: Path) -> None:
+    """Atomically put ``temp`` at ``final`` (replacing what is there) and make it durable."""
+    try:
+        os.replace(temp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    fsync_directory(final.parent)
+
+
+def publish_new(temp: Path, final: Path) -> None:
+    """Atomically put ``temp`` at ``final`` only if nothing is there (FileExistsError otherwise)."""
+    try:
+        os.link(temp, final)
+    finally:
+        temp.unlink()
+    fsync_directory(final.parent)
