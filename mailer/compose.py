@@ -1,0 +1,138 @@
+"""Compose one notification from its facts, applying the disclosure policy.
+
+The policy (DESIGN.md, "What a notification may show"):
+- internal caller: the subject and body name the caller (directory name and number);
+- external caller: nothing about the caller anywhere. This module never reads ``caller.name`` or
+  ``caller.number`` of an EXTERNAL caller, even when they are filled in.
+Everything a caller controls is made one safe line (``mailer.sanitize``) and HTML-escaped in the HTML.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from functools import cache
+from importlib import resources
+from string import Template
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailer.facts import NotificationFacts
+from mailer.sanitize import one_line, phone_number
+from mailer.settings import MAX_SUBJECT, MailSettings
+from voicemail.domain.models import CallerKind, OutgoingEmail
+
+CALLER_NAME_LIMIT = 64  # characters of a caller's name that reach the subject and body
+CALLER_NUMBER_LIMIT = 32
+OWNER_NAME_LIMIT = 64
+EXTERNAL_CALLER_LABEL = "An outside caller"  # fixed text: never derived from caller data
+ID_HEADER = "X-Voicemail-Id"
+
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What the notification says about the caller, already one safe line each."""
+
+    internal: bool
+    name: str = ""
+    number: str = ""
+
+    @property
+    def label(self) -> str:
+        if not self.internal:
+            return EXTERNAL_CALLER_LABEL
+        return f"{self.name} ({self.number})" if self.number and self.number != self.name else self.name
+
+
+def _shown_caller(facts: NotificationFacts) -> _Shown:
+    caller = facts.caller
+    if caller.kind is not CallerKind.INTERNAL:
+        return _Shown(internal=False)  # never look at name/number of anyone not internal
+    number = phone_number(caller.number, CALLER_NUMBER_LIMIT)
+    name = one_line(caller.name, CALLER_NAME_LIMIT) or number
+    if not name:  # an "internal" caller we cannot name is shown like an outside caller
+        return _Shown(internal=False)
+    return _Shown(internal=True, name=name, number=number)
+
+
+def _owner_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")  # the rendered time names its zone, so this is never misleading
+
+
+def format_received(moment: datetime, zone_name: str) -> str:
+    """E.g. ``Sunday, 29 November 2026, 19:55 CET (Europe/Berlin)``; English, locale-independent."""
+    zone = _owner_zone(zone_name)
+    local = moment.astimezone(zone)
+    abbreviation = local.tzname() or ""
+    where = f" ({zone.key})" if zone.key not in ("UTC", abbreviation) else ""
+    return (f"{_DAYS[local.weekday()]}, {local.day} {_MONTHS[local.month - 1]} {local.year}, "
+            f"{local:%H:%M} {abbreviation}{where}").rstrip()
+
+
+def format_duration(seconds: int) -> str:
+    """``0:03``, ``2:05``, ``1:02:03`` (like Asterisk's own mail)."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _subject(shown: _Shown, facts: NotificationFacts, settings: MailSettings) -> str:
+    if shown.internal:
+        # The template is checked to hold only {name} and {number}; the values are safe single lines.
+        core = settings.internal_subject_template.format(name=shown.name, number=shown.number)
+    else:
+        core = settings.external_subject
+    prefix = settings.urgent_subject_prefix if facts.urgent else ""
+    return one_line(prefix + core, MAX_SUBJECT)
+
+
+@cache
+def _template(name: str) -> Template:
+    return Template(resources.files("mailer").joinpath("templates", name).read_text(encoding="utf-8"))
+
+
+def compose(facts: NotificationFacts, settings: MailSettings) -> OutgoingEmail:
+    """Build the backend-neutral notification. Every field of the result is safe to put on the wire."""
+    shown = _shown_caller(facts)
+    subject = _subject(shown, facts, settings)
+    owner = one_line(facts.recipient_name, OWNER_NAME_LIMIT)
+    site = one_line(settings.site_name, MAX_SUBJECT)
+    values = {
+        "greeting": f"Hello {owner}," if owner else "Hello,",
+        "urgent_word": "urgent " if facts.urgent else "",
+        "mailbox": one_line(facts.mailbox, 80),
+        "caller": shown.label,
+        "received": format_received(facts.received_at, facts.owner_timezone),
+        "duration": format_duration(facts.duration_seconds),
+        "player_url": facts.player_url,
+        "site_name": site,
+        "subject": subject,
+    }
+    text = _template("notification.txt").substitute(
+        values, priority_line="  Priority:  Urgent\n" if facts.urgent else ""
+    )
+    escaped = {key: html.escape(value, quote=True) for key, value in values.items()}
+    markup = _template("notification.html").substitute(
+        escaped,
+        priority_row=('<tr><th align="left" scope="row">Priority</th><td>Urgent</td></tr>'
+                      if facts.urgent else ""),
+    )
+    sender = str(Address(display_name=site, addr_spec=settings.sender)) if site else settings.sender
+    return OutgoingEmail(
+        notification_id=facts.notification_id,
+        recipient=facts.recipient,
+        sender=sender,
+        subject=subject,
+        text=text,
+        html=markup,
+        urgent=facts.urgent,
+        headers=((ID_HEADER, facts.notification_id),),
+    )

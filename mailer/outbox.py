@@ -1,0 +1,90 @@
+"""The embedded sender: write each notification as ``<notification_id>.eml`` into a folder.
+
+Writes are atomic (temporary file in the same folder, fsync, ``os.replace``, fsync of the folder), so a
+reader never sees half a message, and idempotent: a notification already in the outbox is not written
+again. The file name is the opaque notification id and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mailer.facts import check_notification_id
+from mailer.rfc5322 import DEFAULT_MESSAGE_ID_DOMAIN, is_valid_domain, render_rfc5322
+from voicemail.domain.errors import ConfigError, InvalidInput, PermanentError, TransientError
+from voicemail.domain.models import OutgoingEmail
+
+FILE_MODE = 0o640
+DIR_MODE = 0o750
+TEMP_PREFIX = ".tmp-"  # readers take only "*.eml"; temporary files never match
+TEMP_SUFFIX = ".part"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutboxMailer:
+    """Implements the ``Mailer`` port by writing ``.eml`` files."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        message_id_domain: str = DEFAULT_MESSAGE_ID_DOMAIN,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if not is_valid_domain(message_id_domain):
+            raise ConfigError("message_id_domain must be a domain name, e.g. voicemail.example.org")
+        self._directory = Path(directory)
+        self._message_id_domain = message_id_domain
+        self._clock = clock
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    def path_for(self, notification_id: str) -> Path:
+        try:
+            check_notification_id(notification_id)
+        except InvalidInput as exc:
+            raise PermanentError(str(exc)) from None
+        return self._directory / f"{notification_id}.eml"
+
+    def send(self, email: OutgoingEmail) -> None:
+        target = self.path_for(email.notification_id)
+        data = render_rfc5322(email, message_id_domain=self._message_id_domain, date=self._clock())
+        try:
+            self._directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            if target.exists():
+                return  # already in the outbox: sending again changes nothing
+            self._write_atomically(target, data)
+        except OSError as exc:
+            raise TransientError(f"cannot write to the mail outbox: {exc.strerror or type(exc).__name__}") from exc
+
+    def _write_atomically(self, target: Path, data: bytes) -> None:
+        fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=self._directory)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                os.fchmod(handle.fileno(), FILE_MODE)
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp_name, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name)
+            raise
+        self._fsync_directory()
+
+    def _fsync_directory(self) -> None:
+        fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
