@@ -1,0 +1,330 @@
+"""FileSpool: the Spool port over app_voicemail's file storage.
+
+Layout: ``<root>/<context>/<mailbox>/<folder>/msgNNNN.{txt,wav,WAV,...}`` with the folders of
+``voicemail.domain.models.FOLDERS``; ``<mailbox>/tmp`` is Asterisk's work area and never looked at.
+Message numbers are not stable (Asterisk renumbers on VoicemailBoxSummary / Move / Remove), msg_id is:
+every operation on a message re-reads the ``.txt`` at its place and raises SpoolChanged when another
+message lies there now, so the caller can ``find()`` it again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from voicemail.domain.errors import ConfigError, InvalidInput, InvalidMailbox, MalformedEnvelope, SpoolChanged
+from voicemail.domain.models import (
+    FOLDERS,
+    MSG_ID,
+    AudioFile,
+    MailboxRef,
+    SpoolMessage,
+    SpoolProblem,
+    SpoolScan,
+)
+from voicemail.spool.envelope import MAX_ENVELOPE_BYTES, parse_envelope
+from voicemail.spool.placeholder import is_placeholder_bytes, placeholder_bytes
+from voicemail.spool.safe_fs import (
+    MSG_FILE,
+    SpoolPathRefused,
+    check_audio_ext,
+    check_folder,
+    check_mailbox,
+    msg_base,
+    open_dir,
+    open_regular,
+    opened_dir,
+    read_capped,
+)
+from voicemail.spool.strip import SWAP_SUFFIX, replace_recording, verify_msg_id
+
+DEFAULT_GRACE_SECONDS = 10.0
+
+
+@dataclass
+class _Slot:
+    """The files of one message number in one folder, as listed."""
+
+    txt: os.DirEntry[str] | None = None
+    audio: dict[str, os.DirEntry[str]] = field(default_factory=dict)
+
+
+class FileSpool:
+    """Reads and strips app_voicemail's spool under ``root``.
+
+    ``formats_hint``: the formats voicemail.conf lists (e.g. ``("WAV", "wav")``), as file extensions.
+    Audio is listed in that order, and a young message lacking one of them is not listed yet.
+    ``grace_seconds``: how long a just-written ``.txt`` may lack its audio (or fail to parse) before it
+    is reported as a problem instead of silently skipped; Asterisk renames files in one by one.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        formats_hint: tuple[str, ...] = (),
+        *,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+        clock: Callable[[], float] = time.time,
+        use_exchange: bool = True,
+    ) -> None:
+        self._root = Path(root)
+        self._formats = tuple(check_audio_ext(fmt) for fmt in formats_hint)
+        self._grace = grace_seconds
+        self._clock = clock
+        self._use_exchange = use_exchange
+
+    # --- listing ----------------------------------------------------------------------------------
+
+    def mailboxes(self) -> list[MailboxRef]:
+        """Every ``<context>/<mailbox>`` directory whose names are valid; links and odd names skipped."""
+        found: list[MailboxRef] = []
+        try:
+            with opened_dir(self._root) as root_fd:
+                for context in self._subdirs(root_fd):
+                    try:
+                        with opened_dir(self._root, context) as ctx_fd:
+                            boxes = self._subdirs(ctx_fd)
+                    except (FileNotFoundError, SpoolPathRefused):
+                        continue
+                    for box in boxes:
+                        try:
+                            found.append(MailboxRef(context=context, mailbox=box))
+                        except InvalidMailbox:
+                            continue
+        except FileNotFoundError:
+            raise ConfigError(f"voicemail spool root not found: {self._root}") from None
+        return sorted(found)
+
+    @staticmethod
+    def _subdirs(dir_fd: int) -> list[str]:
+        with os.scandir(dir_fd) as entries:
+            return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
+
+    def scan(self, mailbox: MailboxRef) -> SpoolScan:
+        """All messages in all folders of ``mailbox``, plus what we refused to touch (and why)."""
+        context, box = check_mailbox(mailbox)
+        messages: list[SpoolMessage] = []
+        problems: list[SpoolProblem] = []
+        with self._mailbox_dir(context, box, problems) as box_fd:
+            if box_fd is not None:
+                for folder in FOLDERS:
+                    messages.extend(self._scan_folder(mailbox, box_fd, folder, problems))
+        return SpoolScan(messages=tuple(messages), problems=tuple(problems))
+
+    def find(self, mailbox: MailboxRef, msg_id: str) -> SpoolMessage | None:
+        """Where the message ``msg_id`` lies now (first in FOLDERS order, then by number), or None.
+
+        Looks twice if the first pass finds nothing, since files may be mid-rename during a renumbering.
+        """
+        context, box = check_mailbox(mailbox)
+        if not isinstance(msg_id, str) or not MSG_ID.match(msg_id):
+            raise InvalidInput("invalid msg_id")
+        for _attempt in range(2):
+            with self._mailbox_dir(context, box, []) as box_fd:
+                if box_fd is None:
+                    return None
+                for folder in FOLDERS:
+                    for message in self._scan_folder(mailbox, box_fd, folder, []):
+                        if message.envelope.msg_id == msg_id:
+                            return message
+        return None
+
+    @contextmanager
+    def _mailbox_dir(self, context: str, box: str, problems: list[SpoolProblem]) -> Iterator[int | None]:
+        """The mailbox directory's descriptor; None if it does not exist or was refused (a problem)."""
+        if not self._root.is_dir():
+            raise ConfigError(f"voicemail spool root not found: {self._root}")
+        try:
+            with opened_dir(self._root, context) as ctx_fd:
+                try:
+                    box_fd = open_dir(ctx_fd, box)
+                except SpoolPathRefused as exc:
+                    problems.append(SpoolProblem(str(self._root / context / box), str(exc)))
+                    box_fd = None
+        except SpoolPathRefused as exc:
+            problems.append(SpoolProblem(str(self._root / context), str(exc)))
+            box_fd = None
+        except FileNotFoundError:
+            box_fd = None
+        try:
+            yield box_fd
+        finally:
+            if box_fd is not None:
+                os.close(box_fd)
+
+    def _scan_folder(
+        self, mailbox: MailboxRef, box_fd: int, folder: str, problems: list[SpoolProblem]
+    ) -> list[SpoolMessage]:
+        folder_path = self._root / mailbox.context / mailbox.mailbox / folder
+        try:
+            folder_fd = open_dir(box_fd, folder)
+        except FileNotFoundError:
+            return []
+        except SpoolPathRefused as exc:
+            problems.append(SpoolProblem(str(folder_path), str(exc)))
+            return []
+        try:
+            slots = self._list_slots(folder_fd, folder_path, problems)
+            messages: list[SpoolMessage] = []
+            for number, slot in sorted(slots.items()):
+                message = self._read_slot(mailbox, folder, number, slot, folder_fd, folder_path, problems)
+                if message is not None:
+                    messages.append(message)
+            return messages
+        finally:
+            os.close(folder_fd)
+
+    def _list_slots(self, folder_fd: int, folder_path: Path, problems: list[SpoolProblem]) -> dict[int, _Slot]:
+        slots: dict[int, _Slot] = {}
+        with os.scandir(folder_fd) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") and entry.name.endswith(SWAP_SUFFIX):
+                    if self._is_old(entry):
+                        problems.append(
+                            SpoolProblem(str(folder_path / entry.name), "leftover swap file from an interrupted strip")
+                        )
+                    continue
+                match = MSG_FILE.match(entry.name)
+                if match is None:
+                    continue  # .lock files, greetings, anything not ours
+                if entry.is_symlink():
+                    problems.append(SpoolProblem(str(folder_path / entry.name), "symbolic link refused"))
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    problems.append(SpoolProblem(str(folder_path / entry.name), "not a regular file"))
+                    continue
+                slot = slots.setdefault(int(match.group("number")), _Slot())
+                if match.group("ext") == "txt":
+                    slot.txt = entry
+                else:
+                    slot.audio[match.group("ext")] = entry
+        return slots
+
+    def _read_slot(
+        self,
+        mailbox: MailboxRef,
+        folder: str,
+        number: int,
+        slot: _Slot,
+        folder_fd: int,
+        folder_path: Path,
+        problems: list[SpoolProblem],
+    ) -> SpoolMessage | None:
+        base = msg_base(number)
+        txt_path = folder_path / f"{base}.txt"
+        if slot.txt is None:
+            if slot.audio and all(self._is_old(e) for e in slot.audio.values()):
+                problems.append(SpoolProblem(str(folder_path / base), "audio without an envelope (.txt)"))
+            return None
+        young = not self._is_old(slot.txt)
+        try:
+            envelope = parse_envelope(read_capped(folder_fd, f"{base}.txt", MAX_ENVELOPE_BYTES))
+        except (FileNotFoundError, SpoolPathRefused):
+            return None  # renamed away since listing (or swapped for something odd): the next look sees it
+        except MalformedEnvelope as exc:
+            if not young:
+                problems.append(SpoolProblem(str(txt_path), f"malformed envelope: {exc}"))
+            return None
+        if not slot.audio or (young and any(fmt not in slot.audio for fmt in self._formats)):
+            if not young:
+                problems.append(SpoolProblem(str(txt_path), "no audio file beside the envelope"))
+            return None
+        audio = tuple(AudioFile(fmt=fmt, path=str(folder_path / f"{base}.{fmt}")) for fmt in self._order(slot.audio))
+        return SpoolMessage(
+            mailbox=mailbox, folder=folder, number=number, txt_path=str(txt_path), envelope=envelope, audio=audio
+        )
+
+    def _order(self, formats: dict[str, os.DirEntry[str]]) -> list[str]:
+        hinted = [fmt for fmt in self._formats if fmt in formats]
+        return hinted + sorted(fmt for fmt in formats if fmt not in self._formats)
+
+    def _is_old(self, entry: os.DirEntry[str]) -> bool:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return self._clock() - max(st.st_mtime, st.st_ctime) >= self._grace
+
+    # --- one message --------------------------------------------------------------------------------
+
+    def _place(self, message: SpoolMessage) -> tuple[tuple[str, str, str], str, str]:
+        """Validated (context, mailbox, folder), file base name and msg_id of a message. No disk access."""
+        context, box = check_mailbox(message.mailbox)
+        folder = check_folder(message.folder)
+        base = msg_base(message.number)
+        msg_id = message.envelope.msg_id
+        if not MSG_ID.match(msg_id):
+            raise InvalidInput("invalid msg_id")
+        return (context, box, folder), base, msg_id
+
+    def open_audio(self, message: SpoolMessage, fmt: str) -> BinaryIO:
+        """The recording, opened for reading, after checking the message still lies at that place."""
+        parts, base, msg_id = self._place(message)
+        check_audio_ext(fmt)
+        with self._folder(parts) as folder_fd:
+            verify_msg_id(folder_fd, base, msg_id)
+            try:
+                fd = open_regular(folder_fd, f"{base}.{fmt}")
+            except FileNotFoundError:
+                raise SpoolChanged("the recording is no longer at that place; look again") from None
+            try:
+                verify_msg_id(folder_fd, base, msg_id)
+            except BaseException:
+                os.close(fd)
+                raise
+        return os.fdopen(fd, "rb")
+
+    def read_envelope_bytes(self, message: SpoolMessage) -> bytes:
+        """The msgNNNN.txt exactly as Asterisk wrote it (it must still carry the message's msg_id)."""
+        parts, base, msg_id = self._place(message)
+        with self._folder(parts) as folder_fd:
+            try:
+                data = read_capped(folder_fd, f"{base}.txt", MAX_ENVELOPE_BYTES)
+            except FileNotFoundError:
+                raise SpoolChanged("the message's envelope is no longer at that place; look again") from None
+        try:
+            found = parse_envelope(data).msg_id
+        except MalformedEnvelope:
+            raise SpoolChanged("the envelope at that place no longer parses; look again") from None
+        if found != msg_id:
+            raise SpoolChanged("another message now lies at that place (renumbered); look again")
+        return data
+
+    def replace_with_placeholder(self, message: SpoolMessage, fmt: str, expected_sha256: str) -> str:
+        """Swap the recording for the placeholder if it still hashes to ``expected_sha256``.
+
+        Returns "replaced" or "already"; SpoolChanged when something else lies there now.
+        """
+        parts, base, msg_id = self._place(message)
+        check_audio_ext(fmt)
+        placeholder_bytes(fmt)  # UnsupportedFormat before touching the disk
+        with self._folder(parts) as folder_fd:
+            return replace_recording(folder_fd, base, fmt, msg_id, expected_sha256, use_exchange=self._use_exchange)
+
+    def is_placeholder(self, message: SpoolMessage, fmt: str) -> bool:
+        """True when this message's ``fmt`` file is our placeholder; False when it is absent or audio."""
+        parts, base, msg_id = self._place(message)
+        check_audio_ext(fmt)
+        expected = placeholder_bytes(fmt)
+        with self._folder(parts) as folder_fd:
+            verify_msg_id(folder_fd, base, msg_id)
+            try:
+                head = read_capped(folder_fd, f"{base}.{fmt}", len(expected))
+            except FileNotFoundError:
+                return False
+            verify_msg_id(folder_fd, base, msg_id)
+        return is_placeholder_bytes(fmt, head)
+
+    @contextmanager
+    def _folder(self, parts: tuple[str, str, str]) -> Iterator[int]:
+        """The message's folder descriptor; anything gone from under us means "look again"."""
+        try:
+            with opened_dir(self._root, *parts) as folder_fd:
+                yield folder_fd
+        except FileNotFoundError:
+            raise SpoolChanged("the message or its folder is gone; look again") from None
