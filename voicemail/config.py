@@ -37,6 +37,8 @@ class Settings:
     ami_ping_interval: float = _s(20.0, "Seconds between AMI Ping keepalives (half-open detection).")
     # --- Asterisk's spool ------------------------------------------------------------------------
     spool_dir: str = _s("/var/spool/asterisk/voicemail", "Folder that holds the voicemail contexts.")
+    spool_formats: tuple[str, ...] = _s(("wav",), "Extensions voicemail.conf's format= writes, e.g. WAV,wav for "
+                                       "format=wav49|wav (wav49 files end in .WAV).")
     # --- storage -------------------------------------------------------------------------------
     database_url: str = _s("sqlite:///var/voicemail.db", "SQLAlchemy URL (sqlite:///… or postgresql+psycopg://…).")
     vault_dir: str = _s("var/vault", "Folder of sealed blobs (0700).")

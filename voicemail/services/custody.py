@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import time
 
 from voicemail.domain.errors import SpoolChanged
@@ -22,8 +23,10 @@ log = logging.getLogger(__name__)
 VANISH_RECHECK_SECONDS = 0.5
 
 
-def blob_name(message_id: str, fmt: str) -> str:
-    return f"{message_id}.{fmt}"
+def blob_name(message_id: str, fmt: str, attempt: str) -> str:
+    """A fresh name per seal attempt: two workers sealing the same message at once (a re-delivered
+    task) never overwrite the blob that the committed row points to; the loser deletes its own."""
+    return f"{message_id}.{fmt}.{attempt}"
 
 
 class Custody:
@@ -54,6 +57,7 @@ class Custody:
             return "vanished"
         dek = new_data_key()
         key_id = message_id.encode()
+        attempt = secrets.token_hex(4)
         sealed: list[SealedRecording] = []
         for audio in found.audio:
             with self._spool.open_audio(found, audio.fmt) as source:
@@ -61,16 +65,20 @@ class Custody:
                 again = self._locate(record)
                 if again is None or again.txt_path != found.txt_path:
                     raise SpoolChanged(f"message {message_id} moved while being opened")
-                result = self._vault.seal(source, blob_name(message_id, audio.fmt), dek, key_id)
+                result = self._vault.seal(source, blob_name(message_id, audio.fmt, attempt), dek, key_id)
             self._fail.hit("seal.mid")
             sealed.append(dataclasses.replace(result, fmt=audio.fmt))
         for rec in sealed:
             self._vault.verify(rec.blob_name, dek, key_id, rec.sha256)
         wrapped = self._keyring.wrap(dek, key_id)
         committed = self._store.mark_sealed(message_id, wrapped, sealed)
+        if not committed:  # another worker won the race; its blobs are the ones on record
+            for rec in sealed:
+                self._vault.delete(rec.blob_name)
+            return "already"
         self._fail.hit("seal.after_commit")
         log.info("sealed message %s (%d format(s))", message_id, len(sealed))
-        return "sealed" if committed else "already"
+        return "sealed"
 
     def strip(self, message_id: str) -> str:
         """Replace the plaintext recordings by placeholders. Returns the notification id."""
