@@ -1,0 +1,139 @@
+"""Custody services on real adapters (FileSpool, FileVault, FileKeyring, SQLite, outbox): no mocks."""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import shutil
+from email import policy
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from mailer.outbox import OutboxMailer
+from mailer.settings import MailSettings
+from tests.conftest import CAPTURES
+from voicemail.db.engine import make_engine, make_sessionmaker
+from voicemail.db.migrate import upgrade
+from voicemail.db.repository import SqlMessageStore
+from voicemail.directory import CsvDirectory, classify
+from voicemail.domain.errors import SpoolChanged
+from voicemail.domain.models import MailboxRef
+from voicemail.domain.records import MailboxOwner
+from voicemail.services.custody import Custody
+from voicemail.services.discovery import Discovery
+from voicemail.services.export import export_recording
+from voicemail.services.notify import Notifier, NotifySettings
+from voicemail.spool import FileSpool, is_placeholder_bytes
+from voicemail.vault import FileKeyring, FileVault
+
+pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"captures not found at {CAPTURES}")
+BOX = MailboxRef("default", "2001")
+
+
+class World:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        inbox = root / "spool" / "default" / "2001" / "INBOX"
+        inbox.mkdir(parents=True)
+        samples = ["spool-2001-INBOX-msg0000.dialplan-vmleave-int.txt",
+                   "spool-2001-INBOX-msg0001.dialplan-vmleave-ext.txt",
+                   "spool-2001-INBOX-msg0002.dialplan-vmleave-anon.txt"]
+        self.audio = {}
+        for n, name in enumerate(samples):
+            shutil.copyfile(CAPTURES / name, inbox / f"msg{n:04d}.txt")
+            data = (CAPTURES / "msg0000.wav").read_bytes()[:-n * 100 or None]  # three different recordings
+            (inbox / f"msg{n:04d}.wav").write_bytes(data)
+            self.audio[n] = data
+        (root / "directory.csv").write_text("number,name,email\n1001,Alice Internal,alice@example.test\n")
+        engine = make_engine(f"sqlite:///{root / 'vm.db'}")
+        upgrade(engine)
+        self.store = SqlMessageStore(make_sessionmaker(engine))
+        self.store.upsert_mailbox(MailboxOwner(BOX, "Carol", "carol@example.test"))
+        self.spool = FileSpool(root / "spool")
+        self.vault = FileVault(root / "vault")
+        self.keyring = FileKeyring.create(root / "keyring.json")
+        self.enqueued: list[str] = []
+        directory = CsvDirectory(root / "directory.csv")
+        self.discovery = Discovery(self.spool, self.store, partial(
+            classify, internal_contexts=frozenset({"vmleave-int"}), directory=directory), self.enqueued.append)
+        self.custody = Custody(self.spool, self.vault, self.keyring, self.store)
+        self.notifier = Notifier(self.store, OutboxMailer(root / "outbox"), MailSettings(sender="vm@example.test"),
+                                 NotifySettings("https://voicemail.example.test"), directory)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def test_full_custody_replaces_audio_and_keeps_the_envelope(world: World) -> None:
+    report = world.discovery.reconcile()
+    assert (report.seen, report.new) == (3, 3)
+    assert world.discovery.reconcile().new == 0  # idempotent
+    for mid in world.enqueued:
+        assert world.custody.seal(mid) == "sealed"
+        world.notifier.send(world.custody.strip(mid))
+    for path in (world.root / "spool").rglob("msg*.wav"):
+        assert is_placeholder_bytes("wav", path.read_bytes())
+    assert len(list((world.root / "spool").rglob("msg*.txt"))) == 3
+    assert len(list((world.root / "outbox").glob("*.eml"))) == 3
+
+
+def test_export_is_bit_identical_to_the_recording(world: World, tmp_path: Path) -> None:
+    world.discovery.reconcile()
+    mid = world.enqueued[0]
+    world.custody.seal(mid)
+    world.custody.strip(mid)
+    record = world.store.get(mid)
+    out = tmp_path / "out.wav"
+    written, digest = export_recording(world.vault, world.keyring, record, out)
+    original = world.audio[0]
+    assert out.read_bytes() == original and digest == hashlib.sha256(original).hexdigest()
+    assert written == len(original)
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+def test_seal_and_strip_are_idempotent_and_notify_once(world: World) -> None:
+    world.discovery.reconcile()
+    mid = world.enqueued[0]
+    assert world.custody.seal(mid) == "sealed"
+    assert world.custody.seal(mid) == "already"
+    n1 = world.custody.strip(mid)
+    assert world.custody.strip(mid) == n1
+    assert world.notifier.send(n1) == "sent"
+    assert world.notifier.send(n1) == "already"
+    assert len(world.store.get(mid).recordings) == 1
+    blobs = [p for p in (world.root / "vault").rglob("*") if p.is_file()]
+    assert len(blobs) == 1  # no blob left behind by the second seal
+
+
+def test_unsealed_message_is_never_stripped(world: World) -> None:
+    world.discovery.reconcile()
+    mid = world.enqueued[0]
+    with pytest.raises(SpoolChanged):
+        world.custody.strip(mid)
+    assert not is_placeholder_bytes("wav", (world.root / "spool/default/2001/INBOX/msg0000.wav").read_bytes())
+
+
+def test_internal_caller_named_and_external_caller_absent(world: World) -> None:
+    world.discovery.reconcile()
+    for mid in world.enqueued:
+        world.custody.seal(mid)
+        world.notifier.send(world.custody.strip(mid))
+    subjects = sorted(email.message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"]
+                      for p in (world.root / "outbox").glob("*.eml"))
+    assert subjects == ["Voice message from Alice Internal (1001)", "Voice message from an outside caller",
+                        "Voice message from an outside caller"]
+    for p in (world.root / "outbox").glob("*.eml"):
+        assert b"2025550123" not in p.read_bytes()
+
+
+def test_message_deleted_before_sealing_is_marked_vanished(world: World) -> None:
+    world.discovery.reconcile()
+    mid = world.enqueued[0]
+    for p in (world.root / "spool/default/2001/INBOX").glob("msg0000.*"):
+        p.unlink()
+    assert world.custody.seal(mid) == "vanished"
+    assert world.store.get(mid).state == "vanished"
