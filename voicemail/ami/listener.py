@@ -1,0 +1,105 @@
+"""The AMI listener: MessageWaiting -> look at that mailbox; reconcile on every (re)connect.
+
+Bursts are coalesced: events only mark a mailbox dirty, and a single drain loop scans dirty
+mailboxes after a short pause. ``New:`` counts are never trusted (they are full recounts and can
+arrive out of order under load, capture q7c); the spool is always re-read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from voicemail.ami.actions import parse_message_waiting, voicemail_users_list
+from voicemail.ami.client import AmiClient
+from voicemail.ami.parser import AmiMessage
+from voicemail.domain.errors import InvalidInput
+from voicemail.domain.models import MailboxRef
+from voicemail.domain.records import MailboxOwner
+from voicemail.services.discovery import Discovery, ScanReport
+
+log = logging.getLogger(__name__)
+
+
+class Listener:
+    def __init__(self, client: AmiClient, discovery: Discovery,
+                 save_owner: Callable[[MailboxOwner], None], *,
+                 debounce: float = 0.05, reconcile_interval: float = 300.0) -> None:
+        self._client = client
+        self._discovery = discovery
+        self._save_owner = save_owner
+        self._debounce = debounce
+        self._reconcile_interval = reconcile_interval
+        self._dirty: set[MailboxRef] = set()
+        self._wake = asyncio.Event()
+        self._known: set[MailboxRef] = set()
+        self.reconciliations = 0
+        self.last_report: ScanReport | None = None
+
+    def on_event(self, message: AmiMessage) -> None:
+        waiting = parse_message_waiting(message)
+        if waiting is None:
+            return
+        try:
+            mailbox = MailboxRef.parse(waiting.mailbox)
+        except InvalidInput:
+            log.warning("MessageWaiting for an invalid mailbox name ignored")
+            return
+        self._dirty.add(mailbox)
+        self._wake.set()
+
+    async def on_connect(self, client: AmiClient) -> None:
+        """After every (re)connect: refresh the mailbox list, then a full reconciliation pass."""
+        try:
+            users = await voicemail_users_list(client)
+        except Exception as exc:
+            log.warning("VoicemailUsersList failed (%s); reconciling from the spool only", type(exc).__name__)
+            users = []
+        for user in users:
+            try:
+                ref = MailboxRef(user.context, user.mailbox)
+            except InvalidInput:
+                continue
+            self._known.add(ref)
+            try:
+                await asyncio.to_thread(self._save_owner, MailboxOwner(ref, user.fullname, user.email or ""))
+            except Exception:
+                log.exception("saving mailbox %s failed", ref)
+        try:
+            await self.reconcile()
+        except Exception:
+            log.exception("reconciliation after connect failed; the scheduled one retries")
+
+    async def reconcile(self) -> ScanReport:
+        report = await asyncio.to_thread(self._discovery.reconcile, tuple(self._known))
+        self.reconciliations += 1
+        self.last_report = report
+        log.info("reconciliation: %d mailbox(es), %d message(s) seen, %d new, %d problem(s)",
+                 report.mailboxes, report.seen, report.new, len(report.problems))
+        return report
+
+    async def _drain(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self._debounce)
+            self._wake.clear()
+            dirty, self._dirty = self._dirty, set()
+            for mailbox in sorted(dirty):
+                try:
+                    await asyncio.to_thread(self._discovery.scan, mailbox)
+                except Exception:
+                    log.exception("scanning %s failed; the next reconciliation retries it", mailbox)
+                    self._dirty.add(mailbox)
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(self._reconcile_interval)
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("scheduled reconciliation failed")
+
+    async def run(self) -> None:
+        self._client.subscribe(self.on_event)
+        await asyncio.gather(self._client.run_forever(on_connect=self.on_connect), self._drain(), self._periodic())
