@@ -1,0 +1,249 @@
+"""A Local channel pair: its creation, answer, media waits, and the two ways a half hangs up.
+
+The event order of each step is the order of capture q1 (and q1b, q4, q4b, q7b for the variants).
+Each half runs as its own task; when one half hangs up (the *initiator*), the other (the *responder*)
+is woken from whatever it waits for, finishes its application, and hangs up with the same cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from voicemail.standin import events
+from voicemail.standin.channel import Channel, Party
+from voicemail.standin.pbx import Pbx
+from voicemail.standin.wire import Event
+
+CEL_APPS = frozenset({"voicemail", "playback", "agi"})  # cel.conf: apps = voicemail,playback,agi
+DIAL_APP = ("AppDial2", "(Outgoing Line)")
+
+
+def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+@dataclass
+class CallResult:
+    """What a VoiceMail application on this call did (for ``leave_message``)."""
+
+    msg_id: str | None = None
+
+
+@dataclass(eq=False)
+class Call:
+    pbx: Pbx
+    one: Channel
+    two: Channel
+    caller: Party
+    audio: bytes | None = None
+    result: CallResult = field(default_factory=CallResult)
+    cause: int = 0
+    gone: dict[int, asyncio.Event] = field(default_factory=lambda: {1: asyncio.Event(), 2: asyncio.Event()})
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    nominal: dict[int, float | None] = field(default_factory=lambda: {1: 0.0, 2: 0.0})
+    on_answer: Callable[[], None] | None = None
+    epoch: float = 0.0
+    wakers: dict[int, asyncio.Future[bool] | None] = field(default_factory=lambda: {1: None, 2: None})
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        self.pbx.publish(event)
+
+    def peer(self, ch: Channel) -> Channel:
+        return self.two if ch.side == 1 else self.one
+
+    def peer_gone(self, ch: Channel) -> bool:
+        return self.gone[3 - ch.side].is_set()
+
+    def cel(self, ch: Channel, name: str, *, extra: str = "", app: tuple[str, str] | None = None) -> None:
+        self.emit(events.cel(ch, name, self.pbx.now(), extra=extra, app=app))
+
+    async def media(self, ch: Channel, lab_seconds: float, *, real: bool = False) -> bool:
+        """Play/wait for ``lab_seconds`` (scaled unless ``real``). False when the peer hung up first.
+
+        Waits end at deadlines on the call's own timeline (answer + the sum of what this half played),
+        so the two halves keep the lab's relative order however busy the event loop is."""
+        if self.peer_gone(ch):
+            return False
+        loop = asyncio.get_running_loop()
+        nominal = self.nominal[ch.side]
+        if real or nominal is None:
+            if real:
+                self.nominal[ch.side] = None
+            deadline = loop.time() + (lab_seconds if real else self.pbx.timing.scaled(lab_seconds))
+        else:
+            nominal += lab_seconds
+            self.nominal[ch.side] = nominal
+            deadline = self.epoch + self.pbx.timing.scaled(nominal)
+        return await self._sleep_until(ch, deadline)
+
+    async def _sleep_until(self, ch: Channel, deadline: float) -> bool:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        self.wakers[ch.side] = fut
+        handle = loop.call_at(deadline, _resolve, fut, True)
+        try:
+            return await fut
+        finally:
+            handle.cancel()
+            self.wakers[ch.side] = None
+
+    async def until_peer_gone(self, ch: Channel, limit_lab_seconds: float) -> float:
+        """Record until the peer hangs up (at most ``limit``); returns the lab seconds recorded."""
+        start_nominal = self.nominal[ch.side]
+        start = time.monotonic()
+        peer = 3 - ch.side
+        if self.gone[peer].is_set():
+            return 0.0
+        deadline = asyncio.get_running_loop().time() + self.pbx.timing.scaled(limit_lab_seconds)
+        if await self._sleep_until(ch, deadline):
+            return limit_lab_seconds
+        peer_nominal = self.nominal[peer]
+        if start_nominal is not None and peer_nominal is not None:
+            return max(0.0, peer_nominal - start_nominal)
+        return (time.monotonic() - start) / self.pbx.timing.scale
+
+    def newexten(self, ch: Channel, priority: int, app: str, data: str) -> None:
+        ch.priority = priority
+        self.emit(events.newexten(ch, app, data))
+
+    def start_app(self, ch: Channel, app: str, data: str) -> None:
+        """An application starts: CDR's last app; CEL APP_END of the previous tracked app + APP_START."""
+        ch.app, ch.appdata = app, data
+        ch.cdr_app = (app, data)
+        if app.lower() in CEL_APPS:
+            if ch.cel_app is not None:
+                self.cel(ch, "APP_END", app=ch.cel_app)
+            ch.cel_app = (app, data)
+            self.cel(ch, "APP_START")
+
+    def varset(self, ch: Channel | None, name: str, value: str) -> None:
+        if ch is not None:
+            ch.variables[name] = value
+        self.emit(events.varset(ch, name, value))
+
+    # --- creation and answer -------------------------------------------------------------------------
+
+    def create(self, dialstring: str, optimize: bool) -> None:
+        """Channels exist, caller id set, the ;2 half is being dialled (q1 order)."""
+        one, two, caller = self.one, self.two, self.caller
+        self.pbx.register(one)
+        self.pbx.register(two)
+        self.cel(one, "CHAN_START", app=("", ""))
+        self.emit(events.newchannel(one))
+        self.emit(events.newchannel(two))
+        one.app, one.appdata = DIAL_APP
+        self.emit(events.newexten(one, *DIAL_APP))
+        if caller.is_set:
+            one.caller = caller.copy()
+            one.ani = caller.num or ""
+            self.emit(events.newcallerid(one))
+            one.connected = caller.copy()
+            self.emit(events.newconnectedline(one))
+        self.cel(two, "CHAN_START", app=("", ""))
+        if caller.is_set:
+            two.caller = caller.copy()
+            two.connected = caller.copy()
+            self.emit(events.newcallerid(two))
+            self.emit(events.newconnectedline(two))
+        self.emit(events.local_bridge(one, two, two.context, two.exten, optimize))
+        self.emit(events.dial_begin(one, dialstring))
+
+    def answer(self) -> None:
+        """The ;2 half ran Answer(): both halves Up, the dial ends, the originator's side starts."""
+        self.epoch = asyncio.get_running_loop().time()
+        now = self.pbx.now()
+        for ch in (self.two, self.one):
+            ch.state = 6
+            ch.answered = now
+            self.emit(events.newstate(ch))
+        self.emit(events.dial_end(self.one))
+        self.cel(self.two, "ANSWER", app=("Answer", ""))
+        self.cel(self.one, "ANSWER")
+        self.pbx.live_pairs[self.one.device] = self.pbx.live_pairs.get(self.one.device, 0) + 1
+        self.answered.set()
+        if self.on_answer is not None:
+            self.on_answer()
+
+    def device_states(self, count: int) -> None:
+        state = "INUSE" if self.pbx.live_pairs.get(self.one.device, 0) > 0 else "NOT_INUSE"
+        for _ in range(count):
+            self.emit(events.device_state(self.one.device, state))
+
+    # --- hanging up ----------------------------------------------------------------------------------
+
+    def _pair_broken(self) -> None:
+        if not any(g.is_set() for g in self.gone.values()):
+            device = self.one.device
+            self.pbx.live_pairs[device] = max(0, self.pbx.live_pairs.get(device, 0) - 1)
+
+    def _end_cels(self, ch: Channel, cause: int, source: str, linked_end: bool) -> None:
+        if ch.cel_app is not None:
+            self.cel(ch, "APP_END", app=ch.cel_app)
+        last = DIAL_APP if ch.side == 1 else ("", "")
+        self.cel(ch, "HANGUP", app=last, extra=events.cel_hangup_extra(cause, source))
+        self.cel(ch, "CHAN_END", app=last)
+        if linked_end:
+            self.cel(ch, "LINKEDID_END", app=last)
+
+    def hangup_first(self, ch: Channel, cause: int, source: str, *, soft_cause: int | None = None,
+                     cdr: str = "after_request") -> None:
+        """This half hangs up while the other is still up (the initiator)."""
+        if self.gone[ch.side].is_set():
+            return
+        peer = self.peer(ch)
+        if cdr == "first":
+            self.emit(events.cdr(ch, self.pbx.now()))
+        if soft_cause is not None:
+            self.emit(events.soft_hangup_request(ch, soft_cause))
+        self.emit(events.hangup_request(peer, cause))
+        if cdr == "after_request":
+            self.emit(events.cdr(ch, self.pbx.now()))
+        self._pair_broken()
+        self.emit(events.hangup(ch, cause))
+        self.device_states(1)
+        self._end_cels(ch, cause, source, linked_end=False)
+        self._finish(ch, cause)
+
+    def hangup_second(self, ch: Channel, *, soft: bool, cdr: str = "after_hangup") -> None:
+        """This half hangs up after the other did (the responder): same cause, LINKEDID_END."""
+        if self.gone[ch.side].is_set():
+            return
+        cause = self.cause
+        if soft:
+            self.emit(events.soft_hangup_request(ch, 16))
+        if cdr == "before_hangup":
+            self.emit(events.cdr(ch, self.pbx.now()))
+        self._pair_broken()
+        self.emit(events.hangup(ch, cause))
+        self.device_states(1)
+        if cdr == "after_hangup":
+            self.emit(events.cdr(ch, self.pbx.now()))
+        self._end_cels(ch, cause, "", linked_end=True)
+        self._finish(ch, cause)
+
+    def hangup(self, ch: Channel, cause: int, source: str, *, soft_cause: int | None = None, soft: bool = False,
+               first_cdr: str = "after_request", second_cdr: str = "after_hangup") -> None:
+        """Hang ``ch`` up as initiator or responder, whichever it is now."""
+        if self.peer_gone(ch):
+            self.hangup_second(ch, soft=soft or soft_cause is not None, cdr=second_cdr)
+        else:
+            self.hangup_first(ch, cause, source, soft_cause=soft_cause, cdr=first_cdr)
+
+    def _finish(self, ch: Channel, cause: int) -> None:
+        if not any(g.is_set() for g in self.gone.values()):
+            self.cause = cause
+        ch.hungup = True
+        self.gone[ch.side].set()
+        waker = self.wakers[3 - ch.side]
+        if waker is not None:
+            _resolve(waker, False)
+        self.pbx.unregister(ch)
+        if all(g.is_set() for g in self.gone.values()):
+            self.finished.set()

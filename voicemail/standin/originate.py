@@ -1,0 +1,129 @@
+"""``Originate`` of a Local channel pair (the lab's way of leaving a message without a phone).
+
+``Channel: Local/<exten>@<context>[/n]`` -- the ``;2`` half runs that extension of the lab dialplan;
+the ``;1`` half runs ``Application``/``Data`` or the dialplan at ``Context``/``Exten``. With
+``Async: true`` the reply comes at once and an OriginateResponse follows the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from voicemail.standin import events
+from voicemail.standin.call import Call, CallResult
+from voicemail.standin.channel import Channel, Party
+from voicemail.standin.pbx import Pbx
+from voicemail.standin.programs import (
+    Program,
+    agilab,
+    dialplan_program,
+    originated_app,
+    source_program,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OriginateRequest:
+    channel: str
+    application: str = ""
+    data: str = ""
+    context: str = ""
+    exten: str = ""
+    caller: Party = field(default_factory=Party)
+    action_id: str | None = None
+    lenient: bool = False          # leave_message: any context is an audio source like vmlab/play
+    audio: bytes | None = None
+    announce: bool = True          # send OriginateResponse (Async: true)
+
+
+class OriginateFailed(Exception):
+    pass
+
+
+def _target(req: OriginateRequest) -> list[tuple[str, str]]:
+    if req.application:
+        return [("Application", req.application), ("Data", req.data)]
+    return [("Context", req.context), ("Exten", req.exten)]
+
+
+def fail(pbx: Pbx, req: OriginateRequest) -> None:
+    if req.announce:
+        pbx.publish(events.originate_response(req.action_id, False, req.channel, _target(req), 0, "<unknown>",
+                                              req.caller))
+
+
+def start(pbx: Pbx, req: OriginateRequest, *, one_program: Program | None = None) -> Call:
+    """Create the pair and start both halves; raises OriginateFailed when the channel cannot exist.
+    ``one_program`` replaces what the ``;1`` half would run (leave_message's urgent vmleave calls)."""
+    tech, slash, rest = req.channel.partition("/")
+    if tech.lower() != "local" or not slash or not rest:
+        raise OriginateFailed("not a Local channel")
+    target, _, options = rest.partition("/")
+    exten, _, context = target.partition("@")
+    context = context or "default"
+    if not exten:
+        raise OriginateFailed("no extension")
+    two_program = source_program(context, exten, lenient=req.lenient)
+    if two_program is None:
+        raise OriginateFailed("no such extension")
+    if one_program is None:
+        if req.application:
+            one_program = originated_app(req.application, req.data, real=two_program is agilab)
+        else:
+            one_program = dialplan_program(req.context, req.exten)
+
+    now = pbx.now()
+    base = f"Local/{exten}@{context}-{pbx.ids.local_suffix()}"
+    uid1 = pbx.ids.uniqueid(now)
+    uid2 = pbx.ids.uniqueid(now)
+    device = f"Local/{exten}@{context}"
+    one = Channel(f"{base};1", uid1, uid1, 1, device, context, exten, now, state=0)
+    two = Channel(f"{base};2", uid2, uid1, 2, device, context, exten, now, state=4)
+    call = Call(pbx, one, two, req.caller, audio=req.audio, result=CallResult())
+
+    program = one_program
+
+    def on_answer() -> None:
+        if req.application:
+            call.start_app(one, req.application, req.data)
+        if req.announce:
+            call.emit(events.originate_response(req.action_id, True, one.name, _target(req), 4, one.uniqueid,
+                                                req.caller))
+        call.device_states(2)
+        if program is None:
+            call.hangup_first(one, 0, "")
+        else:
+            pbx.spawn(guarded(call, one, program), f"standin:{one.name}")
+
+    call.on_answer = on_answer
+    call.create(rest, optimize="n" not in options)
+    pbx.calls.add(call)
+    pbx.spawn(guarded(call, two, two_program), f"standin:{two.name}")
+    return call
+
+
+async def guarded(call: Call, ch: Channel, program: Program) -> None:
+    """Run one half's program; if it fails, hang that half up so the call still ends."""
+    try:
+        await program(call, ch)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("standin: the program of a call half failed; hanging it up")
+        if not ch.hungup:
+            call.hangup(ch, 0, "")
+    finally:
+        if call.finished.is_set():
+            call.pbx.calls.discard(call)
+
+
+async def wait_answered(call: Call, timeout: float) -> bool:
+    try:
+        await asyncio.wait_for(call.answered.wait(), timeout)
+    except TimeoutError:
+        return False
+    return True
