@@ -39,6 +39,8 @@ class Settings:
     spool_dir: str = _s("/var/spool/asterisk/voicemail", "Folder that holds the voicemail contexts.")
     spool_formats: tuple[str, ...] = _s(("wav",), "Extensions voicemail.conf's format= writes, e.g. WAV,wav for "
                                        "format=wav49|wav (wav49 files end in .WAV).")
+    spool_grace_seconds: float = _s(10.0, "How long a new .txt may lack its audio or fail to parse before it is "
+                                    "reported as a problem (Asterisk renames files in one by one).")
     # --- storage -------------------------------------------------------------------------------
     database_url: str = _s("sqlite:///var/voicemail.db", "SQLAlchemy URL (sqlite:///… or postgresql+psycopg://…).")
     vault_dir: str = _s("var/vault", "Folder of sealed blobs (0700).")
@@ -167,5 +169,6 @@ def settings_table() -> str:
         if isinstance(default, tuple):
             default = ",".join(default)
         shown = f"`{default}`" if default not in ("", None) else "(empty)"
-        rows.append(f"| `{f.name}` | `{env_name(f.name)}` | {shown} | {f.metadata['doc']} |")
+        doc = str(f.metadata["doc"]).replace("|", "\\|")
+        rows.append(f"| `{f.name}` | `{env_name(f.name)}` | {shown} | {doc} |")
     return "\n".join(rows)

@@ -1,0 +1,38 @@
+"""The Celery application. Tasks are acked late, prefetch one, and rejected back on worker loss."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from voicemail.config import Settings
+
+EMBEDDED_BROKER = "memory://localhost/"
+QUEUE = "voicemail"
+
+app = Celery("voicemail", include=["workers.tasks"])
+
+
+def configure(settings: Settings) -> Celery:
+    """Apply the settings to the one Celery app (broker, reliability options, schedule)."""
+    broker = settings.broker_url or EMBEDDED_BROKER
+    app.conf.update(
+        broker_url=broker,
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_concurrency=settings.worker_concurrency,
+        # Redis re-delivers an unacked task after this long; our sweeper usually acts much sooner.
+        broker_transport_options={"visibility_timeout": 3600},
+        beat_schedule={
+            "reconcile": {"task": "workers.tasks.reconcile", "schedule": settings.reconcile_interval},
+            "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_interval},
+        },
+    )
+    return app

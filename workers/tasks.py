@@ -1,0 +1,109 @@
+"""Custody and notification tasks. Each takes an id, is idempotent, and never drops work:
+transient errors retry with jittered exponential backoff; permanent ones (or too many retries)
+are parked in the dead-letter table."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task
+
+from voicemail.domain.errors import (
+    IntegrityError,
+    InvalidInput,
+    KeyringError,
+    NotFound,
+    PermanentError,
+    TransientError,
+)
+from workers.celery_app import app
+from workers.runtime import container
+
+log = logging.getLogger(__name__)
+
+PERMANENT = (PermanentError, InvalidInput, IntegrityError, KeyringError, NotFound)
+TRANSIENT = (TransientError, OSError, ConnectionError, TimeoutError)
+
+
+def backoff(retries: int, cap: int) -> float:
+    """Full-jitter exponential backoff: uniform(0, min(cap, 2**retries))."""
+    return random.uniform(0.5, float(min(cap, 2 ** (retries + 1))))
+
+
+def _run(task: Task, kind: str, ref_id: str, step: Callable[[], Any]) -> Any:
+    c = container()
+    try:
+        return step()
+    except PERMANENT as exc:
+        log.error("%s %s failed permanently: %s", kind, ref_id, type(exc).__name__)
+        c.store.dead_letter(task.name or kind, ref_id, f"{type(exc).__name__}: {exc}", task.request.retries + 1)
+        raise
+    except TRANSIENT as exc:
+        if kind != "notification":
+            c.store.note_failure(ref_id, f"{type(exc).__name__}: {exc}")
+        if task.request.retries >= c.settings.task_max_retries:
+            log.error("%s %s gave up after %d retries", kind, ref_id, task.request.retries)
+            c.store.dead_letter(task.name or kind, ref_id, f"{type(exc).__name__}: {exc}",
+                                task.request.retries + 1)
+            raise
+        delay = backoff(task.request.retries, c.settings.retry_backoff_max)
+        log.warning("%s %s: %s; retry in %.1f s", kind, ref_id, type(exc).__name__, delay)
+        raise task.retry(exc=exc, countdown=delay, max_retries=None) from exc
+
+
+@app.task(bind=True, acks_late=True, name="workers.tasks.seal_message")
+def seal_message(self: Task, message_id: str) -> str:
+    outcome: str = _run(self, "message", message_id, lambda: container().custody.seal(message_id))
+    if outcome in ("sealed", "already") and container().store.get(message_id).state == "sealed":
+        strip_message.delay(message_id)
+    return outcome
+
+
+@app.task(bind=True, acks_late=True, name="workers.tasks.strip_message")
+def strip_message(self: Task, message_id: str) -> str:
+    notification_id: str = _run(self, "message", message_id, lambda: container().custody.strip(message_id))
+    send_notification.delay(notification_id)
+    return notification_id
+
+
+@app.task(bind=True, acks_late=True, name="workers.tasks.send_notification")
+def send_notification(self: Task, notification_id: str) -> str:
+    result: str = _run(self, "notification", notification_id, lambda: container().notifier.send(notification_id))
+    return result
+
+
+@app.task(bind=True, acks_late=True, name="workers.tasks.reconcile")
+def reconcile(self: Task) -> dict[str, int]:
+    report = container().discovery.reconcile()
+    return {"mailboxes": report.mailboxes, "seen": report.seen, "new": report.new,
+            "problems": len(report.problems)}
+
+
+@app.task(bind=True, acks_late=True, name="workers.tasks.sweep")
+def sweep(self: Task) -> int:
+    return sweep_once()
+
+
+def enqueue_seal(message_id: str) -> None:
+    seal_message.delay(message_id)
+
+
+def sweep_once() -> int:
+    """Re-enqueue work that has not progressed for `stale_after` seconds (a lost or stranded task)."""
+    c = container()
+    count = 0
+    for work in c.store.stuck(c.settings.stale_after):
+        c.store.touch(work.kind, work.id)
+        if work.kind == "notification":
+            send_notification.delay(work.id)
+        elif work.state == "discovered":
+            seal_message.delay(work.id)
+        else:
+            strip_message.delay(work.id)
+        count += 1
+    if count:
+        log.info("sweeper re-enqueued %d stuck item(s)", count)
+    return count
