@@ -1,0 +1,96 @@
+"""`voicemail run`: the AMI listener and the sweeper, plus (embedded transport) an in-process worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from voicemail.ami.client import AmiClient
+from voicemail.ami.listener import Listener
+from voicemail.app import Container, build_container, tls_context
+from voicemail.config import Settings
+from workers.celery_app import configure
+from workers.embedded import EmbeddedWorker
+from workers.runtime import install
+from workers.tasks import enqueue_seal, sweep_once
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    container: Container
+    client: AmiClient
+    listener: Listener
+    worker: EmbeddedWorker | None
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval)
+            try:
+                await asyncio.to_thread(sweep_once)
+            except Exception:
+                log.exception("sweep failed")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        tasks = [asyncio.create_task(self.listener.run(), name="listener"),
+                 asyncio.create_task(self._sweeper(), name="sweeper")]
+        waiter = asyncio.create_task(self._wait(stop))
+        done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for task in done:
+            error = None if task is waiter or task.cancelled() else task.exception()
+            if error is not None:
+                raise error
+
+    @staticmethod
+    async def _wait(stop: asyncio.Event) -> None:
+        await stop.wait()
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self.worker is not None:
+            self.worker.stop()
+        self.container.close()
+
+
+def build_service(settings: Settings) -> Service:
+    configure(settings)
+    container = build_container(settings, on_new=enqueue_seal)
+    install(container)
+    worker = None
+    if not settings.broker_url:
+        worker = EmbeddedWorker(configure(settings))
+        worker.start()
+    client = AmiClient(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,
+                       ssl=tls_context(settings),  # type: ignore[arg-type]
+                       ping_interval=settings.ami_ping_interval)
+    listener = Listener(client, container.discovery, container.store.upsert_mailbox,
+                        reconcile_interval=settings.reconcile_interval)
+    return Service(settings, container, client, listener, worker)
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def run_service(settings: Settings) -> None:
+    service = build_service(settings)
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    try:
+        await service.run(stop)
+    finally:
+        await service.close()
