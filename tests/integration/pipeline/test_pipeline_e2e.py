@@ -1,0 +1,80 @@
+"""End to end: a real Celery worker process, the real Redis broker and PostgreSQL, `voicemail run` as
+the listener, and the Asterisk stand-in leaving messages."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+from pathlib import Path
+
+import pytest
+
+from tests.integration.pipeline.harness import CALLERS, EXTERNAL_NUMBER, Site, make_wav, sha256, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
+N = 12
+
+
+@pytest.fixture
+def site(tmp_path: Path, pg_url: str, redis_url: str):  # type: ignore[no-untyped-def]
+    s = Site(tmp_path / "site", database_url=pg_url, broker_url=redis_url)
+    s.prepare()
+    s.start_standin()
+    yield s
+    s.stop_all()
+
+
+def _external_bytes_absent(raw: bytes) -> None:
+    digits = EXTERNAL_NUMBER.lstrip("+")
+    needles = {EXTERNAL_NUMBER, digits} | {digits[i:i + 4] for i in range(len(digits) - 3)}
+    text = raw.decode("ascii", "replace")
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    decoded = [str(v) for _k, v in msg.items()]
+    decoded += [part.get_content() for part in msg.walk() if not part.is_multipart()]
+    for needle in needles:
+        assert needle not in text, f"external caller digits {needle!r} in the raw .eml"
+        for piece in decoded:
+            assert needle not in piece, f"external caller digits {needle!r} in a decoded part"
+
+
+def test_messages_are_sealed_stripped_and_announced_exactly_once(site: Site) -> None:
+    site.spawn("worker", "--concurrency", "2", log="worker")
+    site.spawn("run", log="run")
+    assert site.standin is not None
+    wait_for(lambda: site.standin.session_count() >= 1, 30, "the listener to log in")  # type: ignore[union-attr]
+    left: list[tuple[str, str, bytes, str | None]] = []
+    for i in range(N):
+        callerid, context = CALLERS[i % len(CALLERS)]
+        mailbox = ("1001@default", "1002@default", "2001@default")[i % 3]
+        audio = make_wav(1.0, seed=i)
+        msg_id = site.standin.leave_message(mailbox, callerid, caller_context=context, audio=audio)
+        assert msg_id is not None
+        left.append((mailbox, msg_id, audio, callerid))
+    try:
+        wait_for(lambda: site.sent() >= N, 90, f"{N} notifications")
+    except AssertionError:
+        print(site.logs())
+        raise
+
+    with site.store() as store:
+        summary = store.summary()
+    assert summary == {"messages.stripped": N, "notifications.sent": N}
+    # every recording sealed, bit-identical to what the stand-in (Asterisk) wrote
+    for mailbox, msg_id, audio, _caller in left:
+        assert sha256(site.open_sealed(mailbox, msg_id)) == sha256(audio)
+    blobs = [p for p in (site.root / "vault").rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert len(blobs) == N
+    # the spool keeps every .txt and holds only placeholders
+    assert len(list(site.spool.rglob("msg*.txt"))) == N
+    assert len(site.spool_audio()) == N
+    assert site.plaintext_left() == []
+    # one notification per message, and outside callers appear nowhere in theirs
+    emls = site.emls()
+    assert len(emls) == N
+    subjects = [email.message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"] for p in emls]
+    assert subjects.count("Voice message from Alice Internal (1001)") == N // 3
+    assert subjects.count("Voice message from an outside caller") == 2 * N // 3
+    for path in emls:
+        raw = path.read_bytes()
+        if b"Alice Internal (1001)" not in raw:
+            _external_bytes_absent(raw)
