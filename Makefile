@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make demo` and `make test` (each creates .venv when missing).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test lint typecheck check bench clean
+
+$(BIN)/voicemail: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	@touch $@
+
+demo: $(BIN)/voicemail
+	$(BIN)/voicemail demo --once
+
+test: $(BIN)/voicemail
+	$(BIN)/pytest
+
+lint: $(BIN)/voicemail
+	$(BIN)/ruff check .
+
+typecheck: $(BIN)/voicemail
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: $(BIN)/voicemail
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) voicemail-demo .pytest_cache .mypy_cache .ruff_cache
