@@ -10,12 +10,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, autocommit: bool = False) -> Engine:
+    """``autocommit=True`` gives a separate pool for single-statement reads (no BEGIN / ROLLBACK)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30},
+                               **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -27,8 +29,16 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_store_sessions(url: str) -> tuple[Engine, Engine, sessionmaker[Session], sessionmaker[Session]]:
+    """Two pools on one database: transactions, and autocommit reads."""
+    engine = make_engine(url)
+    reads = make_engine(url, autocommit=True)
+    return engine, reads, make_sessionmaker(engine), make_sessionmaker(reads)

@@ -61,6 +61,7 @@ class MessageRow(Base):
     msg_id: Mapped[str] = mapped_column(String(40))
     state: Mapped[str] = mapped_column(String(16), index=True)
     folder: Mapped[str] = mapped_column(String(16), default="INBOX")
+    spool_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     origtime: Mapped[int] = mapped_column(BigInteger)
     duration: Mapped[int] = mapped_column(Integer, default=0)
     urgent: Mapped[bool] = mapped_column(default=False)
@@ -80,7 +81,7 @@ class MessageRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
     recordings: Mapped[list[RecordingRow]] = relationship(
-        back_populates="message", cascade="all, delete-orphan", lazy="selectin")
+        back_populates="message", cascade="all, delete-orphan", lazy="joined")
 
 
 class RecordingRow(Base):

@@ -42,12 +42,17 @@ def _to_record(row: MessageRow) -> MessageRecord:
     return MessageRecord(
         id=row.id, mailbox=MailboxRef(row.context, row.mailbox), msg_id=row.msg_id, state=row.state,
         folder=row.folder, origtime=row.origtime, duration=row.duration, urgent=row.urgent,
-        caller=caller, wrapped_key=wrapped, recordings=recs, attempts=row.attempts)
+        caller=caller, wrapped_key=wrapped, recordings=recs, attempts=row.attempts,
+        number=row.spool_number)
 
 
 class SqlMessageStore:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    """``sessions`` for transactions; reads run on an autocommit connection (one round trip per query,
+    no BEGIN / ROLLBACK), which is what keeps the pipeline's many small lookups cheap on PostgreSQL."""
+
+    def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None) -> None:
         self._sessions = sessions
+        self._reads = reads or sessions
 
     # --- discovery ---------------------------------------------------------------------------
     def record_discovered(self, message: SpoolMessage, caller: Caller, envelope: bytes) -> tuple[str, bool]:
@@ -63,7 +68,8 @@ class SqlMessageStore:
             return existing.id, False
         row = MessageRow(
             id=str(uuid.uuid4()), context=message.mailbox.context, mailbox=message.mailbox.mailbox,
-            msg_id=env.msg_id, state=DISCOVERED, folder=message.folder, origtime=env.origtime,
+            msg_id=env.msg_id, state=DISCOVERED, folder=message.folder, spool_number=message.number,
+            origtime=env.origtime,
             duration=env.duration, urgent=env.urgent, caller_context=env.context[:80],
             callerid_raw=env.callerid, caller_kind=caller.kind.value, caller_name=caller.name,
             caller_number=caller.number, envelope=envelope, attempts=0, last_error="",
@@ -79,30 +85,30 @@ class SqlMessageStore:
         return row.id, True
 
     def known_msg_ids(self, mailbox: MailboxRef) -> set[str]:
-        with self._sessions() as s:
+        with self._reads() as s:
             rows = s.scalars(select(MessageRow.msg_id).where(
                 MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox,
                 MessageRow.state != VANISHED))
             return set(rows)
 
     def get(self, message_id: str) -> MessageRecord:
-        with self._sessions() as s:
+        with self._reads() as s:
             row = s.get(MessageRow, message_id)
             if row is None:
                 raise NotFound(f"no message {message_id}")
             return _to_record(row)
 
     def find(self, mailbox: MailboxRef, msg_id: str) -> MessageRecord | None:
-        with self._sessions() as s:
+        with self._reads() as s:
             row = s.scalars(select(MessageRow).where(
                 MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox,
-                MessageRow.msg_id == msg_id)).first()
+                MessageRow.msg_id == msg_id)).unique().first()
             return _to_record(row) if row else None
 
     # --- custody -----------------------------------------------------------------------------
     def mark_sealed(self, message_id: str, wrapped: WrappedKey, recordings: list[SealedRecording]) -> bool:
         with self._sessions.begin() as s:
-            row = s.get(MessageRow, message_id, with_for_update=True)
+            row = s.get(MessageRow, message_id, with_for_update={"of": MessageRow})
             if row is None:
                 raise NotFound(f"no message {message_id}")
             if row.state != DISCOVERED:
@@ -119,7 +125,7 @@ class SqlMessageStore:
 
     def mark_stripped(self, message_id: str) -> str:
         with self._sessions.begin() as s:
-            row = s.get(MessageRow, message_id, with_for_update=True)
+            row = s.get(MessageRow, message_id, with_for_update={"of": MessageRow})
             if row is None:
                 raise NotFound(f"no message {message_id}")
             note = s.scalars(select(NotificationRow).where(NotificationRow.message_id == message_id)).first()
@@ -164,7 +170,7 @@ class SqlMessageStore:
                 state="failed", updated_at=utcnow(), last_error=error[:MAX_ERROR]))
 
     def notification_for(self, message_id: str) -> tuple[str, str] | None:
-        with self._sessions() as s:
+        with self._reads() as s:
             row = s.scalars(select(NotificationRow).where(NotificationRow.message_id == message_id)).first()
             return (row.id, row.state) if row else None
 
@@ -175,18 +181,18 @@ class SqlMessageStore:
                                 created_at=utcnow()))
 
     def dead_letters(self) -> list[tuple[str, str, str, int]]:
-        with self._sessions() as s:
+        with self._reads() as s:
             rows = s.scalars(select(DeadLetterRow).where(DeadLetterRow.resolved_at.is_(None))
                              .order_by(DeadLetterRow.id))
             return [(r.task, r.ref_id, r.error, r.attempts) for r in rows]
 
     def stuck(self, older_than_seconds: float) -> list[StuckWork]:
         cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
-        with self._sessions() as s:
+        with self._reads() as s:
             parked = set(s.scalars(select(DeadLetterRow.ref_id).where(DeadLetterRow.resolved_at.is_(None))))
             out: list[StuckWork] = []
             for m in s.scalars(select(MessageRow).where(MessageRow.state.in_((DISCOVERED, SEALED)),
-                                                       MessageRow.updated_at < cutoff)):
+                                                       MessageRow.updated_at < cutoff)).unique():
                 if m.id not in parked:
                     out.append(StuckWork("message", m.id, m.state, m.updated_at))
             for n in s.scalars(select(NotificationRow).where(NotificationRow.state.in_(("pending", "sending")),
@@ -217,7 +223,7 @@ class SqlMessageStore:
             pass  # a concurrent upsert won; the next sync refreshes it
 
     def owner(self, mailbox: MailboxRef) -> MailboxOwner | None:
-        with self._sessions() as s:
+        with self._reads() as s:
             row = s.scalars(select(MailboxRow).where(MailboxRow.context == mailbox.context,
                                                      MailboxRow.mailbox == mailbox.mailbox)).first()
             if row is None:
@@ -226,7 +232,7 @@ class SqlMessageStore:
 
     def summary(self) -> dict[str, int]:
         """How many messages are in each state and notifications in each state (for reports)."""
-        with self._sessions() as s:
+        with self._reads() as s:
             out: dict[str, int] = {}
             for state in s.scalars(select(MessageRow.state)):
                 out[f"messages.{state}"] = out.get(f"messages.{state}", 0) + 1

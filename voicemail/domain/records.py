@@ -27,6 +27,7 @@ class MessageRecord:
     wrapped_key: WrappedKey | None
     recordings: tuple[SealedRecording, ...]
     attempts: int = 0
+    number: int | None = None  # msgNNNN where it was last seen (a hint: Asterisk renumbers)
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,12 @@ class Custody:
         self._asterisk = asterisk
         self._fail = failpoints or Failpoints()
 
-    def _locate(self, record: MessageRecord) -> SpoolMessage | None:
-        return self._spool.find(record.mailbox, record.msg_id)
+    def _locate(self, record: MessageRecord, seen: SpoolMessage | None = None) -> SpoolMessage | None:
+        if seen is not None:
+            hint: tuple[str, int] | None = (seen.folder, seen.number)
+        else:
+            hint = (record.folder, record.number) if record.number is not None else None
+        return self._spool.find(record.mailbox, record.msg_id, hint)
 
     def seal(self, message_id: str) -> str:
         """Seal every format of the message. Returns "sealed", "already" or "vanished"."""
@@ -62,7 +66,7 @@ class Custody:
         for audio in found.audio:
             with self._spool.open_audio(found, audio.fmt) as source:
                 # The file was opened by path; make sure that path still belongs to this message.
-                again = self._locate(record)
+                again = self._locate(record, found)
                 if again is None or again.txt_path != found.txt_path:
                     raise SpoolChanged(f"message {message_id} moved while being opened")
                 result = self._vault.seal(source, blob_name(message_id, audio.fmt, attempt), dek, key_id)

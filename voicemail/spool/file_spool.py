@@ -116,14 +116,20 @@ class FileSpool:
                     messages.extend(self._scan_folder(mailbox, box_fd, folder, problems))
         return SpoolScan(messages=tuple(messages), problems=tuple(problems))
 
-    def find(self, mailbox: MailboxRef, msg_id: str) -> SpoolMessage | None:
+    def find(self, mailbox: MailboxRef, msg_id: str, hint: tuple[str, int] | None = None) -> SpoolMessage | None:
         """Where the message ``msg_id`` lies now (first in FOLDERS order, then by number), or None.
 
-        Looks twice if the first pass finds nothing, since files may be mid-rename during a renumbering.
+        ``hint`` (folder, number) is where it was last seen: that one slot is read first, and the whole
+        mailbox only when the message is no longer there. Looks twice if the full pass finds nothing,
+        since files may be mid-rename during a renumbering.
         """
         context, box = check_mailbox(mailbox)
         if not isinstance(msg_id, str) or not MSG_ID.match(msg_id):
             raise InvalidInput("invalid msg_id")
+        if hint is not None and hint[0] in FOLDERS and 0 <= hint[1] <= 9999:
+            hinted = self._read_one(mailbox, context, box, hint[0], hint[1])
+            if hinted is not None and hinted.envelope.msg_id == msg_id:
+                return hinted
         for _attempt in range(2):
             with self._mailbox_dir(context, box, []) as box_fd:
                 if box_fd is None:
@@ -133,6 +139,36 @@ class FileSpool:
                         if message.envelope.msg_id == msg_id:
                             return message
         return None
+
+    def _read_one(self, mailbox: MailboxRef, context: str, box: str, folder: str, number: int) -> SpoolMessage | None:
+        """The message in one slot (folder, number), or None; problems are left to the full scan."""
+        base = msg_base(number)
+        folder_path = self._root / context / box / folder
+        with self._mailbox_dir(context, box, []) as box_fd:
+            if box_fd is None:
+                return None
+            try:
+                folder_fd = open_dir(box_fd, folder)
+            except (FileNotFoundError, SpoolPathRefused):
+                return None
+            try:
+                slot = _Slot()
+                with os.scandir(folder_fd) as entries:
+                    for entry in entries:
+                        match = MSG_FILE.match(entry.name)
+                        if match is None or int(match.group("number")) != number:
+                            continue
+                        if not entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                            return None
+                        if match.group("ext") == "txt":
+                            slot.txt = entry
+                        else:
+                            slot.audio[match.group("ext")] = entry
+                if slot.txt is None or not os.path.basename(slot.txt.path).startswith(base):
+                    return None
+                return self._read_slot(mailbox, folder, number, slot, folder_fd, folder_path, [])
+            finally:
+                os.close(folder_fd)
 
     @contextmanager
     def _mailbox_dir(self, context: str, box: str, problems: list[SpoolProblem]) -> Iterator[int | None]:
