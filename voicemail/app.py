@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from mailer.registry import build_mailer
 from mailer.settings import MailSettings
 from voicemail.config import Settings
-from voicemail.db.engine import make_engine, make_sessionmaker
+from voicemail.db.engine import make_store_sessions
 from voicemail.db.migrate import upgrade
 from voicemail.db.repository import SqlMessageStore
 from voicemail.directory import CsvDirectory, EmptyDirectory
@@ -73,6 +73,7 @@ def tls_context(settings: Settings) -> object | None:
 class Container:
     settings: Settings
     engine: Engine
+    read_engine: Engine
     store: SqlMessageStore
     spool: FileSpool
     vault: FileVault
@@ -89,6 +90,12 @@ class Container:
         for close in self.closers:
             close()
         self.engine.dispose()
+        self.read_engine.dispose()
+
+    def after_fork(self) -> None:
+        """A forked process must not share the parent's database connections."""
+        self.engine.dispose(close=False)
+        self.read_engine.dispose(close=False)
 
 
 def load_directory(settings: Settings) -> Directory:
@@ -109,17 +116,21 @@ def open_keyring(settings: Settings) -> FileKeyring:
 
 def build_container(settings: Settings, on_new: Callable[[str], None], *,
                     asterisk: AsteriskControl | None = None, migrate: bool = True) -> Container:
-    engine = make_engine(settings.database_url)
+    engine, read_engine, sessions, reads = make_store_sessions(settings.database_url)
     if migrate:
         upgrade(engine)
-    store = SqlMessageStore(make_sessionmaker(engine))
+    store = SqlMessageStore(sessions, reads)
     spool = FileSpool(Path(settings.spool_dir), formats_hint=settings.spool_formats,
                       grace_seconds=settings.spool_grace_seconds)
     vault = FileVault(Path(settings.vault_dir))
     keyring = open_keyring(settings)
     directory = load_directory(settings)
     mailer = build_mailer(settings.mailer, directory=settings.outbox_dir, message_id_domain=settings.mail_domain)
-    mail_settings = MailSettings(sender=settings.mail_sender, external_subject=settings.external_subject)
+    try:
+        mail_settings = MailSettings(sender=settings.mail_sender, external_subject=settings.external_subject)
+    except ConfigError as exc:
+        raise ConfigError(f"settings mail_sender / external_subject (VOICEMAIL_MAIL_SENDER, "
+                          f"VOICEMAIL_EXTERNAL_SUBJECT): {exc}") from None
     closers: list[Callable[[], None]] = []
     if asterisk is None and settings.ami_secret:
         lazy = LazyAsterisk(settings)
@@ -130,7 +141,7 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     discovery = Discovery(spool, store, partial(classify, internal_contexts=internal, directory=directory), on_new)
     notifier = Notifier(store, mailer, mail_settings,
                         NotifySettings(settings.web_base_url, settings.default_timezone), directory)
-    return Container(settings, engine, store, spool, vault, keyring, directory, mailer, custody, discovery,
+    return Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody, discovery,
                      notifier, asterisk, closers)
 
 

@@ -56,7 +56,7 @@ class Settings:
     # --- notifications -------------------------------------------------------------------------
     mailer: str = _s("outbox", "Notification backend: outbox (ews, graph, smtp come later).")
     outbox_dir: str = _s("var/outbox", "Folder where the outbox mailer writes .eml files.")
-    mail_sender: str = _s("voicemail@localhost", "From address of notifications.")
+    mail_sender: str = _s("voicemail@localhost.localdomain", "From address of notifications.")
     mail_domain: str = _s("voicemail.invalid", "Domain used in Message-IDs (never caller data).")
     external_subject: str = _s("Voice message from an outside caller",
                                "Subject for external callers; a fixed string, it can carry no caller data.")

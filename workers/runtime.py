@@ -37,4 +37,4 @@ def _after_fork(**_kwargs: object) -> None:
     """A forked pool process must not share the parent's database connections."""
     with _lock:
         if _container is not None:
-            _container.engine.dispose(close=False)
+            _container.after_fork()

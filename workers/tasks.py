@@ -56,9 +56,11 @@ def _run(task: Task, kind: str, ref_id: str, step: Callable[[], Any]) -> Any:
 
 @app.task(bind=True, acks_late=True, name="workers.tasks.seal_message")
 def seal_message(self: Task, message_id: str) -> str:
+    """Seal, verify and commit; then strip in the same run (strip_message exists for the sweeper)."""
     outcome: str = _run(self, "message", message_id, lambda: container().custody.seal(message_id))
-    if outcome in ("sealed", "already") and container().store.get(message_id).state == "sealed":
-        strip_message.delay(message_id)
+    if outcome in ("sealed", "already") and container().store.get(message_id).state in ("sealed", "stripped"):
+        notification_id: str = _run(self, "message", message_id, lambda: container().custody.strip(message_id))
+        send_notification.delay(notification_id)
     return outcome
 
 
