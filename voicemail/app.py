@@ -137,10 +137,11 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
         asterisk = lazy
         closers.append(lazy.close)
     internal = frozenset(settings.internal_contexts)
-    custody = Custody(spool, vault, keyring, store, asterisk, Failpoints(settings.failpoints))
+    failpoints = Failpoints(settings.failpoints)
+    custody = Custody(spool, vault, keyring, store, asterisk, failpoints)
     discovery = Discovery(spool, store, partial(classify, internal_contexts=internal, directory=directory), on_new)
     notifier = Notifier(store, mailer, mail_settings,
-                        NotifySettings(settings.web_base_url, settings.default_timezone), directory)
+                        NotifySettings(settings.web_base_url, settings.default_timezone), directory, failpoints)
     return Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody, discovery,
                      notifier, asterisk, closers)
 

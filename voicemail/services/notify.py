@@ -16,6 +16,7 @@ from mailer.settings import MailSettings
 from voicemail.domain.errors import InvalidInput, PermanentError
 from voicemail.domain.ports import Directory, Mailer, MessageStore
 from voicemail.domain.records import MessageRecord
+from voicemail.failpoints import Failpoints
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,14 @@ class NotifySettings:
 
 class Notifier:
     def __init__(self, store: MessageStore, mailer: Mailer, mail_settings: MailSettings,
-                 settings: NotifySettings, directory: Directory | None = None) -> None:
+                 settings: NotifySettings, directory: Directory | None = None,
+                 failpoints: Failpoints | None = None) -> None:
         self._store = store
         self._mailer = mailer
         self._mail = mail_settings
         self._settings = settings
         self._directory = directory
+        self._fail = failpoints or Failpoints()
 
     def _recipient(self, record: MessageRecord) -> tuple[str, str, str]:
         """(address, display name, time zone): the directory first, else Asterisk's mailbox e-mail."""
@@ -66,6 +69,7 @@ class Notifier:
                 owner_timezone=zone)
             email = compose(facts, self._mail)
             self._mailer.send(email)
+            self._fail.hit("notify.after_send")
         except (PermanentError, InvalidInput) as exc:
             self._store.mark_notification_failed(notification_id, str(exc))
             raise PermanentError(str(exc)) from exc

@@ -1,0 +1,17 @@
+"""Run every benchmark in bench/ one after the other (each prints its own table)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BENCHES = ["bench_ami_parser.py", "bench_vault.py", "bench_ingest.py"]
+
+if __name__ == "__main__":
+    status = 0
+    for name in BENCHES:
+        print(f"\n=== {name}", flush=True)
+        status |= subprocess.call([sys.executable, str(HERE / name), *sys.argv[1:2]])
+    sys.exit(status)
