@@ -319,17 +319,7 @@ class FileSpool:
         """The msgNNNN.txt exactly as Asterisk wrote it (it must still carry the message's msg_id)."""
         parts, base, msg_id = self._place(message)
         with self._folder(parts) as folder_fd:
-            try:
-                data = read_capped(folder_fd, f"{base}.txt", MAX_ENVELOPE_BYTES)
-            except FileNotFoundError:
-                raise SpoolChanged("the message's envelope is no longer at that place; look again") from None
-        try:
-            found = parse_envelope(data).msg_id
-        except MalformedEnvelope:
-            raise SpoolChanged("the envelope at that place no longer parses; look again") from None
-        if found != msg_id:
-            raise SpoolChanged("another message now lies at that place (renumbered); look again")
-        return data
+            return verify_msg_id(folder_fd, base, msg_id)
 
     def replace_with_placeholder(self, message: SpoolMessage, fmt: str, expected_sha256: str) -> str:
         """Swap the recording for the placeholder if it still hashes to ``expected_sha256``.

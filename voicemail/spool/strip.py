@@ -36,8 +36,8 @@ ALREADY = "already"
 _HEX64 = frozenset("0123456789abcdef")
 
 
-def verify_msg_id(folder_fd: int, base: str, msg_id: str) -> None:
-    """SpoolChanged unless ``<base>.txt`` in this folder parses and carries ``msg_id``."""
+def verify_msg_id(folder_fd: int, base: str, msg_id: str) -> bytes:
+    """The bytes of ``<base>.txt`` in this folder; SpoolChanged unless it parses and carries ``msg_id``."""
     try:
         data = read_capped(folder_fd, f"{base}.txt", MAX_ENVELOPE_BYTES)
     except FileNotFoundError:
@@ -48,6 +48,7 @@ def verify_msg_id(folder_fd: int, base: str, msg_id: str) -> None:
         raise SpoolChanged("the envelope at that place no longer parses; look again") from None
     if found != msg_id:
         raise SpoolChanged("another message now lies at that place (renumbered); look again")
+    return data
 
 
 def replace_recording(
