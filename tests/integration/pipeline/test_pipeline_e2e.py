@@ -78,3 +78,26 @@ def test_messages_are_sealed_stripped_and_announced_exactly_once(site: Site) -> 
         raw = path.read_bytes()
         if b"Alice Internal (1001)" not in raw:
             _external_bytes_absent(raw)
+
+
+def test_voicemail_run_alone_is_a_whole_system_on_the_embedded_transport(tmp_path: Path) -> None:
+    s = Site(tmp_path / "embedded", database_url=f"sqlite:///{tmp_path / 'embedded' / 'vm.db'}")
+    s.prepare()
+    s.start_standin()
+    assert s.standin is not None
+    try:
+        s.spawn("run", log="run")
+        wait_for(lambda: s.standin.session_count() >= 1, 30, "the listener to log in")  # type: ignore[union-attr]
+        audio = make_wav(0.5, seed=77)
+        msg_id = s.standin.leave_message("1002@default", EXTERNAL_NUMBER, caller_context="vm-from-trunk", audio=audio)
+        assert msg_id is not None
+        try:
+            wait_for(lambda: s.sent() >= 1, 30, "the notification")
+        except AssertionError:
+            print(s.logs())
+            raise
+        assert sha256(s.open_sealed("1002@default", msg_id)) == sha256(audio)
+        assert s.plaintext_left() == []
+        _external_bytes_absent(s.emls()[0].read_bytes())
+    finally:
+        s.stop_all()
