@@ -62,3 +62,8 @@ def test_readme_table_lists_every_setting() -> None:
     table = settings_table()
     for name in Settings.__dataclass_fields__:
         assert f"`VOICEMAIL_{name.upper()}`" in table
+
+
+def test_readme_configuration_table_is_current() -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    assert settings_table() in readme, "README.md's configuration table is stale: run `voicemail config table`"
