@@ -25,6 +25,7 @@ from voicemail.failpoints import Failpoints
 from voicemail.services.custody import Custody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier, NotifySettings
+from voicemail.services.vault_gc import collect_orphans
 from voicemail.spool import FileSpool
 from voicemail.vault import FileKeyring, FileVault
 
@@ -91,6 +92,9 @@ class Container:
             close()
         self.engine.dispose()
         self.read_engine.dispose()
+
+    def collect_vault_orphans(self) -> int:
+        return collect_orphans(self.vault, self.store.committed_blobs, self.settings.vault_gc_after)
 
     def after_fork(self) -> None:
         """A forked process must not share the parent's database connections."""

@@ -146,12 +146,15 @@ def reconcile(config_file: str | None) -> None:
     container = build_container(settings, on_new=on_new)
     try:
         report = container.discovery.reconcile()
+        removed = container.collect_vault_orphans()
     finally:
         container.close()
     click.echo(f"mailboxes: {report.mailboxes}  messages seen: {report.seen}  new: {report.new}  "
                f"problems: {len(report.problems)}")
     for problem in report.problems:
         click.echo(f"  left untouched: {problem.path}: {problem.reason}")
+    if removed:
+        click.echo(f"  vault: removed {removed} file(s) that no record points to (left by interrupted seals)")
     if report.new and not settings.broker_url:
         click.echo("  new messages are recorded; the running `voicemail run` seals them at its next sweep")
     if state := container.store.summary():

@@ -44,6 +44,8 @@ class Settings:
     # --- storage -------------------------------------------------------------------------------
     database_url: str = _s("sqlite:///var/voicemail.db", "SQLAlchemy URL (sqlite:///… or postgresql+psycopg://…).")
     vault_dir: str = _s("var/vault", "Folder of sealed blobs (0700).")
+    vault_gc_after: float = _s(3600.0, "Vault files no record points to (left by a killed seal) are removed "
+                               "after this many seconds, at each reconciliation.")
     keyring: str = _s("var/keyring.json", "Local keyring file (0600) holding the key-encryption keys.")
     # --- Celery --------------------------------------------------------------------------------
     broker_url: str = _s("", "Celery broker (redis://… or amqp://…). Empty = embedded in-process transport.")

@@ -29,10 +29,15 @@ class Service:
     worker: EmbeddedWorker | None
 
     async def _sweeper(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_gc = loop.time() + self.settings.reconcile_interval
         while True:
             await asyncio.sleep(self.settings.sweep_interval)
             try:
                 await asyncio.to_thread(sweep_once)
+                if loop.time() >= next_gc:
+                    next_gc = loop.time() + self.settings.reconcile_interval
+                    await asyncio.to_thread(self.container.collect_vault_orphans)
             except Exception:
                 log.exception("sweep failed")
 

@@ -80,8 +80,9 @@ def send_notification(self: Task, notification_id: str) -> str:
 @app.task(bind=True, acks_late=True, name="workers.tasks.reconcile")
 def reconcile(self: Task) -> dict[str, int]:
     report = container().discovery.reconcile()
+    removed = container().collect_vault_orphans()
     return {"mailboxes": report.mailboxes, "seen": report.seen, "new": report.new,
-            "problems": len(report.problems)}
+            "problems": len(report.problems), "vault_orphans_removed": removed}
 
 
 @app.task(bind=True, acks_late=True, name="workers.tasks.sweep")

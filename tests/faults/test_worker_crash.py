@@ -3,11 +3,12 @@ After a restart every message is sealed exactly once and notified at most once; 
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.integration.pipeline.harness import CALLERS, Site, make_wav, sha256, wait_for
+from tests.integration.pipeline.harness import CALLERS, VOICEMAIL, Site, make_wav, sha256, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -45,6 +46,12 @@ def test_worker_killed_mid_custody_loses_nothing(tmp_path: Path, pg_url: str, re
             assert msg_id is not None
             assert sha256(site.open_sealed("1001@default", msg_id)) == sha256(audio)
         assert site.plaintext_left() == []
+        # whatever an interrupted seal left in the vault is removed by the next reconciliation
+        done = subprocess.run([VOICEMAIL, "reconcile"], env=site.env(VOICEMAIL_VAULT_GC_AFTER="0"),
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        blobs = [p for p in (site.root / "vault").rglob("*") if p.is_file()]
+        assert len(blobs) == 3
         assert len(site.emls()) == 3
         attempts = site.notification_attempts()
         if failpoint == "notify.after_send":  # the mail left, the crash hid it: at most one more send

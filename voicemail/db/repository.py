@@ -174,6 +174,14 @@ class SqlMessageStore:
             row = s.scalars(select(NotificationRow).where(NotificationRow.message_id == message_id)).first()
             return (row.id, row.state) if row else None
 
+    def committed_blobs(self, message_id: str) -> tuple[str, set[str]] | None:
+        """(state, blob names on record) of a message, or None if there is no such message."""
+        with self._reads() as s:
+            row = s.get(MessageRow, message_id)
+            if row is None:
+                return None
+            return row.state, {r.blob_name for r in row.recordings}
+
     # --- dead letters and sweeping -----------------------------------------------------------
     def dead_letter(self, task: str, ref_id: str, error: str, attempts: int) -> None:
         with self._sessions.begin() as s:

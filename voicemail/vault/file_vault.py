@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -44,6 +45,9 @@ def check_blob_name(blob_name: str) -> str:
         shown = blob_name[:40] if isinstance(blob_name, str) else type(blob_name).__name__
         raise InvalidInput(f"invalid blob name: {shown!r}")
     return blob_name
+
+
+_FAN = re.compile(r"^[0-9a-f]{2}$")
 
 
 class FileVault:
@@ -120,3 +124,25 @@ class FileVault:
 
     def exists(self, blob_name: str) -> bool:
         return self.path_for(blob_name).is_file()
+
+    def listing(self) -> Iterator[tuple[str, str, float]]:
+        """(fan folder, file name, mtime) of every file in the vault, temp files (".seal-…") included."""
+        if not self._root.is_dir():
+            return
+        for fan in sorted(self._root.iterdir()):
+            if not _FAN.match(fan.name) or not fan.is_dir() or fan.is_symlink():
+                continue
+            for entry in sorted(fan.iterdir()):
+                try:
+                    yield fan.name, entry.name, entry.lstat().st_mtime
+                except FileNotFoundError:
+                    continue
+
+    def delete_leftover(self, fan: str, name: str) -> None:
+        """Remove a file found by ``listing`` that is no blob on record (a temp file or an orphan)."""
+        if not _FAN.match(fan) or "/" in name or name in ("", ".", ".."):
+            raise InvalidInput("invalid vault file name")
+        path = self._root / fan / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            fsync_directory(path.parent)

@@ -137,3 +137,34 @@ def test_message_deleted_before_sealing_is_marked_vanished(world: World) -> None
         p.unlink()
     assert world.custody.seal(mid) == "vanished"
     assert world.store.get(mid).state == "vanished"
+
+
+def test_vault_orphans_from_interrupted_seals_are_removed_and_records_kept(world: World) -> None:
+    import os
+
+    from voicemail.services.vault_gc import collect_orphans
+
+    world.discovery.reconcile()
+    sealed, pending = world.enqueued[0], world.enqueued[1]
+    world.custody.seal(sealed)
+    kept = {r.blob_name for r in world.store.get(sealed).recordings}
+    # what a worker killed after writing its blob (before the commit) leaves behind
+    orphan = world.vault.path_for(f"{sealed}.wav.deadbeef")
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"ciphertext whose key was never stored")
+    in_flight = world.vault.path_for(f"{pending}.wav.cafef00d")  # its message is still being sealed
+    in_flight.parent.mkdir(parents=True, exist_ok=True)
+    in_flight.write_bytes(b"x")
+    temp = orphan.parent / ".seal-interrupted"
+    temp.write_bytes(b"x")
+    fresh = world.vault.path_for("00000000-0000-0000-0000-000000000000.wav.11111111")
+    fresh.parent.mkdir(parents=True, exist_ok=True)
+    fresh.write_bytes(b"x")
+    old = 0.0
+    for p in (orphan, in_flight, temp):
+        os.utime(p, (old, old))
+    removed = collect_orphans(world.vault, world.store.committed_blobs, older_than_seconds=60)
+    assert removed == 2
+    assert not orphan.exists() and not temp.exists()
+    assert in_flight.exists() and fresh.exists()  # pending seal, and too young to judge
+    assert all(world.vault.exists(name) for name in kept)
