@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Task
+from sqlalchemy.exc import OperationalError
 
 from voicemail.domain.errors import (
     IntegrityError,
@@ -25,12 +26,22 @@ from workers.runtime import container
 log = logging.getLogger(__name__)
 
 PERMANENT = (PermanentError, InvalidInput, IntegrityError, KeyringError, NotFound)
-TRANSIENT = (TransientError, OSError, ConnectionError, TimeoutError)
+TRANSIENT = (TransientError, OSError, ConnectionError, TimeoutError, OperationalError)  # DB down/restarting
 
 
 def backoff(retries: int, cap: int) -> float:
     """Full-jitter exponential backoff: uniform(0, min(cap, 2**retries))."""
     return random.uniform(0.5, float(min(cap, 2 ** (retries + 1))))
+
+
+def countdown(exc: BaseException, retries: int, cap: int) -> float:
+    """The pause before the next try: jittered backoff, but never shorter than the server's own hint
+    (``retry_after`` of mailer.errors.RetryLater: EWS BackOffMilliseconds, HTTP Retry-After)."""
+    delay = backoff(retries, cap)
+    hint = getattr(exc, "retry_after", None)
+    if isinstance(hint, int | float) and not isinstance(hint, bool) and 0 < hint < float("inf"):
+        delay = max(delay, min(float(hint), 3600.0))
+    return delay
 
 
 def _run(task: Task, kind: str, ref_id: str, step: Callable[[], Any]) -> Any:
@@ -49,7 +60,7 @@ def _run(task: Task, kind: str, ref_id: str, step: Callable[[], Any]) -> Any:
             c.store.dead_letter(task.name or kind, ref_id, f"{type(exc).__name__}: {exc}",
                                 task.request.retries + 1)
             raise
-        delay = backoff(task.request.retries, c.settings.retry_backoff_max)
+        delay = countdown(exc, task.request.retries, c.settings.retry_backoff_max)
         log.warning("%s %s: %s; retry in %.1f s", kind, ref_id, type(exc).__name__, delay)
         raise task.retry(exc=exc, countdown=delay, max_retries=None) from exc
 
@@ -57,11 +68,12 @@ def _run(task: Task, kind: str, ref_id: str, step: Callable[[], Any]) -> Any:
 @app.task(bind=True, acks_late=True, name="workers.tasks.seal_message")
 def seal_message(self: Task, message_id: str) -> str:
     """Seal, verify and commit; then strip in the same run (strip_message exists for the sweeper)."""
-    outcome: str = _run(self, "message", message_id, lambda: container().custody.seal(message_id))
-    if outcome in ("sealed", "already") and container().store.get(message_id).state in ("sealed", "stripped"):
-        notification_id: str = _run(self, "message", message_id, lambda: container().custody.strip(message_id))
-        send_notification.delay(notification_id)
-    return outcome
+    notification_id: str | None = _run(self, "message", message_id,
+                                       lambda: container().custody.take_custody(message_id))
+    if notification_id is None:
+        return "vanished"
+    send_notification.delay(notification_id)
+    return "stripped"
 
 
 @app.task(bind=True, acks_late=True, name="workers.tasks.strip_message")

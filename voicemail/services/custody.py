@@ -14,7 +14,7 @@ import time
 from voicemail.domain.errors import SpoolChanged
 from voicemail.domain.models import SealedRecording, SpoolMessage
 from voicemail.domain.ports import AsteriskControl, Keyring, MessageStore, Spool, Vault
-from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED, MessageRecord
+from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED, VANISHED, MessageRecord
 from voicemail.failpoints import Failpoints
 from voicemail.vault import new_data_key
 
@@ -46,11 +46,27 @@ class Custody:
             hint = (record.folder, record.number) if record.number is not None else None
         return self._spool.find(record.mailbox, record.msg_id, hint)
 
+    def take_custody(self, message_id: str) -> str | None:
+        """Seal (when not yet sealed), then strip. Returns the notification id, or None when the
+        message left the spool before it could be sealed. One database read for both steps."""
+        record = self._store.get(message_id)
+        seen: SpoolMessage | None = None
+        if record.state == DISCOVERED:
+            outcome, record, seen = self._seal(record)
+            if outcome == "already":  # another worker sealed it meanwhile
+                record = self._store.get(message_id)
+        if record.state not in (SEALED, STRIPPED):
+            return None
+        return self._strip(record, seen)
+
     def seal(self, message_id: str) -> str:
         """Seal every format of the message. Returns "sealed", "already" or "vanished"."""
-        record = self._store.get(message_id)
+        return self._seal(self._store.get(message_id))[0]
+
+    def _seal(self, record: MessageRecord) -> tuple[str, MessageRecord, SpoolMessage | None]:
+        message_id = record.id
         if record.state != DISCOVERED:
-            return "already"
+            return "already", record, None
         found = self._locate(record)
         if found is None:
             time.sleep(VANISH_RECHECK_SECONDS)  # Asterisk may be renumbering the folder right now
@@ -58,7 +74,7 @@ class Custody:
         if found is None:
             self._store.mark_vanished(message_id)
             log.info("message %s left the spool before it was sealed", message_id)
-            return "vanished"
+            return "vanished", dataclasses.replace(record, state=VANISHED), None
         dek = new_data_key()
         key_id = message_id.encode()
         attempt = secrets.token_hex(4)
@@ -79,19 +95,22 @@ class Custody:
         if not committed:  # another worker won the race; its blobs are the ones on record
             for rec in sealed:
                 self._vault.delete(rec.blob_name)
-            return "already"
+            return "already", record, None
         self._fail.hit("seal.after_commit")
         log.info("sealed message %s (%d format(s))", message_id, len(sealed))
-        return "sealed"
+        return "sealed", dataclasses.replace(record, state=SEALED, recordings=tuple(sealed), wrapped_key=wrapped), found
 
     def strip(self, message_id: str) -> str:
         """Replace the plaintext recordings by placeholders. Returns the notification id."""
-        record = self._store.get(message_id)
+        return self._strip(self._store.get(message_id), None)
+
+    def _strip(self, record: MessageRecord, seen: SpoolMessage | None) -> str:
+        message_id = record.id
         if record.state == STRIPPED:
             return self._store.mark_stripped(message_id)
         if record.state != SEALED:
             raise SpoolChanged(f"message {message_id} is {record.state}; it must be sealed before stripping")
-        found = self._locate(record)
+        found = self._locate(record, seen)
         replaced = 0
         if found is not None:
             by_fmt = {r.fmt: r for r in record.recordings}
