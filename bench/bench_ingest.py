@@ -115,8 +115,9 @@ def baseline(root: Path, count: int) -> float:
         start = time.perf_counter()
         c.discovery.reconcile()
         for mid in queue:
-            c.custody.seal(mid)
-            c.notifier.send(c.custody.strip(mid))
+            notification_id = c.custody.take_custody(mid)
+            assert notification_id is not None
+            c.notifier.send(notification_id)
         elapsed = time.perf_counter() - start
         assert c.store.summary().get("notifications.sent") == count, c.store.summary()
         c.close()
