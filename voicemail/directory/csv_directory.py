@@ -2,7 +2,9 @@
 
 The file is read at construction (a bad file is a ConfigError at start-up) and read again whenever it
 changes on disk. Rows without a usable number or name are skipped and counted; a number listed twice
-with different names is ambiguous and resolves to nobody. Lookups never log numbers or names.
+with different names is ambiguous and resolves to nobody. Lookups never log numbers or names. With a
+NumberPlan, numbers in the file and looked-up numbers are both reduced to the plan's key (extensions,
+E.164, DID ranges); without one, to digits only (normalize_number).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import csv
 import io
 import os
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 from voicemail.directory.numbers import normalize_number
+from voicemail.directory.plan import NumberPlan
 from voicemail.domain.errors import ConfigError
 from voicemail.domain.models import DirectoryEntry
 
@@ -22,8 +26,9 @@ DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
 
 class CsvDirectory:
-    def __init__(self, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, plan: NumberPlan | None = None) -> None:
         self._path = Path(path)
+        self._key: Callable[[str], str | None] = plan.key if plan is not None else normalize_number
         self._max_bytes = max_bytes
         self._stamp: tuple[int, int, int] | None = None
         self._entries: dict[str, DirectoryEntry] = {}
@@ -33,7 +38,7 @@ class CsvDirectory:
 
     def lookup(self, number: str) -> DirectoryEntry | None:
         """The entry for ``number`` (normalised), or None. ConfigError if the file became unreadable."""
-        key = normalize_number(number)
+        key = self._key(number)
         if key is None:
             return None
         self._reload_if_changed()
@@ -60,11 +65,11 @@ class CsvDirectory:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ConfigError(f"directory file {self._path} is not UTF-8") from None
-        self._entries, self.skipped_rows, self.ambiguous_numbers = _parse(text, self._path)
+        self._entries, self.skipped_rows, self.ambiguous_numbers = _parse(text, self._path, self._key)
         self._stamp = stamp
 
 
-def _parse(text: str, path: Path) -> tuple[dict[str, DirectoryEntry], int, int]:
+def _parse(text: str, path: Path, key: Callable[[str], str | None]) -> tuple[dict[str, DirectoryEntry], int, int]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -85,7 +90,7 @@ def _parse(text: str, path: Path) -> tuple[dict[str, DirectoryEntry], int, int]:
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
-            entry = _entry(row, index)
+            entry = _entry(row, index, key)
             if entry is None:
                 skipped += 1
                 continue
@@ -100,12 +105,12 @@ def _parse(text: str, path: Path) -> tuple[dict[str, DirectoryEntry], int, int]:
     return entries, skipped, len(ambiguous)
 
 
-def _entry(row: list[str], index: dict[str, int]) -> DirectoryEntry | None:
+def _entry(row: list[str], index: dict[str, int], key: Callable[[str], str | None]) -> DirectoryEntry | None:
     def cell(col: str) -> str:
         i = index[col]
         return row[i].strip() if i < len(row) else ""
 
-    number = normalize_number(cell("number"))
+    number = key(cell("number"))
     name = cell("name")
     if number is None or not name or any(unicodedata.category(ch).startswith("C") for ch in name):
         return None
