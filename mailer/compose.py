@@ -13,7 +13,7 @@ import html
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from string import Template
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -94,9 +94,34 @@ def _subject(shown: _Shown, facts: NotificationFacts, settings: MailSettings) ->
     return one_line(prefix + core, MAX_SUBJECT)
 
 
+@lru_cache(maxsize=64)
+def _from_address(site: str, sender: str) -> str:
+    """``Site Name <sender>`` (quoted as needed); the same for every notification of a site."""
+    return str(Address(display_name=site, addr_spec=sender)) if site else sender
+
+
 @cache
-def _template(name: str) -> Template:
-    return Template(resources.files("mailer").joinpath("templates", name).read_text(encoding="utf-8"))
+def _template(name: str) -> tuple[tuple[str, bool], ...]:
+    """A template (``string.Template`` syntax) parsed once into (literal, False) / (field, True) pieces."""
+    source = resources.files("mailer").joinpath("templates", name).read_text(encoding="utf-8")
+    pieces: list[tuple[str, bool]] = []
+    position = 0
+    for match in Template.pattern.finditer(source):
+        pieces.append((source[position:match.start()], False))
+        field = match.group("named") or match.group("braced")
+        if match.group("escaped") is not None:
+            pieces.append(("$", False))
+        elif field:
+            pieces.append((field, True))
+        else:
+            raise ValueError(f"template {name} has an invalid placeholder at offset {match.start()}")
+        position = match.end()
+    pieces.append((source[position:], False))
+    return tuple(pieces)
+
+
+def _fill(name: str, values: dict[str, str]) -> str:
+    return "".join(values[piece] if field else piece for piece, field in _template(name))
 
 
 def compose(facts: NotificationFacts, settings: MailSettings) -> OutgoingEmail:
@@ -114,18 +139,15 @@ def compose(facts: NotificationFacts, settings: MailSettings) -> OutgoingEmail:
         "duration": format_duration(facts.duration_seconds),
         "player_url": facts.player_url,
         "site_name": site,
-        "subject": subject,
     }
-    text = _template("notification.txt").substitute(
-        values, priority_line="  Priority:  Urgent\n" if facts.urgent else ""
-    )
+    text = _fill("notification.txt", {**values, "priority_line": "  Priority:  Urgent\n" if facts.urgent else ""})
     escaped = {key: html.escape(value, quote=True) for key, value in values.items()}
-    markup = _template("notification.html").substitute(
-        escaped,
-        priority_row=('<tr><th align="left" scope="row">Priority</th><td>Urgent</td></tr>'
-                      if facts.urgent else ""),
-    )
-    sender = str(Address(display_name=site, addr_spec=settings.sender)) if site else settings.sender
+    markup = _fill("notification.html", {
+        **escaped,
+        "priority_row": ('<tr><th align="left" scope="row">Priority</th><td>Urgent</td></tr>'
+                         if facts.urgent else ""),
+    })
+    sender = _from_address(site, settings.sender)
     return OutgoingEmail(
         notification_id=facts.notification_id,
         recipient=facts.recipient,

@@ -41,8 +41,9 @@ def one_line(value: str | None, limit: int) -> str:
         raise ValueError("limit must be positive")
     if not value:
         return ""
-    text = unicodedata.normalize("NFC", value[:_MAX_SCAN])
-    text = "".join(_keep(char) for char in text)
+    text = value[:_MAX_SCAN]
+    if not (text.isascii() and text.isprintable()):  # printable ASCII (the usual case) has nothing to drop
+        text = "".join(_keep(char) for char in unicodedata.normalize("NFC", text))
     text = " ".join(text.split())
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + _ELLIPSIS

@@ -81,10 +81,33 @@ def test_registry_builds_a_working_outbox(tmp_path: Path) -> None:
     assert (tmp_path / f"{NOTIFICATION_ID}.eml").is_file()
 
 
-@pytest.mark.parametrize("kind", ["ews", "graph", "smtp", " EWS "])
-def test_registry_names_senders_that_are_not_available_yet(kind: str) -> None:
-    with pytest.raises(ConfigError, match=rf"VOICEMAIL_MAILER={kind.strip().lower()} is not available yet"):
+def test_registry_builds_each_backend_without_touching_the_network() -> None:
+    from mailer.ews import EwsMailer
+    from mailer.graph import GraphMailer
+    from mailer.smtp import SmtpMailer
+
+    ews = build_mailer(" EWS ", endpoint="https://mail.example.org/EWS/Exchange.asmx", sender="vm@example.org",
+                       username="EXAMPLE\\svc", password="pw")
+    graph = build_mailer("graph", tenant_id="contoso.example", client_id="app", client_secret="secret",
+                         sender="vm@example.org")
+    smtp = build_mailer("smtp", host="smtp.example.org", sender="vm@example.org")
+    assert isinstance(ews, EwsMailer) and ews.config.auth == "ntlm" and ews.config.version == "Exchange2016"
+    assert isinstance(graph, GraphMailer) and graph.config.endpoint == "https://graph.microsoft.com"
+    assert isinstance(smtp, SmtpMailer) and (smtp.config.port, smtp.config.tls) == (587, "starttls")
+
+
+@pytest.mark.parametrize(
+    ("kind", "missing"),
+    [("ews", "VOICEMAIL_EWS_ENDPOINT"), ("graph", "VOICEMAIL_GRAPH_CLIENT_SECRET"), ("smtp", "VOICEMAIL_SMTP_HOST")],
+)
+def test_registry_names_the_missing_settings_of_a_backend(kind: str, missing: str) -> None:
+    with pytest.raises(ConfigError, match=missing):
         build_mailer(kind)
+
+
+def test_registry_refuses_settings_a_backend_does_not_take() -> None:
+    with pytest.raises(ConfigError, match="directory"):
+        build_mailer("smtp", host="smtp.example.org", sender="vm@example.org", directory="/tmp")
 
 
 def test_registry_refuses_an_unknown_kind() -> None:

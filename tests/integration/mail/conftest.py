@@ -1,0 +1,61 @@
+"""Fixtures for the mail tests: the EWS schema, a throw-away CA, and the three local peers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.mail.ews_peer import EwsPeer
+from tests.integration.mail.ews_schema import SKIP_REASON, schema_available
+from tests.integration.mail.graph_peer import GraphPeer
+from tests.integration.mail.tls import TestCertificates, make_certificates
+
+# The mailer unit tests' shared builders (facts, callers, leak detector).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "mailer"))
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> TestCertificates:
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def ews_peer() -> Iterator[EwsPeer]:
+    if not schema_available():
+        pytest.skip(SKIP_REASON)
+    peer = EwsPeer(hang_limit=5.0).start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture
+def ntlm_ews_peer(tmp_path: Path) -> Iterator[EwsPeer]:
+    if not schema_available():
+        pytest.skip(SKIP_REASON)
+    users = tmp_path / "ntlm-users"
+    users.write_text("EXAMPLE:svc-voicemail:correct horse\n", encoding="utf-8")
+    previous = os.environ.get("NTLM_USER_FILE")
+    peer = EwsPeer(ntlm_user_file=users, hang_limit=5.0).start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
+        if previous is None:
+            os.environ.pop("NTLM_USER_FILE", None)
+        else:
+            os.environ["NTLM_USER_FILE"] = previous
+
+
+@pytest.fixture
+def graph_peer(certificates: TestCertificates) -> Iterator[GraphPeer]:
+    peer = GraphPeer(certificates.server_context(), hang_limit=5.0).start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
