@@ -1,0 +1,39 @@
+"""The break-glass export of one message (`voicemail message export`), audited and fail-closed:
+an export whose audit event cannot be written is deleted again and reported as failed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from voicemail.audit.access import Actor
+from voicemail.audit.chain import AuditEvent
+from voicemail.audit.store import AuditLog
+from voicemail.db.repository import SqlMessageStore
+from voicemail.domain.errors import InvalidInput, NotFound
+from voicemail.domain.models import MailboxRef
+from voicemail.domain.ports import Keyring, Vault
+from voicemail.services.export import export_recording
+
+
+def audited_export(audit: AuditLog, store: SqlMessageStore, vault: Vault, keyring: Keyring, actor: Actor,
+                   mailbox: MailboxRef, msg_id: str, output: Path, fmt: str | None, reason: str) -> tuple[int, str]:
+    if not reason.strip():
+        raise InvalidInput("a break-glass export needs --reason")
+    base = {"actor": actor.name, "action": "message.export", "source": actor.source, "reason": reason}
+    record = store.find(mailbox, msg_id)
+    if record is None:
+        audit.append(AuditEvent(outcome="error", details={"mailbox": str(mailbox), "error": "not found"}, **base))
+        raise NotFound(f"no sealed message {msg_id} in mailbox {mailbox}")
+    try:
+        written, digest = export_recording(vault, keyring, record, output, fmt)
+    except Exception as exc:
+        audit.append(AuditEvent(outcome="error", message_id=record.id,
+                                details={"error": type(exc).__name__, "format": fmt}, **base))
+        raise
+    try:
+        audit.append(AuditEvent(message_id=record.id, details={"file": str(output), "sha256": digest,
+                                                                "bytes": written, "format": fmt}, **base))
+    except BaseException:
+        output.unlink(missing_ok=True)  # fail closed: no unaudited plaintext
+        raise
+    return written, digest
