@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHES = ["bench_ami_parser.py", "bench_vault.py", "bench_ingest.py"]
+BENCHES = ["bench_ami_parser.py", "bench_vault.py", "bench_ingest.py", "bench_mail.py", "bench_audit.py",
+           "bench_directory.py"]
 
 if __name__ == "__main__":
     status = 0
     for name in BENCHES:
         print(f"\n=== {name}", flush=True)
-        status |= subprocess.call([sys.executable, str(HERE / name), *sys.argv[1:2]])
+        status |= subprocess.call([sys.executable, str(HERE / name)])
     sys.exit(status)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.registry import build_mailer
 from mailer.settings import MailSettings
@@ -16,8 +16,9 @@ from voicemail.config import Settings
 from voicemail.db.engine import make_store_sessions
 from voicemail.db.migrate import upgrade
 from voicemail.db.repository import SqlMessageStore
-from voicemail.directory import CsvDirectory, EmptyDirectory
-from voicemail.directory.classify import classify
+from voicemail.directory import ClassificationCounters, Classifier, CsvDirectory, EmptyDirectory
+from voicemail.directory.db_directory import DbDirectory
+from voicemail.directory.from_settings import db_directory, number_plan
 from voicemail.domain.errors import ConfigError, KeyringError
 from voicemail.domain.models import DirectoryEntry, MailboxRef
 from voicemail.domain.ports import AsteriskControl, Directory, Mailer
@@ -86,6 +87,7 @@ class Container:
     notifier: Notifier
     asterisk: AsteriskControl | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    classification: ClassificationCounters = field(default_factory=ClassificationCounters)
 
     def close(self) -> None:
         for close in self.closers:
@@ -102,13 +104,19 @@ class Container:
         self.read_engine.dispose(close=False)
 
 
-def load_directory(settings: Settings) -> Directory:
+def load_directory(settings: Settings, reads: sessionmaker[Session] | None = None) -> Directory:
+    """LDAP sites: the copy synced into the database (needs ``reads``); else the CSV file; else nobody."""
+    # --- directory (LDAP) ---
+    if settings.ldap_url:
+        if reads is None:
+            raise ConfigError("setting ldap_url (VOICEMAIL_LDAP_URL): the synced directory needs the database")
+        return db_directory(settings, reads)
     if not settings.directory_file:
         return EmptyDirectory()
     path = Path(settings.directory_file)
     if not path.is_file():
         raise ConfigError(f"setting directory_file (VOICEMAIL_DIRECTORY_FILE): no such file: {path}")
-    return CsvDirectory(path)
+    return CsvDirectory(path, plan=number_plan(settings))
 
 
 def open_keyring(settings: Settings) -> FileKeyring:
@@ -116,6 +124,29 @@ def open_keyring(settings: Settings) -> FileKeyring:
     if not path.exists():
         raise KeyringError(f"no keyring at {path}: create one with `voicemail keys init`")
     return FileKeyring(path)
+
+
+# --- mail backends -------------------------------------------------------------------------------
+def mailer_settings(settings: Settings) -> tuple[dict[str, object], str]:
+    """The keyword settings of the chosen sender (mailer.registry.build_mailer) and its From address
+    (the backend's own sender setting, else mail_sender)."""
+    s = settings
+    if s.mailer == "ews":
+        sender = s.ews_sender or s.mail_sender
+        return {"endpoint": s.ews_endpoint, "sender": sender, "username": s.ews_username,
+                "password": s.ews_password, "auth": s.ews_auth, "version": s.ews_version,
+                "tenant_id": s.ews_tenant_id, "authority": s.graph_authority, "timeout": s.mail_timeout}, sender
+    if s.mailer == "graph":
+        sender = s.graph_sender or s.mail_sender
+        return {"tenant_id": s.graph_tenant_id, "client_id": s.graph_client_id,
+                "client_secret": s.graph_client_secret, "sender": sender, "authority": s.graph_authority,
+                "endpoint": s.graph_endpoint, "timeout": s.mail_timeout}, sender
+    if s.mailer == "smtp":
+        sender = s.smtp_sender or s.mail_sender
+        return {"host": s.smtp_host, "port": s.smtp_port, "tls": s.smtp_tls, "username": s.smtp_username,
+                "password": s.smtp_password, "sender": sender, "ca_file": s.smtp_ca_file,
+                "timeout": s.mail_timeout, "message_id_domain": s.mail_domain}, sender
+    return {"directory": s.outbox_dir, "message_id_domain": s.mail_domain}, s.mail_sender
 
 
 def build_container(settings: Settings, on_new: Callable[[str], None], *,
@@ -128,14 +159,18 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                       grace_seconds=settings.spool_grace_seconds)
     vault = FileVault(Path(settings.vault_dir))
     keyring = open_keyring(settings)
-    directory = load_directory(settings)
-    mailer = build_mailer(settings.mailer, directory=settings.outbox_dir, message_id_domain=settings.mail_domain)
+    directory = load_directory(settings, reads)
+    sender_settings, mail_from = mailer_settings(settings)
+    mailer = build_mailer(settings.mailer, **sender_settings)
     try:
-        mail_settings = MailSettings(sender=settings.mail_sender, external_subject=settings.external_subject)
+        mail_settings = MailSettings(sender=mail_from, external_subject=settings.external_subject)
     except ConfigError as exc:
         raise ConfigError(f"settings mail_sender / external_subject (VOICEMAIL_MAIL_SENDER, "
                           f"VOICEMAIL_EXTERNAL_SUBJECT): {exc}") from None
     closers: list[Callable[[], None]] = []
+    close_mailer = getattr(mailer, "close", None)
+    if callable(close_mailer):
+        closers.append(close_mailer)
     if asterisk is None and settings.ami_secret:
         lazy = LazyAsterisk(settings)
         asterisk = lazy
@@ -143,11 +178,15 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     internal = frozenset(settings.internal_contexts)
     failpoints = Failpoints(settings.failpoints)
     custody = Custody(spool, vault, keyring, store, asterisk, failpoints)
-    discovery = Discovery(spool, store, partial(classify, internal_contexts=internal, directory=directory), on_new)
+    classifier = Classifier(internal, directory)
+    discovery = Discovery(spool, store, classifier, on_new)
+    # Mailbox owners' addresses may come from a synced directory that is too old to decide who is internal.
+    owners = directory.owners() if isinstance(directory, DbDirectory) else directory
     notifier = Notifier(store, mailer, mail_settings,
-                        NotifySettings(settings.web_base_url, settings.default_timezone), directory, failpoints)
+                        NotifySettings(settings.web_base_url, settings.default_timezone), owners, failpoints)
     return Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody, discovery,
-                     notifier, asterisk, closers)
+                     notifier, asterisk, closers, classification=classifier.counters)
 
 
-__all__ = ["Container", "DirectoryEntry", "build_container", "load_directory", "open_keyring", "tls_context"]
+__all__ = ["Container", "DirectoryEntry", "build_container", "load_directory", "mailer_settings", "open_keyring",
+           "tls_context"]

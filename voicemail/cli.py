@@ -19,7 +19,7 @@ import click
 
 from voicemail import __version__
 from voicemail.config import Settings, load_settings, settings_table
-from voicemail.domain.errors import ConfigError, KeyringError, NotFound, VoicemailError
+from voicemail.domain.errors import ConfigError, KeyringError, VoicemailError
 from voicemail.domain.models import MailboxRef
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -189,28 +189,112 @@ def message() -> None:
 @click.argument("msg_id")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--format", "fmt", default=None, help="Recording format (default: wav, else the first sealed).")
-@click.option("--reason", default="", help="Why the message is being exported (recorded in the log).")
+@click.option("--reason", required=True, help="Why the message is being exported (written to the audit trail).")
+@click.option("--actor", default=None, help="Who exports (default: the operating-system account).")
 @config_option
 @handle_errors
-def message_export(mailbox: str, msg_id: str, output: Path, fmt: str | None, reason: str,
+def message_export(mailbox: str, msg_id: str, output: Path, fmt: str | None, reason: str, actor: str | None,
                    config_file: str | None) -> None:
-    """Decrypt one message to a file, bit-identical to what Asterisk recorded."""
+    """Decrypt one message to a file, bit-identical to what Asterisk recorded (audited)."""
     from voicemail.app import build_container
-    from voicemail.services.export import export_recording
+    from voicemail.audit.access import Actor
+    from voicemail.audit.breakglass import audited_export
+    from voicemail.audit.context import cli_actor, cli_source
+    from voicemail.audit.store import AuditLog
 
     settings = settings_from(config_file)
     ref = MailboxRef.parse(mailbox)
     container = build_container(settings, on_new=lambda _id: None)
     try:
-        record = container.store.find(ref, msg_id)
-        if record is None:
-            raise NotFound(f"no sealed message {msg_id} in mailbox {ref}")
-        written, digest = export_recording(container.vault, container.keyring, record, output, fmt)
+        written, digest = audited_export(AuditLog(container.engine), container.store, container.vault,
+                                         container.keyring, Actor(cli_actor(actor), cli_source()), ref, msg_id,
+                                         output, fmt, reason)
     finally:
         container.close()
-    logging.getLogger("voicemail.export").warning(
-        "message %s of %s exported to %s (reason: %s)", record.id, ref, output, reason or "none given")
+    logging.getLogger("voicemail.export").warning("message %s of %s exported to %s (audited)", msg_id, ref, output)
     click.echo(f"wrote {output} ({written} bytes, sha256 {digest})")
+
+
+# --- notifications: list and re-send (mail backends) ----------------------------------------------
+@main.group()
+def notifications() -> None:
+    """Notification e-mails: list them, re-send failed ones."""
+
+
+def _open_store(settings: Settings) -> tuple[Any, Callable[[], None]]:
+    from voicemail.db.engine import make_store_sessions
+    from voicemail.db.repository import SqlMessageStore
+
+    engine, reads, sessions, read_sessions = make_store_sessions(settings.database_url)
+
+    def close() -> None:
+        engine.dispose()
+        reads.dispose()
+
+    return SqlMessageStore(sessions, read_sessions), close
+
+
+@notifications.command("list")
+@click.option("--failed", is_flag=True, help="Only failed notifications and those parked as dead letters.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="At most this many.")
+@config_option
+@handle_errors
+def notifications_list(failed: bool, limit: int, config_file: str | None) -> None:
+    """List notifications, newest first: id, state, attempts, mailbox, recipient and the last error."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    settings = settings_from(config_file)
+    store, close = _open_store(settings)
+    try:
+        rows = store.list_notifications(failed_only=failed, limit=limit)
+    except SQLAlchemyError as exc:
+        raise VoicemailError(f"cannot read the database ({type(exc).__name__}); has `voicemail run` "
+                             "created it?") from None
+    finally:
+        close()
+    if not rows:
+        click.echo("no failed notifications" if failed else "no notifications")
+        return
+    for row in rows:
+        state = f"{row.state}+parked" if row.parked and row.state != "failed" else row.state
+        click.echo(f"{row.id}  {state:<14} attempts={row.attempts:<3} {row.mailbox:<24} "
+                   f"{row.recipient or '-':<32} {row.updated_at:%Y-%m-%d %H:%M:%S}")
+        error = row.parked_error or row.last_error
+        if error and (failed or row.state == "failed" or row.parked):
+            click.echo(f"    error: {error[:300]}")
+    if failed:
+        click.echo("re-send one with: voicemail notifications retry ID")
+
+
+@notifications.command("retry")
+@click.argument("notification_id")
+@config_option
+@handle_errors
+def notifications_retry(notification_id: str, config_file: str | None) -> None:
+    """Re-send a failed (or parked) notification: back to pending, its dead letter resolved, and handed to
+    the workers (with a broker) or to the running service's next sweep (embedded mode)."""
+    settings = settings_from(config_file)
+    store, close = _open_store(settings)
+    try:
+        previous = store.requeue_notification(notification_id, due_now=not settings.broker_url)
+    finally:
+        close()
+    if settings.broker_url:
+        from workers.celery_app import configure
+        from workers.tasks import send_notification
+
+        configure(settings)
+        try:
+            send_notification.delay(notification_id)
+        except Exception as exc:  # broker down: the state is pending already, the sweeper re-enqueues it
+            click.echo(f"notification {notification_id} ({previous}) is pending again; the broker is unreachable "
+                       f"({type(exc).__name__}), so the sweeper re-enqueues it within about "
+                       f"{settings.stale_after + settings.sweep_interval:g} s")
+            return
+        click.echo(f"notification {notification_id} ({previous}) is pending again and was handed to the workers")
+    else:
+        click.echo(f"notification {notification_id} ({previous}) is pending again; the running `voicemail run` "
+                   f"sends it at its next sweep (within about {settings.sweep_interval:g} s)")
 
 
 @main.group()
@@ -231,6 +315,57 @@ def config_show(config_file: str | None) -> None:
 def config_table() -> None:
     """Print the configuration table in Markdown (for the README)."""
     click.echo(settings_table())
+
+
+# --- directory (LDAP) ----------------------------------------------------------------------------
+@main.group()
+def directory() -> None:
+    """The directory of internal users (Active Directory / LDAP, synced into the database)."""
+
+
+@directory.command("sync")
+@config_option
+@click.option("--full", is_flag=True, help="Fetch every user (default: only the changes since the last sync, "
+              "unless a full sync is due).")
+@handle_errors
+def directory_sync(config_file: str | None, full: bool) -> None:
+    """Synchronise users from LDAP into the database and print what changed."""
+    from voicemail.db.engine import make_engine
+    from voicemail.db.migrate import upgrade
+    from voicemail.directory.operations import estimated_users, run_sync
+
+    settings = settings_from(config_file)
+    if not settings.ldap_url:
+        raise ConfigError("setting ldap_url (VOICEMAIL_LDAP_URL): no directory server configured")
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        with click.progressbar(length=max(estimated_users(settings, engine), 1), label="directory sync",
+                               show_pos=True, file=sys.stderr) as bar:
+            summary = run_sync(settings, full=full, engine=engine, progress=bar.update, migrate=False)
+    finally:
+        engine.dispose()
+    click.echo(summary.line() + (f" (full: {summary.reason})" if summary.reason else ""))
+
+
+@directory.command("status")
+@config_option
+@handle_errors
+def directory_status(config_file: str | None) -> None:
+    """Show the synced directory: users, last syncs, whether it is trusted now."""
+    import datetime as dt
+
+    from voicemail.directory.operations import status
+
+    settings = settings_from(config_file)
+    for line in status(settings).lines(dt.datetime.now(dt.UTC)):
+        click.echo(line)
+
+
+# --- audit trail, roles, cases, holds, evidence, CDR release (issue 5): voicemail/cli_audit.py ------------
+from voicemail.cli_audit import register as _register_audit  # noqa: E402
+
+_register_audit(main)
 
 
 if __name__ == "__main__":

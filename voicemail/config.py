@@ -56,7 +56,7 @@ class Settings:
     stale_after: float = _s(60.0, "A message or notification not progressing for this long is re-enqueued.")
     reconcile_interval: float = _s(300.0, "Seconds between full reconciliation passes.")
     # --- notifications -------------------------------------------------------------------------
-    mailer: str = _s("outbox", "Notification backend: outbox (ews, graph, smtp come later).")
+    mailer: str = _s("outbox", "Notification backend: outbox (.eml files), ews, graph or smtp.")
     outbox_dir: str = _s("var/outbox", "Folder where the outbox mailer writes .eml files.")
     mail_sender: str = _s("voicemail@localhost.localdomain", "From address of notifications.")
     mail_domain: str = _s("voicemail.invalid", "Domain used in Message-IDs (never caller data).")
@@ -64,10 +64,85 @@ class Settings:
                                "Subject for external callers; a fixed string, it can carry no caller data.")
     web_base_url: str = _s("http://localhost:8080", "Base URL of the web player linked from notifications.")
     default_timezone: str = _s("UTC", "Time zone for dates in notifications when the owner has none.")
+    # --- mail backends (VOICEMAIL_MAILER=ews|graph|smtp) ------------------------------------------
+    mail_timeout: float = _s(30.0, "Seconds to wait for the mail server (EWS, Graph, SMTP) before the attempt "
+                             "counts as a transient failure and is retried.")
+    ews_endpoint: str = _s("", "EWS URL, e.g. https://mail.example.org/EWS/Exchange.asmx (no autodiscover).")
+    ews_auth: str = _s("ntlm", "EWS authentication: ntlm, basic or oauth2.")
+    ews_username: str = _s("", "EWS service account (DOMAIN\\user or user@domain); oauth2: the application id.")
+    ews_password: str = _s("", "EWS password; oauth2: the client secret.", secret=True)
+    ews_sender: str = _s("", "Mailbox EWS sends from (empty = mail_sender).")
+    ews_version: str = _s("Exchange2016", "Pinned EWS version: Exchange2013, Exchange2013_SP1 or Exchange2016 "
+                          "(Exchange 2016, 2019, SE).")
+    ews_tenant_id: str = _s("", "Entra ID tenant of the EWS application (ews_auth=oauth2 only).")
+    graph_tenant_id: str = _s("", "Microsoft Graph: directory (tenant) id.")
+    graph_client_id: str = _s("", "Microsoft Graph: application (client) id with the Mail.Send permission.")
+    graph_client_secret: str = _s("", "Microsoft Graph: client secret.", secret=True)
+    graph_sender: str = _s("", "Mailbox Graph sends from (empty = mail_sender).")
+    graph_authority: str = _s("https://login.microsoftonline.com",
+                              "OAuth2 token authority (national clouds); also for ews_auth=oauth2.")
+    graph_endpoint: str = _s("https://graph.microsoft.com", "Microsoft Graph endpoint (national clouds).")
+    smtp_host: str = _s("", "SMTP server (relay or submission host).")
+    smtp_port: int = _s(587, "SMTP port: 587 with starttls, 465 with implicit, 25 with none.")
+    smtp_tls: str = _s("starttls", "SMTP transport security: starttls, implicit or none.")
+    smtp_username: str = _s("", "SMTP AUTH user (empty = no AUTH; needs starttls or implicit).")
+    smtp_password: str = _s("", "SMTP AUTH password.", secret=True)
+    smtp_sender: str = _s("", "SMTP envelope and From address (empty = mail_sender).")
+    smtp_ca_file: str = _s("", "CA bundle that signed the SMTP server's certificate (empty = system CAs).")
     # --- callers -------------------------------------------------------------------------------
     internal_contexts: tuple[str, ...] = _s(("vm-internal",),
                                             "Dialplan contexts that internal calls enter (comma-separated).")
     directory_file: str = _s("", "CSV directory (number,name,email). Empty = nobody is internal.")
+    # --- directory (LDAP) ------------------------------------------------------------------------
+    ldap_url: str = _s("", "Directory server: ldap://host[:port] or ldaps://host[:port]. When set, callers are "
+                       "looked up in the copy synced from it (directory_file is then ignored).")
+    ldap_bind_dn: str = _s("", "DN (or user@domain on AD) to bind as. Empty with an empty password = anonymous.")
+    ldap_password: str = _s("", "Password of ldap_bind_dn (sent only over ldaps:// or StartTLS).", secret=True)
+    ldap_auth: str = _s("simple", "simple (bind DN + password) or gssapi (Kerberos; needs the gssapi package "
+                        "and a ticket or keytab).")
+    ldap_base_dn: str = _s("", "Where the users are, e.g. OU=Staff,DC=agency,DC=example. Required with ldap_url.")
+    ldap_filter: str = _s("(&(objectCategory=person)(objectClass=user))", "LDAP filter that selects the users.")
+    ldap_starttls: bool = _s(False, "Upgrade ldap:// with StartTLS before binding.")
+    ldap_ca_file: str = _s("", "CA bundle for ldaps:// / StartTLS (empty = system CAs). The certificate and host "
+                           "name are always verified.")
+    ldap_page_size: int = _s(500, "Entries per page of the paged searches (AD's MaxPageSize is 1000).")
+    ldap_timeout: float = _s(15.0, "Seconds to connect, and to wait for each LDAP response.")
+    ldap_attr_id: str = _s("objectGUID", "Attribute that identifies a user for ever (OpenLDAP: entryUUID, "
+                           "FreeIPA: ipaUniqueID).")
+    ldap_attr_account: str = _s("sAMAccountName", "Sign-in name, maps users to web accounts (OpenLDAP: uid).")
+    ldap_attr_name: str = _s("displayName", "Name shown for an internal caller.")
+    ldap_attr_mail: str = _s("mail", "E-mail address (maps users to mailboxes by mail).")
+    ldap_attr_phone: str = _s("telephoneNumber", "Phone number attribute.")
+    ldap_attr_ip_phone: str = _s("ipPhone", "IP phone / extension attribute (maps users to mailboxes by extension).")
+    ldap_attr_mobile: str = _s("mobile", "Mobile number attribute (empty = not used).")
+    ldap_attr_employee_id: str = _s("employeeID", "Employee id (SEID).")
+    ldap_attr_office: str = _s("physicalDeliveryOfficeName", "Office / location.")
+    ldap_attr_account_control: str = _s("userAccountControl", "AD account flags: bit 2 set = disabled. A "
+                                        "configured attribute missing from an entry counts as disabled; empty = "
+                                        "not used (OpenLDAP).")
+    ldap_attr_locked: str = _s("", "Attribute that is TRUE for disabled accounts (FreeIPA / 389 DS: nsAccountLock).")
+    ldap_attr_changed: str = _s("uSNChanged", "Incremental sync attribute: uSNChanged (AD, one domain controller) "
+                                "or modifyTimestamp. Empty = every sync is full.")
+    ldap_sync_interval: float = _s(900.0, "Seconds between scheduled (incremental) directory syncs (`voicemail "
+                                   "beat`, or `voicemail run` without a broker); 0 = no schedule.")
+    ldap_full_sync_interval: float = _s(86400.0, "A scheduled sync is a full one when the last full sync is "
+                                        "older than this many seconds.")
+    directory_max_age: float = _s(14400.0, "Seconds a synced directory is trusted without a successful sync; "
+                                  "older = every caller is external (fail closed).")
+    phone_region: str = _s("", "Default region for national number formats, e.g. US (empty = only +E.164 "
+                           "numbers and extensions are normalised).")
+    extension_digits: tuple[str, ...] = _s((), "Lengths of internal extensions, e.g. 4 (comma-separated).")
+    did_ranges: tuple[str, ...] = _s((), "DID blocks that reach extensions, FIRST-LAST=EXTENSION, e.g. "
+                                     "+12025551000-+12025551999=1000 (comma-separated).")
+    # --- audit trail, evidence, CDR release (issue 5) --------------------------------------------
+    audit_signing_key: str = _s("var/audit-signing.pem", "Ed25519 key file (0600) that signs audit checkpoints, "
+                                "evidence manifests and CDR exports (`voicemail keys init-signing`).")
+    audit_checkpoint_file: str = _s("", "Separate store the signed audit checkpoints are shipped to (a JSON-lines "
+                                    "file, ideally on another host or mount). Empty = kept in the database only.")
+    audit_checkpoint_interval: float = _s(3600.0, "Seconds between scheduled signed checkpoints of the audit chain "
+                                          "head in `voicemail beat`; 0 = no schedule.")
+    audit_retention_days: int = _s(2555, "Days audit events are kept (90 to 2555 = 7 years); older ones are sealed "
+                                   "by a signed epoch checkpoint, then removed, at each scheduled checkpoint.")
     # --- operations ----------------------------------------------------------------------------
     log_level: str = _s("INFO", "Log level (DEBUG, INFO, WARNING, ERROR).")
     failpoints: str = _s("", "Testing only: comma-separated fault-injection points (see README).")
@@ -120,6 +195,8 @@ def _validate(s: Settings) -> Settings:
         raise bad("ami_port", f"port out of range: {s.ami_port}")
     if s.mailer not in ("outbox", "ews", "graph", "smtp"):
         raise bad("mailer", f"unknown mailer {s.mailer!r} (outbox, ews, graph or smtp)")
+    if not 90 <= s.audit_retention_days <= 2555:
+        raise bad("audit_retention_days", "must be between 90 and 2555 days (7 years)")
     if s.worker_concurrency < 1:
         raise bad("worker_concurrency", "must be at least 1")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -131,7 +208,68 @@ def _validate(s: Settings) -> Settings:
     for ctx in s.internal_contexts:
         if not ctx.replace("-", "").replace("_", "").isalnum():
             raise bad("internal_contexts", f"not a dialplan context name: {ctx[:40]!r}")
+    _validate_mail_backends(s)
+    # --- directory (LDAP) and number plan: ConfigError naming the setting ---
+    from voicemail.directory.from_settings import check_directory_settings
+
+    check_directory_settings(s)
     return s
+
+
+# --- mail backends: each is checked only when it is the chosen VOICEMAIL_MAILER ---------------------
+_EWS_AUTH = ("ntlm", "basic", "oauth2")
+_EWS_VERSIONS = ("Exchange2013", "Exchange2013_SP1", "Exchange2016")  # as mailer.ews.SERVER_VERSIONS
+_SMTP_TLS = ("starttls", "implicit", "none")
+
+
+def _validate_mail_backends(s: Settings) -> None:
+    from urllib.parse import urlsplit
+
+    from mailer.sanitize import is_plain_address
+
+    def bad(name: str, why: str) -> ConfigError:
+        return ConfigError(f"setting {name} ({env_name(name)}): {why}")
+
+    def required(*names: str) -> None:
+        for name in names:
+            if not str(getattr(s, name)).strip():
+                raise bad(name, f"required with mailer = {s.mailer}")
+
+    def https(name: str, *, loopback_http: bool = False) -> None:
+        parts = urlsplit(getattr(s, name))
+        plain_ok = loopback_http and parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
+        if not (parts.scheme == "https" or plain_ok) or not parts.hostname:
+            raise bad(name, "must be an https:// URL" + (" (http:// only on loopback)" if loopback_http else ""))
+
+    if not s.mail_timeout > 0:
+        raise bad("mail_timeout", "must be a positive number of seconds")
+    if not 0 < s.smtp_port < 65536:
+        raise bad("smtp_port", f"port out of range: {s.smtp_port}")
+    for name in ("ews_sender", "graph_sender", "smtp_sender"):
+        if getattr(s, name) and not is_plain_address(getattr(s, name)):
+            raise bad(name, "must be a plain e-mail address like voicemail@example.org")
+    if s.mailer == "ews":
+        required("ews_endpoint", "ews_username", "ews_password")
+        https("ews_endpoint", loopback_http=True)
+        if s.ews_auth not in _EWS_AUTH:
+            raise bad("ews_auth", f"expected one of {', '.join(_EWS_AUTH)}, got {s.ews_auth[:20]!r}")
+        if s.ews_version not in _EWS_VERSIONS:
+            raise bad("ews_version", f"expected one of {', '.join(_EWS_VERSIONS)}, got {s.ews_version[:20]!r}")
+        if s.ews_auth == "oauth2":
+            required("ews_tenant_id")
+            https("graph_authority")
+    elif s.mailer == "graph":
+        required("graph_tenant_id", "graph_client_id", "graph_client_secret")
+        https("graph_authority")
+        https("graph_endpoint")
+    elif s.mailer == "smtp":
+        required("smtp_host")
+        if s.smtp_tls not in _SMTP_TLS:
+            raise bad("smtp_tls", f"expected one of {', '.join(_SMTP_TLS)}, got {s.smtp_tls[:20]!r}")
+        if s.smtp_username and s.smtp_tls == "none":
+            raise bad("smtp_username", "needs smtp_tls = starttls or implicit (no password in clear text)")
+        if s.smtp_username and not s.smtp_password:
+            raise bad("smtp_password", "required with smtp_username")
 
 
 def load_settings(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None,

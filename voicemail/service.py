@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from voicemail.ami.client import AmiClient
 from voicemail.ami.listener import Listener
 from voicemail.app import Container, build_container, tls_context
+from voicemail.audit.cdr import CdrStore
 from voicemail.config import Settings
 from workers.celery_app import configure
 from workers.embedded import EmbeddedWorker
@@ -44,6 +45,11 @@ class Service:
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self.listener.run(), name="listener"),
                  asyncio.create_task(self._sweeper(), name="sweeper")]
+        s = self.settings
+        if s.ldap_url and s.ldap_sync_interval > 0 and not s.broker_url:  # no `voicemail beat`: we are the schedule
+            from voicemail.directory.operations import run_sync_schedule
+
+            tasks.append(asyncio.create_task(run_sync_schedule(s, self.container.engine), name="directory-sync"))
         waiter = asyncio.create_task(self._wait(stop))
         done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
@@ -80,7 +86,8 @@ def build_service(settings: Settings) -> Service:
                        ssl=tls_context(settings),  # type: ignore[arg-type]
                        ping_interval=settings.ami_ping_interval)
     listener = Listener(client, container.discovery, container.store.upsert_mailbox,
-                        reconcile_interval=settings.reconcile_interval)
+                        reconcile_interval=settings.reconcile_interval,
+                        on_cdr=CdrStore(container.engine).ingest)
     return Service(settings, container, client, listener, worker)
 
 

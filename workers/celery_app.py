@@ -9,7 +9,7 @@ from voicemail.config import Settings
 EMBEDDED_BROKER = "memory://localhost/"
 QUEUE = "voicemail"
 
-app = Celery("voicemail", include=["workers.tasks"])
+app = Celery("voicemail", include=["workers.tasks", "workers.audit_tasks"])
 
 
 def configure(settings: Settings) -> Celery:
@@ -35,4 +35,12 @@ def configure(settings: Settings) -> Celery:
             "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_interval},
         },
     )
+    # --- directory (LDAP): periodic sync (incremental unless a full one is due) ---
+    if settings.ldap_url and settings.ldap_sync_interval > 0:
+        app.conf.beat_schedule["directory-sync"] = {"task": "workers.tasks.directory_sync",
+                                                    "schedule": settings.ldap_sync_interval}
+    # --- audit trail (issue 5): scheduled signed checkpoint of the chain head ---
+    if settings.audit_checkpoint_interval > 0:
+        app.conf.beat_schedule["audit-checkpoint"] = {"task": "workers.audit_tasks.audit_checkpoint",
+                                                      "schedule": settings.audit_checkpoint_interval}
     return app

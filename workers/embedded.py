@@ -11,6 +11,7 @@ import threading
 
 from celery import Celery
 from celery.contrib.testing.worker import TestWorkController
+from celery.result import _set_task_join_will_block
 from celery.worker import state
 
 
@@ -27,6 +28,9 @@ class EmbeddedWorker:
         self._thread = threading.Thread(target=self._worker.start, name="celery-embedded", daemon=True)
         self._thread.start()
         self._worker.ensure_started()
+        # Starting a worker marks this process as "inside a task"; the rest of the process is not
+        # (celery.contrib.testing.worker does the same after starting its thread).
+        _set_task_join_will_block(False)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._thread is None:

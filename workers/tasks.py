@@ -122,3 +122,21 @@ def sweep_once() -> int:
     if count:
         log.info("sweeper re-enqueued %d stuck item(s)", count)
     return count
+
+
+# --- directory (LDAP) ----------------------------------------------------------------------------
+@app.task(bind=True, acks_late=True, name="workers.tasks.directory_sync")
+def directory_sync(self: Task, full: bool = False) -> dict[str, object]:
+    """The scheduled directory sync. A failure is logged and left to the next scheduled run: the synced
+    copy stays trusted for directory_max_age, after which every caller is external."""
+    from voicemail.directory.operations import run_sync
+
+    c = container()
+    try:
+        return run_sync(c.settings, full=full, engine=c.engine, migrate=False).as_dict()
+    except TransientError as exc:
+        log.warning("directory sync did not complete: %s", exc)
+        return {"error": str(exc)}
+    except Exception as exc:  # a database error's text quotes directory data: the class only (details in the state)
+        log.warning("directory sync did not complete: %s", type(exc).__name__)
+        return {"error": type(exc).__name__}

@@ -105,7 +105,7 @@ def test_export_refuses_a_path_like_mailbox(tmp_path: Path) -> None:
     site.prepare()
     out = tmp_path / "out.wav"
     result = subprocess.run([VOICEMAIL, "message", "export", "../../etc@default", "1795978545-00000000", "-o",
-                             str(out)], env=site.env(), capture_output=True, text=True, timeout=60)
+                             str(out), "--reason", "test"], env=site.env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "invalid mailbox name" in result.stderr
     assert "Traceback" not in result.stderr

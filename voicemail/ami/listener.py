@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 class Listener:
     def __init__(self, client: AmiClient, discovery: Discovery,
                  save_owner: Callable[[MailboxOwner], None], *,
-                 debounce: float = 0.05, reconcile_interval: float = 300.0) -> None:
+                 debounce: float = 0.05, reconcile_interval: float = 300.0,
+                 on_cdr: Callable[[AmiMessage], object] | None = None) -> None:
         self._client = client
+        self._on_cdr = on_cdr  # issue 5: store AMI Cdr events (voicemail.audit.cdr.CdrStore.ingest)
         self._discovery = discovery
         self._save_owner = save_owner
         self._debounce = debounce
@@ -36,8 +38,27 @@ class Listener:
         self._known: set[MailboxRef] = set()
         self.reconciliations = 0
         self.last_report: ScanReport | None = None
+        self._cdr_tasks: set[asyncio.Task[None]] = set()
+
+    async def _store_cdr(self, message: AmiMessage) -> None:
+        assert self._on_cdr is not None
+        try:
+            await asyncio.to_thread(self._on_cdr, message)
+        except Exception as exc:
+            log.error("storing a Cdr event failed (%s); it is lost", type(exc).__name__)
 
     def on_event(self, message: AmiMessage) -> None:
+        if self._on_cdr is not None and message.get("Event") == "Cdr":
+            # stored off the event loop: a slow or unavailable database must not stall the AMI reader
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # called outside the listener's loop (tests, tools): store inline
+                self._on_cdr(message)
+                return
+            task = loop.create_task(self._store_cdr(message))
+            self._cdr_tasks.add(task)
+            task.add_done_callback(self._cdr_tasks.discard)
+            return
         waiting = parse_message_waiting(message)
         if waiting is None:
             return

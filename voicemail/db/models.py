@@ -127,3 +127,59 @@ class DeadLetterRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# --- directory (LDAP) ---------------------------------------------------------------------------
+
+
+class DirectoryUserRow(Base):
+    """A user synchronised from the directory (LDAP). Internal-capable only when enabled and not removed
+    (removed = no longer returned by the directory: deleted, or now outside the base DN / filter)."""
+
+    __tablename__ = "directory_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ext_id: Mapped[str] = mapped_column(String(128), unique=True)  # objectGUID (hex) / entryUUID
+    dn: Mapped[str] = mapped_column(Text, default="")
+    account: Mapped[str] = mapped_column(String(256), default="")
+    account_key: Mapped[str] = mapped_column(String(256), default="", index=True)  # lower-cased
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    email_key: Mapped[str] = mapped_column(String(320), default="", index=True)  # lower-cased
+    employee_id: Mapped[str] = mapped_column(String(64), default="")
+    office: Mapped[str] = mapped_column(String(200), default="")
+    enabled: Mapped[bool] = mapped_column(default=False)
+    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    change_mark: Mapped[str] = mapped_column(String(64), default="")
+    seen_run: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DirectoryNumberRow(Base):
+    """One phone number of a synced user, under its number-plan key (the lookup index)."""
+
+    __tablename__ = "directory_numbers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("directory_users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # phone | ip_phone | mobile
+    raw: Mapped[str] = mapped_column(String(64))
+    number_key: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class DirectorySyncStateRow(Base):
+    """Progress of the directory sync: the lease, the incremental high-water mark, the last success."""
+
+    __tablename__ = "directory_sync_state"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run: Mapped[int] = mapped_column(Integer, default=0)
+    running_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    high_water: Mapped[str] = mapped_column(String(64), default="")
+    source_key: Mapped[str] = mapped_column(String(64), default="")
+    server_id: Mapped[str] = mapped_column(Text, default="")
+    plan_fingerprint: Mapped[str] = mapped_column(String(32), default="")
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_full_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from voicemail.db.models import DeadLetterRow, MailboxRow, MessageRow, NotificationRow, RecordingRow, utcnow
-from voicemail.domain.errors import NotFound
+from voicemail.domain.errors import InvalidInput, NotFound
 from voicemail.domain.models import (
     Caller,
     CallerKind,
@@ -31,6 +32,25 @@ from voicemail.domain.records import (
 )
 
 MAX_ERROR = 2000
+# A re-queued notification gets this updated_at, so the next sweep (embedded mode) picks it up at once.
+_LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class NotificationSummary:
+    """One notification as an administrator sees it (no caller data: the error texts never carry any)."""
+
+    id: str
+    message_id: str
+    mailbox: str
+    state: str
+    attempts: int
+    recipient: str
+    last_error: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    parked: bool  # an unresolved dead letter exists
+    parked_error: str
 
 
 def _to_record(row: MessageRow) -> MessageRecord:
@@ -181,6 +201,48 @@ class SqlMessageStore:
             if row is None:
                 return None
             return row.state, {r.blob_name for r in row.recordings}
+
+    # --- notifications: administration (list, re-send) ----------------------------------------
+    def list_notifications(self, *, failed_only: bool = False, limit: int = 50) -> list[NotificationSummary]:
+        """Newest first. ``failed_only``: state failed, or parked as a dead letter (retries exhausted)."""
+        with self._reads() as s:
+            letters: dict[str, str] = {}
+            for letter in s.scalars(select(DeadLetterRow).where(DeadLetterRow.resolved_at.is_(None))
+                                    .order_by(DeadLetterRow.id)):
+                letters[letter.ref_id] = letter.error
+            query = (select(NotificationRow, MessageRow.context, MessageRow.mailbox)
+                     .join(MessageRow, MessageRow.id == NotificationRow.message_id))
+            if failed_only:
+                query = query.where(or_(NotificationRow.state == "failed", NotificationRow.id.in_(list(letters))))
+            rows = s.execute(query.order_by(NotificationRow.updated_at.desc()).limit(max(1, limit))).all()
+            return [NotificationSummary(
+                id=n.id, message_id=n.message_id, mailbox=f"{mailbox}@{context}", state=n.state,
+                attempts=n.attempts, recipient=n.recipient, last_error=n.last_error, created_at=n.created_at,
+                updated_at=n.updated_at, parked=n.id in letters, parked_error=letters.get(n.id, ""))
+                for n, context, mailbox in rows]
+
+    def requeue_notification(self, notification_id: str, *, due_now: bool) -> str:
+        """Put a failed or parked notification back to pending and resolve its dead letters, in one
+        transaction. ``due_now``: make it look stale so the next sweep re-enqueues it (no broker to enqueue
+        on). Returns the state it was in. Refuses a sent notification (no second copy) and one that is
+        being sent right now."""
+        with self._sessions.begin() as s:
+            row = s.get(NotificationRow, notification_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"no notification {notification_id[:64]}")
+            letters = list(s.scalars(select(DeadLetterRow).where(
+                DeadLetterRow.ref_id == notification_id, DeadLetterRow.resolved_at.is_(None))))
+            if row.state == "sent":
+                raise InvalidInput(f"notification {notification_id} was sent already; it is not sent twice")
+            if row.state == "sending" and not letters:
+                raise InvalidInput(f"notification {notification_id} is being sent (or is stuck and the sweeper "
+                                   "re-enqueues it); nothing to retry")
+            previous = row.state
+            now = utcnow()
+            row.state, row.updated_at = "pending", (_LONG_AGO if due_now else now)
+            for letter in letters:
+                letter.resolved_at = now
+            return previous
 
     # --- dead letters and sweeping -----------------------------------------------------------
     def dead_letter(self, task: str, ref_id: str, error: str, attempts: int) -> None:

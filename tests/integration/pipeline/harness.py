@@ -154,6 +154,18 @@ class Site:
         finally:
             engine.dispose()
 
+    def cdr_count(self) -> int:
+        from sqlalchemy import func, select
+
+        from voicemail.audit.tables import cdrs
+
+        engine = make_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(select(func.count()).select_from(cdrs)).scalar_one())
+        finally:
+            engine.dispose()
+
     def open_sealed(self, mailbox: str, msg_id: str, fmt: str = "wav") -> bytes:
         """Decrypt a sealed recording the way `voicemail message export` does."""
         with self.store() as store:

@@ -99,5 +99,7 @@ def test_voicemail_run_alone_is_a_whole_system_on_the_embedded_transport(tmp_pat
         assert sha256(s.open_sealed("1002@default", msg_id)) == sha256(audio)
         assert s.plaintext_left() == []
         _external_bytes_absent(s.emls()[0].read_bytes())
+        # the call's AMI Cdr events (one per channel of the Local pair) are stored for CDR release
+        wait_for(lambda: s.cdr_count() >= 2, 10, "the call's Cdr events in the database")
     finally:
         s.stop_all()

@@ -68,8 +68,9 @@ def test_message_export_writes_the_recording_bit_identical(tmp_path: Path) -> No
                                        "--reason", "test"], env=env)
     assert result.exit_code == 0, result.output
     assert hashlib.sha256(out.read_bytes()).hexdigest() == hashlib.sha256(world.audio[1]).hexdigest()
-    again = CliRunner().invoke(main, ["message", "export", "2001@default", record.msg_id, "-o", str(out)], env=env)
+    again = CliRunner().invoke(main, ["message", "export", "2001@default", record.msg_id, "-o", str(out),
+                                      "--reason", "test"], env=env)
     assert again.exit_code == 1 and "already exists" in again.output
     unknown = CliRunner().invoke(main, ["message", "export", "2001@default", "1795978545-0000ffff", "-o",
-                                        str(tmp_path / "x.wav")], env=env)
+                                        str(tmp_path / "x.wav"), "--reason", "test"], env=env)
     assert unknown.exit_code == 1 and "no sealed message" in unknown.output

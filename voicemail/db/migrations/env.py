@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import voicemail.audit.tables  # noqa: F401  (registers the audit tables for autogenerate)
 from voicemail.db.models import Base
 
 config = context.config
