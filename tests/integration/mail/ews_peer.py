@@ -23,16 +23,16 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from tests.integration.mail.ews_schema import SOAP, M, T, parse_xml, soap_problems
+from tests.integration.mail.http_peer import LocalHttpPeer
 
 MAX_BODY = 4 * 1024 * 1024
 _RESPONSE_NS = f'xmlns:s="{SOAP}" xmlns:m="{M}" xmlns:t="{T}"'
@@ -60,7 +60,7 @@ def soap_fault(code: str, text: str, back_off_ms: int | None = None) -> bytes:
             "</s:Fault></s:Body></s:Envelope>").encode()
 
 
-class EwsPeer:
+class EwsPeer(LocalHttpPeer):
     def __init__(self, *, username: str = "svc-voicemail", password: str = "correct horse",
                  client_id: str = "app-id", client_secret: str = "app-secret", ntlm_user_file: Path | None = None,
                  hang_limit: float = 10.0) -> None:
@@ -70,38 +70,15 @@ class EwsPeer:
         self.mode = "ok"
         self.busy_ms = 1500
         self.retry_after = "7"
-        self.hang_limit = hang_limit
         self.requests: list[bytes] = []  # every valid CreateItem request body, in order
         self.invalid: list[str] = []  # schema problems of invalid requests
         self.auth_seen: list[str] = []  # "basic", "ntlm", "bearer" per authenticated request
         self.tokens_issued = 0
-        self.lock = threading.Lock()
-        self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="ews-peer",
-                                        daemon=True)
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(_handler_for(self), "ews-peer", hang_limit)
 
     @property
     def url(self) -> str:
         return f"{self.origin}/EWS/Exchange.asmx"
-
-    def start(self) -> EwsPeer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def wait_released(self) -> None:
-        self._release.wait(self.hang_limit)
 
     def issue_token(self) -> str:
         with self.lock:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote
+
+from tests.integration.mail.http_peer import LocalHttpPeer
 
 MAX_BODY = 4 * 1024 * 1024
 _MESSAGE_KEYS = {"subject", "body", "toRecipients", "ccRecipients", "bccRecipients", "importance",
@@ -64,43 +65,19 @@ def sendmail_problems(payload: Any) -> list[str]:
     return problems
 
 
-class GraphPeer:
+class GraphPeer(LocalHttpPeer):
     def __init__(self, ssl_context: ssl.SSLContext, *, tenant: str = "contoso.example", client_id: str = "app-id",
                  client_secret: str = "app-secret", hang_limit: float = 10.0) -> None:
         self.tenant, self.client_id, self.client_secret = tenant, client_id, client_secret
         self.mode = "ok"
         self.retry_after = "11"
-        self.hang_limit = hang_limit
         self.messages: list[dict[str, Any]] = []  # accepted sendMail bodies
         self.raw: list[bytes] = []  # the same, as received
         self.paths: list[str] = []  # sendMail paths (the sender appears here)
         self.invalid: list[str] = []
         self.tokens_issued = 0
         self.token_scopes: list[str] = []
-        self.lock = threading.Lock()
-        self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="graph-peer",
-                                        daemon=True)
-
-    @property
-    def origin(self) -> str:
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> GraphPeer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def wait_released(self) -> None:
-        self._release.wait(self.hang_limit)
+        super().__init__(_handler_for(self), "graph-peer", hang_limit, ssl_context)
 
 
 def _handler_for(peer: GraphPeer) -> type[BaseHTTPRequestHandler]:
