@@ -1,4 +1,5 @@
-"""Commands of the audit trail, roles, cases, holds, evidence and CDR release (`voicemail audit …`).
+"""`voicemail audit …` and the signing-key commands; the shared helpers of the issue-5 commands
+(roles, cases, holds, evidence and CDR release live in cli_cases.py).
 
 Registered on the main group by voicemail/cli.py (one line). The acting person is the operating-system
 account, or --actor; "from where" is recorded as cli:<os account>@<host>.
