@@ -53,3 +53,11 @@ class AmiError(TransientError):
 
 class ConfigError(VoicemailError):
     """A setting is missing or invalid. The message names the setting."""
+
+
+class RangeNotSatisfiable(InvalidInput):
+    """A byte range outside the audio (HTTP maps it to 416)."""
+
+
+class Conflict(VoicemailError):
+    """The request cannot be done in the thing's current state (e.g. a message that is still being sealed)."""

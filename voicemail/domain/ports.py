@@ -118,3 +118,13 @@ class MessageStore(Protocol):
     def upsert_mailbox(self, owner: MailboxOwner) -> None: ...
 
     def owner(self, mailbox: MailboxRef) -> MailboxOwner | None: ...
+
+
+class Shredder(Protocol):
+    """Destroys a message for good by crypto-shredding (issue 6 owns the implementation,
+    ``voicemail/services/shred.py``): destroy the data key, then the blobs, then the spool envelope via
+    AMI ``VoicemailRemove``, then the row; each step idempotent and audited. Never a held message:
+    returns "held" (nothing changed) when a legal hold covers it, "destroyed" when done, "already"
+    when there was nothing left to destroy."""
+
+    def shred(self, message_id: str, *, actor: str, source: str, reason: str) -> str: ...

@@ -1,0 +1,139 @@
+"""What a mailbox owner can do with their voicemail, as the web layer sees it (no HTTP, no SQL).
+
+The contract between the web app (``voicemail/web``) and the mailbox services
+(``voicemail/services/mailbox*.py``). Every method takes the signed-in ``Viewer`` so that the service
+decides, and audits, what that person may see; a message the viewer may not see raises ``NotFound``
+(never "forbidden": a denied request must not reveal whether the message exists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from voicemail.domain.models import MailboxRef
+
+Folder = Literal["INBOX", "Old"]
+Sort = Literal["newest", "oldest", "longest", "shortest"]
+Role = Literal["owner", "administrator"]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in person. ``mailboxes`` are the ones they own; administrators see metadata of all,
+    never audio. ``source`` is where the request came from (IP address) for the audit trail."""
+
+    account: str
+    roles: frozenset[str]
+    mailboxes: tuple[MailboxRef, ...]
+    source: str = ""
+    numbers: tuple[str, ...] = ()  # their phone numbers / extensions (call history)
+
+    def owns(self, mailbox: MailboxRef) -> bool:
+        return mailbox in self.mailboxes
+
+    @property
+    def is_administrator(self) -> bool:
+        return "administrator" in self.roles
+
+
+@dataclass(frozen=True)
+class InboxQuery:
+    folder: Folder | None = None  # None = both
+    urgent_only: bool = False
+    caller_kind: Literal["internal", "external", "anonymous"] | None = None
+    sort: Sort = "newest"
+    offset: int = 0
+    limit: int = 50  # 1..200
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    id: str  # our message id (uuid); never the spool path
+    mailbox: MailboxRef
+    folder: Folder
+    received_at: int  # epoch seconds (Asterisk's origtime)
+    duration: int  # seconds
+    urgent: bool
+    caller_kind: str  # internal | external | anonymous
+    caller_name: str | None  # shown to the mailbox owner as the disclosure rule for the web allows
+    caller_number: str | None
+    formats: tuple[str, ...] = ()
+    playable: bool = True  # sealed audio is available
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    items: tuple[InboxItem, ...]
+    total: int
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """An HTTP byte range already parsed: ``start`` inclusive, ``end`` inclusive or None = to the end;
+    ``suffix`` = the last N bytes (``bytes=-N``)."""
+
+    start: int | None
+    end: int | None = None
+    suffix: int | None = None
+
+
+@dataclass
+class AudioStream:
+    """Decrypted audio, produced lazily. ``start``/``end`` are the inclusive byte positions served;
+    ``total`` the full length (None when unknown, e.g. a live transcode)."""
+
+    content_type: str
+    chunks: Iterator[bytes]
+    start: int
+    end: int | None
+    total: int | None
+    partial: bool = False
+    close: list[object] = field(default_factory=list)  # callables run when the response ends
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    at: str  # Asterisk's StartTime (local time of the PBX)
+    direction: Literal["placed", "received", "missed"]
+    other_party: str  # the other number (as the PBX saw it)
+    other_name: str  # "" when unknown
+    duration: int
+    billable_seconds: int
+    disposition: str
+
+
+@dataclass(frozen=True)
+class CallHistoryPage:
+    items: tuple[CallRecord, ...]
+    total: int
+    offset: int
+    limit: int
+
+
+class MailboxService(Protocol):
+    def inbox(self, viewer: Viewer, mailbox: MailboxRef, query: InboxQuery) -> InboxPage: ...
+
+    def message(self, viewer: Viewer, message_id: str) -> InboxItem: ...
+
+    def audio(self, viewer: Viewer, message_id: str, byte_range: ByteRange | None,
+              fmt: Literal["original", "browser"] = "browser") -> AudioStream:
+        """Owner only (administrators get NotFound). Audited as audio.play. Raises RangeNotSatisfiable."""
+        ...
+
+    def mark(self, viewer: Viewer, message_id: str, read: bool) -> InboxItem:
+        """VoicemailMove INBOX<->Old over AMI (the lamp follows). Owner only."""
+        ...
+
+    def delete(self, viewer: Viewer, message_id: str) -> None:
+        """VoicemailRemove + crypto-shred; under a legal hold the message is only hidden. Owner only."""
+        ...
+
+    def play_on_phone(self, viewer: Viewer, message_id: str) -> str:
+        """Originate to the owner's own device; returns a call reference. Owner only."""
+        ...
+
+    def call_history(self, viewer: Viewer, offset: int, limit: int) -> CallHistoryPage: ...
