@@ -21,6 +21,7 @@ from voicemail.audit.chain import AuditEvent
 from voicemail.audit.context import cli_actor, cli_source
 from voicemail.audit.hardening import app_role_sql
 from voicemail.audit.service import Investigations
+from voicemail.audit.shipping import Sinks, sinks_from
 from voicemail.audit.signing import SigningKey, load_public_pem
 from voicemail.config import Settings
 from voicemail.domain.errors import ConfigError, InvalidInput
@@ -47,6 +48,10 @@ def _signing_key(settings: Settings) -> SigningKey:
 
 def _shipped(settings: Settings) -> Path | None:
     return Path(settings.audit_checkpoint_file) if settings.audit_checkpoint_file else None
+
+
+def _sinks(settings: Settings) -> Sinks | None:
+    return sinks_from(settings.audit_checkpoint_file, settings.audit_checkpoint_syslog)
 
 
 def _epoch(text: str | None) -> int | None:
@@ -168,9 +173,10 @@ def register(main: click.Group) -> None:
     @with_investigations
     def audit_checkpoint(inv: Investigations, settings: Settings) -> None:
         """Sign the chain head now and ship the checkpoint to audit_checkpoint_file."""
-        cp = inv.audit.checkpoint(_signing_key(settings), kind="on-demand", ship_to=_shipped(settings))
+        cp = inv.audit.checkpoint(_signing_key(settings), kind="on-demand", ship_to=_sinks(settings))
         click.echo(f"checkpoint at sequence {cp.seq} head {cp.head_hash[:16]}… signed by {cp.key_id}"
-                   + (f", shipped to {settings.audit_checkpoint_file}" if settings.audit_checkpoint_file else ""))
+                   + (f", shipped to {settings.audit_checkpoint_file}" if settings.audit_checkpoint_file else "")
+                   + (f", sent to {settings.audit_checkpoint_syslog}" if settings.audit_checkpoint_syslog else ""))
 
     @audit.command("purge")
     @with_investigations
@@ -179,7 +185,7 @@ def register(main: click.Group) -> None:
         import datetime as dt
 
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=settings.audit_retention_days)
-        cp = inv.audit.seal_epoch(_signing_key(settings), cutoff.isoformat(), ship_to=_shipped(settings))
+        cp = inv.audit.seal_epoch(_signing_key(settings), cutoff.isoformat(), ship_to=_sinks(settings))
         click.echo("nothing older than the retention period" if cp is None else
                    f"events up to sequence {cp.seq} sealed by a signed epoch checkpoint and removed")
 

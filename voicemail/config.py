@@ -139,6 +139,8 @@ class Settings:
                                 "evidence manifests and CDR exports (`voicemail keys init-signing`).")
     audit_checkpoint_file: str = _s("", "Separate store the signed audit checkpoints are shipped to (a JSON-lines "
                                     "file, ideally on another host or mount). Empty = kept in the database only.")
+    audit_checkpoint_syslog: str = _s("", "Also ship each signed checkpoint to a syslog collector (RFC 5424, facility "
+                                      "log audit): udp://host:514, tcp://host:514 or unix:///dev/log. Empty = off.")
     audit_checkpoint_interval: float = _s(3600.0, "Seconds between scheduled signed checkpoints of the audit chain "
                                           "head in `voicemail beat`; 0 = no schedule.")
     audit_retention_days: int = _s(2555, "Days audit events are kept (90 to 2555 = 7 years); older ones are sealed "
@@ -209,6 +211,10 @@ def _validate(s: Settings) -> Settings:
         if not ctx.replace("-", "").replace("_", "").isalnum():
             raise bad("internal_contexts", f"not a dialplan context name: {ctx[:40]!r}")
     _validate_mail_backends(s)
+    if s.audit_checkpoint_syslog:
+        from voicemail.audit.shipping import parse_syslog_url
+
+        parse_syslog_url(s.audit_checkpoint_syslog)
     # --- directory (LDAP) and number plan: ConfigError naming the setting ---
     from voicemail.directory.from_settings import check_directory_settings
 

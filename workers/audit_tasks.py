@@ -1,4 +1,4 @@
-"""Scheduled signed checkpoint of the audit chain head (issue 5), shipped to audit_checkpoint_file."""
+"""Scheduled signed checkpoint of the audit chain head (issue 5), shipped to audit_checkpoint_file / syslog."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from celery import Task
 
+from voicemail.audit.shipping import sinks_from
 from voicemail.audit.signing import SigningKey
 from voicemail.audit.store import AuditLog
 from workers.celery_app import app
@@ -21,7 +22,7 @@ def checkpoint_once() -> int:
     c = container()
     settings = c.settings
     key = SigningKey.load(Path(settings.audit_signing_key))
-    ship = Path(settings.audit_checkpoint_file) if settings.audit_checkpoint_file else None
+    ship = sinks_from(settings.audit_checkpoint_file, settings.audit_checkpoint_syslog)
     audit = AuditLog(c.engine)
     cp = audit.checkpoint(key, kind="periodic", ship_to=ship)
     log.info("audit checkpoint at sequence %d (key %s)", cp.seq, cp.key_id)

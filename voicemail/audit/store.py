@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select, update
@@ -23,6 +23,9 @@ from voicemail.audit.checkpoint import Checkpoint, read_shipped, ship_to_file, s
 from voicemail.audit.signing import SigningKey
 from voicemail.audit.tables import audit_checkpoints, audit_events, audit_head
 from voicemail.domain.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from voicemail.audit.shipping import CheckpointSink
 
 
 def utc_now_iso() -> str:
@@ -180,8 +183,9 @@ class AuditLog:
             after = int(rows[-1]["seq"])
 
     # --- checkpoints ------------------------------------------------------------------------
-    def checkpoint(self, key: SigningKey, *, kind: str = "on-demand", ship_to: Path | None = None) -> Checkpoint:
-        """Sign the current chain head, store the checkpoint, and ship it to ``ship_to`` (a file)."""
+    def checkpoint(self, key: SigningKey, *, kind: str = "on-demand",
+                   ship_to: Path | CheckpointSink | None = None) -> Checkpoint:
+        """Sign the current chain head, store the checkpoint, and ship it to ``ship_to`` (a file or sinks)."""
         with self._engine.begin() as conn:
             conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=audit_head.c.seq))  # lock
             head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
@@ -189,10 +193,11 @@ class AuditLog:
             conn.execute(audit_checkpoints.insert().values(seq=cp.seq, head_hash=cp.head_hash, at=cp.at,
                                                            key_id=cp.key_id, signature=cp.signature, kind=cp.kind))
         if ship_to is not None:
-            ship_to_file(ship_to, cp)
+            _ship(ship_to, cp)
         return cp
 
-    def seal_epoch(self, key: SigningKey, before: str, *, ship_to: Path | None = None) -> Checkpoint | None:
+    def seal_epoch(self, key: SigningKey, before: str, *,
+                   ship_to: Path | CheckpointSink | None = None) -> Checkpoint | None:
         """Retention: seal every event older than ``before`` (ISO UTC) by a signed ``epoch-seal``
         checkpoint of the last of them, move the chain's base past them, and delete them.
 
@@ -215,7 +220,7 @@ class AuditLog:
             conn.execute(audit_checkpoints.insert().values(seq=cp.seq, head_hash=cp.head_hash, at=cp.at,
                                                            key_id=cp.key_id, signature=cp.signature, kind=cp.kind))
             if ship_to is not None:
-                ship_to_file(ship_to, cp)  # shipped before the rows go: the seal is never lost
+                _ship(ship_to, cp)  # shipped before the rows go: the seal is never lost
             conn.execute(update(audit_head).where(audit_head.c.id == 1).values(base_seq=cp.seq,
                                                                                base_hash=cp.head_hash))
             conn.execute(audit_events.delete().where(audit_events.c.seq <= cp.seq))
@@ -238,3 +243,10 @@ class AuditLog:
             return AuditReport(result, len(anchors), tuple(sorted(set(bad))))
         result = replay(self.iter_all(), anchors, start=base, head=self.head())
         return AuditReport(result, len(anchors), tuple(sorted(set(bad))))
+
+
+def _ship(target: Path | CheckpointSink, checkpoint: Checkpoint) -> None:
+    if isinstance(target, Path):
+        ship_to_file(target, checkpoint)
+    else:
+        target.ship(checkpoint)
