@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -27,6 +31,26 @@ NAMING = {
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+# --- mailbox services (issue 4) ---
+# The rows the inbox lists (a literal, so that PostgreSQL can prove it implies the partial indexes' predicate
+# whatever the driver binds) and the indexes it walks; migration 0006 creates the same.
+LISTED = "state IN ('discovered', 'sealed', 'stripped') AND hidden_at IS NULL"
+INBOX_INDEXES = {
+    "ix_messages_box_time": ("context", "mailbox", "origtime", "id"),
+    "ix_messages_box_folder_time": ("context", "mailbox", "folder", "origtime", "id"),
+    "ix_messages_box_duration": ("context", "mailbox", "duration", "origtime", "id"),
+    "ix_messages_box_count": ("context", "mailbox", "folder"),  # narrow: totals by index-only scan
+}
+
+
+def _withheld_default(context: Any) -> bool:
+    """``caller_withheld`` from the row's ``callerid_raw`` (mailbox services, issue 4)."""
+    from voicemail.spool.envelope import parse_callerid
+
+    raw = context.get_current_parameters().get("callerid_raw") or ""
+    return parse_callerid(str(raw))[1] is None
 
 
 class Base(DeclarativeBase):
@@ -53,7 +77,13 @@ class MessageRow(Base):
     """
 
     __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("context", "mailbox", "msg_id"),)
+    __table_args__ = (
+        UniqueConstraint("context", "mailbox", "msg_id"),
+        # --- mailbox services (issue 4): the inbox's orderings within one mailbox, listed rows only ---
+        *(Index(name, *columns, postgresql_where=text(LISTED), sqlite_where=text(LISTED),
+                postgresql_include=["urgent", "caller_kind", "caller_withheld"])
+          for name, columns in INBOX_INDEXES.items()),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     context: Mapped[str] = mapped_column(String(80))
@@ -79,6 +109,13 @@ class MessageRow(Base):
     sealed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     stripped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # --- mailbox services (issue 4) ---
+    # deleted by the owner while a legal hold covers it: kept, never shown to anyone in the inbox
+    hidden_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # crypto-shredded (state "destroyed"): key, blobs, spool envelope and caller data gone; a tombstone
+    destroyed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the caller sent no usable number (anonymous / withheld), derived from callerid_raw at insert
+    caller_withheld: Mapped[bool] = mapped_column(default=_withheld_default, server_default=false())
 
     recordings: Mapped[list[RecordingRow]] = relationship(
         back_populates="message", cascade="all, delete-orphan", lazy="joined")

@@ -56,7 +56,11 @@ class ConfigError(VoicemailError):
 
 
 class RangeNotSatisfiable(InvalidInput):
-    """A byte range outside the audio (HTTP maps it to 416)."""
+    """A byte range outside the audio (HTTP maps it to 416). ``total`` is the audio's length when known."""
+
+    def __init__(self, message: str, total: int | None = None) -> None:
+        super().__init__(message)
+        self.total = total
 
 
 class Conflict(VoicemailError):

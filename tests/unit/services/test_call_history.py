@@ -1,0 +1,77 @@
+"""The user's own call history from stored CDRs (SQLite; the Cdr event text as Asterisk 22 sends it,
+capture q1, with the numbers and dispositions varied)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voicemail.ami.parser import parse_block
+from voicemail.audit.cdr import CdrStore
+from voicemail.db.engine import make_engine
+from voicemail.db.mailbox_store import calls_of
+from voicemail.db.migrate import upgrade
+from voicemail.domain.errors import InvalidInput
+from voicemail.services.call_history import call_history
+
+CDR = """Event: Cdr\r
+Privilege: cdr,all\r
+SystemName: astlab\r
+AccountCode: \r
+Source: {src}\r
+Destination: {dst}\r
+DestinationContext: internal\r
+CallerID: {cid}\r
+Channel: PJSIP/{src}-00000001\r
+DestinationChannel: PJSIP/{dst}-00000002\r
+LastApplication: Dial\r
+LastData: PJSIP/{dst},30\r
+StartTime: {at}\r
+AnswerTime: {at}\r
+EndTime: {at}\r
+Duration: {dur}\r
+BillableSeconds: {bill}\r
+Disposition: {disp}\r
+AMAFlags: DOCUMENTATION\r
+UniqueID: astlab-1795978538.{n}\r
+UserField: \r
+"""
+
+
+@pytest.fixture
+def query(tmp_path: Path):  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path / 'cdr.db'}")
+    upgrade(engine)
+    store = CdrStore(engine)
+    calls = [("1001", "1002", '"Alice Internal" <1001>', "2026-11-29 09:00:00", 30, 25, "ANSWERED"),
+             ("+12025550123", "1001", '"Outside" <+12025550123>', "2026-11-29 10:00:00", 12, 0, "NO ANSWER"),
+             ("1002", "1001", '"Bob Internal" <1002>', "2026-11-29 11:00:00", 40, 38, "ANSWERED"),
+             ("1002", "2001", '"Bob Internal" <1002>', "2026-11-29 12:00:00", 5, 5, "ANSWERED")]
+    for n, (src, dst, cid, at, dur, bill, disp) in enumerate(calls):
+        assert store.ingest(parse_block(CDR.format(src=src, dst=dst, cid=cid, at=at, dur=dur, bill=bill,
+                                                   disp=disp, n=n)))
+    yield lambda numbers, offset, limit: calls_of(engine, numbers, offset, limit)
+    engine.dispose()
+
+
+def test_placed_received_and_missed_newest_first(query) -> None:  # type: ignore[no-untyped-def]
+    page = call_history(query, ["1001"], 0, 50)
+    assert page.total == 3
+    assert [(c.at[11:16], c.direction, c.other_party, c.other_name, c.billable_seconds) for c in page.items] == [
+        ("11:00", "received", "1002", "Bob Internal", 38),
+        ("10:00", "missed", "+12025550123", "Outside", 0),
+        ("09:00", "placed", "1002", "", 25)]
+
+
+def test_paging_and_other_users_calls(query) -> None:  # type: ignore[no-untyped-def]
+    page = call_history(query, ["1001"], 1, 1)
+    assert (page.total, [c.at[11:16] for c in page.items]) == (3, ["10:00"])
+    assert [c.other_party for c in call_history(query, ["2001"], 0, 50).items] == ["1002"]
+    assert call_history(query, [], 0, 50).total == 0
+
+
+@pytest.mark.parametrize(("offset", "limit"), [(-1, 10), (0, 0), (0, 201)])
+def test_bad_paging_is_refused(query, offset: int, limit: int) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInput):
+        call_history(query, ["1001"], offset, limit)

@@ -1,0 +1,215 @@
+"""SqlMailboxStore: the mailbox services' queries and writes on SQLAlchemy (issue 4).
+
+The inbox page runs within one mailbox on the partial indexes of migration 0006 (ORDER BY ... LIMIT
+walks an index in order, ids first, then their rows); its total is the sum of the trigger-kept counts
+of ``mailbox_counts`` (no COUNT over the mailbox). Only the columns the inbox shows are read
+(never the envelope or the wrapped key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from voicemail.audit.tables import cdrs
+from voicemail.db.mailbox_counts import mailbox_counts
+from voicemail.db.models import LISTED, MessageRow, RecordingRow, utcnow
+from voicemail.db.repository import _to_record
+from voicemail.domain.errors import NotFound
+from voicemail.domain.mailbox import InboxQuery
+from voicemail.domain.models import FOLDERS, MailboxRef
+from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED, MessageRecord
+
+SHREDDING = "shredding"  # the data key is destroyed; blobs / spool / row still to go
+DESTROYED = "destroyed"  # a tombstone: nothing of the message is left but its ids
+LISTED_STATES = (DISCOVERED, SEALED, STRIPPED)
+NEW_FOLDERS = ("INBOX", "Urgent")  # app_voicemail keeps new urgent messages in Urgent/ (capture q5)
+OLD_FOLDERS = tuple(f for f in FOLDERS if f not in NEW_FOLDERS)
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One listed message, as stored (caller data raw: the service applies the disclosure rule)."""
+
+    id: str
+    mailbox: MailboxRef
+    msg_id: str
+    state: str
+    folder: str
+    number: int | None
+    origtime: int
+    duration: int
+    urgent: bool
+    caller_kind: str
+    caller_withheld: bool
+    caller_name: str | None
+    caller_number: str | None
+    callerid_raw: str
+    formats: tuple[str, ...]
+    sealed: bool  # a wrapped key and recordings exist
+
+
+_ORDER = {
+    "newest": (MessageRow.origtime.desc(), MessageRow.id.desc()),
+    "oldest": (MessageRow.origtime.asc(), MessageRow.id.asc()),
+    "longest": (MessageRow.duration.desc(), MessageRow.origtime.desc(), MessageRow.id.desc()),
+    "shortest": (MessageRow.duration.asc(), MessageRow.origtime.desc(), MessageRow.id.desc()),
+}
+
+_COLUMNS = (MessageRow.id, MessageRow.context, MessageRow.mailbox, MessageRow.msg_id, MessageRow.state,
+            MessageRow.folder, MessageRow.spool_number, MessageRow.origtime, MessageRow.duration,
+            MessageRow.urgent, MessageRow.caller_kind, MessageRow.caller_withheld, MessageRow.caller_name,
+            MessageRow.caller_number, MessageRow.callerid_raw,
+            MessageRow.wrapped_dek.is_not(None).label("keyed"))
+
+
+def _visible() -> ColumnElement[bool]:
+    # literal (no bound parameters): PostgreSQL must see that it implies the partial indexes' predicate
+    return text(f"messages.{LISTED.replace(' AND ', ' AND messages.')}")  # type: ignore[return-value]
+
+
+class SqlMailboxStore:
+    def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None) -> None:
+        self._sessions = sessions
+        self._reads = reads or sessions
+
+    # --- reads ------------------------------------------------------------------------------------
+    def inbox(self, mailbox: MailboxRef, query: InboxQuery) -> tuple[list[InboxRow], int]:
+        where: list[ColumnElement[bool]] = [MessageRow.context == mailbox.context,
+                                            MessageRow.mailbox == mailbox.mailbox, _visible()]
+        if query.folder == "INBOX":
+            where.append(MessageRow.folder.in_(NEW_FOLDERS))
+        elif query.folder == "Old":  # every other folder, as a list: index ranges, not a filter
+            where.append(MessageRow.folder.in_(OLD_FOLDERS))
+        if query.urgent_only:
+            where.append(MessageRow.urgent.is_(True))
+        if query.caller_kind == "internal":
+            where.append(MessageRow.caller_kind == "internal")
+        elif query.caller_kind == "external":
+            where.append(and_(MessageRow.caller_kind != "internal", MessageRow.caller_withheld.is_(False)))
+        elif query.caller_kind == "anonymous":
+            where.append(and_(MessageRow.caller_kind != "internal", MessageRow.caller_withheld.is_(True)))
+        with self._reads() as s:
+            total = s.execute(self._total(mailbox, query)).scalar_one()
+            # the page's ids from the index alone (index-only scan, also for deep offsets), then their rows
+            page = (select(MessageRow.id).where(*where).order_by(*_ORDER[query.sort])
+                    .offset(query.offset).limit(query.limit)).subquery()
+            rows = s.execute(select(*_COLUMNS).join(page, page.c.id == MessageRow.id)
+                             .order_by(*_ORDER[query.sort])).all()
+            formats = self._formats(s, [r.id for r in rows])
+        return [_row(r, formats.get(r.id, ())) for r in rows], int(total or 0)
+
+    @staticmethod
+    def _total(mailbox: MailboxRef, query: InboxQuery) -> Select[Any]:
+        """The filter's total from the trigger-kept counts (at most 12 rows per mailbox)."""
+        c = mailbox_counts.c
+        where: list[ColumnElement[bool]] = [c.context == mailbox.context, c.mailbox == mailbox.mailbox]
+        if query.folder is not None:
+            where.append(c.is_new.is_(query.folder == "INBOX"))
+        if query.urgent_only:
+            where.append(c.urgent.is_(True))
+        if query.caller_kind is not None:
+            where.append(c.kind == query.caller_kind)
+        return select(func.coalesce(func.sum(c.n), 0)).where(*where)
+
+    def visible(self, message_id: str) -> InboxRow | None:
+        """The message if it is listed at all (not hidden, not destroyed, not vanished)."""
+        with self._reads() as s:
+            r = s.execute(select(*_COLUMNS).where(MessageRow.id == message_id, _visible())).first()
+            if r is None:
+                return None
+            return _row(r, self._formats(s, [r.id]).get(r.id, ()))
+
+    @staticmethod
+    def _formats(s: Session, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        out: dict[str, list[str]] = {}
+        if ids:
+            for mid, fmt in s.execute(select(RecordingRow.message_id, RecordingRow.fmt)
+                                      .where(RecordingRow.message_id.in_(list(ids))).order_by(RecordingRow.fmt)):
+                out.setdefault(mid, []).append(fmt)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def state_of(self, message_id: str) -> tuple[str, bool] | None:
+        """(state, hidden) or None when there is no such row."""
+        with self._reads() as s:
+            r = s.execute(select(MessageRow.state, MessageRow.hidden_at).where(MessageRow.id == message_id)).first()
+            return None if r is None else (r.state, r.hidden_at is not None)
+
+    def get(self, message_id: str) -> MessageRecord:
+        """The full record (wrapped key, recordings), hidden or not; NotFound when there is no row."""
+        with self._reads() as s:
+            row = s.get(MessageRow, message_id)
+            if row is None:
+                raise NotFound(f"no message {message_id[:64]}")
+            return _to_record(row)
+
+    def blob_names(self, message_id: str) -> list[str]:
+        with self._reads() as s:
+            return list(s.scalars(select(RecordingRow.blob_name).where(RecordingRow.message_id == message_id)))
+
+    # --- owner actions ----------------------------------------------------------------------------
+    def set_folder(self, message_id: str, folder: str, number: int | None) -> None:
+        with self._sessions.begin() as s:
+            s.execute(update(MessageRow).where(MessageRow.id == message_id)
+                      .values(folder=folder, spool_number=number, updated_at=utcnow()))
+
+    def hide(self, message_id: str) -> None:
+        """Deleted by its owner under a legal hold: kept as it is, no longer listed."""
+        with self._sessions.begin() as s:
+            s.execute(update(MessageRow).where(MessageRow.id == message_id, MessageRow.hidden_at.is_(None))
+                      .values(hidden_at=utcnow()))
+
+    # --- crypto-shredding ---------------------------------------------------------------------------
+    def destroy_key(self, message_id: str) -> bool:
+        """Step 1: null the wrapped data key and mark the row ``shredding``, in one committed transaction.
+        The custody pipeline only advances rows in its own states, so it cannot seal it again. Returns
+        False when the row is gone or already destroyed."""
+        with self._sessions.begin() as s:
+            row = s.get(MessageRow, message_id, with_for_update={"of": MessageRow})
+            if row is None or row.state == DESTROYED:
+                return False
+            row.kek_id, row.wrapped_dek = None, None
+            row.state, row.updated_at = SHREDDING, utcnow()
+            if row.destroyed_at is None:
+                row.destroyed_at = utcnow()
+            return True
+
+    def finish_destroyed(self, message_id: str) -> None:
+        """Last step: the row becomes a tombstone (ids kept so the spool scan never re-discovers it;
+        caller data, envelope and recording rows removed)."""
+        with self._sessions.begin() as s:
+            s.execute(delete(RecordingRow).where(RecordingRow.message_id == message_id))
+            s.execute(update(MessageRow).where(MessageRow.id == message_id).values(
+                state=DESTROYED, kek_id=None, wrapped_dek=None, envelope=b"", callerid_raw="",
+                caller_name=None, caller_number=None, updated_at=utcnow()))
+
+
+def calls_of(engine: Engine, numbers: Sequence[str], offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """CDRs where one of ``numbers`` is the source or the destination, newest first, and their total
+    (the signed-in user's own call history; bulk release to investigators is ``voicemail.audit.cdr``)."""
+    if not numbers:
+        return [], 0
+    match = or_(cdrs.c.source.in_(list(numbers)), cdrs.c.destination.in_(list(numbers)))
+    columns = [cdrs.c[c] for c in ("start_time", "source", "destination", "caller_id", "duration",
+                                    "billable_seconds", "disposition")]
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(cdrs).where(match)).scalar_one()
+        rows = conn.execute(select(*columns).where(match).order_by(cdrs.c.start_time.desc(), cdrs.c.id.desc())
+                            .offset(offset).limit(limit)).mappings().all()
+    return [dict(r) for r in rows], int(total)
+
+
+def _row(r: object, formats: tuple[str, ...]) -> InboxRow:
+    get = r._mapping  # type: ignore[attr-defined]
+    return InboxRow(
+        id=get["id"], mailbox=MailboxRef(get["context"], get["mailbox"]), msg_id=get["msg_id"],
+        state=get["state"], folder=get["folder"], number=get["spool_number"], origtime=int(get["origtime"]),
+        duration=int(get["duration"] or 0), urgent=bool(get["urgent"]), caller_kind=get["caller_kind"],
+        caller_withheld=bool(get["caller_withheld"]), caller_name=get["caller_name"],
+        caller_number=get["caller_number"], callerid_raw=get["callerid_raw"] or "", formats=formats,
+        sealed=bool(get["keyed"]) and bool(formats))

@@ -1,0 +1,184 @@
+"""MailboxServices: ``voicemail.domain.mailbox.MailboxService`` for the web inbox (issue 4).
+
+Access: the owner of a mailbox may do everything with its messages; an administrator may list and see
+the metadata of every mailbox (without the identity of external callers, see ``inbox``) and nothing
+else; anyone else sees nothing. Every refusal is ``NotFound``, whether or not the message exists.
+Hidden messages (deleted by their owner under a legal hold) and destroyed ones never appear.
+
+Built in ``voicemail.app.build_mailbox_services`` (``container.mailboxes``); the constructor:
+``MailboxServices(store, audio, shredder, holds, audit, *, control=None, spool=None, calls=None,
+phone=None, admin_sees_external=False)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
+
+from voicemail.audit.chain import AuditEvent
+from voicemail.db.mailbox_store import NEW_FOLDERS, InboxRow
+from voicemail.domain.errors import Conflict, NotFound
+from voicemail.domain.mailbox import (
+    AudioStream,
+    ByteRange,
+    CallHistoryPage,
+    InboxItem,
+    InboxPage,
+    InboxQuery,
+    Viewer,
+)
+from voicemail.domain.models import MailboxRef, SpoolMessage
+from voicemail.domain.ports import Shredder
+from voicemail.domain.records import MessageRecord
+from voicemail.services.call_history import CallQuery, call_history
+from voicemail.services.inbox import check_query, may_list, require_listing, to_item
+from voicemail.services.phone_playback import PhonePlayback
+from voicemail.services.playback import AudioSource
+from voicemail.services.shred import AuditSink, HoldCheck
+
+log = logging.getLogger(__name__)
+
+
+class MailboxRows(Protocol):
+    def inbox(self, mailbox: MailboxRef, query: InboxQuery) -> tuple[list[InboxRow], int]: ...
+
+    def visible(self, message_id: str) -> InboxRow | None: ...
+
+    def get(self, message_id: str) -> MessageRecord: ...
+
+    def set_folder(self, message_id: str, folder: str, number: int | None) -> None: ...
+
+    def hide(self, message_id: str) -> None: ...
+
+
+class FolderControl(Protocol):
+    def folder_of(self, mailbox: MailboxRef, msg_id: str) -> str | None: ...
+
+    def move(self, mailbox: MailboxRef, msg_id: str, from_folder: str, to_folder: str) -> None: ...
+
+
+class SpoolFinder(Protocol):
+    def find(self, mailbox: MailboxRef, msg_id: str, hint: tuple[str, int] | None = None) -> SpoolMessage | None: ...
+
+
+class MailboxServices:
+    def __init__(self, store: MailboxRows, audio: AudioSource, shredder: Shredder, holds: HoldCheck,
+                 audit: AuditSink, *, control: FolderControl | None = None, spool: SpoolFinder | None = None,
+                 calls: CallQuery | None = None, phone: PhonePlayback | None = None,
+                 admin_sees_external: bool = False) -> None:
+        self._store = store
+        self._audio = audio
+        self._shredder = shredder
+        self._holds = holds
+        self._audit = audit
+        self._control = control
+        self._spool = spool
+        self._calls = calls
+        self._phone = phone
+        self._admin_sees_external = admin_sees_external
+
+    # --- reading ------------------------------------------------------------------------------------
+    def inbox(self, viewer: Viewer, mailbox: MailboxRef, query: InboxQuery) -> InboxPage:
+        require_listing(viewer, mailbox)
+        check_query(query)
+        rows, total = self._store.inbox(mailbox, query)
+        items = tuple(to_item(r, viewer, admin_sees_external=self._admin_sees_external) for r in rows)
+        return InboxPage(items, total, query.offset, query.limit)
+
+    def _listed(self, viewer: Viewer, message_id: str) -> InboxRow:
+        row = self._store.visible(message_id) if _plausible_id(message_id) else None
+        if row is None or not may_list(viewer, row.mailbox):
+            raise NotFound(f"no message {message_id[:64]}")
+        return row
+
+    def _owned(self, viewer: Viewer, message_id: str, action: str) -> InboxRow:
+        row = self._listed(viewer, message_id)
+        if not viewer.owns(row.mailbox):  # an administrator: metadata only
+            self._event(viewer, action, row.id, outcome="denied", reason="not the mailbox owner")
+            raise NotFound(f"no message {message_id[:64]}")
+        return row
+
+    def message(self, viewer: Viewer, message_id: str) -> InboxItem:
+        return to_item(self._listed(viewer, message_id), viewer, admin_sees_external=self._admin_sees_external)
+
+    def audio(self, viewer: Viewer, message_id: str, byte_range: ByteRange | None,
+              fmt: Literal["original", "browser"] = "browser") -> AudioStream:
+        row = self._owned(viewer, message_id, "audio.play")
+        if not row.sealed:
+            raise Conflict("this message is still being secured; try again in a moment")
+        stream = self._audio.open(self._store.get(row.id), byte_range, fmt)
+        try:
+            self._event(viewer, "audio.play", row.id, details={
+                "format": fmt, "content_type": stream.content_type, "total": stream.total,
+                "range": f"{stream.start}-{stream.end}" if stream.partial else "all"})
+        except BaseException:  # fail closed: no audit record, no audio
+            for close in stream.close:
+                if callable(close):
+                    close()
+            raise
+        return stream
+
+    # --- changing -----------------------------------------------------------------------------------
+    def mark(self, viewer: Viewer, message_id: str, read: bool) -> InboxItem:
+        row = self._owned(viewer, message_id, "message.mark")
+        if self._control is None:
+            raise Conflict("marking read needs the connection to Asterisk, which is not configured")
+        target = "Old" if read else "INBOX"
+        current = self._control.folder_of(row.mailbox, row.msg_id)
+        if current is None:
+            raise Conflict("the message is no longer in the mailbox on the phone system")
+        if (current in NEW_FOLDERS) == read:  # not yet where it should be
+            self._control.move(row.mailbox, row.msg_id, current, target)
+        else:
+            target = current
+        number = None
+        if self._spool is not None:
+            found = self._spool.find(row.mailbox, row.msg_id)
+            number = found.number if found is not None else None
+        self._store.set_folder(row.id, target, number)
+        self._event(viewer, "message.mark", row.id, details={"read": read, "from": current, "to": target})
+        updated = self._store.visible(row.id)
+        if updated is None:
+            raise NotFound(f"no message {message_id[:64]}")
+        return to_item(updated, viewer)
+
+    def delete(self, viewer: Viewer, message_id: str) -> None:
+        row = self._owned(viewer, message_id, "message.delete")
+        record = self._store.get(row.id)
+        result = "held" if self._holds.is_held(record) else self._shredder.shred(
+            row.id, actor=viewer.account, source=viewer.source, reason="deleted by the mailbox owner")
+        if result == "held":
+            self._store.hide(row.id)
+        # The owner sees the same success either way; only auditors read this record.
+        self._event(viewer, "message.delete", row.id,
+                    details={"result": "hidden" if result == "held" else result, "held": result == "held"})
+
+    def play_on_phone(self, viewer: Viewer, message_id: str) -> str:
+        row = self._owned(viewer, message_id, "audio.play_phone")
+        if self._phone is None:
+            raise Conflict("play on phone is not configured on this site")
+        if not row.sealed:
+            raise Conflict("this message is still being secured; try again in a moment")
+        reference = self._phone.play(self._store.get(row.id))
+        self._event(viewer, "audio.play_phone", row.id, details={"call": reference})
+        return reference
+
+    def call_history(self, viewer: Viewer, offset: int, limit: int) -> CallHistoryPage:
+        if self._calls is None:
+            return CallHistoryPage((), 0, offset, limit)
+        return call_history(self._calls, _numbers(viewer.numbers), offset, limit)
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def _event(self, viewer: Viewer, action: str, message_id: str, *, outcome: str = "ok", reason: str = "",
+               details: dict[str, Any] | None = None) -> None:
+        self._audit.append(AuditEvent(actor=viewer.account, action=action, outcome=outcome, source=viewer.source,
+                                      reason=reason, message_id=message_id, details=details or {}))
+
+
+def _plausible_id(message_id: str) -> bool:
+    return isinstance(message_id, str) and 0 < len(message_id) <= 64 and message_id.replace("-", "").isalnum()
+
+
+def _numbers(numbers: Sequence[str]) -> list[str]:
+    return [n.strip() for n in numbers if n and n.strip()]

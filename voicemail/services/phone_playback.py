@@ -1,0 +1,123 @@
+"""Play a message on the owner's own phone: decrypt to a short-lived staging file, Originate the
+device with ``Playback`` of that file, remove the file when the call ends, whatever the outcome.
+
+The staging folder is 0700 and each file 0600 (Asterisk must run as the same user, or the folder's
+owner, to read it: see the README). A file is removed when the OriginateResponse says Failure, when the
+channel hangs up, when nothing is heard for ``ring_timeout + duration + margin`` seconds, or, if the
+process died meanwhile, by ``sweep()`` (at start-up and before every new call) once it is older than
+``max_age`` seconds. Plaintext lives on disk only for that window and only there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from voicemail.ami.mailbox_control import CallOutcome
+from voicemail.domain.errors import InvalidInput, NotFound
+from voicemail.domain.models import MailboxRef, WrappedKey
+from voicemail.domain.records import MessageRecord
+from voicemail.vault.range_reader import RangeReader
+
+log = logging.getLogger(__name__)
+
+PREFIX = "vmplay-"
+CALL_MARGIN = 30.0
+
+
+class Originator(Protocol):
+    def originate_playback(self, channel: str, sound: str, caller_id: str, *, ring_timeout: float,
+                           max_call: float, on_end: Callable[[CallOutcome], None]) -> str: ...
+
+
+class KeyUnwrapper(Protocol):
+    def unwrap(self, wrapped: WrappedKey, context: bytes) -> bytes: ...
+
+
+class PhonePlayback:
+    """``PhonePlayback(staging_dir, keyring, blob_path, originator, device_for, ring_timeout, max_age)``.
+
+    ``device_for(mailbox)`` returns the owner's device channel (e.g. ``PJSIP/1001``) or None."""
+
+    def __init__(self, staging_dir: Path, keyring: KeyUnwrapper, blob_path: Callable[[str], Path],
+                 originator: Originator, device_for: Callable[[MailboxRef], str | None], *,
+                 ring_timeout: float = 30.0, max_age: float = 3600.0) -> None:
+        self._dir = Path(staging_dir)
+        self._keyring = keyring
+        self._blob_path = blob_path
+        self._originator = originator
+        self._device_for = device_for
+        self._ring_timeout = ring_timeout
+        self._max_age = max_age
+
+    @property
+    def staging_dir(self) -> Path:
+        return self._dir
+
+    def _ensure_dir(self) -> None:
+        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self._dir.is_symlink() or not self._dir.is_dir():
+            raise InvalidInput(f"staging folder {self._dir} is not a folder")
+        os.chmod(self._dir, 0o700)
+
+    def play(self, record: MessageRecord, caller_id: str = "") -> str:
+        device = self._device_for(record.mailbox)
+        if not device:
+            raise NotFound("no phone is configured for this mailbox")
+        if record.wrapped_key is None or not record.recordings:
+            raise NotFound(f"message {record.id} has no sealed audio")
+        by_fmt = {r.fmt: r for r in record.recordings}
+        chosen = by_fmt.get("wav") or by_fmt.get("WAV") or record.recordings[0]
+        self._ensure_dir()
+        self.sweep()  # leftovers of a crash go at the next use too, not only at start-up
+        stem = self._dir / f"{PREFIX}{secrets.token_hex(12)}"
+        path = stem.with_name(f"{stem.name}.{chosen.fmt}")
+        self._decrypt_to(record, chosen.blob_name, path)
+
+        def on_end(outcome: CallOutcome) -> None:
+            path.unlink(missing_ok=True)
+            log.info("phone playback %s ended: %s; staging file removed", outcome.reference, outcome.result)
+
+        try:
+            return self._originator.originate_playback(
+                device, str(stem), caller_id or f'"Voicemail" <{record.mailbox.mailbox}>',
+                ring_timeout=self._ring_timeout, max_call=record.duration + CALL_MARGIN, on_end=on_end)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
+    def _decrypt_to(self, record: MessageRecord, blob_name: str, path: Path) -> None:
+        assert record.wrapped_key is not None
+        key_id = record.id.encode()
+        dek = self._keyring.unwrap(record.wrapped_key, key_id)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            with os.fdopen(fd, "wb") as sink, RangeReader(self._blob_path(blob_name), dek, key_id) as reader:
+                if reader.size:
+                    for piece in reader.read(0, reader.size - 1):
+                        sink.write(piece)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
+    def sweep(self, now: float | None = None) -> int:
+        """Remove staging files older than ``max_age`` (left by a crash). Returns how many."""
+        if not self._dir.is_dir():
+            return 0
+        cutoff = (time.time() if now is None else now) - self._max_age
+        removed = 0
+        for entry in self._dir.iterdir():
+            if not entry.name.startswith(PREFIX) or entry.is_symlink() or not entry.is_file():
+                continue
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    entry.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed

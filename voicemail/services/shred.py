@@ -1,0 +1,117 @@
+"""Crypto-shredding of one message (implements ``voicemail.domain.ports.Shredder``).
+
+How to use it (owner delete, retention expiry, quota eviction)::
+
+    shredder = container.shredder          # built in voicemail/app.py (build_mailbox_services)
+    result = shredder.shred(message_id, actor="retention", source="beat@host", reason="expired (2 years)")
+    # "destroyed": done now; "already": nothing was left; "held": a legal hold covers it, NOTHING changed
+
+The steps, in this order, each idempotent and each audited (action ``message.shred``, details.step):
+
+1. ``key``   - the wrapped data key is nulled and the row marked ``shredding``, committed first. From
+               here the sealed audio can never be decrypted again (also not from a vault backup).
+2. ``blobs`` - the sealed blobs are deleted from the vault (a missing blob is fine).
+3. ``spool`` - the spool envelope (Asterisk's placeholder audio + ``.txt``) is removed with AMI
+               ``VoicemailRemove``, confirmed; MWI follows. A message Asterisk no longer lists is fine.
+4. ``row``   - the row becomes a tombstone (state ``destroyed``; caller data, envelope and recording
+               rows gone; ids kept so the spool scan never discovers it again).
+
+A crash (or an AMI outage: ``AmiError`` / ``TransientError`` is raised) between any two steps leaves the
+row ``shredding``; calling ``shred`` again resumes and completes. The hold check happens before step 1
+only: once the key is destroyed there is nothing left a hold could keep. ``shred`` never raises for a
+held message; it returns "held" and changes nothing (the caller decides what to do: the owner delete
+hides it, retention skips and counts it).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from voicemail.audit.chain import AuditEvent
+from voicemail.db.mailbox_store import DESTROYED, SHREDDING
+from voicemail.domain.errors import NotFound
+from voicemail.domain.models import MailboxRef
+from voicemail.domain.records import MessageRecord
+
+log = logging.getLogger(__name__)
+
+
+class HoldCheck(Protocol):
+    def is_held(self, message: MessageRecord) -> bool: ...
+
+
+class AuditSink(Protocol):
+    def append(self, event: AuditEvent) -> object: ...
+
+
+class ShredStore(Protocol):
+    def get(self, message_id: str) -> MessageRecord: ...
+
+    def blob_names(self, message_id: str) -> list[str]: ...
+
+    def destroy_key(self, message_id: str) -> bool: ...
+
+    def finish_destroyed(self, message_id: str) -> None: ...
+
+
+class BlobDeleter(Protocol):
+    def delete(self, blob_name: str) -> None: ...
+
+
+class SpoolRemover(Protocol):
+    def remove(self, mailbox: MailboxRef, msg_id: str) -> bool: ...
+
+
+class CryptoShredder:
+    """``CryptoShredder(store, vault, holds, audit, control)``.
+
+    ``store``: voicemail.db.mailbox_store.SqlMailboxStore; ``vault``: FileVault; ``holds``: voicemail.audit.holds.Holds;
+    ``audit``: voicemail.audit.store.AuditLog; ``control``: AmiMailboxControl (``remove``), or None when
+    the site has no AMI (step 3 is then skipped and logged, the envelope stays with Asterisk).
+    """
+
+    def __init__(self, store: ShredStore, vault: BlobDeleter, holds: HoldCheck, audit: AuditSink,
+                 control: SpoolRemover | None) -> None:
+        self._store = store
+        self._vault = vault
+        self._holds = holds
+        self._audit = audit
+        self._control = control
+
+    def shred(self, message_id: str, *, actor: str, source: str, reason: str) -> str:
+        try:
+            record = self._store.get(message_id)
+        except NotFound:
+            return "already"
+        if record.state == DESTROYED:
+            return "already"
+        if record.state != SHREDDING and self._holds.is_held(record):
+            self._step(record, actor, source, reason, "refused", outcome="denied", why="held")
+            return "held"
+        # 1. the key (committed before anything else is touched)
+        blobs = self._store.blob_names(message_id)
+        self._store.destroy_key(message_id)
+        self._step(record, actor, source, reason, "key")
+        # 2. the sealed blobs
+        for name in blobs:
+            self._vault.delete(name)
+        self._step(record, actor, source, reason, "blobs", count=len(blobs))
+        # 3. the spool envelope
+        if self._control is not None:
+            removed = self._control.remove(record.mailbox, record.msg_id)
+            self._step(record, actor, source, reason, "spool", removed=removed)
+        else:
+            log.warning("message %s: no AMI configured; its spool envelope was left to Asterisk", message_id)
+        # 4. the row
+        self._store.finish_destroyed(message_id)
+        self._step(record, actor, source, reason, "row")
+        log.info("message %s crypto-shredded", message_id)
+        return "destroyed"
+
+    def _step(self, record: MessageRecord, actor: str, source: str, reason: str, step: str, *,
+              outcome: str = "ok", why: str = "", **details: object) -> None:
+        self._audit.append(AuditEvent(
+            actor=actor, action="message.shred", outcome=outcome, source=source, reason=reason[:500],
+            message_id=record.id, details={"step": step, "mailbox": str(record.mailbox), **details,
+                                           **({"why": why} if why else {})}))
