@@ -9,7 +9,8 @@ from voicemail.config import Settings
 EMBEDDED_BROKER = "memory://localhost/"
 QUEUE = "voicemail"
 
-app = Celery("voicemail", include=["workers.tasks", "workers.audit_tasks"])
+app = Celery("voicemail", include=["workers.tasks", "workers.audit_tasks",
+                                    "workers.lifecycle_tasks"])  # lifecycle (issue 6)
 
 
 def configure(settings: Settings) -> Celery:
@@ -43,4 +44,8 @@ def configure(settings: Settings) -> Celery:
     if settings.audit_checkpoint_interval > 0:
         app.conf.beat_schedule["audit-checkpoint"] = {"task": "workers.audit_tasks.audit_checkpoint",
                                                       "schedule": settings.audit_checkpoint_interval}
+    # --- lifecycle (issue 6): daily retention run (safe to run twice: a database lease) ---
+    if settings.retention_interval > 0:
+        app.conf.beat_schedule["retention-run"] = {"task": "workers.lifecycle_tasks.retention_run",
+                                                   "schedule": settings.retention_interval}
     return app

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import secrets
 import time
+from collections.abc import Callable
 
 from voicemail.domain.errors import SpoolChanged
 from voicemail.domain.models import SealedRecording, SpoolMessage
@@ -38,6 +39,8 @@ class Custody:
         self._store = store
         self._asterisk = asterisk
         self._fail = failpoints or Failpoints()
+        # --- lifecycle (issue 6): called with the message id after each committed seal (vault quota) ---
+        self.after_seal: Callable[[str], None] | None = None
 
     def _locate(self, record: MessageRecord, seen: SpoolMessage | None = None) -> SpoolMessage | None:
         if seen is not None:
@@ -98,6 +101,11 @@ class Custody:
             return "already", record, None
         self._fail.hit("seal.after_commit")
         log.info("sealed message %s (%d format(s))", message_id, len(sealed))
+        if self.after_seal is not None:  # lifecycle (issue 6): a quota failure never fails custody
+            try:
+                self.after_seal(message_id)
+            except Exception as exc:
+                log.error("vault quota check after sealing %s failed: %s", message_id, type(exc).__name__)
         return "sealed", dataclasses.replace(record, state=SEALED, recordings=tuple(sealed), wrapped_key=wrapped), found
 
     def strip(self, message_id: str) -> str:

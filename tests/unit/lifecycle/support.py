@@ -1,0 +1,98 @@
+"""A small site for lifecycle tests: settings in a temp dir, a real keyring, vault, signing key and
+database (SQLite or PostgreSQL), and sealed messages seeded at chosen ages (real blobs, real keys)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import random
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, select
+
+from voicemail.app import Container, build_container
+from voicemail.audit.signing import SigningKey
+from voicemail.config import Settings, load_settings
+from voicemail.db.models import MessageRow, RecordingRow
+from voicemail.domain.models import WrappedKey
+from voicemail.vault import FileKeyring, new_data_key
+
+messages = cast(Table, MessageRow.__table__)
+recordings = cast(Table, RecordingRow.__table__)
+DAY = 86400
+NOW = 1_900_000_000.0  # 2030-03-17: the tests' "now" (a controllable clock)
+
+
+def wav(n: int, seed: int) -> bytes:
+    return b"RIFF" + random.Random(seed).randbytes(n)
+
+
+class Site:
+    def __init__(self, root: Path, database_url: str, **overrides: Any) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.values: dict[str, Any] = {
+            "database_url": database_url, "vault_dir": str(root / "vault"), "keyring": str(root / "keyring.json"),
+            "spool_dir": str(root / "spool"), "outbox_dir": str(root / "outbox"),
+            "audit_signing_key": str(root / "signing.pem"), "retention_records_dir": str(root / "records"),
+            "kek_retire_grace": 0, "log_level": "WARNING", **overrides}
+        if not (root / "keyring.json").exists():
+            FileKeyring.create(root / "keyring.json")
+            SigningKey.create(root / "signing.pem")
+        self.settings: Settings = load_settings(environ={}, overrides=self.values)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEMAIL_")}
+        env.update({f"VOICEMAIL_{k.upper()}": str(v) for k, v in self.values.items()})
+        env.update(extra)
+        return env
+
+    def container(self, on_new: Callable[[str], None] = lambda _id: None) -> Container:
+        return build_container(self.settings, on_new=on_new)
+
+
+def seed(c: Container, *, age_days: float, now: float = NOW, mailbox: str = "1001", folder: str = "INBOX",
+         size: int = 2000, hidden_days: float | None = None, state: str = "stripped") -> tuple[str, bytes]:
+    """One sealed message left ``age_days`` before ``now``: a real blob in the vault, a real wrapped key."""
+    message_id = str(uuid.uuid4())
+    audio = wav(size, hash(message_id) & 0xFFFF)
+    dek = new_data_key()
+    blob = f"{message_id}.wav.seed"
+    rec = c.vault.seal(io.BytesIO(audio), blob, dek, message_id.encode())
+    wrapped = c.keyring.wrap(dek, message_id.encode())
+    hidden = None if hidden_days is None else dt.datetime.fromtimestamp(now - hidden_days * DAY, dt.UTC)
+    with c.engine.begin() as conn:
+        conn.execute(insert(messages).values(
+            id=message_id, context="default", mailbox=mailbox, msg_id=f"{int(now)}-{message_id[:8]}", state=state,
+            folder=folder, origtime=int(now - age_days * DAY), duration=3, callerid_raw='"Ext" <5550100>',
+            caller_kind="external", envelope=b"[message]\n", kek_id=wrapped.kek_id, wrapped_dek=wrapped.blob,
+            hidden_at=hidden))
+        conn.execute(insert(recordings).values(message_id=message_id, fmt="wav", blob_name=blob, sha256=rec.sha256,
+                                               size=rec.size))
+    return message_id, audio
+
+
+def open_audio(c: Container, message_id: str, *, kek_id: str | None = None, wrapped: bytes | None = None) -> bytes:
+    """Decrypt a message from the vault with its key from the database (or a given backup copy of it)."""
+    with c.engine.connect() as conn:
+        row = conn.execute(select(messages.c.kek_id, messages.c.wrapped_dek).where(messages.c.id == message_id)).one()
+        blob = conn.execute(select(recordings.c.blob_name).where(recordings.c.message_id == message_id)).scalar()
+    kek_id = kek_id or row.kek_id
+    wrapped = wrapped or row.wrapped_dek
+    if kek_id is None or wrapped is None:
+        raise LookupError(f"message {message_id} has no data key any more")
+    dek = c.keyring.unwrap(WrappedKey(kek_id, wrapped), message_id.encode())
+    with c.vault.open(str(blob or f"{message_id}.wav.seed"), dek, message_id.encode()) as reader:
+        return b"".join(reader)
+
+
+def keys_of(c: Container) -> dict[str, tuple[str, bytes]]:
+    """A "database backup" of every message's wrapped data key."""
+    with c.engine.connect() as conn:
+        return {r.id: (r.kek_id, bytes(r.wrapped_dek)) for r in conn.execute(
+            select(messages.c.id, messages.c.kek_id, messages.c.wrapped_dek)
+            .where(messages.c.wrapped_dek.is_not(None)))}

@@ -1,0 +1,164 @@
+"""What retention would destroy now (and soon), read-only: the plan behind `retention plan` and `run`.
+
+Messages (crypto-shredded one by one through the Shredder):
+
+* ``messages.new``     — in a new folder (INBOX, Urgent), not deleted, left before now - period
+* ``messages.old``     — in any other folder, not deleted, left before now - period
+* ``messages.deleted`` — deleted by the owner under a hold (``hidden_at``), deleted before now - period
+
+Rows in custody (``discovered``: still only in Asterisk's spool) are never due; rows already
+``destroyed`` are gone; a row left ``shredding`` by an interrupted shred is always due (its key is
+gone already, the rest must follow). Messages covered by an active legal hold are counted, not due.
+
+Other records (deleted as rows): CDRs (which also feed call history: a CDR is kept for the longer of
+the two periods), sent / failed notifications, evidence and CDR release requests; audit events are
+sealed by a signed epoch checkpoint and removed (``AuditLog.seal_epoch``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, or_, select
+from sqlalchemy.engine import Engine
+
+from voicemail.audit.holds import Holds
+from voicemail.db.models import MessageRow, NotificationRow
+from voicemail.domain.models import Caller, MailboxRef
+from voicemail.domain.records import DISCOVERED, MessageRecord
+from voicemail.lifecycle.policy import (
+    CALL_HISTORY,
+    CDRS,
+    DAY,
+    EVIDENCE,
+    MESSAGES_DELETED,
+    MESSAGES_NEW,
+    MESSAGES_OLD,
+    NOTIFICATIONS,
+    RecordClass,
+    RetentionPolicy,
+)
+
+NEW_FOLDERS = ("INBOX", "Urgent")  # as voicemail.db.mailbox_store.NEW_FOLDERS
+DESTROYED = "destroyed"
+SHREDDING = "shredding"
+messages = cast(Table, MessageRow.__table__)
+notifications = cast(Table, NotificationRow.__table__)
+
+
+def iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class DueMessage:
+    id: str
+    record_class: str
+    mailbox: MailboxRef
+    due_at: float  # epoch seconds
+    kek_id: str | None
+    wrapped_key_sha256: str | None
+
+
+@dataclass
+class ClassPlan:
+    record_class: str
+    period_days: int
+    cutoff: str  # ISO UTC
+    due: list[DueMessage] = field(default_factory=list)
+    held: list[DueMessage] = field(default_factory=list)  # skipped: counted, never listed in a record
+
+
+def _age_column(rc: RecordClass) -> object:
+    return messages.c.hidden_at if rc is MESSAGES_DELETED else messages.c.origtime
+
+
+class Planner:
+    def __init__(self, engine: Engine, holds: Holds, policy: RetentionPolicy,
+                 now: Callable[[], float]) -> None:
+        self.engine = self._engine = engine
+        self._holds = holds
+        self.policy = policy
+        self.now = now
+
+    def _class_filter(self, rc: RecordClass) -> object:
+        if rc is MESSAGES_DELETED:
+            return messages.c.hidden_at.is_not(None)
+        folder = messages.c.folder.in_(NEW_FOLDERS) if rc is MESSAGES_NEW else messages.c.folder.not_in(NEW_FOLDERS)
+        return and_(messages.c.hidden_at.is_(None), folder)
+
+    def _due_filter(self, rc: RecordClass, until: float) -> object:
+        cutoff = until - self.policy.period(rc)
+        if rc is MESSAGES_DELETED:
+            age = messages.c.hidden_at <= dt.datetime.fromtimestamp(cutoff, dt.UTC)
+        else:
+            age = messages.c.origtime <= int(cutoff)
+        return or_(age, messages.c.state == SHREDDING)
+
+    def _rows(self, rc: RecordClass, until: float, batch: int = 5000) -> Iterator[list[Any]]:
+        cols = (messages.c.id, messages.c.context, messages.c.mailbox, messages.c.msg_id, messages.c.state,
+                messages.c.folder, messages.c.origtime, messages.c.hidden_at, messages.c.kek_id,
+                messages.c.wrapped_dek)
+        after = ""
+        while True:
+            with self._engine.connect() as conn:
+                rows = list(conn.execute(select(*cols).where(
+                    self._class_filter(rc), self._due_filter(rc, until),  # type: ignore[arg-type]
+                    messages.c.state.not_in((DISCOVERED, DESTROYED)), messages.c.id > after,
+                ).order_by(messages.c.id).limit(batch)).all())
+            if not rows:
+                return
+            after = str(rows[-1][0])
+            yield rows
+
+    def _due_at(self, rc: RecordClass, row: Any) -> float:
+        if rc is MESSAGES_DELETED:
+            hidden: dt.datetime = row.hidden_at
+            if hidden.tzinfo is None:
+                hidden = hidden.replace(tzinfo=dt.UTC)
+            return hidden.timestamp() + self.policy.period(rc)
+        return float(row.origtime) + self.policy.period(rc)
+
+    def messages(self, rc: RecordClass, *, within_days: int = 0) -> ClassPlan:
+        """Messages of ``rc`` due now (or within ``within_days``), held ones set apart."""
+        now = self.now()
+        plan = ClassPlan(rc.name, self.policy.days[rc.name], iso(now - self.policy.period(rc)))
+        for rows in self._rows(rc, now + within_days * DAY):
+            records = {}
+            due: dict[str, DueMessage] = {}
+            for row in rows:
+                mid = str(row.id)
+                ref = MailboxRef(row.context, row.mailbox)
+                records[mid] = MessageRecord(
+                    id=mid, mailbox=ref, msg_id=row.msg_id, state=row.state, folder=row.folder,
+                    origtime=int(row.origtime), duration=0, urgent=False, caller=Caller.external(),
+                    wrapped_key=None, recordings=())
+                wrapped = row.wrapped_dek
+                due[mid] = DueMessage(mid, rc.name, ref, self._due_at(rc, row), row.kek_id or None,
+                                      hashlib.sha256(bytes(wrapped)).hexdigest() if wrapped else None)
+            free = {m.id for m in self._holds.unheld(records.values())}
+            for mid, item in due.items():
+                if mid in free or records[mid].state == SHREDDING:
+                    plan.due.append(item)
+                else:
+                    plan.held.append(item)
+        plan.due.sort(key=lambda d: (d.due_at, d.id))
+        return plan
+
+    def message_plans(self, *, within_days: int = 0) -> list[ClassPlan]:
+        return [self.messages(rc, within_days=within_days) for rc in (MESSAGES_NEW, MESSAGES_OLD, MESSAGES_DELETED)]
+
+    # --- the other record classes: (class, period days, cutoff ISO) ---------------------------
+    def cdr_days(self) -> int:
+        return max(self.policy.days[CDRS.name], self.policy.days[CALL_HISTORY.name])
+
+    def cutoffs(self) -> dict[str, tuple[int, str]]:
+        now = self.now()
+        out = {CDRS.name: (self.cdr_days(), iso(now - self.cdr_days() * DAY))}
+        for rc in (NOTIFICATIONS, EVIDENCE):
+            out[rc.name] = (self.policy.days[rc.name], iso(now - self.policy.period(rc)))
+        return out
