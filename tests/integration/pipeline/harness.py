@@ -7,6 +7,7 @@ import io
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,6 +60,12 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval:
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @dataclass
 class Site:
     """One installation in a temp folder, wired to a stand-in Asterisk."""
@@ -70,6 +77,7 @@ class Site:
     port: int = 5038  # the stand-in's port once started
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     secret: str = "test-secret"
+    web_port: int = field(default_factory=lambda: free_port())  # `voicemail run` serves the web app too
 
     def start_standin(self) -> None:
         self.standin = StandinThread(StandinConfig(spool_dir=self.spool, username="voicemail", secret=self.secret,
@@ -91,7 +99,7 @@ class Site:
             "VOICEMAIL_OUTBOX_DIR": str(self.root / "outbox"), "VOICEMAIL_INTERNAL_CONTEXTS": "vm-internal",
             "VOICEMAIL_DIRECTORY_FILE": str(self.root / "directory.csv"), "VOICEMAIL_SWEEP_INTERVAL": "1",
             "VOICEMAIL_STALE_AFTER": "4", "VOICEMAIL_LOG_LEVEL": "INFO", "VOICEMAIL_MAIL_SENDER": "vm@example.test",
-            "VOICEMAIL_SPOOL_GRACE_SECONDS": "1",
+            "VOICEMAIL_SPOOL_GRACE_SECONDS": "1", "VOICEMAIL_WEB_PORT": str(self.web_port),
         })
         env.update(extra)
         return env

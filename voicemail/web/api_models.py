@@ -1,0 +1,73 @@
+"""Response shapes of the REST API (they make /openapi.json precise; the routes return plain dicts)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class MailboxOut(BaseModel):
+    context: str
+    mailbox: str
+
+
+class MessageOut(BaseModel):
+    id: str
+    mailbox: MailboxOut
+    folder: str
+    received_at: int
+    duration: int
+    urgent: bool
+    caller_kind: str
+    caller_name: str | None
+    caller_number: str | None
+    formats: list[str]
+    playable: bool
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class CallOut(BaseModel):
+    at: str
+    direction: str
+    other_party: str
+    other_name: str
+    duration: int
+    billable_seconds: int
+    disposition: str
+
+
+class CallPage(BaseModel):
+    items: list[CallOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class SessionOut(BaseModel):
+    signed_in: bool
+    username: str | None = None
+    csrf_token: str | None = None
+    detail: str | None = None  # why a sign-in failed (the same text for every failure)
+
+
+class SettingsOut(BaseModel):
+    notify_address: str
+    timezone: str
+    language: str
+
+
+class AccountOut(BaseModel):
+    username: str
+    roles: list[str]
+    mailboxes: list[str]
+    numbers: list[str]
+    totp_enabled: bool
+
+
+class CallRef(BaseModel):
+    call: str

@@ -1,0 +1,61 @@
+"""Who may do what, as the web layer enforces it before asking the mailbox service (which checks again).
+
+owner: their own mailboxes only (metadata, audio, actions) · administrator: metadata of every mailbox,
+never audio nor actions · anyone else: nothing. Every refusal is NotFound (-> 404), so that a denied
+request cannot tell whether the mailbox or message exists.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import Request
+
+from voicemail.domain.errors import InvalidInput, NotFound
+from voicemail.domain.mailbox import Viewer
+from voicemail.domain.models import MailboxRef
+from voicemail.web.sessions import Authed, client_address, require
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def message_id(raw: str) -> str:
+    """A message id is a canonical UUID; anything else (``../``, ``%2e%2e``, numbers) is refused."""
+    value = (raw or "").lower()
+    if not _UUID.match(value):
+        raise InvalidInput("invalid message id")
+    return value
+
+
+def mailbox_ref(context: str, mailbox: str) -> MailboxRef:
+    return MailboxRef(context=context, mailbox=mailbox)  # validates both as plain names (InvalidMailbox)
+
+
+def viewer_of(authed: Authed, source: str) -> Viewer:
+    account = authed.account
+    owned = account.mailboxes if "owner" in account.roles else ()
+    return Viewer(account=account.username, roles=account.roles, mailboxes=owned, source=source,
+                  numbers=account.numbers)
+
+
+def viewer(request: Request) -> Viewer:
+    return viewer_of(require(request), client_address(request))
+
+
+def may_list(v: Viewer, mailbox: MailboxRef) -> bool:
+    return v.owns(mailbox) or v.is_administrator
+
+
+def owner_viewer(request: Request) -> Viewer:
+    """For audio and actions: only an owner gets past (the service then checks it is their message)."""
+    v = viewer(request)
+    if "owner" not in v.roles or not v.mailboxes:
+        raise NotFound("not found")
+    return v
+
+
+def require_administrator(request: Request) -> Viewer:
+    v = viewer(request)
+    if not v.is_administrator:
+        raise NotFound("not found")
+    return v

@@ -1,0 +1,60 @@
+"""What the web app is built from: its settings and its collaborators (all typed, no globals)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter
+from sqlalchemy.engine import Engine
+
+from voicemail.audit.store import AuditLog
+from voicemail.config import Settings
+from voicemail.domain.mailbox import MailboxService
+from voicemail.web.accounts_store import AccountStore
+from voicemail.web.ratelimit import RateLimiter
+from voicemail.web.sessions_store import SessionStore
+
+# A status probe: returns (ok, short detail). Must be quick and never raise.
+Probe = Callable[[], tuple[bool, str]]
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    base_url: str = "http://localhost:8080"
+    cookie_secure: bool = True
+    cookie_samesite: str = "lax"
+    session_idle: float = 1800.0
+    session_absolute: float = 43200.0
+    lockout_threshold: int = 5
+    lockout_minutes: float = 15.0
+    signin_rate_limit: int = 20
+    signin_rate_window: float = 300.0
+    allowed_origins: tuple[str, ...] = ()
+    default_timezone: str = "UTC"
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> WebSettings:
+        return cls(base_url=s.web_base_url, cookie_secure=s.web_cookie_secure, cookie_samesite=s.web_cookie_samesite,
+                   session_idle=s.web_session_idle, session_absolute=s.web_session_absolute,
+                   lockout_threshold=s.web_lockout_threshold, lockout_minutes=s.web_lockout_minutes,
+                   signin_rate_limit=s.web_signin_rate_limit, signin_rate_window=s.web_signin_rate_window,
+                   allowed_origins=s.web_allowed_origins, default_timezone=s.default_timezone)
+
+
+@dataclass
+class WebDeps:
+    settings: WebSettings
+    engine: Engine
+    accounts: AccountStore
+    sessions: SessionStore
+    audit: AuditLog
+    mailbox: MailboxService
+    limiter: RateLimiter
+    probes: Mapping[str, Probe] = field(default_factory=dict)
+    extra_routers: tuple[APIRouter, ...] = ()  # e.g. PIV / OIDC sign-in, added by the wiring
+    signin_links: tuple[tuple[str, str], ...] = ()  # (label, path) of other sign-in methods, on the sign-in page
+    # New pre-sign-in sessions per client address (each is a database row until it expires).
+    presignin_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(60, 300))
+    clock: Callable[[], float] = time.time

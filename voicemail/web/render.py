@@ -1,0 +1,45 @@
+"""Jinja2 templates: every page gets the signed-in account, its CSRF token and the page language."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from fastapi.templating import Jinja2Templates
+
+from voicemail.web.sessions import current, web_deps
+
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def local_time(epoch: int, tz_name: str) -> str:
+    try:
+        tz = zoneinfo.ZoneInfo(tz_name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        tz = zoneinfo.ZoneInfo("UTC")
+    return dt.datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def duration(seconds: int) -> str:
+    minutes, secs = divmod(max(0, int(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+templates.env.filters["duration"] = duration
+
+
+def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
+           headers: dict[str, str] | None = None, csrf_token: str | None = None) -> Response:
+    authed = current(request) if hasattr(request.app.state, "web") else None
+    account = authed.account if authed else None
+    tz = (account.timezone if account and account.timezone else None) or web_deps(request).settings.default_timezone
+    ctx = {"account": account, "csrf_token": csrf_token or (authed.session.csrf_token if authed else ""),
+           "lang": "en", "tz": tz,  # pages are English only; the language setting is stored for later use
+           "local_time": lambda epoch: local_time(epoch, tz), **context}
+    return templates.TemplateResponse(request, name, ctx, status_code=status,
+                                      headers={"Cache-Control": "no-store", **(headers or {})})

@@ -1,0 +1,183 @@
+"""The REST API under /api/v1 (JSON). Every route needs a session except signing in."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from voicemail.domain.errors import InvalidInput, NotFound
+from voicemail.domain.mailbox import InboxItem, InboxPage, InboxQuery
+from voicemail.web import authz
+from voicemail.web.api_models import (
+    AccountOut,
+    CallPage,
+    CallRef,
+    MessageOut,
+    MessagePage,
+    SessionOut,
+    SettingsOut,
+)
+from voicemail.web.audio import audio_response, parse_range
+from voicemail.web.csrf import csrf_protect
+from voicemail.web.sessions import Authed, audit, current, end_session, presignin, require, web_deps
+from voicemail.web.signin import password_signin
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(csrf_protect)], tags=["api"])
+
+
+class SigninBody(BaseModel):
+    username: str = Field(max_length=200)
+    password: str = Field(max_length=1024)
+    totp: str = Field(default="", max_length=16)
+
+
+class SettingsBody(BaseModel):
+    notify_address: str = Field(default="", max_length=254)
+    timezone: str = Field(default="", max_length=64)
+    language: str = Field(default="", max_length=16)
+
+
+def item_json(item: InboxItem) -> dict[str, Any]:
+    out = asdict(item)
+    out["mailbox"] = {"context": item.mailbox.context, "mailbox": item.mailbox.mailbox}
+    out["formats"] = list(item.formats)
+    return out
+
+
+def page_json(page: InboxPage) -> dict[str, Any]:
+    return {"items": [item_json(i) for i in page.items], "total": page.total, "offset": page.offset,
+            "limit": page.limit}
+
+
+# --- session -------------------------------------------------------------------------------------
+@router.get("/session", response_model=SessionOut)
+def session_info(request: Request, response: Response) -> dict[str, Any]:
+    """Whether this browser is signed in, and the CSRF token to send in X-CSRF-Token."""
+    authed = current(request)
+    if authed is not None:
+        return {"signed_in": True, "username": authed.account.username, "csrf_token": authed.session.csrf_token}
+    return {"signed_in": False, "csrf_token": presignin(request, response).csrf_token}
+
+
+@router.post("/session", response_model=SessionOut, responses={401: {"model": SessionOut}, 429: {"model": SessionOut}})
+def sign_in(body: SigninBody, request: Request, response: Response) -> dict[str, Any]:
+    """Sign in with a password (and the one-time code when TOTP is on). Every failure gets one answer."""
+    result = password_signin(request, response, body.username, body.password, body.totp)
+    response.headers["Cache-Control"] = "no-store"
+    if not result.ok:
+        response.status_code = result.status
+        return {"signed_in": False, "detail": result.message}
+    authed = require(request)
+    return {"signed_in": True, "username": authed.account.username, "csrf_token": authed.session.csrf_token}
+
+
+@router.delete("/session", status_code=204)
+def sign_out(request: Request) -> Response:
+    require(request)
+    response = Response(status_code=204)
+    end_session(request, response)
+    return response
+
+
+# --- mailboxes and messages ----------------------------------------------------------------------
+@router.get("/mailboxes/{context}/{mailbox}/messages", response_model=MessagePage)
+def list_messages(request: Request, context: str, mailbox: str,
+                  folder: Literal["INBOX", "Old"] | None = None, urgent: bool = False,
+                  caller: Literal["internal", "external", "anonymous"] | None = None,
+                  sort: Literal["newest", "oldest", "longest", "shortest"] = "newest",
+                  offset: int = Query(0, ge=0, le=10_000_000), limit: int = Query(50, ge=1, le=200)) -> dict[str, Any]:
+    viewer = authz.viewer(request)
+    ref = authz.mailbox_ref(context, mailbox)
+    if not authz.may_list(viewer, ref):
+        raise NotFound("not found")
+    query = InboxQuery(folder=folder, urgent_only=urgent, caller_kind=caller, sort=sort, offset=offset, limit=limit)
+    return page_json(web_deps(request).mailbox.inbox(viewer, ref, query))
+
+
+@router.get("/messages/{message_id}", response_model=MessageOut)
+def get_message(request: Request, message_id: str) -> dict[str, Any]:
+    viewer = authz.viewer(request)
+    return item_json(web_deps(request).mailbox.message(viewer, authz.message_id(message_id)))
+
+
+@router.get("/messages/{message_id}/audio", responses={206: {"description": "Partial content (Range)"},
+                                                       416: {"description": "Range not satisfiable"}})
+def get_audio(request: Request, message_id: str, range_header: str | None = Header(None, alias="range"),
+              format: Literal["browser", "original"] = "browser") -> Response:
+    viewer = authz.owner_viewer(request)
+    mid = authz.message_id(message_id)
+    stream = web_deps(request).mailbox.audio(viewer, mid, parse_range(range_header), format)
+    return audio_response(stream)
+
+
+@router.post("/messages/{message_id}/read", response_model=MessageOut)
+def mark_read(request: Request, message_id: str) -> dict[str, Any]:
+    viewer = authz.owner_viewer(request)
+    return item_json(web_deps(request).mailbox.mark(viewer, authz.message_id(message_id), True))
+
+
+@router.post("/messages/{message_id}/unread", response_model=MessageOut)
+def mark_unread(request: Request, message_id: str) -> dict[str, Any]:
+    viewer = authz.owner_viewer(request)
+    return item_json(web_deps(request).mailbox.mark(viewer, authz.message_id(message_id), False))
+
+
+@router.delete("/messages/{message_id}", status_code=204)
+def delete_message(request: Request, message_id: str) -> Response:
+    viewer = authz.owner_viewer(request)
+    web_deps(request).mailbox.delete(viewer, authz.message_id(message_id))
+    return Response(status_code=204)
+
+
+@router.post("/messages/{message_id}/play-on-phone", status_code=202, response_model=CallRef)
+def play_on_phone(request: Request, message_id: str) -> dict[str, Any]:
+    viewer = authz.owner_viewer(request)
+    return {"call": web_deps(request).mailbox.play_on_phone(viewer, authz.message_id(message_id))}
+
+
+# --- calls and settings --------------------------------------------------------------------------
+@router.get("/calls", response_model=CallPage)
+def calls(request: Request, offset: int = Query(0, ge=0, le=10_000_000),
+          limit: int = Query(50, ge=1, le=200)) -> dict[str, Any]:
+    viewer = authz.viewer(request)
+    page = web_deps(request).mailbox.call_history(viewer, offset, limit)
+    return {"items": [asdict(c) for c in page.items], "total": page.total, "offset": page.offset,
+            "limit": page.limit}
+
+
+@router.get("/me", response_model=AccountOut)
+def me(request: Request) -> dict[str, Any]:
+    return require(request).account.public()
+
+
+def settings_json(request: Request) -> dict[str, Any]:
+    account = require(request).account
+    return {"notify_address": account.notify_address, "timezone": account.timezone, "language": account.language}
+
+
+@router.get("/me/settings", response_model=SettingsOut)
+def get_settings(request: Request) -> dict[str, Any]:
+    return settings_json(request)
+
+
+@router.put("/me/settings", response_model=SettingsOut)
+def put_settings(body: SettingsBody, request: Request) -> dict[str, Any]:
+    update_settings(request, body.notify_address, body.timezone, body.language)
+    return settings_json(request)
+
+
+def update_settings(request: Request, notify_address: str, timezone: str, language: str) -> None:
+    """Validate and store the signed-in user's own settings; audited whatever the outcome."""
+    authed = require(request)
+    name = authed.account.username
+    try:
+        account = web_deps(request).accounts.update_settings(authed.account.id, notify_address=notify_address,
+                                                             timezone=timezone, language=language)
+    except InvalidInput:
+        audit(request, name, "settings.update", "denied", reason="invalid settings")
+        raise
+    request.state.authed = Authed(authed.session, account)
+    audit(request, name, "settings.update", "ok", fields=["notify_address", "timezone", "language"])

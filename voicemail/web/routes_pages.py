@@ -1,0 +1,206 @@
+"""Server-rendered pages: sign-in, inbox, player, call history, settings. Plain HTML forms carrying
+csrf_token, so everything works without JavaScript and by keyboard alone."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from voicemail.domain.errors import InvalidInput, NotFound
+from voicemail.domain.mailbox import InboxItem, InboxQuery
+from voicemail.domain.models import MailboxRef
+from voicemail.web import authz
+from voicemail.web.csrf import csrf_protect
+from voicemail.web.render import render
+from voicemail.web.routes_api import update_settings
+from voicemail.web.sessions import current, end_session, presignin, require, web_deps
+from voicemail.web.settings_rules import LANGUAGES
+from voicemail.web.signin import password_signin
+
+router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+PAGE_SIZE = 25
+SORTS = (("newest", "Newest first"), ("oldest", "Oldest first"), ("longest", "Longest first"),
+         ("shortest", "Shortest first"))
+NOTICES = {"read": "Marked as read.", "unread": "Marked as unread.", "deleted": "Message deleted.",
+           "calling": "Calling your phone. Answer it to hear the message.", "saved": "Settings saved."}
+
+
+def caller_label(m: InboxItem) -> str:
+    if m.caller_kind == "anonymous" or not (m.caller_name or m.caller_number):
+        return {"anonymous": "Anonymous caller", "external": "Outside caller"}.get(m.caller_kind, "Unknown caller")
+    if m.caller_name and m.caller_number:
+        return f"{m.caller_name} ({m.caller_number})"
+    return m.caller_name or m.caller_number or ""
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _copy_cookies(src: Response, dst: Response) -> Response:
+    dst.raw_headers.extend((k, v) for k, v in src.raw_headers if k == b"set-cookie")
+    return dst
+
+
+def notice(key: str | None) -> str:
+    return NOTICES.get(key or "", "")
+
+
+# --- sign-in -------------------------------------------------------------------------------------
+def _signin_page(request: Request, *, error: str = "", username: str = "", status: int = 200) -> Response:
+    holder = Response()
+    token = presignin(request, holder).csrf_token
+    page = render(request, "signin.html", {"error": error, "username": username, "notice": "",
+                                           "links": web_deps(request).signin_links}, status=status, csrf_token=token)
+    return _copy_cookies(holder, page)
+
+
+@router.get("/signin")
+def signin_form(request: Request) -> Response:
+    if current(request) is not None:
+        return redirect("/")
+    return _signin_page(request)
+
+
+@router.post("/signin")
+def signin_submit(request: Request, username: str = Form("", max_length=200),
+                  password: str = Form("", max_length=1024), totp: str = Form("", max_length=16)) -> Response:
+    response = redirect("/")
+    result = password_signin(request, response, username, password, totp)
+    if result.ok:
+        return response
+    return _signin_page(request, error=result.message, username=username[:64], status=result.status)
+
+
+@router.post("/signout")
+def signout(request: Request) -> Response:
+    response = redirect("/signin")
+    end_session(request, response)
+    return response
+
+
+# --- inbox ---------------------------------------------------------------------------------------
+def _mailbox_choice(request: Request, text: str | None) -> tuple[MailboxRef | None, list[str], bool]:
+    v = authz.viewer(request)
+    choices = [f"{m.mailbox}@{m.context}" for m in v.mailboxes]
+    admin_pick = v.is_administrator
+    if text:
+        ref = MailboxRef.parse(text.strip())
+        if not authz.may_list(v, ref):
+            raise NotFound("not found")
+        return ref, choices, admin_pick
+    return (v.mailboxes[0] if v.mailboxes else None), choices, admin_pick
+
+
+@router.get("/")
+def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
+          folder: Literal["INBOX", "Old", ""] = "", caller: Literal["internal", "external", "anonymous", ""] = "",
+          sort: Literal["newest", "oldest", "longest", "shortest"] = "newest", urgent: bool = False,
+          page: int = Query(1, ge=1, le=100_000), n: str | None = Query(None, max_length=20)) -> Response:
+    require(request)
+    ref, choices, admin_pick = _mailbox_choice(request, mailbox)
+    q = {"folder": folder, "caller": caller, "sort": sort, "urgent": urgent}
+    result = None
+    prev_url = next_url = ""
+    if ref is not None:
+        query = InboxQuery(folder=folder or None, urgent_only=urgent, caller_kind=caller or None, sort=sort,
+                           offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        result = web_deps(request).mailbox.inbox(authz.viewer(request), ref, query)
+        params: dict[str, Any] = {k: v for k, v in {"mailbox": f"{ref.mailbox}@{ref.context}", "folder": folder,
+                                                     "caller": caller, "sort": sort,
+                                                     "urgent": "true" if urgent else ""}.items() if v}
+        if page > 1:
+            prev_url = "/?" + urlencode({**params, "page": page - 1})
+        if result.offset + len(result.items) < result.total:
+            next_url = "/?" + urlencode({**params, "page": page + 1})
+    return render(request, "inbox.html", {
+        "active": "inbox", "mailbox": ref, "mailbox_text": f"{ref.mailbox}@{ref.context}" if ref else "",
+        "choices": choices, "admin_pick": admin_pick, "page": result, "q": q, "sorts": SORTS,
+        "prev_url": prev_url, "next_url": next_url, "caller_label": caller_label, "notice": notice(n)})
+
+
+# --- one message ---------------------------------------------------------------------------------
+@router.get("/messages/{message_id}")
+def player(request: Request, message_id: str, n: str | None = Query(None, max_length=20)) -> Response:
+    v = authz.viewer(request)
+    item = web_deps(request).mailbox.message(v, authz.message_id(message_id))
+    return render(request, "message.html", {"m": item, "can_listen": v.owns(item.mailbox),
+                                            "caller_label": caller_label, "notice": notice(n)})
+
+
+@router.get("/messages/{message_id}/delete")
+def confirm_delete(request: Request, message_id: str) -> Response:
+    v = authz.owner_viewer(request)
+    item = web_deps(request).mailbox.message(v, authz.message_id(message_id))
+    if not v.owns(item.mailbox):
+        raise NotFound("not found")
+    return render(request, "confirm_delete.html", {"m": item, "caller_label": caller_label})
+
+
+@router.post("/messages/{message_id}/read")
+def page_mark_read(request: Request, message_id: str) -> Response:
+    mid = authz.message_id(message_id)
+    web_deps(request).mailbox.mark(authz.owner_viewer(request), mid, True)
+    return redirect(f"/messages/{mid}?n=read")
+
+
+@router.post("/messages/{message_id}/unread")
+def page_mark_unread(request: Request, message_id: str) -> Response:
+    mid = authz.message_id(message_id)
+    web_deps(request).mailbox.mark(authz.owner_viewer(request), mid, False)
+    return redirect(f"/messages/{mid}?n=unread")
+
+
+@router.post("/messages/{message_id}/delete")
+def page_delete(request: Request, message_id: str) -> Response:
+    web_deps(request).mailbox.delete(authz.owner_viewer(request), authz.message_id(message_id))
+    return redirect("/?n=deleted")
+
+
+@router.post("/messages/{message_id}/play")
+def page_play(request: Request, message_id: str) -> Response:
+    mid = authz.message_id(message_id)
+    web_deps(request).mailbox.play_on_phone(authz.owner_viewer(request), mid)
+    return redirect(f"/messages/{mid}?n=calling")
+
+
+# --- calls and settings --------------------------------------------------------------------------
+@router.get("/calls")
+def calls(request: Request, page: int = Query(1, ge=1, le=100_000)) -> Response:
+    v = authz.viewer(request)
+    result = web_deps(request).mailbox.call_history(v, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    prev_url = f"/calls?page={page - 1}" if page > 1 else ""
+    next_url = f"/calls?page={page + 1}" if result.offset + len(result.items) < result.total else ""
+    return render(request, "calls.html", {"active": "calls", "page": result, "prev_url": prev_url,
+                                          "next_url": next_url})
+
+
+def _settings_page(request: Request, form: dict[str, str], error: str = "", status: int = 200,
+                   n: str | None = None) -> Response:
+    zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+    return render(request, "settings.html", {"active": "settings", "form": form, "error": error, "zones": zones,
+                                             "languages": LANGUAGES, "notice": notice(n),
+                                             "default_tz": web_deps(request).settings.default_timezone},
+                  status=status)
+
+
+@router.get("/settings")
+def settings_form(request: Request, n: str | None = Query(None, max_length=20)) -> Response:
+    account = require(request).account
+    return _settings_page(request, {"notify_address": account.notify_address, "timezone": account.timezone,
+                                    "language": account.language}, n=n)
+
+
+@router.post("/settings")
+def settings_submit(request: Request, notify_address: str = Form("", max_length=254),
+                    timezone: str = Form("", max_length=64), language: str = Form("", max_length=16)) -> Response:
+    form = {"notify_address": notify_address, "timezone": timezone, "language": language}
+    try:
+        update_settings(request, notify_address, timezone, language)
+    except InvalidInput as exc:
+        return _settings_page(request, form, error=str(exc), status=400)
+    return redirect("/settings?n=saved")
