@@ -19,16 +19,20 @@ from voicemail.db.repository import SqlMessageStore
 from voicemail.directory import ClassificationCounters, Classifier, CsvDirectory, EmptyDirectory
 from voicemail.directory.db_directory import DbDirectory
 from voicemail.directory.from_settings import db_directory, number_plan
-from voicemail.domain.errors import ConfigError, KeyringError
+from voicemail.domain.errors import ConfigError
+from voicemail.domain.mailbox import MailboxService  # mailbox services (issue 4)
 from voicemail.domain.models import DirectoryEntry, MailboxRef
-from voicemail.domain.ports import AsteriskControl, Directory, Mailer
+from voicemail.domain.ports import AsteriskControl, Directory, Mailer, Shredder
 from voicemail.failpoints import Failpoints
+from voicemail.keys.backend import RotatableKeyring  # lifecycle (issue 6)
+from voicemail.keys.usage import CountedKeyring  # lifecycle (issue 6)
 from voicemail.services.custody import Custody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier, NotifySettings
 from voicemail.services.vault_gc import collect_orphans
 from voicemail.spool import FileSpool
-from voicemail.vault import FileKeyring, FileVault
+from voicemail.vault import FileVault
+from voicemail.web.preferences import AccountPreferences
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ class Container:
     store: SqlMessageStore
     spool: FileSpool
     vault: FileVault
-    keyring: FileKeyring
+    keyring: CountedKeyring  # lifecycle (issue 6): was FileKeyring
     directory: Directory
     mailer: Mailer
     custody: Custody
@@ -88,6 +92,9 @@ class Container:
     asterisk: AsteriskControl | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     classification: ClassificationCounters = field(default_factory=ClassificationCounters)
+    # --- mailbox services (issue 4): the web inbox's operations and the crypto-shredder ---
+    mailboxes: MailboxService | None = None
+    shredder: Shredder | None = None
 
     def close(self) -> None:
         for close in self.closers:
@@ -119,11 +126,13 @@ def load_directory(settings: Settings, reads: sessionmaker[Session] | None = Non
     return CsvDirectory(path, plan=number_plan(settings))
 
 
-def open_keyring(settings: Settings) -> FileKeyring:
-    path = Path(settings.keyring)
-    if not path.exists():
-        raise KeyringError(f"no keyring at {path}: create one with `voicemail keys init`")
-    return FileKeyring(path)
+def open_keyring(settings: Settings) -> RotatableKeyring:
+    # --- lifecycle (issue 6): keyring backend (file or pkcs11), FIPS check ---
+    from voicemail.keys.backend import open_backend
+    from voicemail.keys.fips import require_fips
+
+    require_fips(settings)
+    return open_backend(settings)
 
 
 # --- mail backends -------------------------------------------------------------------------------
@@ -158,7 +167,11 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     spool = FileSpool(Path(settings.spool_dir), formats_hint=settings.spool_formats,
                       grace_seconds=settings.spool_grace_seconds)
     vault = FileVault(Path(settings.vault_dir))
-    keyring = open_keyring(settings)
+    # --- lifecycle (issue 6): every wrap counted durably against kek_max_wraps ---
+    from voicemail.keys.usage import UsageCounter
+
+    inner = open_keyring(settings)
+    keyring = CountedKeyring(inner, UsageCounter(engine, settings.kek_max_wraps, inner.backend))
     directory = load_directory(settings, reads)
     sender_settings, mail_from = mailer_settings(settings)
     mailer = build_mailer(settings.mailer, **sender_settings)
@@ -183,9 +196,55 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     # Mailbox owners' addresses may come from a synced directory that is too old to decide who is internal.
     owners = directory.owners() if isinstance(directory, DbDirectory) else directory
     notifier = Notifier(store, mailer, mail_settings,
-                        NotifySettings(settings.web_base_url, settings.default_timezone), owners, failpoints)
-    return Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody, discovery,
-                     notifier, asterisk, closers, classification=classifier.counters)
+                        NotifySettings(settings.web_base_url, settings.default_timezone), owners, failpoints,
+                        preferences=AccountPreferences(engine))
+    container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
+                          discovery, notifier, asterisk, closers, classification=classifier.counters)
+    build_mailbox_services(container, sessions, reads)  # mailbox services (issue 4)
+    # --- lifecycle (issue 6): the vault quota is enforced after each seal ---
+    from voicemail.lifecycle.wiring import install_quota
+
+    install_quota(container)
+    return container
+
+
+# --- mailbox services (issue 4) ------------------------------------------------------------------
+def build_mailbox_services(container: Container, sessions: sessionmaker[Session],
+                           reads: sessionmaker[Session]) -> None:
+    """Sets ``container.shredder`` (CryptoShredder) and ``container.mailboxes`` (MailboxServices). The AMI
+    connection they use is opened on first use; play-on-phone is on when phone_device_template is set."""
+    from voicemail.ami.blocking import BlockingAmi
+    from voicemail.ami.mailbox_control import AmiMailboxControl
+    from voicemail.audit.access import Access
+    from voicemail.audit.holds import Holds
+    from voicemail.audit.store import AuditLog
+    from voicemail.db.mailbox_store import SqlMailboxStore, calls_of
+    from voicemail.services.mailbox import MailboxServices
+    from voicemail.services.phone_playback import PhonePlayback
+    from voicemail.services.playback import AudioSource
+    from voicemail.services.shred import CryptoShredder
+
+    s, engine = container.settings, container.engine
+    rows = SqlMailboxStore(sessions, reads)
+    audit = AuditLog(engine)
+    holds = Holds(engine, Access(engine, audit))
+    control: AmiMailboxControl | None = None
+    if s.ami_secret:
+        control = AmiMailboxControl(lambda: BlockingAmi(s.ami_host, s.ami_port, s.ami_username, s.ami_secret,
+                                                        ssl=tls_context(s)))
+        container.closers.append(control.close)
+    container.shredder = CryptoShredder(rows, container.vault, holds, audit, control)
+    phone: PhonePlayback | None = None
+    if s.phone_device_template and control is not None:
+        template = s.phone_device_template
+        phone = PhonePlayback(Path(s.phone_staging_dir), container.keyring, container.vault.path_for, control,
+                              lambda box: template.format(mailbox=box.mailbox, context=box.context),
+                              ring_timeout=s.phone_ring_timeout, max_age=s.phone_staging_max_age)
+        phone.sweep()
+    container.mailboxes = MailboxServices(
+        rows, AudioSource(container.keyring, container.vault.path_for), container.shredder, holds, audit,
+        control=control, spool=container.spool, calls=lambda n, o, lim: calls_of(engine, n, o, lim), phone=phone,
+        admin_sees_external=s.inbox_admin_sees_external)
 
 
 __all__ = ["Container", "DirectoryEntry", "build_container", "load_directory", "mailer_settings", "open_keyring",

@@ -62,8 +62,10 @@ def main() -> None:
 
 @main.command()
 @config_option
+@click.option("--no-web", is_flag=True, help="Do not serve the web app (web issue 4); by default it is served on "
+              "web_host:web_port beside the listener.")
 @handle_errors
-def run(config_file: str | None) -> None:
+def run(config_file: str | None, no_web: bool) -> None:
     """Connect to Asterisk (AMI) and run the listener. With no broker configured this also runs a
     worker and the sweeper in-process, so one command is a whole working system."""
     from voicemail.service import run_service
@@ -71,7 +73,7 @@ def run(config_file: str | None) -> None:
     settings = settings_from(config_file)
     if not settings.ami_secret:
         raise ConfigError("setting ami_secret (VOICEMAIL_AMI_SECRET): required to log in to Asterisk")
-    asyncio.run(run_service(settings))
+    asyncio.run(run_service(settings, web=not no_web))  # --- web (issue 4): --no-web ---
 
 
 @main.command()
@@ -171,10 +173,14 @@ def keys() -> None:
 @handle_errors
 def keys_init(config_file: str | None) -> None:
     """Create the keyring (a 0600 file with a new key-encryption key). Refuses to overwrite one."""
-    from voicemail.vault import FileKeyring
+    from voicemail.keys.backend import create_backend  # lifecycle (issue 6): file or PKCS#11 backend
 
     settings = settings_from(config_file)
-    ring = FileKeyring.create(Path(settings.keyring))
+    ring = create_backend(settings)
+    if settings.keyring_backend == "pkcs11":  # lifecycle (issue 6)
+        click.echo(f"KEK {ring.current_kek_id()} generated inside PKCS#11 token {settings.pkcs11_token_label} "
+                   "(non-extractable)")
+        return
     click.echo(f"keyring created at {settings.keyring} (current key {ring.current_kek_id()}); back it up "
                "somewhere safe: without it no message can be opened")
 
@@ -366,6 +372,21 @@ def directory_status(config_file: str | None) -> None:
 from voicemail.cli_audit import register as _register_audit  # noqa: E402
 
 _register_audit(main)
+
+# --- web (issue 4): `voicemail web` and `voicemail accounts …` in voicemail/cli_web.py ---
+from voicemail.cli_web import register as _register_web  # noqa: E402
+
+_register_web(main, config_option, handle_errors, settings_from)
+
+# --- sign-in methods (issue 4): `voicemail accounts map-cert|map-oidc|identities|unmap` in voicemail/cli_signin.py ---
+from voicemail.cli_signin import register as _register_signin  # noqa: E402
+
+_register_signin(main)
+
+# --- lifecycle (issue 6): `voicemail keys rotate|rewrap|retire|status|fips`, `retention …`, `quota …` ---
+from voicemail.cli_lifecycle import register as _register_lifecycle  # noqa: E402
+
+_register_lifecycle(main)
 
 
 if __name__ == "__main__":

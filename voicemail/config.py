@@ -145,6 +145,103 @@ class Settings:
                                           "head in `voicemail beat`; 0 = no schedule.")
     audit_retention_days: int = _s(2555, "Days audit events are kept (90 to 2555 = 7 years); older ones are sealed "
                                    "by a signed epoch checkpoint, then removed, at each scheduled checkpoint.")
+    # --- web (issue 4) ---------------------------------------------------------------------------
+    web_host: str = _s("127.0.0.1", "Address `voicemail web` / `voicemail run` serve the web app on.")
+    web_port: int = _s(8080, "TCP port of the web app.")
+    web_tls_cert: str = _s("", "PEM certificate (chain) for HTTPS served by uvicorn itself (empty = plain HTTP, "
+                           "e.g. behind a TLS-terminating proxy).")
+    web_tls_key: str = _s("", "PEM private key of web_tls_cert (0600).")
+    web_forwarded_allow_ips: str = _s("", "Proxy addresses trusted for X-Forwarded-For/-Proto (comma-separated; "
+                                      "empty = the peer address is the client address).")
+    web_cookie_secure: bool = _s(True, "Session cookies carry Secure (keep on; Chromium accepts them on "
+                                 "http://localhost).")
+    web_cookie_samesite: str = _s("lax", "SameSite of the session cookie: lax (links in notifications work) "
+                                  "or strict.")
+    web_session_idle: float = _s(1800.0, "Seconds of inactivity after which a session ends.")
+    web_session_absolute: float = _s(43200.0, "Seconds after sign-in after which a session ends regardless.")
+    web_lockout_threshold: int = _s(5, "Failed sign-ins in a row that lock an account.")
+    web_lockout_minutes: float = _s(15.0, "How long a locked account stays locked (`voicemail accounts unlock` "
+                                    "ends it early).")
+    web_signin_rate_limit: int = _s(20, "Sign-in attempts allowed per client address per web_signin_rate_window.")
+    web_signin_rate_window: float = _s(300.0, "Seconds of the per-address sign-in rate window.")
+    web_allowed_origins: tuple[str, ...] = _s((), "Extra origins accepted on state-changing requests besides "
+                                              "the site's own and web_base_url's (comma-separated).")
+    # --- sign-in methods: PIV/CAC client certificates and OIDC (issue 4) ---------------------------
+    web_client_cert_mode: str = _s("off", "uvicorn asks for a PIV/CAC client certificate: off, optional (sign-in "
+                                   "page offers the card) or required (no connection without one). Needs "
+                                   "web_tls_cert and web_client_ca_file.")
+    web_client_ca_file: str = _s("", "PEM bundle of the CAs that issue sign-in certificates (e.g. the DoD / "
+                                 "Federal PKI issuing CAs). Every certificate is checked against it again by the "
+                                 "app, whichever server or proxy terminated TLS.")
+    web_client_cert_header: str = _s("", "Header in which a TLS-terminating reverse proxy passes the verified "
+                                     "client certificate as URL-encoded PEM (nginx $ssl_client_escaped_cert), e.g. "
+                                     "X-SSL-Client-Cert. Empty = no proxy mode.")
+    web_trusted_proxies: tuple[str, ...] = _s((), "Addresses/CIDRs of the proxies web_client_cert_header is "
+                                              "accepted from (the TCP peer; comma-separated). From anybody else "
+                                              "it is ignored and audited.")
+    oidc_issuer: str = _s("", "OpenID Connect issuer URL (its /.well-known/openid-configuration is read). Empty = "
+                          "no OIDC sign-in.")
+    oidc_client_id: str = _s("", "Client id registered at the identity provider.")
+    oidc_client_secret: str = _s("", "Client secret (empty = public client, PKCE only).", secret=True)
+    oidc_redirect_url: str = _s("", "Redirect URI registered at the provider: https://<site>/signin/oidc/callback.")
+    oidc_scopes: tuple[str, ...] = _s(("openid", "email", "profile"), "Scopes requested (comma-separated; must "
+                                      "include openid).")
+    oidc_account_claim: str = _s("sub", "ID token claim mapped to a web account (`voicemail accounts map-oidc`): "
+                                 "sub (stable), or preferred_username / email.")
+    oidc_ca_file: str = _s("", "CA bundle that signed the identity provider's HTTPS certificate (empty = system "
+                           "CAs).")
+    # --- mailbox services (issue 4) ----------------------------------------------------------------
+    phone_device_template: str = _s("", "Device channel of a mailbox owner's phone for \"Play on my phone\", with "
+                                    "{mailbox} and {context}, e.g. PJSIP/{mailbox}. Empty = the feature is off.")
+    phone_staging_dir: str = _s("var/phone-staging", "Folder (0700, readable by Asterisk: same user) of the "
+                                "short-lived 0600 files \"Play on my phone\" plays; removed when the call ends.")
+    phone_staging_max_age: float = _s(3600.0, "Seconds after which a left-over staging file (a crash mid-call) is "
+                                      "removed by the start-up / periodic sweep.")
+    phone_ring_timeout: float = _s(30.0, "Seconds the owner's phone rings before \"Play on my phone\" gives up.")
+    inbox_admin_sees_external: bool = _s(False, "Administrators see the number / name of external callers in "
+                                         "inbox metadata (off: only the mailbox owner sees them).")
+    # --- lifecycle: retention, quota, keys (issue 6) ----------------------------------------------
+    retention_messages_new_days: int = _s(730, "Days an unheard (INBOX) message is kept, from when it was left "
+                                          "(minimum 30).")
+    retention_messages_old_days: int = _s(730, "Days a heard (Old or other folder) message is kept, from when it "
+                                          "was left (minimum 30).")
+    retention_messages_deleted_days: int = _s(1, "Days a message the owner deleted under a legal hold is kept "
+                                              "after every hold on it is released, counted from the deletion "
+                                              "(minimum 0).")
+    retention_cdr_days: int = _s(365, "Days call detail records are kept, from when they were received (minimum 90).")
+    retention_call_history_days: int = _s(365, "Days an owner's call history (computed from the CDRs) stays available "
+                                          "(minimum 30); a CDR is kept for the longer of this and retention_cdr_days.")
+    retention_notifications_days: int = _s(365, "Days sent or failed notification records are kept (minimum 30).")
+    retention_evidence_days: int = _s(2555, "Days exported evidence / CDR release requests are kept (minimum "
+                                      "365).")
+    retention_warn_days: int = _s(0, "E-mail a mailbox owner once when messages expire within this many days "
+                                  "(0 = no warnings).")
+    retention_interval: float = _s(86400.0, "Seconds between scheduled retention runs in `voicemail beat` "
+                                   "(0 = no schedule).")
+    retention_batch: int = _s(500, "Messages destroyed between two renewals of the retention lease; rows of the "
+                              "other classes deleted per transaction.")
+    retention_workers: int = _s(8, "Messages shredded concurrently by a retention run (each is a few short "
+                                "transactions; concurrent audit appends are group-committed).")
+    retention_records_dir: str = _s("var/destruction-records", "Folder the signed destruction records are "
+                                    "written to (one JSON file per run; also kept in the database).")
+    retention_rotate_kek: bool = _s(False, "After a run that destroyed messages, rotate the KEK (re-wrapping the "
+                                    "surviving data keys) and retire KEKs superseded by earlier runs, so database "
+                                    "backups from before a run cannot unwrap the destroyed data keys either.")
+    quota_site_bytes: int = _s(0, "Vault quota of the site in bytes of sealed audio (0 = no quota). When a new "
+                               "message exceeds it, the oldest unheld messages are destroyed.")
+    quota_mailbox_bytes: int = _s(0, "Vault quota of each mailbox in bytes (0 = no per-mailbox quota).")
+    keyring_backend: str = _s("file", "Where the key-encryption keys live: file (the keyring setting) or pkcs11 "
+                              "(an HSM; the KEK never leaves it).")
+    pkcs11_module: str = _s("/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module (shared library) of the HSM.")
+    pkcs11_token_label: str = _s("voicemail", "Label of the PKCS#11 token holding the KEKs.")
+    pkcs11_pin: str = _s("", "User PIN of the PKCS#11 token.", secret=True)
+    kek_max_wraps: int = _s(1 << 30, "Wraps one KEK may perform before it refuses and must be rotated (AES-GCM "
+                            "random nonces: far below 2^32; at most 2^31).")
+    kek_retire_grace: float = _s(3600.0, "Seconds after a rotation before an old KEK may be destroyed (seals in "
+                                 "flight may still carry a key wrapped by it).")
+    rewrap_batch: int = _s(1000, "Data keys re-wrapped per transaction by `voicemail keys rotate`.")
+    fips_mode: bool = _s(False, "Refuse to start unless OpenSSL's FIPS provider is active, and refuse "
+                         "non-approved algorithms (e.g. ews_auth = ntlm).")
     # --- operations ----------------------------------------------------------------------------
     log_level: str = _s("INFO", "Log level (DEBUG, INFO, WARNING, ERROR).")
     failpoints: str = _s("", "Testing only: comma-separated fault-injection points (see README).")
@@ -195,6 +292,13 @@ def _validate(s: Settings) -> Settings:
 
     if not 0 < s.ami_port < 65536:
         raise bad("ami_port", f"port out of range: {s.ami_port}")
+    # --- mailbox services (issue 4) ---
+    if s.phone_device_template and ("/" not in s.phone_device_template
+                                    or any(c in s.phone_device_template for c in "\r\n")):
+        raise bad("phone_device_template", "must look like TECH/resource, e.g. PJSIP/{mailbox}")
+    if s.phone_staging_max_age < 60 or s.phone_ring_timeout <= 0:
+        raise bad("phone_staging_max_age" if s.phone_staging_max_age < 60 else "phone_ring_timeout",
+                  "phone_staging_max_age must be >= 60 s and phone_ring_timeout > 0")
     if s.mailer not in ("outbox", "ews", "graph", "smtp"):
         raise bad("mailer", f"unknown mailer {s.mailer!r} (outbox, ews, graph or smtp)")
     if not 90 <= s.audit_retention_days <= 2555:
@@ -210,6 +314,23 @@ def _validate(s: Settings) -> Settings:
     for ctx in s.internal_contexts:
         if not ctx.replace("-", "").replace("_", "").isalnum():
             raise bad("internal_contexts", f"not a dialplan context name: {ctx[:40]!r}")
+    # --- web (issue 4) ---
+    if not 0 < s.web_port < 65536:
+        raise bad("web_port", f"port out of range: {s.web_port}")
+    if s.web_cookie_samesite not in ("lax", "strict"):
+        raise bad("web_cookie_samesite", "expected lax or strict")
+    if bool(s.web_tls_cert) != bool(s.web_tls_key):
+        raise bad("web_tls_key", "web_tls_cert and web_tls_key go together")
+    for name in ("web_session_idle", "web_session_absolute", "web_lockout_minutes", "web_signin_rate_window"):
+        if not getattr(s, name) > 0:
+            raise bad(name, "must be a positive number")
+    for name in ("web_lockout_threshold", "web_signin_rate_limit"):
+        if getattr(s, name) < 1:
+            raise bad(name, "must be at least 1")
+    # --- sign-in methods: PIV/CAC and OIDC (issue 4) ---
+    from voicemail.web.signin_settings import check_signin_settings
+
+    check_signin_settings(s)
     _validate_mail_backends(s)
     if s.audit_checkpoint_syslog:
         from voicemail.audit.shipping import parse_syslog_url
@@ -219,6 +340,10 @@ def _validate(s: Settings) -> Settings:
     from voicemail.directory.from_settings import check_directory_settings
 
     check_directory_settings(s)
+    # --- lifecycle (issue 6): retention floors, quota, keyring backend, FIPS choices ---
+    from voicemail.lifecycle.settings import check_lifecycle_settings
+
+    check_lifecycle_settings(s)
     return s
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import voicemail.audit.tables  # noqa: F401  (registers the audit tables for autogenerate)
+# registers every Core table on Base.metadata for autogenerate
+import voicemail.audit.tables
+import voicemail.lifecycle.tables
+import voicemail.web.signin_identities
+import voicemail.web.tables  # noqa: F401
 from voicemail.db.models import Base
 
 config = context.config
