@@ -128,3 +128,10 @@ class Shredder(Protocol):
     when there was nothing left to destroy."""
 
     def shred(self, message_id: str, *, actor: str, source: str, reason: str) -> str: ...
+
+
+class OwnerPreferences(Protocol):
+    """What a mailbox owner chose on the web settings page: where notifications go and the time zone
+    dates are shown in. Empty strings = not chosen (the directory / voicemail.conf / defaults apply)."""
+
+    def for_mailbox(self, mailbox: MailboxRef) -> tuple[str, str]: ...

@@ -14,7 +14,7 @@ from mailer.compose import compose
 from mailer.facts import NotificationFacts
 from mailer.settings import MailSettings
 from voicemail.domain.errors import InvalidInput, PermanentError
-from voicemail.domain.ports import Directory, Mailer, MessageStore
+from voicemail.domain.ports import Directory, Mailer, MessageStore, OwnerPreferences
 from voicemail.domain.records import MessageRecord
 from voicemail.failpoints import Failpoints
 
@@ -30,19 +30,25 @@ class NotifySettings:
 class Notifier:
     def __init__(self, store: MessageStore, mailer: Mailer, mail_settings: MailSettings,
                  settings: NotifySettings, directory: Directory | None = None,
-                 failpoints: Failpoints | None = None) -> None:
+                 failpoints: Failpoints | None = None, preferences: OwnerPreferences | None = None) -> None:
         self._store = store
         self._mailer = mailer
         self._mail = mail_settings
         self._settings = settings
         self._directory = directory
         self._fail = failpoints or Failpoints()
+        self._preferences = preferences
 
     def _recipient(self, record: MessageRecord) -> tuple[str, str, str]:
-        """(address, display name, time zone): the directory first, else Asterisk's mailbox e-mail."""
+        """(address, display name, time zone): the owner's own choice on the web settings page first,
+        then the directory, else Asterisk's mailbox e-mail."""
         owner = self._store.owner(record.mailbox)
         name = owner.fullname if owner else ""
-        zone = (owner.timezone if owner else "") or self._settings.default_timezone
+        chosen_address, chosen_zone = self._preferences.for_mailbox(record.mailbox) if self._preferences else ("", "")
+        zone = chosen_zone or (owner.timezone if owner else "") or self._settings.default_timezone
+        if chosen_address:
+            entry = self._directory.lookup(record.mailbox.mailbox) if self._directory is not None else None
+            return chosen_address, (entry.name if entry and entry.name else name), zone
         if self._directory is not None:
             entry = self._directory.lookup(record.mailbox.mailbox)
             if entry is not None and entry.email:
