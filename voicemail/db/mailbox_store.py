@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -189,12 +189,22 @@ class SqlMailboxStore:
                 caller_name=None, caller_number=None, updated_at=utcnow()))
 
 
+def _other_half_of_local() -> ColumnElement[bool]:
+    """A Local channel pair (``Local/x@ctx-00000000;1`` and ``;2``) makes one CDR per half for one call
+    (capture q1); the ``;2`` half is the duplicate when its ``;1`` sibling of the same start is stored."""
+    sibling = cdrs.alias("sibling")
+    first_half = func.substr(cdrs.c.channel, 1, func.length(cdrs.c.channel) - 1).concat("1")
+    return and_(cdrs.c.channel.like("Local/%;2"),
+                exists(select(sibling.c.id).where(sibling.c.channel == first_half,
+                                                  sibling.c.start_time == cdrs.c.start_time)))
+
+
 def calls_of(engine: Engine, numbers: Sequence[str], offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
     """CDRs where one of ``numbers`` is the source or the destination, newest first, and their total
     (the signed-in user's own call history; bulk release to investigators is ``voicemail.audit.cdr``)."""
     if not numbers:
         return [], 0
-    match = or_(cdrs.c.source.in_(list(numbers)), cdrs.c.destination.in_(list(numbers)))
+    match = and_(or_(cdrs.c.source.in_(list(numbers)), cdrs.c.destination.in_(list(numbers))), ~_other_half_of_local())
     columns = [cdrs.c[c] for c in ("start_time", "source", "destination", "caller_id", "duration",
                                     "billable_seconds", "disposition")]
     with engine.connect() as conn:

@@ -75,3 +75,36 @@ def test_paging_and_other_users_calls(query) -> None:  # type: ignore[no-untyped
 def test_bad_paging_is_refused(query, offset: int, limit: int) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidInput):
         call_history(query, ["1001"], offset, limit)
+
+
+def _capture_cdrs(captures: Path) -> list[str]:
+    text = (captures / "q1-voicemail-session.ami.txt").read_text(encoding="utf-8")
+    blocks = [b for b in text.replace("\r\n", "\n").split("\n\n") if b.startswith("Event: Cdr")]
+    return [b.replace("\n", "\r\n") + "\r\n" for b in blocks]
+
+
+def test_a_local_channel_pair_is_one_call_not_two(tmp_path: Path, captures: Path) -> None:
+    """Asterisk sends one Cdr per half of a Local channel pair (q1: ;1 and ;2 of the same call)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'cdr.db'}")
+    upgrade(engine)
+    store = CdrStore(engine)
+    blocks = _capture_cdrs(captures)
+    assert len(blocks) == 2 and {parse_block(b)["Channel"][-2:] for b in blocks} == {";1", ";2"}
+    for block in blocks:
+        assert store.ingest(parse_block(block))
+    try:
+        page = call_history(lambda n, o, lim: calls_of(engine, n, o, lim), ["1001"], 0, 50)
+        assert page.total == 1 and [(c.direction, c.other_party) for c in page.items] == [("placed", "play")]
+    finally:
+        engine.dispose()
+
+
+def test_a_lone_second_half_is_still_listed(tmp_path: Path, captures: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'cdr.db'}")
+    upgrade(engine)
+    second = next(b for b in _capture_cdrs(captures) if ";2\r\n" in b)
+    assert CdrStore(engine).ingest(parse_block(second))
+    try:
+        assert call_history(lambda n, o, lim: calls_of(engine, n, o, lim), ["1001"], 0, 50).total == 1
+    finally:
+        engine.dispose()
