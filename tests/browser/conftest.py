@@ -16,7 +16,6 @@ import socket
 import subprocess
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import fresh_pg_database
 from tests.integration.pipeline.harness import MAILBOXES, VOICEMAIL, Site, make_wav, wait_for
 from voicemail.domain.models import MailboxRef
 from voicemail.spool.envelope import parse_envelope
@@ -118,21 +117,8 @@ def free_port() -> int:
 @contextmanager
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for all the browser tests (tests/conftest.py's pg_url is per test)."""
-    import sqlalchemy
-
-    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"vm_browser_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is required for the browser tests and is not reachable at {PG_ADMIN_URL}: {exc}")
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_pg_database("vm_browser") as url:
+        yield url
 
 
 def _healthy(url: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tests.conftest import fresh_pg_database
 from tests.integration.mailbox.harness import MailboxSite, mailbox_site
 from tests.integration.pipeline.harness import make_wav
 from voicemail.domain.models import MailboxRef
@@ -72,22 +73,8 @@ def sign_in(client: TestClient, username: str, password: str = PASSWORD, totp: s
 @contextmanager
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for a module-scoped site (the ``pg_url`` fixture is per test)."""
-    import uuid
-
-    import sqlalchemy
-
-    from tests.conftest import PG_ADMIN_URL
-
-    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"vm_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_pg_database() as url:
+        yield url
 
 
 @contextmanager
