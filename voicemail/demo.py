@@ -2,7 +2,9 @@
 
 An Asterisk stand-in (real AMI on a loopback port, real app_voicemail spool files), SQLite, a local
 vault and keyring, the embedded Celery transport and an outbox of .eml files. Three callers leave
-messages: an internal colleague, an outside caller and an anonymous one.
+messages: an internal colleague, an outside caller and an anonymous one. Without ``--once`` the web
+inbox is served too (127.0.0.1:8080, or a free port when that one is taken), with one owner account
+per demo mailbox whose generated password is written to a 0600 file in the demo folder.
 """
 
 from __future__ import annotations
@@ -10,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import os
+import secrets
 import shutil
+import socket
 import time
 from pathlib import Path
 
 import click
 
 from voicemail.config import Settings
-from voicemail.service import build_service, install_stop_signals
+from voicemail.domain.models import MailboxRef
+from voicemail.service import Service, build_service, install_stop_signals
 from voicemail.spool.placeholder import is_placeholder_bytes
 from voicemail.standin import LAB_MAILBOXES, StandinConfig, StandinThread
 from voicemail.vault import FileKeyring
@@ -47,14 +53,46 @@ def prepare(base: Path) -> None:
     (base / "directory.csv").write_text(DIRECTORY_CSV)
 
 
-def demo_settings(base: Path, ami_port: int, timing_secret: str) -> Settings:
+DEMO_ACCOUNTS = (("alice", "1001@default"), ("bob", "1002@default"), ("carol", "2001@default"))
+
+
+def web_port(preferred: int = 8080) -> int:
+    """``preferred`` when it is free on 127.0.0.1, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise click.ClickException("no free TCP port on 127.0.0.1 for the web inbox")
+
+
+def demo_settings(base: Path, ami_port: int, timing_secret: str, http_port: int = 8080) -> Settings:
     return Settings(
         ami_host="127.0.0.1", ami_port=ami_port, ami_username="voicemail", ami_secret=timing_secret,
         spool_dir=str(base / "spool"), database_url=f"sqlite:///{base / 'voicemail.db'}",
         vault_dir=str(base / "vault"), keyring=str(base / "keyring.json"), broker_url="",
         outbox_dir=str(base / "outbox"), directory_file=str(base / "directory.csv"),
         internal_contexts=("vm-internal",), mail_sender="voicemail@example.test",
-        sweep_interval=5.0, stale_after=10.0)
+        sweep_interval=5.0, stale_after=10.0, web_host="127.0.0.1", web_port=http_port,
+        web_base_url=f"http://127.0.0.1:{http_port}")
+
+
+def create_demo_accounts(service: Service, base: Path) -> Path:
+    """One owner account per demo mailbox, all with one generated password, written to a 0600 file."""
+    from voicemail.web.accounts_store import AccountStore
+
+    password = secrets.token_urlsafe(12)
+    accounts = AccountStore(service.container.engine)
+    for name, box in DEMO_ACCOUNTS:
+        accounts.add(name, roles=["owner"], mailboxes=[MailboxRef.parse(box)], numbers=[box.split("@")[0]],
+                     password=password)
+    path = base / "web-password.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    return path
 
 
 def summarise(base: Path, settings: Settings) -> list[str]:
@@ -81,6 +119,15 @@ def summarise(base: Path, settings: Settings) -> list[str]:
     return lines
 
 
+async def leave(standin: StandinThread, mailbox: str, callerid: str | None, context: str) -> None:
+    """Leave one message; the lab caller hangs up after its audio, so a call starved of CPU during the
+    greeting leaves nothing (as a real caller hanging up early would): call again."""
+    for _ in range(3):
+        if await asyncio.to_thread(standin.leave_message, mailbox, callerid, caller_context=context) is not None:
+            return
+    raise click.ClickException(f"the stand-in recorded no message for {mailbox} in three calls")
+
+
 async def _demo(base: Path, once: bool, timeout: float) -> int:
     prepare(base)
     secret = "demo-" + hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:16]
@@ -89,17 +136,25 @@ async def _demo(base: Path, once: bool, timeout: float) -> int:
     standin = StandinThread(StandinConfig(spool_dir=base / "spool", username="voicemail", secret=secret,
                                           mailboxes=mailboxes))
     port = standin.start()
-    settings = demo_settings(base, port, secret)
+    settings = demo_settings(base, port, secret, web_port() if not once else 8080)
     FileKeyring.create(Path(settings.keyring))
     service = build_service(settings)
+    password_file = None
+    if not once:
+        from voicemail.web.server import embedded_server
+
+        password_file = create_demo_accounts(service, base)
+        service.web = embedded_server(service.container, ami_connected=lambda: service.client.connected)
     stop = asyncio.Event()
     install_stop_signals(stop)
     runner = asyncio.create_task(service.run(stop))
     try:
         click.echo(f"Asterisk stand-in on 127.0.0.1:{port} (AMI), spool {settings.spool_dir}")
         await asyncio.wait_for(service.client.wait_connected(), 15)
+        while service.web is not None and not service.web.started and not runner.done():
+            await asyncio.sleep(0.05)  # the web server's start-up competes for the CPU with the first call
         for mailbox, callerid, context, who in CALLS:
-            await asyncio.to_thread(standin.leave_message, mailbox, callerid, caller_context=context)
+            await leave(standin, mailbox, callerid, context)
             click.echo(f"  left a message for {mailbox} from {who}")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -116,7 +171,10 @@ async def _demo(base: Path, once: bool, timeout: float) -> int:
             click.echo("The demo did not finish in time; see the log above.", err=True)
             return 1
         if not once:
-            click.echo(f"\nRunning. Leave more messages with the stand-in on port {port}; Ctrl-C to stop.")
+            names = ", ".join(f"{name} ({box})" for name, box in DEMO_ACCOUNTS)
+            click.echo(f"\nWeb inbox: {settings.web_base_url}/signin  sign in as {names};"
+                       f" the password is in {password_file}")
+            click.echo(f"Running. Leave more messages with the stand-in on port {port}; Ctrl-C to stop.")
             await stop.wait()
         return 0
     finally:
