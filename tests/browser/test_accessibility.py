@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import AXE_JS, HERE, WebSite, shot
+from voicemail.audit.access import Actor
+from voicemail.audit.service import Investigations
+from voicemail.db.engine import make_engine
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 
@@ -25,12 +28,47 @@ PAGES: dict[str, tuple[str, bool, int]] = {
     "calls": ("/calls", True, 200),
     "settings": ("/settings", True, 200),
     "error-404": (f"/messages/{MISSING_ID}", True, 404),
+    # issue 5 (the signed-in owner holds auditor, investigator and cleared_admin for this module)
+    "audit": ("/audit?message={long}", True, 200),
+    "audit-verify": ("/audit", True, 200),  # after "Verify the chain": the result (or why it cannot run)
+    "cases": ("/cases", True, 200),
+    "case": ("/cases/CI-A11Y-1", True, 200),
+    "approvals": ("/approvals", True, 200),
 }
+INVESTIGATION_ROLES = ("auditor", "investigator", "cleared_admin")
+ROOT = Actor("a11y-root", "cli@test")
+
+
+@pytest.fixture(scope="module")
+def investigation_data(web_site: WebSite) -> Iterator[None]:
+    """Roles for the signed-in owner, a case of theirs with a hold and a request, and another investigator's
+    request awaiting approval; the roles are revoked afterwards (the other browser tests see an owner)."""
+    engine = make_engine(web_site.site.database_url)
+    inv = Investigations(engine)
+    me, other = Actor(web_site.username, "cli@test"), Actor("ivy.a11y", "cli@test")
+    inv.access.grant(ROOT, ROOT.name, "administrator", "bootstrap")
+    for role in INVESTIGATION_ROLES:
+        inv.access.grant(ROOT, me.name, role, "accessibility test")
+    inv.access.grant(ROOT, other.name, "investigator", "accessibility test")
+    inv.access.open_case(me, "CI-A11Y-1", "Office of Inspector General", "accessibility check", ("1002",))
+    inv.access.open_case(other, "CI-A11Y-2", "Office of Inspector General", "accessibility check")
+    long_id = web_site.messages["long"].id
+    holds = inv.holds.place(me, "CI-A11Y-1", "message", message_ids=[long_id], reason="accessibility check")
+    inv.releases.request(me, "evidence", "CI-A11Y-1", "REQ-A11Y-1", {"message_ids": [long_id]})
+    inv.releases.request(other, "evidence", "CI-A11Y-2", "REQ-A11Y-2", {"message_ids": [long_id]})
+    try:
+        yield
+    finally:
+        for hold_id in holds:
+            inv.holds.release(me, hold_id, "accessibility test done")
+        for role in INVESTIGATION_ROLES:
+            inv.access.revoke(ROOT, me.name, role, "accessibility test done")
+        engine.dispose()
 
 
 @pytest.fixture
 def a11y_page(request: pytest.FixtureRequest, browser: Any, web_site: WebSite,
-              signed_in_state: dict[str, Any]) -> Iterator[Any]:
+              signed_in_state: dict[str, Any], investigation_data: None) -> Iterator[Any]:
     signed_in = PAGES[request.param][1]
     ctx = browser.new_context(base_url=web_site.base_url, viewport={"width": 1280, "height": 900},
                               storage_state=signed_in_state if signed_in else None,
@@ -68,6 +106,9 @@ def test_page_has_no_serious_accessibility_violations(a11y_page: Any, web_site: 
         a11y_page.locator("#password").fill("not-the-password")
         a11y_page.get_by_role("button", name="Sign in").click()
         a11y_page.locator("[role=alert]").wait_for()
+    if name == "audit-verify":
+        a11y_page.get_by_role("button", name="Verify the chain").click()
+        a11y_page.locator("[role=alert], [data-testid=verify-result]").first.wait_for()
     a11y_page.wait_for_load_state("load")
     shot(a11y_page, f"a11y-{name}")
     a11y_page.add_script_tag(path=str(AXE_JS))

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from voicemail import __version__
-from voicemail.web import errors, routes_api, routes_pages, status
+from voicemail.web import errors, routes_api, routes_audit, routes_investigation, routes_pages, status
 from voicemail.web.deps import WebDeps
 from voicemail.web.render import HERE
 
@@ -43,6 +43,8 @@ def create_app(deps: WebDeps) -> FastAPI:
     app.include_router(status.router)
     app.include_router(routes_api.router)
     app.include_router(routes_pages.router)
+    app.include_router(routes_audit.router)  # issue 5: auditor, investigator, cleared administrator pages
+    app.include_router(routes_investigation.router)
     for router in deps.extra_routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

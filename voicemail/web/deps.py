@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter
 from sqlalchemy.engine import Engine
 
+from voicemail.audit.service import Investigations
 from voicemail.audit.store import AuditLog
 from voicemail.config import Settings
+from voicemail.db.repository import SqlMessageStore
 from voicemail.domain.mailbox import MailboxService
 from voicemail.web.accounts_store import AccountStore
 from voicemail.web.ratelimit import RateLimiter
@@ -33,6 +35,9 @@ class WebSettings:
     signin_rate_window: float = 300.0
     allowed_origins: tuple[str, ...] = ()
     default_timezone: str = "UTC"
+    # --- investigation pages (issue 5) ---
+    audit_signing_key: str = ""  # the audit chain is verified against this key's public half
+    audit_checkpoint_file: str = ""  # shipped checkpoints, checked too when set
 
     @classmethod
     def from_settings(cls, s: Settings) -> WebSettings:
@@ -40,7 +45,8 @@ class WebSettings:
                    session_idle=s.web_session_idle, session_absolute=s.web_session_absolute,
                    lockout_threshold=s.web_lockout_threshold, lockout_minutes=s.web_lockout_minutes,
                    signin_rate_limit=s.web_signin_rate_limit, signin_rate_window=s.web_signin_rate_window,
-                   allowed_origins=s.web_allowed_origins, default_timezone=s.default_timezone)
+                   allowed_origins=s.web_allowed_origins, default_timezone=s.default_timezone,
+                   audit_signing_key=s.audit_signing_key, audit_checkpoint_file=s.audit_checkpoint_file)
 
 
 @dataclass
@@ -58,3 +64,6 @@ class WebDeps:
     # New pre-sign-in sessions per client address (each is a database row until it expires).
     presignin_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(60, 300))
     clock: Callable[[], float] = time.time
+    # --- investigation pages (issue 5): None = those pages answer 404 ---
+    investigations: Investigations | None = None
+    messages: SqlMessageStore | None = None  # evidence requests check that the messages are sealed

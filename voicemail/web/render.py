@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
+from voicemail.web.inv_authz import investigation_roles
 from voicemail.web.sessions import current, web_deps
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +41,7 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
     tz = (account.timezone if account and account.timezone else None) or web_deps(request).settings.default_timezone
     ctx = {"account": account, "csrf_token": csrf_token or (authed.session.csrf_token if authed else ""),
            "lang": "en", "tz": tz,  # pages are English only; the language setting is stored for later use
-           "local_time": lambda epoch: local_time(epoch, tz), **context}
+           "local_time": lambda epoch: local_time(epoch, tz),
+           "inv_roles": investigation_roles(request) if account else frozenset(), **context}
     return templates.TemplateResponse(request, name, ctx, status_code=status,
                                       headers={"Cache-Control": "no-store", **(headers or {})})

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from voicemail.app import Container, tls_context
+from voicemail.audit.service import Investigations
 from voicemail.audit.store import AuditLog
 from voicemail.config import Settings
 from voicemail.domain.errors import ConfigError
@@ -41,10 +42,11 @@ def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | 
         "database": database_probe(container.engine),
         "vault": vault_probe(s.vault_dir, container.keyring.current_kek_id),
     }
+    audit = AuditLog(container.engine)
     return WebDeps(
         settings=web, engine=container.engine, accounts=AccountStore(container.engine, container.keyring),
         sessions=SessionStore(container.engine, web.session_idle, web.session_absolute),
-        audit=AuditLog(container.engine),
+        audit=audit, investigations=Investigations(container.engine, audit), messages=container.store,
         mailbox=container.mailboxes, limiter=RateLimiter(web.signin_rate_limit, web.signin_rate_window),
         probes=probes, extra_routers=signin_method_routers(s, container.engine), signin_links=signin_links(s))
 
