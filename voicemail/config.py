@@ -141,6 +141,9 @@ class Settings:
                                     "file, ideally on another host or mount). Empty = kept in the database only.")
     audit_checkpoint_syslog: str = _s("", "Also ship each signed checkpoint to a syslog collector (RFC 5424, facility "
                                       "log audit): udp://host:514, tcp://host:514 or unix:///dev/log. Empty = off.")
+    audit_public_key: str = _s("", "Ed25519 public key (PEM, `voicemail keys public-key`) the web page /audit verifies "
+                               "the chain with; empty = derived from audit_signing_key (the web process then reads "
+                               "the private key file).")
     audit_checkpoint_interval: float = _s(3600.0, "Seconds between scheduled signed checkpoints of the audit chain "
                                           "head in `voicemail beat`; 0 = no schedule.")
     audit_retention_days: int = _s(2555, "Days audit events are kept (90 to 2555 = 7 years); older ones are sealed "

@@ -38,6 +38,7 @@ class WebSettings:
     # --- investigation pages (issue 5) ---
     audit_signing_key: str = ""  # the audit chain is verified against this key's public half
     audit_checkpoint_file: str = ""  # shipped checkpoints, checked too when set
+    audit_public_key: str = ""  # when set, the chain is verified with this PEM instead (no private key read)
 
     @classmethod
     def from_settings(cls, s: Settings) -> WebSettings:
@@ -46,7 +47,8 @@ class WebSettings:
                    lockout_threshold=s.web_lockout_threshold, lockout_minutes=s.web_lockout_minutes,
                    signin_rate_limit=s.web_signin_rate_limit, signin_rate_window=s.web_signin_rate_window,
                    allowed_origins=s.web_allowed_origins, default_timezone=s.default_timezone,
-                   audit_signing_key=s.audit_signing_key, audit_checkpoint_file=s.audit_checkpoint_file)
+                   audit_signing_key=s.audit_signing_key, audit_checkpoint_file=s.audit_checkpoint_file,
+                   audit_public_key=s.audit_public_key)
 
 
 @dataclass

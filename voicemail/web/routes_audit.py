@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from voicemail.audit.chain import AuditEvent
 from voicemail.audit.queries import search_events
-from voicemail.audit.signing import SigningKey
+from voicemail.audit.signing import SigningKey, load_public_pem
 from voicemail.audit.store import AuditReport
 from voicemail.domain.errors import InvalidInput, KeyringError
 from voicemail.web.csrf import csrf_protect
@@ -65,14 +66,25 @@ def _verify_text(report: AuditReport) -> dict[str, Any]:
     return {"ok": report.ok, "lines": lines}
 
 
+def _public_key(public_pem: str, signing_key: str) -> Ed25519PublicKey:
+    """The configured public key; else the signing key's public half (reads the 0600 private key file)."""
+    if public_pem:
+        try:
+            data = Path(public_pem).read_bytes()
+        except OSError:
+            raise KeyringError(f"no public key at {public_pem} (setting audit_public_key)") from None
+        return load_public_pem(data)
+    if not signing_key:
+        raise KeyringError("no audit signing key is configured (setting audit_signing_key)")
+    return SigningKey.load(Path(signing_key)).public
+
+
 @router.post("/audit/verify")
 def audit_verify(request: Request) -> Response:
     inv, who = require_role(request, "auditor", "audit.verify")
     s = web_deps(request).settings
     try:
-        if not s.audit_signing_key:
-            raise KeyringError("no audit signing key is configured (setting audit_signing_key)")
-        public = SigningKey.load(Path(s.audit_signing_key)).public
+        public = _public_key(s.audit_public_key, s.audit_signing_key)
         shipped = Path(s.audit_checkpoint_file) if s.audit_checkpoint_file else None
         report = inv.audit.verify(public, shipped)
     except (KeyringError, InvalidInput, OSError, ValueError) as exc:

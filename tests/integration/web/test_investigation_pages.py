@@ -217,6 +217,19 @@ def test_verify_reports_intact_then_the_exact_bad_sequence_after_tampering(tmp_p
         missing = client.post("/audit/verify", data={"csrf_token": token}, headers={"Origin": BASE})
         assert missing.status_code == 503 and "no signing key at" in missing.text
         assert acts(s, "audrey")[-1] == ("audit.verify", "error", SOURCE)
+        # with audit_public_key the web needs no private key file at all
+        public = tmp_path / "audit-public.pem"
+        public.write_bytes(signing.public_pem())
+        s.rebuild(audit_signing_key=str(tmp_path / "missing.pem"), audit_public_key=str(public))
+        client, token = signed_in(s, "audrey")
+        checked = client.post("/audit/verify", data={"csrf_token": token}, headers={"Origin": BASE})
+        assert checked.status_code == 200 and "first bad sequence 3: sequence 3 was altered" in checked.text
+        other = tmp_path / "other-public.pem"
+        other.write_bytes(SigningKey.create(tmp_path / "other.pem").public_pem())
+        s.rebuild(audit_signing_key="", audit_public_key=str(other))  # the wrong key: its checkpoint is refused
+        client, token = signed_in(s, "audrey")
+        wrong = client.post("/audit/verify", data={"csrf_token": token}, headers={"Origin": BASE})
+        assert wrong.status_code == 200 and "signature does not verify" in wrong.text
 
 
 def _actor(name: str) -> Actor:
