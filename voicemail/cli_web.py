@@ -143,18 +143,6 @@ def register(main: click.Group, config_option: Deco, handle_errors: Deco,
             audit("account.totp", account.username, enabled=False)
         click.echo(f"TOTP off for {username}")
 
-    @totp.command("rewrap")
-    @config_option
-    @handle_errors
-    def totp_rewrap(config_file: str | None) -> None:
-        """Re-wrap every TOTP secret under the current KEK (after `voicemail keys rotate`, before retiring
-        the old KEK)."""
-        settings = settings_from(config_file)
-        with _accounts(settings, keyring=True) as (store, audit):
-            count = store.rewrap_totp()
-            audit("account.totp.rewrap", "*", rewrapped=count)
-        click.echo(f"{count} TOTP secret(s) re-wrapped")
-
     @accounts.command("list")
     @config_option
     @handle_errors
