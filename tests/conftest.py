@@ -53,7 +53,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def redis_url() -> str:
     redis = pytest.importorskip("redis")
-    db = 9
+    db = int(os.environ.get("VOICEMAIL_TEST_REDIS_DB", "9"))  # one database per concurrent test run
     client = redis.Redis.from_url(f"{REDIS_URL}/{db}")
     try:
         client.flushdb()
