@@ -2,7 +2,8 @@
 
 Access: the owner of a mailbox may do everything with its messages; an administrator may list and see
 the metadata of every mailbox (without the identity of external callers, see ``inbox``) and nothing
-else; anyone else sees nothing. Every refusal is ``NotFound``, whether or not the message exists.
+else; anyone else sees nothing. Every refusal is ``NotFound``, whether or not the message exists, and is
+audited first (actor, action, message id, source, outcome "denied").
 Hidden messages (deleted by their owner under a legal hold) and destroyed ones never appear.
 
 Built in ``voicemail.app.build_mailbox_services`` (``container.mailboxes``); the constructor:
@@ -80,27 +81,35 @@ class MailboxServices:
 
     # --- reading ------------------------------------------------------------------------------------
     def inbox(self, viewer: Viewer, mailbox: MailboxRef, query: InboxQuery) -> InboxPage:
-        require_listing(viewer, mailbox)
+        if not may_list(viewer, mailbox):
+            self._event(viewer, "mailbox.list", None, outcome="denied", reason="not the owner of this mailbox",
+                        details={"mailbox": f"{mailbox.mailbox}@{mailbox.context}"})
+            require_listing(viewer, mailbox)
         check_query(query)
         rows, total = self._store.inbox(mailbox, query)
         items = tuple(to_item(r, viewer, admin_sees_external=self._admin_sees_external) for r in rows)
         return InboxPage(items, total, query.offset, query.limit)
 
-    def _listed(self, viewer: Viewer, message_id: str) -> InboxRow:
-        row = self._store.visible(message_id) if _plausible_id(message_id) else None
+    def _listed(self, viewer: Viewer, message_id: str, action: str) -> InboxRow:
+        plausible = _plausible_id(message_id)
+        row = self._store.visible(message_id) if plausible else None
         if row is None or not may_list(viewer, row.mailbox):
+            target = message_id if plausible and len(message_id) <= 36 else None
+            self._event(viewer, action, target, outcome="denied",
+                        reason="no such message" if row is None else "not the owner of this mailbox")
             raise NotFound(f"no message {message_id[:64]}")
         return row
 
     def _owned(self, viewer: Viewer, message_id: str, action: str) -> InboxRow:
-        row = self._listed(viewer, message_id)
+        row = self._listed(viewer, message_id, action)
         if not viewer.owns(row.mailbox):  # an administrator: metadata only
             self._event(viewer, action, row.id, outcome="denied", reason="not the mailbox owner")
             raise NotFound(f"no message {message_id[:64]}")
         return row
 
     def message(self, viewer: Viewer, message_id: str) -> InboxItem:
-        return to_item(self._listed(viewer, message_id), viewer, admin_sees_external=self._admin_sees_external)
+        row = self._listed(viewer, message_id, "message.view")
+        return to_item(row, viewer, admin_sees_external=self._admin_sees_external)
 
     def audio(self, viewer: Viewer, message_id: str, byte_range: ByteRange | None,
               fmt: Literal["original", "browser"] = "browser") -> AudioStream:
@@ -170,7 +179,7 @@ class MailboxServices:
         return call_history(self._calls, _numbers(viewer.numbers), offset, limit)
 
     # --- helpers ------------------------------------------------------------------------------------
-    def _event(self, viewer: Viewer, action: str, message_id: str, *, outcome: str = "ok", reason: str = "",
+    def _event(self, viewer: Viewer, action: str, message_id: str | None, *, outcome: str = "ok", reason: str = "",
                details: dict[str, Any] | None = None) -> None:
         self._audit.append(AuditEvent(actor=viewer.account, action=action, outcome=outcome, source=viewer.source,
                                       reason=reason, message_id=message_id, details=details or {}))

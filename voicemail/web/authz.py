@@ -2,7 +2,8 @@
 
 owner: their own mailboxes only (metadata, audio, actions) · administrator: metadata of every mailbox,
 never audio nor actions · anyone else: nothing. Every refusal is NotFound (-> 404), so that a denied
-request cannot tell whether the mailbox or message exists.
+request cannot tell whether the mailbox or message exists, and every refusal of a signed-in person is
+audited (who, what, from where, outcome "denied") before the answer goes out.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import re
 
 from fastapi import Request
 
+from voicemail.audit.chain import AuditEvent
 from voicemail.domain.errors import InvalidInput, NotFound
 from voicemail.domain.mailbox import Viewer
 from voicemail.domain.models import MailboxRef
-from voicemail.web.sessions import Authed, client_address, require
+from voicemail.web.sessions import Authed, client_address, require, web_deps
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -46,16 +48,31 @@ def may_list(v: Viewer, mailbox: MailboxRef) -> bool:
     return v.owns(mailbox) or v.is_administrator
 
 
-def owner_viewer(request: Request) -> Viewer:
-    """For audio and actions: only an owner gets past (the service then checks it is their message)."""
+def refuse(request: Request, v: Viewer, action: str, reason: str, *, message_id: str | None = None,
+           **details: object) -> NotFound:
+    """Audit a refusal (outcome "denied") and return the NotFound to raise."""
+    web_deps(request).audit.append(AuditEvent(actor=v.account, action=action, outcome="denied", source=v.source,
+                                              reason=reason, message_id=message_id, details=details))
+    return NotFound("not found")
+
+
+def require_listing(request: Request, v: Viewer, mailbox: MailboxRef) -> None:
+    if not may_list(v, mailbox):
+        raise refuse(request, v, "mailbox.list", "not the owner of this mailbox",
+                     mailbox=f"{mailbox.mailbox}@{mailbox.context}")
+
+
+def owner_viewer(request: Request, action: str, message_id: str) -> Viewer:
+    """For audio and actions: only an owner gets past (the service then checks it is their message).
+    ``message_id`` is the canonical id already checked by ``message_id()``."""
     v = viewer(request)
     if "owner" not in v.roles or not v.mailboxes:
-        raise NotFound("not found")
+        raise refuse(request, v, action, "not a mailbox owner", message_id=message_id)
     return v
 
 
-def require_administrator(request: Request) -> Viewer:
+def require_administrator(request: Request, action: str) -> Viewer:
     v = viewer(request)
     if not v.is_administrator:
-        raise NotFound("not found")
+        raise refuse(request, v, action, "not an administrator")
     return v

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from voicemail.domain.errors import InvalidInput, NotFound
+from voicemail.domain.errors import InvalidInput
 from voicemail.domain.mailbox import InboxItem, InboxPage, InboxQuery
 from voicemail.web import authz
 from voicemail.web.api_models import (
@@ -91,8 +91,7 @@ def list_messages(request: Request, context: str, mailbox: str,
                   offset: int = Query(0, ge=0, le=10_000_000), limit: int = Query(50, ge=1, le=200)) -> dict[str, Any]:
     viewer = authz.viewer(request)
     ref = authz.mailbox_ref(context, mailbox)
-    if not authz.may_list(viewer, ref):
-        raise NotFound("not found")
+    authz.require_listing(request, viewer, ref)
     query = InboxQuery(folder=folder, urgent_only=urgent, caller_kind=caller, sort=sort, offset=offset, limit=limit)
     return page_json(web_deps(request).mailbox.inbox(viewer, ref, query))
 
@@ -107,35 +106,38 @@ def get_message(request: Request, message_id: str) -> dict[str, Any]:
                                                        416: {"description": "Range not satisfiable"}})
 def get_audio(request: Request, message_id: str, range_header: str | None = Header(None, alias="range"),
               format: Literal["browser", "original"] = "browser") -> Response:
-    viewer = authz.owner_viewer(request)
     mid = authz.message_id(message_id)
+    viewer = authz.owner_viewer(request, "audio.play", mid)
     stream = web_deps(request).mailbox.audio(viewer, mid, parse_range(range_header), format)
     return audio_response(stream)
 
 
 @router.post("/messages/{message_id}/read", response_model=MessageOut)
 def mark_read(request: Request, message_id: str) -> dict[str, Any]:
-    viewer = authz.owner_viewer(request)
-    return item_json(web_deps(request).mailbox.mark(viewer, authz.message_id(message_id), True))
+    mid = authz.message_id(message_id)
+    viewer = authz.owner_viewer(request, "message.mark", mid)
+    return item_json(web_deps(request).mailbox.mark(viewer, mid, True))
 
 
 @router.post("/messages/{message_id}/unread", response_model=MessageOut)
 def mark_unread(request: Request, message_id: str) -> dict[str, Any]:
-    viewer = authz.owner_viewer(request)
-    return item_json(web_deps(request).mailbox.mark(viewer, authz.message_id(message_id), False))
+    mid = authz.message_id(message_id)
+    viewer = authz.owner_viewer(request, "message.mark", mid)
+    return item_json(web_deps(request).mailbox.mark(viewer, mid, False))
 
 
 @router.delete("/messages/{message_id}", status_code=204)
 def delete_message(request: Request, message_id: str) -> Response:
-    viewer = authz.owner_viewer(request)
-    web_deps(request).mailbox.delete(viewer, authz.message_id(message_id))
+    mid = authz.message_id(message_id)
+    web_deps(request).mailbox.delete(authz.owner_viewer(request, "message.delete", mid), mid)
     return Response(status_code=204)
 
 
 @router.post("/messages/{message_id}/play-on-phone", status_code=202, response_model=CallRef)
 def play_on_phone(request: Request, message_id: str) -> dict[str, Any]:
-    viewer = authz.owner_viewer(request)
-    return {"call": web_deps(request).mailbox.play_on_phone(viewer, authz.message_id(message_id))}
+    mid = authz.message_id(message_id)
+    viewer = authz.owner_viewer(request, "audio.play_phone", mid)
+    return {"call": web_deps(request).mailbox.play_on_phone(viewer, mid)}
 
 
 # --- calls and settings --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from voicemail.domain.errors import InvalidInput, NotFound
+from voicemail.domain.errors import InvalidInput
 from voicemail.domain.mailbox import InboxItem, InboxQuery
 from voicemail.domain.models import MailboxRef
 from voicemail.web import authz
@@ -90,8 +90,7 @@ def _mailbox_choice(request: Request, text: str | None) -> tuple[MailboxRef | No
     admin_pick = v.is_administrator
     if text:
         ref = MailboxRef.parse(text.strip())
-        if not authz.may_list(v, ref):
-            raise NotFound("not found")
+        authz.require_listing(request, v, ref)
         return ref, choices, admin_pick
     return (v.mailboxes[0] if v.mailboxes else None), choices, admin_pick
 
@@ -134,37 +133,39 @@ def player(request: Request, message_id: str, n: str | None = Query(None, max_le
 
 @router.get("/messages/{message_id}/delete")
 def confirm_delete(request: Request, message_id: str) -> Response:
-    v = authz.owner_viewer(request)
-    item = web_deps(request).mailbox.message(v, authz.message_id(message_id))
+    mid = authz.message_id(message_id)
+    v = authz.owner_viewer(request, "message.delete", mid)
+    item = web_deps(request).mailbox.message(v, mid)
     if not v.owns(item.mailbox):
-        raise NotFound("not found")
+        raise authz.refuse(request, v, "message.delete", "not the mailbox owner", message_id=mid)
     return render(request, "confirm_delete.html", {"m": item, "caller_label": caller_label})
 
 
 @router.post("/messages/{message_id}/read")
 def page_mark_read(request: Request, message_id: str) -> Response:
     mid = authz.message_id(message_id)
-    web_deps(request).mailbox.mark(authz.owner_viewer(request), mid, True)
+    web_deps(request).mailbox.mark(authz.owner_viewer(request, "message.mark", mid), mid, True)
     return redirect(f"/messages/{mid}?n=read")
 
 
 @router.post("/messages/{message_id}/unread")
 def page_mark_unread(request: Request, message_id: str) -> Response:
     mid = authz.message_id(message_id)
-    web_deps(request).mailbox.mark(authz.owner_viewer(request), mid, False)
+    web_deps(request).mailbox.mark(authz.owner_viewer(request, "message.mark", mid), mid, False)
     return redirect(f"/messages/{mid}?n=unread")
 
 
 @router.post("/messages/{message_id}/delete")
 def page_delete(request: Request, message_id: str) -> Response:
-    web_deps(request).mailbox.delete(authz.owner_viewer(request), authz.message_id(message_id))
+    mid = authz.message_id(message_id)
+    web_deps(request).mailbox.delete(authz.owner_viewer(request, "message.delete", mid), mid)
     return redirect("/?n=deleted")
 
 
 @router.post("/messages/{message_id}/play")
 def page_play(request: Request, message_id: str) -> Response:
     mid = authz.message_id(message_id)
-    web_deps(request).mailbox.play_on_phone(authz.owner_viewer(request), mid)
+    web_deps(request).mailbox.play_on_phone(authz.owner_viewer(request, "audio.play_phone", mid), mid)
     return redirect(f"/messages/{mid}?n=calling")
 
 

@@ -34,7 +34,7 @@ def healthz() -> dict[str, str]:
 
 @router.get("/status")
 def status(request: Request) -> dict[str, Any]:
-    require_administrator(request)
+    require_administrator(request, "status.view")
     results = run_probes(web_deps(request).probes)
     return {"ok": all(r["ok"] for r in results.values()), "checks": results}
 

@@ -79,7 +79,8 @@ def test_delete_without_hold_crypto_shreds_everything(box: MailboxSite) -> None:
     steps = [(a, act, o, d.get("step") or d.get("result")) for a, act, o, d in box.audit(mid)]
     assert steps == [("alice", "message.shred", "ok", "key"), ("alice", "message.shred", "ok", "blobs"),
                      ("alice", "message.shred", "ok", "spool"), ("alice", "message.shred", "ok", "row"),
-                     ("alice", "message.delete", "ok", "destroyed")]
+                     ("alice", "message.delete", "ok", "destroyed"),
+                     ("alice", "message.view", "denied", None)]  # the lookup after it: refused, audited
     # the spool scan does not bring it back
     box.container.discovery.scan(ALICE_BOX)
     assert box.mailboxes.inbox(ALICE, ALICE_BOX, InboxQuery()).total == 1
@@ -103,7 +104,8 @@ def test_delete_under_hold_hides_and_keeps_everything_without_telling_the_owner(
     size, _sha = export_recording(box.container.vault, box.container.keyring, record, tmp_path / "evidence.wav")
     assert (tmp_path / "evidence.wav").read_bytes() == audio and size == len(audio)
     assert [(act, o, d) for _a, act, o, d in box.audit(mid) if act == "message.delete"] == [
-        ("message.delete", "ok", {"held": True, "result": "hidden"})]
+        ("message.delete", "ok", {"held": True, "result": "hidden"}),
+        ("message.delete", "denied", {})]  # the second delete found nothing to delete: refused, audited
     # and retention cannot destroy it either
     assert box.container.shredder is not None
     assert box.container.shredder.shred(mid, actor="retention", source="test", reason="expired") == "held"

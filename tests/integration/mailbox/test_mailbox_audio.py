@@ -65,7 +65,8 @@ def test_administrator_and_other_owner_cannot_play_and_are_told_nothing(box: Mai
         with pytest.raises(NotFound) as missing:
             box.mailboxes.audio(viewer, "00000000-0000-0000-0000-000000000000", None)
         assert type(denied.value) is type(missing.value)
-    assert [(a, o) for a, act, o, _d in box.audit(message) if act == "audio.play"] == [("root-admin", "denied")]
+    assert [(a, o) for a, act, o, _d in box.audit(message) if act == "audio.play"] == [
+        ("root-admin", "denied"), ("bob", "denied")]  # both refusals audited
     with pytest.raises(NotFound):
         box.mailboxes.message(BOB, message)
     assert box.mailboxes.message(ADMIN, message).id == message  # metadata: yes

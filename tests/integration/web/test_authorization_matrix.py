@@ -30,6 +30,16 @@ MATRIX: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/healthz", {"anonymous": 200, "alice": 200, "bob": 200, "admin": 200, "nobody": 200}),
     ("DELETE", "/api/v1/messages/{m}", {"anonymous": 401, "alice": 204, "bob": 404, "admin": 404, "nobody": 404}),
 ]
+# The audit action of each refused request (per path template); every refusal must leave one.
+REFUSAL_ACTIONS = {
+    "/api/v1/mailboxes/default/1001/messages": "mailbox.list",
+    "/api/v1/messages/{m}": "message.view",
+    "/api/v1/messages/{m}/audio": "audio.play",
+    "/api/v1/messages/{m}/read": "message.mark",
+    "/api/v1/messages/{m}/unread": "message.mark",
+    "/api/v1/messages/{m}/play-on-phone": "audio.play_phone",
+    "/status": "status.view",
+}
 SETTINGS = {"notify_address": "me@example.test", "timezone": "America/New_York", "language": "en-US"}
 
 
@@ -62,6 +72,7 @@ def call(client: TestClient, token: str, method: str, path: str) -> int:
 def test_denied_roles_get_expected_status_and_change_nothing(site: WebSite, role: str) -> None:
     mid, audio = site.leave(seed=hash(role) % 1000)
     client, token = client_for(site, role)
+    before = site.deps.audit.head().seq
     got = {path: call(client, token, method, path.format(m=mid)) for method, path, _ in MATRIX}
     want = {path: expected[role] for _, path, expected in MATRIX}
     assert got == want
@@ -70,8 +81,18 @@ def test_denied_roles_get_expected_status_and_change_nothing(site: WebSite, role
     item = owner.get(f"/api/v1/messages/{mid}").json()
     assert item["folder"] == "INBOX"
     assert owner.get(f"/api/v1/messages/{mid}/audio").content == audio
-    denied = [a for a in site.box.audit(mid) if a[0] == role]
-    assert all(outcome != "ok" for _, _, outcome, _ in denied), denied
+    mine = [e for e in site.deps.audit.events(actor=role) if e.seq > before]
+    assert all(e.outcome != "ok" for e in mine if e.message_id == mid), mine
+    if role == "anonymous":  # 401: nobody to name; sign-in attempts are audited by the sign-in code
+        return
+    # every refusal left its own event: who, what (action and message), from where, outcome denied
+    refused = [(e.action, e.message_id) for e in mine if e.outcome == "denied" and e.source == "testclient"]
+    for method, path, expected in MATRIX:
+        if expected[role] != 404:
+            continue
+        action = "message.delete" if method == "DELETE" else REFUSAL_ACTIONS[path]
+        target = mid if "{m}" in path else None
+        assert (action, target) in refused, (method, path, refused)
 
 
 def test_owner_may_do_everything_with_own_message(site: WebSite) -> None:
