@@ -169,6 +169,8 @@ class Settings:
     web_signin_rate_window: float = _s(300.0, "Seconds of the per-address sign-in rate window.")
     web_allowed_origins: tuple[str, ...] = _s((), "Extra origins accepted on state-changing requests besides "
                                               "the site's own and web_base_url's (comma-separated).")
+    web_max_body_bytes: int = _s(1_048_576, "Largest request body the web app accepts (bytes); a larger one is "
+                                 "refused with 413 before it is read, signed in or not.")
     # --- sign-in methods: PIV/CAC client certificates and OIDC (issue 4) ---------------------------
     web_client_cert_mode: str = _s("off", "uvicorn asks for a PIV/CAC client certificate: off, optional (sign-in "
                                    "page offers the card) or required (no connection without one). Needs "
@@ -327,7 +329,7 @@ def _validate(s: Settings) -> Settings:
     for name in ("web_session_idle", "web_session_absolute", "web_lockout_minutes", "web_signin_rate_window"):
         if not getattr(s, name) > 0:
             raise bad(name, "must be a positive number")
-    for name in ("web_lockout_threshold", "web_signin_rate_limit"):
+    for name in ("web_lockout_threshold", "web_signin_rate_limit", "web_max_body_bytes"):
         if getattr(s, name) < 1:
             raise bad(name, "must be at least 1")
     # --- sign-in methods: PIV/CAC and OIDC (issue 4) ---

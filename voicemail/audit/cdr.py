@@ -52,7 +52,7 @@ def parse_cdr(message: AmiMessage) -> dict[str, Any] | None:
         return None
     row: dict[str, Any] = {col: (message.get(header) or "")[:4000] for col, header in FIELDS.items()}
     for col in ("duration", "billable_seconds"):
-        row[col] = int(row[col]) if str(row[col]).isdigit() else 0
+        row[col] = int(row[col]) if str(row[col]).isascii() and str(row[col]).isdigit() else 0
     return row
 
 

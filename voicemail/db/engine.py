@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ def make_engine(url: str, *, autocommit: bool = False) -> Engine:
     """``autocommit=True`` gives a separate pool for single-statement reads (no BEGIN / ROLLBACK)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        if path and path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
         engine = create_engine(url, connect_args={"timeout": 30},
                                **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
 
@@ -31,6 +33,17 @@ def make_engine(url: str, *, autocommit: bool = False) -> Engine:
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
                          **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
+
+
+def _create_private(path: str) -> None:
+    """Create a new database file 0600 before SQLite does (it would use 0644 under the usual umask).
+    SQLite gives the -wal and -shm files the mode of the database file, so they are 0600 too. It holds
+    password hashes, outside callers' numbers and the audit trail. An existing file keeps its mode."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from voicemail.domain.errors import InvalidMailbox
 
 # app_voicemail context and mailbox names: letters, digits and a few separators; never a path.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.\-]{0,79}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.\-]{0,79}\Z")
 # Asterisk's msg_id: "<origtime>-<8 hex digits>" (e.g. 1795978545-00000000).
-MSG_ID = re.compile(r"^[0-9]{1,12}-[0-9a-fA-F]{8}$")
+MSG_ID = re.compile(r"^[0-9]{1,12}-[0-9a-fA-F]{8}\Z")
 FOLDERS = ("INBOX", "Old", "Urgent", "Work", "Family", "Friends",
            "Cust1", "Cust2", "Cust3", "Cust4", "Cust5", "Deleted")
 

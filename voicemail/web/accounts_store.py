@@ -27,8 +27,8 @@ from voicemail.web.tables import web_accounts
 
 log = logging.getLogger(__name__)
 ROLES = ("owner", "administrator")
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-_NUMBER = re.compile(r"^\+?[0-9*#]{1,32}$")
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
+_NUMBER = re.compile(r"^\+?[0-9*#]{1,32}\Z")
 
 
 def check_username(username: str) -> str:

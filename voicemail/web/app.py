@@ -11,34 +11,25 @@ from fastapi.staticfiles import StaticFiles
 from voicemail import __version__
 from voicemail.web import errors, routes_api, routes_audit, routes_investigation, routes_pages, status
 from voicemail.web.deps import WebDeps
+from voicemail.web.http_guards import RequestGuard, security_headers
 from voicemail.web.render import HERE
-
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 def create_app(deps: WebDeps) -> FastAPI:
     app = FastAPI(title="Voicemail", version=__version__, docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json",
+                  openapi_url="/openapi.json", redirect_slashes=False,  # RequestGuard redirects, relatively
                   description="Web inbox and REST API. Every /api/v1 path but /session needs a session cookie; "
                               "state-changing requests need the X-CSRF-Token header (GET /api/v1/session).")
     app.state.web = deps
     errors.install(app)
 
     @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def add_security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
-        h = response.headers
-        h.setdefault("Content-Security-Policy", CSP)
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "same-origin")
-        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if not request.url.path.startswith("/static/"):
-            h.setdefault("Cache-Control", "no-store")
-        if request.url.scheme == "https":
-            h.setdefault("Strict-Transport-Security", "max-age=31536000")
+        security_headers(response.headers, request.url.path, request.url.scheme)
         return response
+
+    app.add_middleware(RequestGuard, max_body_bytes=deps.settings.max_body_bytes)  # outermost: before any read
 
     app.include_router(status.router)
     app.include_router(routes_api.router)

@@ -18,7 +18,7 @@ from voicemail.domain.mailbox import Viewer
 from voicemail.domain.models import MailboxRef
 from voicemail.web.sessions import Authed, client_address, require, web_deps
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 def message_id(raw: str) -> str:

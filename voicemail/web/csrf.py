@@ -5,7 +5,9 @@ Two checks, both required:
    own origin, web_base_url's, or one of web_allowed_origins). A request carrying neither header (a
    non-browser client) goes on to the token check.
 2. synchronizer token: ``X-CSRF-Token`` header or ``csrf_token`` form field equal to the token of the
-   session (or, before sign-in, of the pre-sign-in session that served the sign-in form).
+   session. A request that comes with a live signed-in session is checked against that session's token
+   only; the token of a pre-sign-in session (the sign-in form's) counts only when there is none, so a
+   pre-sign-in cookie and token planted in a signed-in browser do not pass.
 """
 
 from __future__ import annotations
@@ -84,8 +86,10 @@ async def csrf_protect(request: Request) -> None:
     if not token or len(token) > 128:
         raise CsrfRefused("missing CSRF token")
     authed = current(request)
-    if authed is not None and _matches(token, authed.session.csrf_token):
-        return
+    if authed is not None:
+        if _matches(token, authed.session.csrf_token):
+            return
+        raise CsrfRefused("wrong CSRF token")
     if _matches(token, presignin_token(request)):
         return
     raise CsrfRefused("wrong CSRF token")

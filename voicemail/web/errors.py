@@ -25,6 +25,7 @@ from voicemail.domain.errors import (
     VoicemailError,
 )
 from voicemail.web.csrf import CsrfRefused
+from voicemail.web.http_guards import security_headers
 from voicemail.web.sessions import SignInRequired, TooManyRequests
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,10 @@ def wants_json(request: Request) -> bool:
 
 
 def error_response(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    """The error answer, with the security headers: the last-resort 500 handler runs outside the app's
+    middleware, so they are set here rather than left to it."""
     headers = {"Cache-Control": "no-store", **(headers or {})}
+    security_headers(headers, request.url.path, request.url.scheme)
     if wants_json(request):
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
     from voicemail.web.render import render

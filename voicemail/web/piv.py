@@ -21,7 +21,7 @@ from voicemail.web.piv_cert import MESSAGES, CertificateRefused, IssuerStore, pa
 from voicemail.web.piv_cert import fingerprint as cert_fingerprint
 from voicemail.web.piv_source import Network, presented_certificate
 from voicemail.web.sessions import audit, client_address, establish_session, web_deps
-from voicemail.web.signin import THROTTLED
+from voicemail.web.signin import THROTTLED, retry_after
 from voicemail.web.signin_identities import IdentityStore
 
 UNTRUSTED_HEADER = "client certificate header from an address not in web_trusted_proxies (ignored)"
@@ -44,7 +44,7 @@ class PivSignin:
     def signin(self, request: Request) -> Response:
         if not web_deps(request).limiter.hit(client_address(request)):  # as password attempts, per address
             audit(request, "(unknown)", "signin", "denied", reason="rate limited", method="piv")
-            return error_response(request, 429, THROTTLED)
+            return error_response(request, 429, THROTTLED, {"Retry-After": retry_after(request)})
         presented = presented_certificate(request.scope, self.header, self.trusted)
         if presented.untrusted_header:
             audit(request, "(unknown)", "signin.piv.header", "denied", reason=UNTRUSTED_HEADER,

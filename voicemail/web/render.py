@@ -21,7 +21,7 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 def local_time(epoch: int, tz_name: str) -> str:
     try:
         tz = zoneinfo.ZoneInfo(tz_name or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "America"
         tz = zoneinfo.ZoneInfo("UTC")
     return dt.datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M %Z")
 

@@ -69,6 +69,7 @@ def sign_in(body: SigninBody, request: Request, response: Response) -> dict[str,
     response.headers["Cache-Control"] = "no-store"
     if not result.ok:
         response.status_code = result.status
+        response.headers.update(result.headers(request))
         return {"signed_in": False, "detail": result.message}
     authed = require(request)
     return {"signed_in": True, "username": authed.account.username, "csrf_token": authed.session.csrf_token}

@@ -34,7 +34,7 @@ from voicemail.web.sessions import web_deps
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 NOTICES = {"requested": "Export requested. A cleared administrator other than you must approve it.",
            "approved": "Request approved. The requester can now export it on the command line."}
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 def case_url(number: str) -> str:

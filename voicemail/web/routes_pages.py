@@ -51,11 +51,13 @@ def notice(key: str | None) -> str:
 
 
 # --- sign-in -------------------------------------------------------------------------------------
-def _signin_page(request: Request, *, error: str = "", username: str = "", status: int = 200) -> Response:
+def _signin_page(request: Request, *, error: str = "", username: str = "", status: int = 200,
+                 headers: dict[str, str] | None = None) -> Response:
     holder = Response()
     token = presignin(request, holder).csrf_token
     page = render(request, "signin.html", {"error": error, "username": username, "notice": "",
-                                           "links": web_deps(request).signin_links}, status=status, csrf_token=token)
+                                           "links": web_deps(request).signin_links}, status=status, csrf_token=token,
+                  headers=headers)
     return _copy_cookies(holder, page)
 
 
@@ -73,7 +75,8 @@ def signin_submit(request: Request, username: str = Form("", max_length=200),
     result = password_signin(request, response, username, password, totp)
     if result.ok:
         return response
-    return _signin_page(request, error=result.message, username=username[:64], status=result.status)
+    return _signin_page(request, error=result.message, username=username[:64], status=result.status,
+                        headers=result.headers(request))
 
 
 @router.post("/signout")

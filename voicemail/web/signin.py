@@ -4,6 +4,7 @@ outcome, and one answer for every failure (it never reveals whether the account 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 from fastapi import Request, Response
@@ -21,6 +22,14 @@ class SigninResult:
     ok: bool
     status: int  # 200, 401 or 429
     message: str
+
+    def headers(self, request: Request) -> dict[str, str]:
+        """Retry-After on a throttled attempt: the length of the rate window, when it surely has room."""
+        return {"Retry-After": retry_after(request)} if self.status == 429 else {}
+
+
+def retry_after(request: Request) -> str:
+    return str(max(1, math.ceil(web_deps(request).settings.signin_rate_window)))
 
 
 def password_signin(request: Request, response: Response, username: str, password: str,

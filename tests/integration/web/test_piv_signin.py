@@ -259,5 +259,6 @@ def test_card_sign_in_attempts_are_rate_limited_per_address(test_pki: pki.TestPk
         with via_proxy(site, test_pki.alice) as browser:
             response = browser.get("/signin/piv")  # even a good card, from the same address
             assert response.status_code == 429 and "Too many sign-in attempts" in response.text
+            assert int(response.headers["retry-after"]) > 0
             assert signed_in_as(browser) is None
         assert last_signin(site)["reason"] == "rate limited"

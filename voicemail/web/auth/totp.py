@@ -36,7 +36,7 @@ def matching_step(key: bytes, code: str, at: float | None = None, after_step: in
     """The time step (30 s) whose code equals ``code``, allowing one step of clock drift either way, or
     None. A step at or before ``after_step`` (the last one accepted) is refused: no replay of a code."""
     code = (code or "").strip().replace(" ", "")
-    if not (len(code) == 6 and code.isdigit()):
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):  # "١٢٣٤٥٦".isdigit() is True too
         return None
     totp = pyotp.TOTP(secret_of(key))
     now = time.time() if at is None else at
