@@ -1,4 +1,7 @@
-"""SqlMessageStore: the MessageStore port on SQLAlchemy. One short transaction per call."""
+"""SqlMessageStore: the MessageStore port on SQLAlchemy. One short transaction per call.
+
+Each custody step that changes a message's state (discovered, sealed, stripped, notified) writes its
+audit event (voicemail.audit.custody_trail) in that same transaction, and only when the state changed."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from voicemail.audit.custody_trail import CustodyTrail
 from voicemail.db.models import DeadLetterRow, MailboxRow, MessageRow, NotificationRow, RecordingRow, utcnow
 from voicemail.domain.errors import InvalidInput, NotFound
 from voicemail.domain.models import (
@@ -70,9 +74,11 @@ class SqlMessageStore:
     """``sessions`` for transactions; reads run on an autocommit connection (one round trip per query,
     no BEGIN / ROLLBACK), which is what keeps the pipeline's many small lookups cheap on PostgreSQL."""
 
-    def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None) -> None:
+    def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None,
+                 trail: CustodyTrail | None = None) -> None:
         self._sessions = sessions
         self._reads = reads or sessions
+        self._trail = trail or CustodyTrail()
 
     # --- discovery ---------------------------------------------------------------------------
     def record_discovered(self, message: SpoolMessage, caller: Caller, envelope: bytes) -> tuple[str, bool]:
@@ -81,8 +87,12 @@ class SqlMessageStore:
         if existing is not None and existing.state == VANISHED:
             # It was missed once (e.g. mid-renumbering) and is back: custody starts again.
             with self._sessions.begin() as s:
-                s.execute(update(MessageRow).where(MessageRow.id == existing.id, MessageRow.state == VANISHED)
-                          .values(state=DISCOVERED, updated_at=utcnow()))
+                revived = s.execute(update(MessageRow).where(MessageRow.id == existing.id,
+                                                             MessageRow.state == VANISHED)
+                                    .values(state=DISCOVERED, updated_at=utcnow()).returning(MessageRow.id)).first()
+                if revived is not None:
+                    self._trail.discovered(s.connection(), existing.id, message.mailbox, env.msg_id, message.folder,
+                                           again=True)
             return existing.id, True
         if existing is not None:
             return existing.id, False
@@ -97,6 +107,8 @@ class SqlMessageStore:
         try:
             with self._sessions.begin() as s:
                 s.add(row)
+                s.flush()
+                self._trail.discovered(s.connection(), row.id, message.mailbox, env.msg_id, message.folder)
         except IntegrityError:  # another listener/reconciler inserted it first
             again = self.find(message.mailbox, env.msg_id)
             if again is None:
@@ -141,6 +153,8 @@ class SqlMessageStore:
             row.kek_id, row.wrapped_dek = wrapped.kek_id, wrapped.blob
             row.state, row.sealed_at, row.updated_at = SEALED, utcnow(), utcnow()
             row.last_error = ""
+            s.flush()
+            self._trail.sealed(s.connection(), message_id, recordings, wrapped.kek_id)
             return True
 
     def mark_stripped(self, message_id: str) -> str:
@@ -151,6 +165,8 @@ class SqlMessageStore:
             note = s.scalars(select(NotificationRow).where(NotificationRow.message_id == message_id)).first()
             if row.state == SEALED:
                 row.state, row.stripped_at, row.updated_at = STRIPPED, utcnow(), utcnow()
+                s.flush()
+                self._trail.stripped(s.connection(), message_id)
             elif row.state != STRIPPED:
                 raise NotFound(f"message {message_id} is {row.state}, not sealed")
             if note is None:
@@ -181,8 +197,12 @@ class SqlMessageStore:
 
     def mark_notification_sent(self, notification_id: str, recipient: str) -> None:
         with self._sessions.begin() as s:
-            s.execute(update(NotificationRow).where(NotificationRow.id == notification_id).values(
-                state="sent", sent_at=utcnow(), updated_at=utcnow(), recipient=recipient[:320], last_error=""))
+            done = s.execute(update(NotificationRow).where(NotificationRow.id == notification_id,
+                                                           NotificationRow.state != "sent")
+                             .values(state="sent", sent_at=utcnow(), updated_at=utcnow(), recipient=recipient[:320],
+                                     last_error="").returning(NotificationRow.message_id)).first()
+            if done is not None:
+                self._trail.notified(s.connection(), done.message_id, notification_id, recipient)
 
     def mark_notification_failed(self, notification_id: str, error: str) -> None:
         with self._sessions.begin() as s:

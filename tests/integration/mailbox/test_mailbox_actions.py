@@ -76,7 +76,8 @@ def test_delete_without_hold_crypto_shreds_everything(box: MailboxSite) -> None:
     assert [i.id for i in box.mailboxes.inbox(ALICE, ALICE_BOX, InboxQuery()).items] == [keep]
     with pytest.raises(NotFound):
         box.mailboxes.message(ALICE, mid)
-    steps = [(a, act, o, d.get("step") or d.get("result")) for a, act, o, d in box.audit(mid)]
+    steps = [(a, act, o, d.get("step") or d.get("result")) for a, act, o, d in box.audit(mid)
+             if not act.startswith("custody.")]
     assert steps == [("alice", "message.shred", "ok", "key"), ("alice", "message.shred", "ok", "blobs"),
                      ("alice", "message.shred", "ok", "spool"), ("alice", "message.shred", "ok", "row"),
                      ("alice", "message.delete", "ok", "destroyed"),
