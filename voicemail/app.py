@@ -243,8 +243,8 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
         phone.sweep()
     container.mailboxes = MailboxServices(
         rows, AudioSource(container.keyring, container.vault.path_for), container.shredder, holds, audit,
-        control=control, spool=container.spool, calls=lambda n, o, lim: calls_of(engine, n, o, lim), phone=phone,
-        admin_sees_external=s.inbox_admin_sees_external)
+        control=control, spool=container.spool, calls=lambda n, d, o, lim: calls_of(engine, n, d, o, lim),
+        phone=phone, admin_sees_external=s.inbox_admin_sees_external, call_device_template=s.calls_device_template)
 
 
 __all__ = ["Container", "DirectoryEntry", "build_container", "load_directory", "mailer_settings", "open_keyring",

@@ -198,6 +198,10 @@ class Settings:
     # --- mailbox services (issue 4) ----------------------------------------------------------------
     phone_device_template: str = _s("", "Device channel of a mailbox owner's phone for \"Play on my phone\", with "
                                     "{mailbox} and {context}, e.g. PJSIP/{mailbox}. Empty = the feature is off.")
+    calls_device_template: str = _s("PJSIP/{number}", "How Asterisk names the device of an extension in CDRs "
+                                    "(Channel without its -sequence suffix), with {number}. A call is listed as "
+                                    "placed by a user only when it was made on one of their devices; caller ID "
+                                    "is never trusted. Empty = no call is listed as placed.")
     phone_staging_dir: str = _s("var/phone-staging", "Folder (0700, readable by Asterisk: same user) of the "
                                 "short-lived 0600 files \"Play on my phone\" plays; removed when the call ends.")
     phone_staging_max_age: float = _s(3600.0, "Seconds after which a left-over staging file (a crash mid-call) is "
@@ -298,6 +302,8 @@ def _validate(s: Settings) -> Settings:
     if not 0 < s.ami_port < 65536:
         raise bad("ami_port", f"port out of range: {s.ami_port}")
     # --- mailbox services (issue 4) ---
+    if s.calls_device_template and not _device_template_ok(s.calls_device_template):
+        raise bad("calls_device_template", "must look like TECH/resource with {number}, e.g. PJSIP/{number}")
     if s.phone_device_template and ("/" not in s.phone_device_template
                                     or any(c in s.phone_device_template for c in "\r\n")):
         raise bad("phone_device_template", "must look like TECH/resource, e.g. PJSIP/{mailbox}")
@@ -356,6 +362,14 @@ def _validate(s: Settings) -> Settings:
 _EWS_AUTH = ("ntlm", "basic", "oauth2")
 _EWS_VERSIONS = ("Exchange2013", "Exchange2013_SP1", "Exchange2016")  # as mailer.ews.SERVER_VERSIONS
 _SMTP_TLS = ("starttls", "implicit", "none")
+
+
+def _device_template_ok(template: str) -> bool:
+    try:
+        device = template.format(number="1001")
+    except (KeyError, IndexError, ValueError):
+        return False
+    return "{number}" in template and "/" in device and not any(c in device for c in "\r\n")
 
 
 def _validate_mail_backends(s: Settings) -> None:

@@ -199,19 +199,28 @@ def _other_half_of_local() -> ColumnElement[bool]:
                                                   sibling.c.start_time == cdrs.c.start_time)))
 
 
-def calls_of(engine: Engine, numbers: Sequence[str], offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """CDRs where one of ``numbers`` is the source or the destination, newest first, and their total
-    (the signed-in user's own call history; bulk release to investigators is ``voicemail.audit.cdr``)."""
-    if not numbers:
+def calls_of(engine: Engine, numbers: Sequence[str], devices: Sequence[str], offset: int,
+             limit: int) -> tuple[list[dict[str, Any]], int]:
+    """CDRs of calls placed from one of ``devices`` (the CDR Channel is ``<device>-<sequence>``) or to one
+    of ``numbers`` (Destination), newest first, and their total: the signed-in user's own call history
+    (voicemail.services.call_history says why Source, the caller's choice, is not matched; bulk release
+    to investigators is ``voicemail.audit.cdr``)."""
+    if not numbers and not devices:
         return [], 0
-    match = and_(or_(cdrs.c.source.in_(list(numbers)), cdrs.c.destination.in_(list(numbers))), ~_other_half_of_local())
-    columns = [cdrs.c[c] for c in ("start_time", "source", "destination", "caller_id", "duration",
+    mine = [cdrs.c.destination.in_(list(numbers))] if numbers else []
+    mine += [cdrs.c.channel.like(_like_prefix(d) + "-%", escape="\\") for d in devices]
+    match = and_(or_(*mine), ~_other_half_of_local())
+    columns = [cdrs.c[c] for c in ("start_time", "source", "destination", "caller_id", "channel", "duration",
                                     "billable_seconds", "disposition")]
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(cdrs).where(match)).scalar_one()
         rows = conn.execute(select(*columns).where(match).order_by(cdrs.c.start_time.desc(), cdrs.c.id.desc())
                             .offset(offset).limit(limit)).mappings().all()
     return [dict(r) for r in rows], int(total)
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _row(r: object, formats: tuple[str, ...]) -> InboxRow:

@@ -1,8 +1,14 @@
 """The signed-in user's own calls (placed / received / missed) from the stored CDRs (AMI ``Cdr`` events).
 
-Matched on the viewer's numbers: a CDR whose Source is theirs is a call they placed; one whose
-Destination is theirs is received when the Disposition is ANSWERED, else missed. Newest first (by
-Asterisk's StartTime, PBX local time).
+Caller ID is never trusted: a CDR's Source and CallerID are whatever the caller presented, and an
+outside caller can present an internal number. So a call counts as *placed* by a user only when
+Asterisk reports it on a channel of one of their own devices: the CDR's ``Channel`` (e.g.
+``PJSIP/1001-0000002a``) without its unique suffix equals a device named by the device template for one
+of their numbers (``calls_device_template``, e.g. ``PJSIP/{number}``; SIP endpoints authenticate, so the
+device is not the caller's to choose). A call whose ``Destination`` (the extension dialled in our
+dialplan) is theirs is *received* when the Disposition is ANSWERED, else *missed*; its other party is the
+number the caller presented. A CDR that merely carries their number as Source is not theirs.
+Newest first (by Asterisk's StartTime, PBX local time).
 """
 
 from __future__ import annotations
@@ -16,7 +22,20 @@ from voicemail.domain.mailbox import CallHistoryPage, CallRecord
 
 _ANGLE = re.compile(r'^\s*"?(?P<name>[^"<]*)"?\s*<(?P<number>[^<>]*)>\s*$')
 
-CallQuery = Callable[[Sequence[str], int, int], tuple[list[dict[str, Any]], int]]
+# (numbers, devices, offset, limit) -> (rows with start_time, source, destination, caller_id, channel, ...; total)
+CallQuery = Callable[[Sequence[str], Sequence[str], int, int], tuple[list[dict[str, Any]], int]]
+
+
+def device_of(channel: str) -> str:
+    """``PJSIP/1001-0000002a`` -> ``PJSIP/1001`` (Asterisk appends ``-<sequence>`` to a device's name)."""
+    return channel.rsplit("-", 1)[0] if "-" in channel else channel
+
+
+def devices_for(numbers: Sequence[str], template: str) -> list[str]:
+    """The device channel names of a user's numbers (none when the template is empty)."""
+    if not template:
+        return []
+    return sorted({template.format(number=n) for n in numbers if n})
 
 
 def _name_of(caller_id: str) -> str:
@@ -24,8 +43,8 @@ def _name_of(caller_id: str) -> str:
     return match.group("name").strip() if match else ""
 
 
-def to_record(row: dict[str, Any], numbers: frozenset[str]) -> CallRecord:
-    placed = row["source"] in numbers
+def to_record(row: dict[str, Any], devices: frozenset[str]) -> CallRecord:
+    placed = device_of(row.get("channel") or "") in devices
     answered = (row["disposition"] or "").upper() == "ANSWERED"
     direction: Literal["placed", "received", "missed"] = (
         "placed" if placed else ("received" if answered else "missed"))
@@ -36,9 +55,11 @@ def to_record(row: dict[str, Any], numbers: frozenset[str]) -> CallRecord:
                       disposition=row["disposition"] or "")
 
 
-def call_history(query: CallQuery, numbers: Sequence[str], offset: int, limit: int) -> CallHistoryPage:
+def call_history(query: CallQuery, numbers: Sequence[str], offset: int, limit: int,
+                 device_template: str) -> CallHistoryPage:
     if offset < 0 or not 1 <= limit <= 200:
         raise InvalidInput("offset must be >= 0 and limit 1..200")
-    mine = frozenset(n for n in numbers if n)
-    rows, total = query(sorted(mine), offset, limit)
-    return CallHistoryPage(tuple(to_record(r, mine) for r in rows), total, offset, limit)
+    mine = sorted({n for n in numbers if n})
+    devices = devices_for(mine, device_template)
+    rows, total = query(mine, devices, offset, limit)
+    return CallHistoryPage(tuple(to_record(r, frozenset(devices)) for r in rows), total, offset, limit)

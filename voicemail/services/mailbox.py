@@ -8,7 +8,7 @@ Hidden messages (deleted by their owner under a legal hold) and destroyed ones n
 
 Built in ``voicemail.app.build_mailbox_services`` (``container.mailboxes``); the constructor:
 ``MailboxServices(store, audio, shredder, holds, audit, *, control=None, spool=None, calls=None,
-phone=None, admin_sees_external=False)``.
+phone=None, admin_sees_external=False, call_device_template="")``.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class MailboxServices:
     def __init__(self, store: MailboxRows, audio: AudioSource, shredder: Shredder, holds: HoldCheck,
                  audit: AuditSink, *, control: FolderControl | None = None, spool: SpoolFinder | None = None,
                  calls: CallQuery | None = None, phone: PhonePlayback | None = None,
-                 admin_sees_external: bool = False) -> None:
+                 admin_sees_external: bool = False, call_device_template: str = "") -> None:
         self._store = store
         self._audio = audio
         self._shredder = shredder
@@ -78,6 +78,7 @@ class MailboxServices:
         self._calls = calls
         self._phone = phone
         self._admin_sees_external = admin_sees_external
+        self._call_device_template = call_device_template  # whose device placed a call (call_history)
 
     # --- reading ------------------------------------------------------------------------------------
     def inbox(self, viewer: Viewer, mailbox: MailboxRef, query: InboxQuery) -> InboxPage:
@@ -176,7 +177,7 @@ class MailboxServices:
     def call_history(self, viewer: Viewer, offset: int, limit: int) -> CallHistoryPage:
         if self._calls is None:
             return CallHistoryPage((), 0, offset, limit)
-        return call_history(self._calls, _numbers(viewer.numbers), offset, limit)
+        return call_history(self._calls, _numbers(viewer.numbers), offset, limit, self._call_device_template)
 
     # --- helpers ------------------------------------------------------------------------------------
     def _event(self, viewer: Viewer, action: str, message_id: str | None, *, outcome: str = "ok", reason: str = "",

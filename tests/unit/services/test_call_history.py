@@ -23,7 +23,7 @@ Source: {src}\r
 Destination: {dst}\r
 DestinationContext: internal\r
 CallerID: {cid}\r
-Channel: PJSIP/{src}-00000001\r
+Channel: {chan}-00000001\r
 DestinationChannel: PJSIP/{dst}-00000002\r
 LastApplication: Dial\r
 LastData: PJSIP/{dst},30\r
@@ -44,19 +44,25 @@ def query(tmp_path: Path):  # type: ignore[no-untyped-def]
     engine = make_engine(f"sqlite:///{tmp_path / 'cdr.db'}")
     upgrade(engine)
     store = CdrStore(engine)
-    calls = [("1001", "1002", '"Alice Internal" <1001>', "2026-11-29 09:00:00", 30, 25, "ANSWERED"),
-             ("+12025550123", "1001", '"Outside" <+12025550123>', "2026-11-29 10:00:00", 12, 0, "NO ANSWER"),
-             ("1002", "1001", '"Bob Internal" <1002>', "2026-11-29 11:00:00", 40, 38, "ANSWERED"),
-             ("1002", "2001", '"Bob Internal" <1002>', "2026-11-29 12:00:00", 5, 5, "ANSWERED")]
-    for n, (src, dst, cid, at, dur, bill, disp) in enumerate(calls):
+    calls = [("1001", "1002", '"Alice Internal" <1001>', "2026-11-29 09:00:00", 30, 25, "ANSWERED", "PJSIP/1001"),
+             ("+12025550123", "1001", '"Outside" <+12025550123>', "2026-11-29 10:00:00", 12, 0, "NO ANSWER",
+              "PJSIP/sip-trunk"),
+             ("1002", "1001", '"Bob Internal" <1002>', "2026-11-29 11:00:00", 40, 38, "ANSWERED", "PJSIP/1002"),
+             ("1002", "2001", '"Bob Internal" <1002>', "2026-11-29 12:00:00", 5, 5, "ANSWERED", "PJSIP/1002"),
+             # an outside caller presenting 1001 as its number, through the trunk, to 2001
+             ("1001", "2001", '"Alice Internal" <1001>', "2026-11-29 13:00:00", 7, 7, "ANSWERED", "PJSIP/sip-trunk")]
+    for n, (src, dst, cid, at, dur, bill, disp, chan) in enumerate(calls):
         assert store.ingest(parse_block(CDR.format(src=src, dst=dst, cid=cid, at=at, dur=dur, bill=bill,
-                                                   disp=disp, n=n)))
-    yield lambda numbers, offset, limit: calls_of(engine, numbers, offset, limit)
+                                                   disp=disp, n=n, chan=chan)))
+    yield lambda numbers, devices, offset, limit: calls_of(engine, numbers, devices, offset, limit)
     engine.dispose()
 
 
+TEMPLATE = "PJSIP/{number}"
+
+
 def test_placed_received_and_missed_newest_first(query) -> None:  # type: ignore[no-untyped-def]
-    page = call_history(query, ["1001"], 0, 50)
+    page = call_history(query, ["1001"], 0, 50, TEMPLATE)
     assert page.total == 3
     assert [(c.at[11:16], c.direction, c.other_party, c.other_name, c.billable_seconds) for c in page.items] == [
         ("11:00", "received", "1002", "Bob Internal", 38),
@@ -65,16 +71,29 @@ def test_placed_received_and_missed_newest_first(query) -> None:  # type: ignore
 
 
 def test_paging_and_other_users_calls(query) -> None:  # type: ignore[no-untyped-def]
-    page = call_history(query, ["1001"], 1, 1)
+    page = call_history(query, ["1001"], 1, 1, TEMPLATE)
     assert (page.total, [c.at[11:16] for c in page.items]) == (3, ["10:00"])
-    assert [c.other_party for c in call_history(query, ["2001"], 0, 50).items] == ["1002"]
-    assert call_history(query, [], 0, 50).total == 0
+    assert [c.other_party for c in call_history(query, ["2001"], 0, 50, TEMPLATE).items] == ["1001", "1002"]
+    assert call_history(query, [], 0, 50, TEMPLATE).total == 0
+
+
+def test_a_call_presenting_someones_number_is_not_a_call_they_placed(query) -> None:  # type: ignore[no-untyped-def]
+    """Caller ID is the caller's to choose: a call is placed by a user only when Asterisk reports it on
+    the channel of one of their own devices (CDR Channel), never because its Source is their number."""
+    alice = call_history(query, ["1001"], 0, 50, TEMPLATE)
+    assert "13:00" not in [c.at[11:16] for c in alice.items]
+    assert [c.direction for c in alice.items if c.direction == "placed"] == ["placed"]  # the 09:00 one only
+    # the called party still sees the call, as received from the number it presented
+    received = call_history(query, ["2001"], 0, 50, TEMPLATE).items[0]
+    assert (received.at[11:16], received.direction, received.other_party) == ("13:00", "received", "1001")
+    # without a device template nobody has placed calls
+    assert [c.direction for c in call_history(query, ["1001"], 0, 50, "").items] == ["received", "missed"]
 
 
 @pytest.mark.parametrize(("offset", "limit"), [(-1, 10), (0, 0), (0, 201)])
 def test_bad_paging_is_refused(query, offset: int, limit: int) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidInput):
-        call_history(query, ["1001"], offset, limit)
+        call_history(query, ["1001"], offset, limit, TEMPLATE)
 
 
 def _capture_cdrs(captures: Path) -> list[str]:
@@ -84,7 +103,8 @@ def _capture_cdrs(captures: Path) -> list[str]:
 
 
 def test_a_local_channel_pair_is_one_call_not_two(tmp_path: Path, captures: Path) -> None:
-    """Asterisk sends one Cdr per half of a Local channel pair (q1: ;1 and ;2 of the same call)."""
+    """Asterisk sends one Cdr per half of a Local channel pair (q1: ;1 and ;2 of the same call); the
+    extension called ("play" in the lab) sees the call once."""
     engine = make_engine(f"sqlite:///{tmp_path / 'cdr.db'}")
     upgrade(engine)
     store = CdrStore(engine)
@@ -93,8 +113,10 @@ def test_a_local_channel_pair_is_one_call_not_two(tmp_path: Path, captures: Path
     for block in blocks:
         assert store.ingest(parse_block(block))
     try:
-        page = call_history(lambda n, o, lim: calls_of(engine, n, o, lim), ["1001"], 0, 50)
-        assert page.total == 1 and [(c.direction, c.other_party) for c in page.items] == [("placed", "play")]
+        # q1 is an Originate with CallerID 1001 on a Local channel: not a call 1001's phone placed
+        assert call_history(lambda n, d, o, lim: calls_of(engine, n, d, o, lim), ["1001"], 0, 50, TEMPLATE).total == 0
+        page = call_history(lambda n, d, o, lim: calls_of(engine, n, d, o, lim), ["play"], 0, 50, TEMPLATE)
+        assert page.total == 1 and [(c.direction, c.other_party) for c in page.items] == [("received", "1001")]
     finally:
         engine.dispose()
 
@@ -105,6 +127,6 @@ def test_a_lone_second_half_is_still_listed(tmp_path: Path, captures: Path) -> N
     second = next(b for b in _capture_cdrs(captures) if ";2\r\n" in b)
     assert CdrStore(engine).ingest(parse_block(second))
     try:
-        assert call_history(lambda n, o, lim: calls_of(engine, n, o, lim), ["1001"], 0, 50).total == 1
+        assert call_history(lambda n, d, o, lim: calls_of(engine, n, d, o, lim), ["play"], 0, 50, TEMPLATE).total == 1
     finally:
         engine.dispose()
