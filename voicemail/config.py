@@ -8,6 +8,7 @@ the setting, which the CLI prints as one line and exits 2.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -34,6 +35,9 @@ class Settings:
     ami_tls: bool = _s(False, "Connect to AMI over TLS.")
     ami_tls_ca_file: str = _s("", "CA bundle that signed Asterisk's AMI certificate (empty = system CAs).")
     ami_tls_verify: bool = _s(True, "Verify the AMI server certificate and host name (keep on).")
+    ami_allow_plaintext_remote: bool = _s(False, "Allow plain (non-TLS) AMI to a host other than this one. AMI "
+                                          "logins and events (caller numbers) then cross the network in "
+                                          "cleartext; without this, ami_host must be loopback or ami_tls on.")
     ami_ping_interval: float = _s(20.0, "Seconds between AMI Ping keepalives (half-open detection).")
     # --- Asterisk's spool ------------------------------------------------------------------------
     spool_dir: str = _s("/var/spool/asterisk/voicemail", "Folder that holds the voicemail contexts.")
@@ -301,6 +305,10 @@ def _validate(s: Settings) -> Settings:
 
     if not 0 < s.ami_port < 65536:
         raise bad("ami_port", f"port out of range: {s.ami_port}")
+    if not s.ami_tls and not s.ami_allow_plaintext_remote and not is_loopback(s.ami_host):
+        raise bad("ami_tls", f"plain AMI to {s.ami_host[:60]!r} would send the AMI secret and every event "
+                  "(caller numbers) in cleartext: turn on ami_tls (manager.conf tlsenable, port 5039), or set "
+                  "ami_allow_plaintext_remote if the network path is protected otherwise")
     # --- mailbox services (issue 4) ---
     if s.calls_device_template and not _device_template_ok(s.calls_device_template):
         raise bad("calls_device_template", "must look like TECH/resource with {number}, e.g. PJSIP/{number}")
@@ -362,6 +370,17 @@ def _validate(s: Settings) -> Settings:
 _EWS_AUTH = ("ntlm", "basic", "oauth2")
 _EWS_VERSIONS = ("Exchange2013", "Exchange2013_SP1", "Exchange2016")  # as mailer.ews.SERVER_VERSIONS
 _SMTP_TLS = ("starttls", "implicit", "none")
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or the name localhost (no DNS: any other name counts as another host)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _device_template_ok(template: str) -> bool:

@@ -10,7 +10,7 @@ from voicemail.domain.errors import ConfigError
 
 def test_environment_overrides_file_and_defaults(tmp_path: Path) -> None:
     cfg = tmp_path / "voicemail.toml"
-    cfg.write_text('[voicemail]\nami_host = "pbx.example"\nami_port = 5039\n')
+    cfg.write_text('[voicemail]\nami_host = "pbx.example"\nami_port = 5039\nami_tls = true\n')
     s = load_settings(cfg, environ={"VOICEMAIL_AMI_PORT": "6000", "VOICEMAIL_INTERNAL_CONTEXTS": "a, b-c"})
     assert s.ami_host == "pbx.example"
     assert s.ami_port == 6000
