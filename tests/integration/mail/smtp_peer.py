@@ -20,6 +20,7 @@ class Delivered:
     mail_from: str
     rcpt_tos: list[str]
     content: bytes  # exactly what followed DATA, dot-unstuffed, CRLF line ends
+    peer: tuple[str, int] = ("", 0)  # the client's address and port: one value per connection
 
 
 @dataclass
@@ -48,7 +49,8 @@ class SmtpRecorder:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
-            self.delivered.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+            self.delivered.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content),
+                                            tuple(session.peer)))
         return "250 2.0.0 Message accepted"
 
 

@@ -66,6 +66,7 @@ def test_one_connection_carries_several_notifications(starttls_peer: SmtpPeer,
     for n in range(3):
         mailer.send(compose(facts(internal(), notification_id=f"nq-{n}"), SETTINGS))
     assert len(starttls_peer.delivered) == 3
+    assert len({d.peer for d in starttls_peer.delivered}) == 1  # one client port: one connection
     mailer.close()
 
 
