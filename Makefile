@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench clean
+.PHONY: demo test lint typecheck check bench clean browser-random mutation
 
 $(BIN)/voicemail: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ typecheck: $(BIN)/voicemail
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# The browser tests in a shuffled order (each test sets up its own state); SEED=n repeats an order.
+browser-random: $(BIN)/voicemail
+	VOICEMAIL_BROWSER_ORDER=random$(if $(SEED),:$(SEED),) $(BIN)/pytest tests/browser -p no:cacheprovider -s
 
 bench: $(BIN)/voicemail
 	$(BIN)/python bench/run_all.py

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -61,7 +62,7 @@ class Left:
 # key -> (mailbox, caller id, dialplan context, seconds of audio)
 MESSAGES: dict[str, tuple[str, str | None, str, float]] = {
     "long": (OWNER_MAILBOX, '"Alice Internal" <1001>', "vm-internal", 22.0),  # play, seek, mark read
-    "external": (OWNER_MAILBOX, EXTERNAL_NUMBER, "vm-from-trunk", 3.0),  # deleted by a test
+    "external": (OWNER_MAILBOX, EXTERNAL_NUMBER, "vm-from-trunk", 3.0),  # an outside caller's, kept
     "keyboard": (OWNER_MAILBOX, None, "vm-from-trunk", 4.0),  # played with the keyboard only
     # never shown to the owner; the owner (1002) placed this call, so it is in their call history
     "not-mine": (OTHER_MAILBOX, '"Bob Internal" <1002>', "vm-internal", 2.0),
@@ -78,6 +79,22 @@ class WebSite:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def leave(self, key: str, mailbox: str, callerid: str | None, context: str, seconds: float,
+              seed: int) -> Left:
+        """A new message of a test's own (a test that deletes or changes one must not take another test's),
+        waited for until custody sealed and stripped it; listed in ``messages`` under ``key``."""
+        assert self.site.standin is not None
+        audio = make_wav(seconds, seed=seed)
+        before = _stripped(self.site)
+        msg_id = self.site.standin.leave_message(mailbox, callerid, caller_context=context, audio=audio)
+        assert msg_id is not None
+        wait_for(lambda: _stripped(self.site) > before, 60, f"message {key} sealed and stripped")
+        with self.site.store() as store:
+            record = store.find(MailboxRef.parse(mailbox), msg_id)
+        assert record is not None
+        self.messages[key] = Left(key, mailbox, msg_id, record.id, seconds, callerid, audio)
+        return self.messages[key]
 
     def player_url(self, key: str) -> str:
         return self.url(f"/messages/{self.messages[key].id}")
@@ -257,3 +274,30 @@ def sign_in(page: Any, web: WebSite) -> None:
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/signin" not in url)
 
+
+
+# --- order -----------------------------------------------------------------------------------------
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """VOICEMAIL_BROWSER_ORDER=reverse or random[:SEED]: run the browser tests of each module in another
+    order, to show that none depends on what an earlier one did (modules stay together, so their
+    module-scoped fixtures are set up once)."""
+    order = os.environ.get("VOICEMAIL_BROWSER_ORDER", "")
+    if not order:
+        return
+    mine = [i for i in items if Path(str(i.fspath)).parent == HERE]
+    if not mine:
+        return
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in mine:
+        modules.setdefault(str(item.fspath), []).append(item)
+    rng = random.Random(int(order.split(":", 1)[1]) if order.startswith("random:") else None)
+    reordered: list[pytest.Item] = []
+    for group in modules.values():
+        if order == "reverse":
+            group = group[::-1]
+        else:
+            rng.shuffle(group)
+        reordered.extend(group)
+    others = [i for i in items if i not in mine]
+    items[:] = others + reordered
+    print(f"browser tests in {order} order: " + ", ".join(i.name for i in reordered))
