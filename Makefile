@@ -25,6 +25,14 @@ typecheck: $(BIN)/voicemail
 
 check: lint typecheck test
 
+# Mutation testing of the guarantee modules ([tool.mutmut] in pyproject.toml); slow, so not in `make test`
+# or CI. MUTANTS='voicemail.audit.chain*' limits it to one module.
+mutation: $(BIN)/voicemail
+	$(BIN)/pip install -q "mutmut==3.8.1"
+	VOICEMAIL_CAPTURES=$${VOICEMAIL_CAPTURES:-$(CURDIR)/../shared/asterisk-captures} \
+		$(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/mutmut results
+
 # The browser tests in a shuffled order (each test sets up its own state); SEED=n repeats an order.
 browser-random: $(BIN)/voicemail
 	VOICEMAIL_BROWSER_ORDER=random$(if $(SEED),:$(SEED),) $(BIN)/pytest tests/browser -p no:cacheprovider -s

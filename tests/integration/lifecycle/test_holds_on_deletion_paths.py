@@ -39,6 +39,7 @@ def test_retention_keeps_what_a_range_hold_covers_and_destroys_what_a_released_h
         "in_range": seed(c, age_days=900),  # 1001, inside [1000 d, 800 d) ago
         "at_start": seed(c, age_days=1000),  # exactly at the start: inclusive
         "at_end": seed(c, age_days=800),  # exactly at the end: exclusive, so not held
+        "before_start": seed(c, age_days=1001),  # before the range began: not held
         "other_box": seed(c, age_days=900, mailbox="1002"),  # the range is of 1001 only
         "all_boxes": seed(c, age_days=1200, mailbox="1002"),  # held by a range over every mailbox
         "released": seed(c, age_days=850, mailbox="1002"),  # its hold is released before the run
@@ -55,7 +56,7 @@ def test_retention_keeps_what_a_range_hold_covers_and_destroys_what_a_released_h
     s = states(c)
     held = ("in_range", "at_start", "all_boxes")
     assert {k: s[v[0]] for k, v in m.items()} == {
-        **{k: "stripped" for k in held}, **{k: "destroyed" for k in ("at_end", "other_box", "released")}}
+        **{k: "stripped" for k in held}, **{k: "destroyed" for k in ("at_end", "before_start", "other_box", "released")}}
     assert (report.held, report.failed) == (3, 0)
     for k in held:
         assert open_audio(c, m[k][0]) == m[k][1]

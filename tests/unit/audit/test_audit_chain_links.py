@@ -49,3 +49,50 @@ def test_a_record_rehashed_onto_a_forged_predecessor_is_caught() -> None:
     events[1] = rehashed(events[1], prev_hash="f" * 64)  # claims another predecessor
     result = replay(events)
     assert (result.first_bad, result.problem) == (2, "sequence 2 does not follow its predecessor")
+
+
+def test_the_hashed_form_of_a_record_is_the_documented_canonical_json() -> None:
+    """The record format is a contract with every stored chain and every evidence package verified
+    offline: the hash is SHA-256 over exactly these bytes (sorted keys, no spaces, ASCII escapes)."""
+    import hashlib
+
+    event = AuditEvent(actor="alice", action="audio.play", source="192.0.2.10", reason="ré", case_id="CI-1",
+                       request_ref="REQ-1", message_id="m1", details={"b": 1, "a": "é"})
+    record = chain(event, 7, "2026-12-04T08:00:00.000000Z", "a" * 64)
+    assert record.details == '{"a":"\\u00e9","b":1}'
+    canonical = ('{"action":"audio.play","actor":"alice","at":"2026-12-04T08:00:00.000000Z","case_id":"CI-1",'
+                 '"details":"{\\"a\\":\\"\\\\u00e9\\",\\"b\\":1}","message_id":"m1","outcome":"ok",'
+                 '"prev_hash":"' + "a" * 64 + '","reason":"r\\u00e9","request_ref":"REQ-1","seq":7,'
+                 '"source":"192.0.2.10"}')
+    assert record.hash == hashlib.sha256(canonical.encode()).hexdigest()
+    assert (record.seq, record.at, record.actor, record.action, record.outcome, record.source, record.reason,
+            record.case_id, record.request_ref, record.message_id, record.prev_hash) == (
+        7, "2026-12-04T08:00:00.000000Z", "alice", "audio.play", "ok", "192.0.2.10", "ré", "CI-1", "REQ-1", "m1",
+        "a" * 64)
+
+
+def test_an_unknown_outcome_is_refused_by_name() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown outcome 'maybe'"):
+        chain(AuditEvent(actor="a", action="b", outcome="maybe"), 1, "2026-12-04T08:00:00.000000Z", GENESIS)
+
+
+def test_each_kind_of_break_reports_where_the_intact_part_ends() -> None:
+    """What `audit verify` prints: how many records checked out, the last good one, the first bad one."""
+    from voicemail.audit.chain import Anchor, VerifyResult
+
+    events = a_chain(5)
+    assert replay(events) == VerifyResult(5, 5)
+    assert replay(events[:2] + events[3:]) == VerifyResult(2, 2, 3, "sequence 3 is missing")
+    assert replay([events[0], events[2], events[1]]) == VerifyResult(1, 1, 2, "sequence 2 is missing")
+    assert replay([events[0], events[0]]) == VerifyResult(
+        1, 1, 2, "sequence 2 expected, found 1 (reordered or duplicated)")
+    altered = [*events[:3], dataclasses.replace(events[3], actor="mallory"), events[4]]
+    assert replay(altered) == VerifyResult(3, 3, 4, "sequence 4 was altered")
+    relinked = [*events[:2], rehashed(events[2], actor="mallory"), *events[3:]]
+    assert replay(relinked) == VerifyResult(3, 3, 4, "sequence 4 does not follow its predecessor")
+    assert replay(events, [Anchor(4, "0" * 64)]) == VerifyResult(3, 3, 4, "sequence 4 differs from a signed checkpoint")
+    assert replay(events[:3], [Anchor(5, events[4].hash)]) == VerifyResult(
+        3, 3, 4, "sequence 4 is missing (the chain was checkpointed up to 5)")
+    assert replay(events[2:], start=Anchor(2, events[1].hash)) == VerifyResult(3, 5)
