@@ -55,8 +55,8 @@ def test_retention_keeps_what_a_range_hold_covers_and_destroys_what_a_released_h
 
     s = states(c)
     held = ("in_range", "at_start", "all_boxes")
-    assert {k: s[v[0]] for k, v in m.items()} == {
-        **{k: "stripped" for k in held}, **{k: "destroyed" for k in ("at_end", "before_start", "other_box", "released")}}
+    gone = ("at_end", "before_start", "other_box", "released")
+    assert {k: s[v[0]] for k, v in m.items()} == {**{k: "stripped" for k in held}, **{k: "destroyed" for k in gone}}
     assert (report.held, report.failed) == (3, 0)
     for k in held:
         assert open_audio(c, m[k][0]) == m[k][1]
