@@ -17,12 +17,14 @@ class ScanReport:
     mailboxes: int = 0
     seen: int = 0
     new: int = 0
+    swaps_removed: int = 0  # leftovers of interrupted strips that held only what is sealed
     problems: list[SpoolProblem] = field(default_factory=list)
 
     def add(self, other: ScanReport) -> None:
         self.mailboxes += other.mailboxes
         self.seen += other.seen
         self.new += other.new
+        self.swaps_removed += other.swaps_removed
         self.problems.extend(other.problems)
 
 
@@ -41,6 +43,10 @@ class Discovery:
 
     def scan(self, mailbox: MailboxRef) -> ScanReport:
         report = ScanReport(mailboxes=1)
+        report.swaps_removed = self._spool.clear_swap_leftovers(mailbox, lambda: self._store.sealed_sha256s(mailbox))
+        if report.swaps_removed:
+            log.warning("removed %d swap file(s) an interrupted strip left in %s (each held a sealed recording "
+                        "or a placeholder)", report.swaps_removed, mailbox)
         result = self._spool.scan(mailbox)
         report.problems.extend(result.problems)
         for problem in result.problems:
