@@ -49,7 +49,7 @@ class RunReport:
 class RetentionRunner:
     def __init__(self, engine: Engine, planner: Planner, shredder: Shredder, audit: AuditLog, key: SigningKey, *,
                  actor: str, source: str, records_dir: Path | None, audit_ship: Path | None = None,
-                 workers: int = 8, batch: int = 500) -> None:
+                 workers: int = 8, batch: int = 500, clock_guard: Callable[[], None] | None = None) -> None:
         self._engine = engine
         self._planner = planner
         self._shredder = shredder
@@ -61,8 +61,12 @@ class RetentionRunner:
         self._audit_ship = audit_ship
         self._workers = workers
         self._batch = batch
+        self._clock_guard = clock_guard
 
     def run(self, *, progress: Progress | None = None) -> RunReport:
+        """ClockSkewError (nothing destroyed) when ``clock_guard`` finds this host's clock untrustworthy."""
+        if self._clock_guard is not None:
+            self._clock_guard()
         with leased(self._engine, "retention", ttl=600.0) as lease:
             started = utc_now_iso()
             plans = self._planner.message_plans()
