@@ -72,7 +72,7 @@ def _engine(settings: Settings) -> Engine:
 
 
 def register(main: click.Group) -> None:
-    from voicemail.cli import config_option, handle_errors, settings_from
+    from voicemail.cli.common import config_option, handle_errors, settings_from
 
     keys = main.commands["keys"]
     assert isinstance(keys, click.Group)

@@ -23,7 +23,7 @@ KEY_CHOICES = ("sha256", "upn", "fascn", "uuid")
 
 def _run(config_file: str | None, body: Callable[[Settings, Any], None]) -> None:
     from voicemail.audit.store import AuditLog
-    from voicemail.cli import settings_from
+    from voicemail.cli.common import settings_from
     from voicemail.db.engine import make_engine
     from voicemail.db.migrate import upgrade
 
@@ -73,7 +73,7 @@ def cert_key(settings: Settings, cert_file: str, by: str) -> tuple[str, str]:
 
 def register(main: click.Group) -> None:
     """Adds the commands to ``voicemail accounts`` (made by cli_web.register, which must run first)."""
-    from voicemail.cli import config_option, handle_errors
+    from voicemail.cli.common import config_option, handle_errors
 
     accounts = main.commands.get("accounts")
     if not isinstance(accounts, click.Group):

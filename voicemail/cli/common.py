@@ -1,0 +1,49 @@
+"""What every `voicemail` command shares: logging set-up, the one error mapping, the --config option.
+
+Configuration and keyring problems print one line and exit 2; other domain errors print one line and
+exit 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from voicemail.config import Settings, load_settings
+from voicemail.domain.errors import ConfigError, KeyringError, VoicemailError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def handle_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, KeyringError) as exc:
+            click.echo(f"voicemail: {exc}", err=True)
+            sys.exit(2)
+        except VoicemailError as exc:
+            click.echo(f"voicemail: {exc}", err=True)
+            sys.exit(1)
+    return wrapper  # type: ignore[return-value]
+
+
+config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                             envvar="VOICEMAIL_CONFIG", help="TOML settings file (env VOICEMAIL_CONFIG).")
+
+
+def settings_from(config_file: str | None, **overrides: Any) -> Settings:
+    settings = load_settings(config_file, overrides=overrides)
+    setup_logging(settings.log_level)
+    return settings
+
