@@ -1,7 +1,7 @@
-"""`voicemail audit …` and the signing-key commands; the shared helpers of the issue-5 commands
-(roles, cases, holds, evidence and CDR release live in cli_cases.py).
+"""`voicemail audit …` and the signing-key commands; the shared helpers of the investigation commands
+(roles, cases, holds, evidence and CDR release live in cases.py).
 
-Registered on the main group by voicemail/cli.py (one line). The acting person is the operating-system
+Registered on the main group by voicemail/cli/root.py (one line). The acting person is the operating-system
 account, or --actor; "from where" is recorded as cli:<os account>@<host>.
 """
 
@@ -33,7 +33,7 @@ def _sinks(settings: Settings) -> Sinks | None:
 
 
 def register(main: click.Group) -> None:
-    """Add the issue-5 command groups to ``main`` (and `keys init-signing` / `keys public-key`)."""
+    """Add the investigation command groups to ``main`` (and `keys init-signing` / `keys public-key`)."""
     from voicemail.cli.common import config_option, handle_errors, settings_from
 
     keys = main.commands["keys"]

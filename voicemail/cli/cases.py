@@ -1,5 +1,5 @@
 """`voicemail role | case | hold | evidence | cdr`: roles, cases, legal holds, and the two-person
-release of evidence and call detail records (issue 5). Registered on the main command by cli_audit."""
+release of evidence and call detail records. Registered on the main group by voicemail/cli/root.py."""
 
 from __future__ import annotations
 

@@ -19,11 +19,11 @@ def register(main: click.Group) -> None:
     @handle_errors
     def keys_init(config_file: str | None) -> None:
         """Create the keyring (a 0600 file with a new key-encryption key). Refuses to overwrite one."""
-        from voicemail.keys.backend import create_backend  # lifecycle (issue 6): file or PKCS#11 backend
+        from voicemail.keys.backend import create_backend  # lifecycle: file or PKCS#11 backend
 
         settings = settings_from(config_file)
         ring = create_backend(settings)
-        if settings.keyring_backend == "pkcs11":  # lifecycle (issue 6)
+        if settings.keyring_backend == "pkcs11":  # lifecycle
             click.echo(f"KEK {ring.current_kek_id()} generated inside PKCS#11 token {settings.pkcs11_token_label} "
                        "(non-extractable)")
             return

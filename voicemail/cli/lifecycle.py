@@ -1,5 +1,5 @@
 """`voicemail keys rotate|rewrap|retire|status|fips`, `voicemail retention plan|run|verify` and
-`voicemail quota status|alerts|resolve` (issue 6). Registered on the main group by voicemail/cli.py."""
+`voicemail quota status|alerts|resolve`. Registered on the main group by voicemail/cli/root.py."""
 
 from __future__ import annotations
 

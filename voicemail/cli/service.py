@@ -17,7 +17,7 @@ from voicemail.domain.errors import ConfigError
 def register(main: click.Group) -> None:
     @main.command()
     @config_option
-    @click.option("--no-web", is_flag=True, help="Do not serve the web app (web issue 4); by default it is served on "
+    @click.option("--no-web", is_flag=True, help="Do not serve the web app; by default it is served on "
                   "web_host:web_port beside the listener.")
     @handle_errors
     def run(config_file: str | None, no_web: bool) -> None:
@@ -28,7 +28,7 @@ def register(main: click.Group) -> None:
         settings = settings_from(config_file)
         if not settings.ami_secret:
             raise ConfigError("setting ami_secret (VOICEMAIL_AMI_SECRET): required to log in to Asterisk")
-        asyncio.run(run_service(settings, web=not no_web))  # --- web (issue 4): --no-web ---
+        asyncio.run(run_service(settings, web=not no_web))
 
 
     @main.command()

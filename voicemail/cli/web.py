@@ -1,6 +1,6 @@
 """`voicemail web` (serve the web app) and `voicemail accounts …` (local web accounts).
 
-Registered on the main group by voicemail/cli.py (one line). Passwords come from a prompt or from
+Registered on the main group by voicemail/cli/root.py (one line). Passwords come from a prompt or from
 standard input (--password-stdin), never from the command line. Every change is audited with the
 operating-system account as actor and cli:<account>@<host> as source.
 """
