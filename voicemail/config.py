@@ -409,15 +409,25 @@ def _validate_mail_backends(s: Settings) -> None:
 def load_settings(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Settings:
     """Build Settings from defaults, an optional TOML file, the environment and CLI overrides."""
+    return load_settings_with_origins(config_file, environ, overrides)[0]
+
+
+def load_settings_with_origins(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                               overrides: Mapping[str, Any] | None = None) -> tuple[Settings, dict[str, str]]:
+    """Settings as ``load_settings`` builds them, and where each value came from: ``default``,
+    ``file PATH``, ``env VOICEMAIL_…`` or ``command line``."""
     environ = os.environ if environ is None else environ
     known = {f.name: f for f in fields(Settings)}
     values: dict[str, Any] = {}
+    origins = dict.fromkeys(known, "default")
     if config_file:
         path = Path(config_file)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         table = data.get("voicemail", data)
@@ -425,14 +435,17 @@ def load_settings(config_file: str | Path | None = None, environ: Mapping[str, s
             if key not in known:
                 raise ConfigError(f"config file {path}: unknown setting {key!r}")
             values[key] = _coerce(key, known[key].type, raw)
+            origins[key] = f"file {path}"
     for name, f in known.items():
         raw_env = environ.get(env_name(name))
         if raw_env is not None:
             values[name] = _coerce(name, f.type, raw_env)
+            origins[name] = f"env {env_name(name)}"
     for key, raw in (overrides or {}).items():
         if raw is not None:
             values[key] = _coerce(key, known[key].type, raw)
-    return _validate(dataclasses.replace(Settings(), **values))
+            origins[key] = "command line"
+    return _validate(dataclasses.replace(Settings(), **values)), origins
 
 
 def settings_table() -> str:

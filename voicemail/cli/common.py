@@ -22,6 +22,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every migration step at INFO; a command's output should come first.
+    if level.upper() != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def handle_errors(func: F) -> F:

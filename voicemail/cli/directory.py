@@ -15,7 +15,6 @@ def register(main: click.Group) -> None:
     def directory() -> None:
         """The directory of internal users (Active Directory / LDAP, synced into the database)."""
 
-
     @directory.command("sync")
     @config_option
     @click.option("--full", is_flag=True, help="Fetch every user (default: only the changes since the last sync, "
@@ -39,7 +38,6 @@ def register(main: click.Group) -> None:
         finally:
             engine.dispose()
         click.echo(summary.line() + (f" (full: {summary.reason})" if summary.reason else ""))
-
 
     @directory.command("status")
     @config_option

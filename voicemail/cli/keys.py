@@ -13,7 +13,6 @@ def register(main: click.Group) -> None:
     def keys() -> None:
         """Key management."""
 
-
     @keys.command("init")
     @config_option
     @handle_errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -25,11 +26,15 @@ def _open_store(settings: Settings) -> tuple[Any, Callable[[], None]]:
     return SqlMessageStore(sessions, read_sessions), close
 
 
+def _aware(when: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; the database stores UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
 def register(main: click.Group) -> None:
     @main.group()
     def notifications() -> None:
         """Notification e-mails: list them, re-send failed ones."""
-
 
     @notifications.command("list")
     @click.option("--failed", is_flag=True, help="Only failed notifications and those parked as dead letters.")
@@ -52,16 +57,17 @@ def register(main: click.Group) -> None:
         if not rows:
             click.echo("no failed notifications" if failed else "no notifications")
             return
+        click.echo(f"{'ID':<36}  {'STATE':<14} {'TRIES':>5}  {'MAILBOX':<24} {'RECIPIENT':<32} UPDATED (local time)")
         for row in rows:
             state = f"{row.state}+parked" if row.parked and row.state != "failed" else row.state
-            click.echo(f"{row.id}  {state:<14} attempts={row.attempts:<3} {row.mailbox:<24} "
-                       f"{row.recipient or '-':<32} {row.updated_at:%Y-%m-%d %H:%M:%S}")
+            updated = _aware(row.updated_at).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+            click.echo(f"{row.id:<36}  {state:<14} {row.attempts:>5}  {row.mailbox:<24} "
+                       f"{row.recipient or '-':<32} {updated}")
             error = row.parked_error or row.last_error
             if error and (failed or row.state == "failed" or row.parked):
                 click.echo(f"    error: {error[:300]}")
         if failed:
             click.echo("re-send one with: voicemail notifications retry ID")
-
 
     @notifications.command("retry")
     @click.argument("notification_id")

@@ -12,7 +12,7 @@ from voicemail.cli import (
     directory,
     keys,
     lifecycle,
-    message,
+    messages,
     notifications,
     service,
     signin,
@@ -29,5 +29,5 @@ def main() -> None:
 
 # Order matters where a module adds commands to another's group: keys before audit and lifecycle,
 # web (which creates `accounts`) before signin.
-for _module in (service, keys, message, notifications, config, directory, audit, cases, web, signin, lifecycle):
+for _module in (service, keys, messages, notifications, config, directory, audit, cases, web, signin, lifecycle):
     _module.register(main)

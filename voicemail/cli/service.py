@@ -30,7 +30,6 @@ def register(main: click.Group) -> None:
             raise ConfigError("setting ami_secret (VOICEMAIL_AMI_SECRET): required to log in to Asterisk")
         asyncio.run(run_service(settings, web=not no_web))
 
-
     @main.command()
     @config_option
     @click.option("--concurrency", type=int, default=None, help="Worker processes (default: worker_concurrency).")
@@ -54,7 +53,6 @@ def register(main: click.Group) -> None:
                          str(settings.worker_concurrency), "--pool", pool, "-Q", "voicemail",
                          "--without-gossip", "--without-mingle", "--hostname", f"voicemail-{os.getpid()}@%h"])
 
-
     @main.command()
     @config_option
     @handle_errors
@@ -69,7 +67,6 @@ def register(main: click.Group) -> None:
         schedule = Path(settings.vault_dir).parent / "celerybeat-schedule"
         app.Beat(loglevel=settings.log_level, schedule=str(schedule)).run()
 
-
     @main.command()
     @click.option("--once", is_flag=True, help="Leave the sample messages, wait until they are sealed and notified, "
                   "print the summary and exit.")
@@ -83,7 +80,6 @@ def register(main: click.Group) -> None:
 
         setup_logging(os.environ.get("VOICEMAIL_LOG_LEVEL", "WARNING"))
         sys.exit(run_demo(base.resolve(), once, timeout))
-
 
     @main.command()
     @config_option
