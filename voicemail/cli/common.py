@@ -6,10 +6,11 @@ exit 1.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -50,3 +51,15 @@ def settings_from(config_file: str | None, **overrides: Any) -> Settings:
     setup_logging(settings.log_level)
     return settings
 
+
+
+@contextlib.contextmanager
+def progress(label: str) -> Iterator[Callable[[int], Callable[[int], None]]]:
+    """A progress bar on standard error (count and time left; drawn only on a terminal). The service is
+    handed a factory it calls with the total once known; the factory returns the bar's update function."""
+    with contextlib.ExitStack() as stack:
+        def start(total: int) -> Callable[[int], None]:
+            bar = stack.enter_context(click.progressbar(length=max(total, 1), label=label, show_pos=True,
+                                                        show_eta=True, file=sys.stderr))
+            return bar.update
+        yield start

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from voicemail.cli.common import config_option, handle_errors, settings_from, setup_logging
+from voicemail.cli.common import config_option, handle_errors, progress, settings_from, setup_logging
 from voicemail.domain.errors import ConfigError
 
 
@@ -99,7 +99,8 @@ def register(main: click.Group) -> None:
             on_new = enqueue_seal
         container = build_container(settings, on_new=on_new)
         try:
-            report = container.discovery.reconcile()
+            with progress("reconciling mailboxes") as bar:
+                report = container.discovery.reconcile(progress=bar)
             removed = container.collect_vault_orphans()
         finally:
             container.close()

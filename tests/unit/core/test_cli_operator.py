@@ -109,3 +109,34 @@ def test_a_command_prints_no_migration_chatter_before_its_output(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert "alembic" not in done.stderr
     assert done.stdout.startswith("backend: file")
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run the command with its standard error on a pseudo-terminal (as a person at a shell sees it)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "voicemail.cli", *args], env=env, stdout=subprocess.PIPE,
+                              stderr=follower, timeout=60)
+    finally:
+        os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return done.returncode, seen.decode("utf-8", "replace") + done.stdout.decode()
+
+
+def test_reconcile_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    _world, env = _sealed_world(tmp_path)
+    code, screen = _on_a_terminal(["reconcile"], {**os.environ, **env})
+    assert code == 0, screen
+    assert "reconciling mailboxes" in screen and "1/1" in screen
+    assert "mailboxes: 1" in screen
