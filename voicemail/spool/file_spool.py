@@ -27,7 +27,8 @@ from voicemail.domain.models import (
     SpoolProblem,
     SpoolScan,
 )
-from voicemail.spool.envelope import MAX_ENVELOPE_BYTES, parse_envelope
+from voicemail.spool.envelope import MAX_ENVELOPE_BYTES
+from voicemail.spool.envelope_salvage import read_envelope
 from voicemail.spool.leftovers import is_swap_name, remove_if_held, swap_names
 from voicemail.spool.placeholder import is_placeholder_bytes, placeholder_bytes
 from voicemail.spool.safe_fs import (
@@ -262,7 +263,7 @@ class FileSpool:
             return None
         young = not self._is_old(slot.txt)
         try:
-            envelope = parse_envelope(read_capped(folder_fd, f"{base}.txt", MAX_ENVELOPE_BYTES))
+            envelope, refused = read_envelope(read_capped(folder_fd, f"{base}.txt", MAX_ENVELOPE_BYTES))
         except (FileNotFoundError, SpoolPathRefused):
             return None  # renamed away since listing (or swapped for something odd): the next look sees it
         except MalformedEnvelope as exc:
@@ -274,9 +275,8 @@ class FileSpool:
                 problems.append(SpoolProblem(str(txt_path), "no audio file beside the envelope"))
             return None
         audio = tuple(AudioFile(fmt=fmt, path=str(folder_path / f"{base}.{fmt}")) for fmt in self._order(slot.audio))
-        return SpoolMessage(
-            mailbox=mailbox, folder=folder, number=number, txt_path=str(txt_path), envelope=envelope, audio=audio
-        )
+        return SpoolMessage(mailbox=mailbox, folder=folder, number=number, txt_path=str(txt_path), envelope=envelope,
+                            audio=audio, envelope_problem=refused)
 
     def _order(self, formats: dict[str, os.DirEntry[str]]) -> list[str]:
         hinted = [fmt for fmt in self._formats if fmt in formats]

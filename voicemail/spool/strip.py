@@ -29,7 +29,8 @@ import stat
 from collections.abc import Callable
 
 from voicemail.domain.errors import InvalidInput, MalformedEnvelope, SpoolChanged
-from voicemail.spool.envelope import MAX_ENVELOPE_BYTES, parse_envelope
+from voicemail.spool.envelope import MAX_ENVELOPE_BYTES
+from voicemail.spool.envelope_salvage import read_envelope
 from voicemail.spool.exchange import ExchangeUnsupported, rename_exchange
 from voicemail.spool.leftovers import SWAP_SUFFIX, remove_if_held, swap_names
 from voicemail.spool.placeholder import placeholder_bytes
@@ -41,13 +42,14 @@ _HEX64 = frozenset("0123456789abcdef")
 
 
 def verify_msg_id(folder_fd: int, base: str, msg_id: str) -> bytes:
-    """The bytes of ``<base>.txt`` in this folder; SpoolChanged unless it parses and carries ``msg_id``."""
+    """The bytes of ``<base>.txt`` in this folder; SpoolChanged unless it carries ``msg_id`` (read as custody
+    reads it: where the parser refuses the caller fields, the msg_id Asterisk wrote still counts)."""
     try:
         data = read_capped(folder_fd, f"{base}.txt", MAX_ENVELOPE_BYTES)
     except FileNotFoundError:
         raise SpoolChanged("the message's envelope is no longer at that place; look again") from None
     try:
-        found = parse_envelope(data).msg_id
+        found = read_envelope(data)[0].msg_id
     except MalformedEnvelope:
         raise SpoolChanged("the envelope at that place no longer parses; look again") from None
     if found != msg_id:
