@@ -39,6 +39,11 @@ from voicemail.services.shred import AuditSink, HoldCheck
 
 log = logging.getLogger(__name__)
 
+# Where a message its owner deleted under a legal hold waits in Asterisk. app_voicemail's counts (MWI,
+# MailboxCount) cover INBOX, Old and Urgent only, and VoiceMailMain's folder menu offers INBOX..Friends,
+# so the owner's lamp and phone no longer show it; our own listings never show hidden messages.
+HOLD_FOLDER = "Cust5"
+
 
 class MailboxRows(Protocol):
     def inbox(self, mailbox: MailboxRef, query: InboxQuery) -> tuple[list[InboxRow], int]: ...
@@ -148,11 +153,31 @@ class MailboxServices:
         record = self._store.get(row.id)
         result = "held" if self._holds.is_held(record) else self._shredder.shred(
             row.id, actor=viewer.account, source=viewer.source, reason="deleted by the mailbox owner")
+        details: dict[str, Any] = {"result": "hidden" if result == "held" else result, "held": result == "held"}
         if result == "held":
             self._store.hide(row.id)
+            details["asterisk_folder"] = self._out_of_sight(row)
         # The owner sees the same success either way; only auditors read this record.
-        self._event(viewer, "message.delete", row.id,
-                    details={"result": "hidden" if result == "held" else result, "held": result == "held"})
+        self._event(viewer, "message.delete", row.id, details=details)
+
+    def _out_of_sight(self, row: InboxRow) -> str | None:
+        """Move a held message its owner deleted to HOLD_FOLDER (VoicemailMove, confirmed by re-reading
+        the mailbox), so Asterisk's counts and the phone drop it as they would for a real delete; nothing
+        is removed. Returns the folder it is in now (None: Asterisk does not list it, or no AMI)."""
+        if self._control is None:
+            log.warning("message %s is hidden under a hold but no AMI is configured: Asterisk still counts it",
+                        row.id)
+            return None
+        current = self._control.folder_of(row.mailbox, row.msg_id)
+        if current is None or current == HOLD_FOLDER:
+            return current
+        self._control.move(row.mailbox, row.msg_id, current, HOLD_FOLDER)
+        number = None
+        if self._spool is not None:
+            found = self._spool.find(row.mailbox, row.msg_id)
+            number = found.number if found is not None else None
+        self._store.set_folder(row.id, HOLD_FOLDER, number)
+        return HOLD_FOLDER
 
     def play_on_phone(self, viewer: Viewer, message_id: str) -> str:
         row = self._owned(viewer, message_id, "audio.play_phone")
