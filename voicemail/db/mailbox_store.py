@@ -159,6 +159,15 @@ class SqlMailboxStore:
             s.execute(update(MessageRow).where(MessageRow.id == message_id)
                       .values(folder=folder, spool_number=number, updated_at=utcnow()))
 
+    def hidden_elsewhere(self, folder: str, limit: int = 500) -> list[tuple[str, MailboxRef, str]]:
+        """(id, mailbox, msg_id) of messages hidden under a hold (deleted by their owner, not destroyed)
+        whose last known folder is not ``folder``."""
+        with self._reads() as s:
+            rows = s.execute(select(MessageRow.id, MessageRow.context, MessageRow.mailbox, MessageRow.msg_id)
+                             .where(MessageRow.hidden_at.is_not(None), MessageRow.state.in_(LISTED_STATES),
+                                    MessageRow.folder != folder).order_by(MessageRow.id).limit(limit)).all()
+        return [(r.id, MailboxRef(r.context, r.mailbox), r.msg_id) for r in rows]
+
     def hide(self, message_id: str) -> None:
         """Deleted by its owner under a legal hold: kept as it is, no longer listed."""
         with self._sessions.begin() as s:

@@ -57,9 +57,12 @@ class Lifecycle:
             guard_clock(self.planner.now, self.db_clock, s.retention_max_clock_skew, self.audit,
                         actor=actor, source=source)
 
+        # held messages their owner deleted while Asterisk was unreachable: out of the owner's sight now
+        tuck_away = getattr(self.container.mailboxes, "tuck_away_hidden", None)
         return RetentionRunner(self.engine, self.planner, shredder_of(self.container), self.audit, key,
                                actor=actor, source=source, records_dir=records, audit_ship=ship,
-                               workers=s.retention_workers, batch=s.retention_batch, clock_guard=clock_guard)
+                               workers=s.retention_workers, batch=s.retention_batch, clock_guard=clock_guard,
+                               after_run=tuck_away if callable(tuck_away) else None)
 
     def warner(self) -> ExpiryWarner:
         from voicemail.app import mailer_settings

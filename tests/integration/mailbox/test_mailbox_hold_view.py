@@ -8,10 +8,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.integration.mailbox.harness import ALICE, ALICE_BOX, INVESTIGATOR, MailboxSite, mailbox_site
 from tests.integration.pipeline.harness import make_wav, sha256, wait_for
 from voicemail.ami.actions import Counts, mailbox_count
 from voicemail.audit.signing import SigningKey
+from voicemail.domain.errors import AmiError
 from voicemail.domain.mailbox import InboxQuery
 from voicemail.lifecycle.wiring import Lifecycle
 from voicemail.services.export import export_recording
@@ -77,3 +80,33 @@ def _release_then_retention(box: MailboxSite) -> None:
     assert box.container.store.get(held).state == "destroyed"
     spool = box.site.spool / "default" / "1001"
     assert not (spool / HOLD_FOLDER).exists() or list((spool / HOLD_FOLDER).iterdir()) == []
+
+
+def test_a_held_delete_during_an_ami_outage_is_moved_by_the_next_retention_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    SigningKey.create(tmp_path / "signing.pem")
+    with mailbox_site(tmp_path / "site", f"sqlite:///{tmp_path / 'vm.db'}",
+                      audit_signing_key=str(tmp_path / "signing.pem"),
+                      retention_records_dir=str(tmp_path / "records")) as box:
+        box.start_watching()
+        held = box.leave("1001@default", make_wav(1.0, 24))
+        box.hold(held)
+        control = box.services._control
+        assert control is not None
+
+        def outage(*_args: object) -> None:
+            raise AmiError("connection refused")
+
+        monkeypatch.setattr(control, "move", outage)
+        with pytest.raises(AmiError):  # as a real delete fails while Asterisk is unreachable
+            box.mailboxes.delete(ALICE, held)
+        assert box.mailboxes.inbox(ALICE, ALICE_BOX, InboxQuery()).total == 0
+        assert counts(box).new == 1
+        monkeypatch.undo()
+
+        report = Lifecycle(box.container).runner("retention", "test").run()
+
+        assert report.destroyed == 0
+        assert counts(box).new == 0
+        assert box.container.store.get(held).folder == HOLD_FOLDER
+        assert box.container.store.get(held).wrapped_key is not None
