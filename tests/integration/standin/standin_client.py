@@ -10,11 +10,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.conftest import CAPTURES
 from voicemail.ami.parser import AmiMessage, parse_block
 from voicemail.standin import StandinConfig, StandinThread
 
 REPO = Path(__file__).resolve().parents[3]
-CAPTURES = Path(os.environ.get("VOICEMAIL_CAPTURES", REPO.parent / "shared" / "asterisk-captures"))
 SHARED_TOOLS = Path(os.environ.get("VOICEMAIL_SHARED_TOOLS", REPO.parent / "shared" / "tools"))
 
 
