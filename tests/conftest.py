@@ -13,7 +13,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # Recordings of a real Asterisk 22.10.1, byte-exact (CRLF kept: .gitattributes marks them -text).
 CAPTURES = Path(os.environ.get("VOICEMAIL_CAPTURES", REPO / "tests" / "fixtures" / "asterisk-captures"))
-SHARED_TOOLS = Path(os.environ.get("VOICEMAIL_SHARED_TOOLS", REPO.parent / "shared" / "tools"))
 PG_ADMIN_URL = os.environ.get("VOICEMAIL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("VOICEMAIL_TEST_REDIS", "redis://127.0.0.1:6379")
 
