@@ -14,8 +14,11 @@ $(BIN)/voicemail: pyproject.toml
 demo: $(BIN)/voicemail
 	$(BIN)/voicemail demo --once
 
+# Microsoft's EWS schema is not in the repository (its licence): the copy beside the checkout, if any.
+EWS_SCHEMA ?= $(wildcard $(abspath ../shared/ews-schema))
+
 test: $(BIN)/voicemail
-	$(BIN)/pytest
+	VOICEMAIL_EWS_SCHEMA="$${VOICEMAIL_EWS_SCHEMA:-$(EWS_SCHEMA)}" $(BIN)/pytest
 
 lint: $(BIN)/voicemail
 	$(BIN)/ruff check .
