@@ -19,8 +19,8 @@ REDIS_URL = os.environ.get("VOICEMAIL_TEST_REDIS", "redis://127.0.0.1:6379")
 
 @pytest.fixture
 def captures() -> Path:
-    if not CAPTURES.is_dir():
-        pytest.skip(f"Asterisk captures not found at {CAPTURES} (set VOICEMAIL_CAPTURES)")
+    if not CAPTURES.is_dir():  # they are part of the repository: a missing folder is a broken checkout
+        pytest.fail(f"Asterisk captures not found at {CAPTURES} (tests/fixtures, or VOICEMAIL_CAPTURES)")
     return CAPTURES
 
 
