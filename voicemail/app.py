@@ -22,8 +22,8 @@ from voicemail.domain.errors import ConfigError
 from voicemail.domain.models import DirectoryEntry, MailboxRef
 from voicemail.domain.ports import AsteriskControl, Directory
 from voicemail.failpoints import Failpoints
-from voicemail.keys.backend import RotatableKeyring  # lifecycle (issue 6)
-from voicemail.keys.usage import CountedKeyring  # lifecycle (issue 6)
+from voicemail.keys.backend import RotatableKeyring  # lifecycle
+from voicemail.keys.usage import CountedKeyring  # lifecycle
 from voicemail.lifecycle.wiring import install_quota
 from voicemail.mailer_settings import mailer_settings
 from voicemail.services.custody import Custody
@@ -90,7 +90,7 @@ def load_directory(settings: Settings, reads: sessionmaker[Session] | None = Non
 
 
 def open_keyring(settings: Settings) -> RotatableKeyring:
-    # --- lifecycle (issue 6): keyring backend (file or pkcs11), FIPS check ---
+    # --- lifecycle: keyring backend (file or pkcs11), FIPS check ---
     from voicemail.keys.backend import open_backend
     from voicemail.keys.fips import require_fips
 
@@ -107,7 +107,7 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     spool = FileSpool(Path(settings.spool_dir), formats_hint=settings.spool_formats,
                       grace_seconds=settings.spool_grace_seconds)
     vault = FileVault(Path(settings.vault_dir))
-    # --- lifecycle (issue 6): every wrap counted durably against kek_max_wraps ---
+    # --- lifecycle: every wrap counted durably against kek_max_wraps ---
     from voicemail.keys.usage import UsageCounter
 
     inner = open_keyring(settings)
@@ -140,13 +140,13 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                         preferences=AccountPreferences(engine))
     container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)
-    build_mailbox_services(container, sessions, reads)  # mailbox services (issue 4)
-    # --- lifecycle (issue 6): the vault quota is enforced after each seal ---
+    build_mailbox_services(container, sessions, reads)  # mailbox services
+    # --- lifecycle: the vault quota is enforced after each seal ---
     install_quota(container)
     return container
 
 
-# --- mailbox services (issue 4) ------------------------------------------------------------------
+# --- mailbox services ------------------------------------------------------------------
 def build_mailbox_services(container: Container, sessions: sessionmaker[Session],
                            reads: sessionmaker[Session]) -> None:
     """Sets ``container.shredder`` (CryptoShredder) and ``container.mailboxes`` (MailboxServices). The AMI

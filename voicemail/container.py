@@ -29,7 +29,7 @@ class Container:
     store: SqlMessageStore
     spool: FileSpool
     vault: FileVault
-    keyring: CountedKeyring
+    keyring: CountedKeyring  # every wrap counted against kek_max_wraps
     directory: Directory
     mailer: Mailer
     custody: Custody
@@ -38,7 +38,7 @@ class Container:
     asterisk: AsteriskControl | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     classification: ClassificationCounters = field(default_factory=ClassificationCounters)
-    # the web inbox's operations and the crypto-shredder
+    # --- mailbox services: the web inbox's operations and the crypto-shredder ---
     mailboxes: MailboxService | None = None
     shredder: Shredder | None = None
 
