@@ -29,7 +29,7 @@ typecheck: $(BIN)/voicemail
 check: lint typecheck test
 
 bench: $(BIN)/voicemail
-	$(BIN)/python bench/run_all.py
+	VOICEMAIL_EWS_SCHEMA="$${VOICEMAIL_EWS_SCHEMA:-$(EWS_SCHEMA)}" $(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) voicemail-demo .pytest_cache .mypy_cache .ruff_cache
