@@ -25,6 +25,7 @@ from voicemail.domain.errors import (
     VoicemailError,
 )
 from voicemail.web.csrf import CsrfRefused
+from voicemail.web.next_url import signin_url
 from voicemail.web.sessions import SignInRequired, TooManyRequests
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ def install(app: FastAPI) -> None:
     async def signin_required(request: Request, exc: Exception) -> Response:
         if wants_json(request):
             return error_response(request, 401, "sign-in required")
-        return RedirectResponse("/signin", status_code=303, headers={"Cache-Control": "no-store"})
+        target = signin_url(request.url.path, request.url.query) if request.method == "GET" else "/signin"
+        return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
 
     async def csrf_refused(request: Request, exc: Exception) -> Response:
         return error_response(request, 403, "request refused (CSRF check failed); reload the page and try again")

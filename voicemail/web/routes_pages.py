@@ -11,10 +11,14 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from voicemail.domain.errors import InvalidInput, NotFound
-from voicemail.domain.mailbox import InboxItem, InboxQuery
+from voicemail.domain.mailbox import InboxQuery
 from voicemail.domain.models import MailboxRef
 from voicemail.web import authz
+from voicemail.web.caller_display import caller_display, caller_label
 from voicemail.web.csrf import csrf_protect
+from voicemail.web.next_url import MAX_LENGTH as MAX_NEXT
+from voicemail.web.next_url import safe_next
+from voicemail.web.pager import PageLink, page_count, page_links
 from voicemail.web.render import render
 from voicemail.web.routes_api import update_settings
 from voicemail.web.sessions import current, end_session, presignin, require, web_deps
@@ -27,14 +31,6 @@ SORTS = (("newest", "Newest first"), ("oldest", "Oldest first"), ("longest", "Lo
          ("shortest", "Shortest first"))
 NOTICES = {"read": "Marked as read.", "unread": "Marked as unread.", "deleted": "Message deleted.",
            "calling": "Calling your phone. Answer it to hear the message.", "saved": "Settings saved."}
-
-
-def caller_label(m: InboxItem) -> str:
-    if m.caller_kind == "anonymous" or not (m.caller_name or m.caller_number):
-        return {"anonymous": "Anonymous caller", "external": "Outside caller"}.get(m.caller_kind, "Unknown caller")
-    if m.caller_name and m.caller_number:
-        return f"{m.caller_name} ({m.caller_number})"
-    return m.caller_name or m.caller_number or ""
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -51,29 +47,35 @@ def notice(key: str | None) -> str:
 
 
 # --- sign-in -------------------------------------------------------------------------------------
-def _signin_page(request: Request, *, error: str = "", username: str = "", status: int = 200) -> Response:
+def _signin_page(request: Request, *, error: str = "", username: str = "", status: int = 200,
+                 next_path: str | None = None) -> Response:
     holder = Response()
     token = presignin(request, holder).csrf_token
     page = render(request, "signin.html", {"error": error, "username": username, "notice": "",
-                                           "links": web_deps(request).signin_links}, status=status, csrf_token=token)
+                                           "next": next_path or "", "links": web_deps(request).signin_links},
+                  status=status, csrf_token=token)
     return _copy_cookies(holder, page)
 
 
 @router.get("/signin")
-def signin_form(request: Request) -> Response:
+def signin_form(request: Request, next: str | None = Query(None, max_length=MAX_NEXT)) -> Response:
+    target = safe_next(next)
     if current(request) is not None:
-        return redirect("/")
-    return _signin_page(request)
+        return redirect(target or "/")
+    return _signin_page(request, next_path=target)
 
 
 @router.post("/signin")
 def signin_submit(request: Request, username: str = Form("", max_length=200),
-                  password: str = Form("", max_length=1024), totp: str = Form("", max_length=16)) -> Response:
-    response = redirect("/")
+                  password: str = Form("", max_length=1024), totp: str = Form("", max_length=16),
+                  next: str = Form("", max_length=MAX_NEXT)) -> Response:
+    target = safe_next(next)
+    response = redirect(target or "/")
     result = password_signin(request, response, username, password, totp)
     if result.ok:
         return response
-    return _signin_page(request, error=result.message, username=username[:64], status=result.status)
+    return _signin_page(request, error=result.message, username=username[:64], status=result.status,
+                        next_path=target)
 
 
 @router.post("/signout")
@@ -106,6 +108,8 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
     q = {"folder": folder, "caller": caller, "sort": sort, "urgent": urgent}
     result = None
     prev_url = next_url = ""
+    pages: list[PageLink] = []
+    page_total = 1
     if ref is not None:
         query = InboxQuery(folder=folder or None, urgent_only=urgent, caller_kind=caller or None, sort=sort,
                            offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
@@ -113,14 +117,21 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
         params: dict[str, Any] = {k: v for k, v in {"mailbox": f"{ref.mailbox}@{ref.context}", "folder": folder,
                                                      "caller": caller, "sort": sort,
                                                      "urgent": "true" if urgent else ""}.items() if v}
+        def url_for(number: int) -> str:
+            return "/?" + urlencode({**params, "page": number})
+
         if page > 1:
-            prev_url = "/?" + urlencode({**params, "page": page - 1})
+            prev_url = url_for(page - 1)
         if result.offset + len(result.items) < result.total:
-            next_url = "/?" + urlencode({**params, "page": page + 1})
+            next_url = url_for(page + 1)
+        pages = page_links(page, result.total, PAGE_SIZE, url_for)
+        page_total = page_count(result.total, PAGE_SIZE)
     return render(request, "inbox.html", {
         "active": "inbox", "mailbox": ref, "mailbox_text": f"{ref.mailbox}@{ref.context}" if ref else "",
         "choices": choices, "admin_pick": admin_pick, "page": result, "q": q, "sorts": SORTS,
-        "prev_url": prev_url, "next_url": next_url, "caller_label": caller_label, "notice": notice(n)})
+        "prev_url": prev_url, "next_url": next_url, "pages": pages, "page_number": page,
+        "page_total": page_total, "caller_label": caller_label, "caller_of": caller_display,
+        "notice": notice(n)})
 
 
 # --- one message ---------------------------------------------------------------------------------
@@ -129,7 +140,8 @@ def player(request: Request, message_id: str, n: str | None = Query(None, max_le
     v = authz.viewer(request)
     item = web_deps(request).mailbox.message(v, authz.message_id(message_id))
     return render(request, "message.html", {"m": item, "can_listen": v.owns(item.mailbox),
-                                            "caller_label": caller_label, "notice": notice(n)})
+                                            "caller_label": caller_label, "caller_of": caller_display,
+                                            "notice": notice(n)})
 
 
 @router.get("/messages/{message_id}/delete")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -39,7 +40,8 @@ def test_pages_redirect_to_sign_in_when_signed_out(site: WebSite) -> None:
     client = site.client()
     for path in ("/", "/calls", "/settings", "/messages/00000000-0000-4000-8000-000000000000"):
         r = client.get(path, follow_redirects=False)
-        assert r.status_code == 303 and r.headers["location"] == "/signin", path
+        expected = "/signin" if path == "/" else "/signin?next=" + quote(path, safe="")
+        assert r.status_code == 303 and r.headers["location"] == expected, path
 
 
 def test_sign_in_page_has_the_labelled_fields(site: WebSite) -> None:
@@ -58,7 +60,7 @@ def test_owner_reads_marks_plays_and_deletes_through_forms(site: WebSite) -> Non
     assert inbox.status_code == 200
     assert f'href="/messages/{mid}"' in inbox.text and '<th scope="col">Received</th>' in inbox.text
     player = client.get(f"/messages/{mid}")
-    assert f'<audio id="player" controls preload="metadata" src="/api/v1/messages/{mid}/audio"' in player.text
+    assert f'<audio id="player" controls preload="none" src="/api/v1/messages/{mid}/audio"' in player.text
     token = token_in(player.text)
 
     def post(path: str) -> str:
