@@ -70,6 +70,8 @@ MESSAGES: dict[str, tuple[str, str | None, str, float]] = {
     "long": (OWNER_MAILBOX, '"Alice Internal" <1001>', "vm-internal", 22.0),  # play, seek, mark read
     "external": (OWNER_MAILBOX, EXTERNAL_NUMBER, "vm-from-trunk", 3.0),  # deleted by a test
     "keyboard": (OWNER_MAILBOX, None, "vm-from-trunk", 4.0),  # played with the keyboard only
+    # an outside caller sending a colleague's name and extension; played to the end (marks it read)
+    "spoof": (OWNER_MAILBOX, '"Bob Internal" <1002>', "vm-from-trunk", 2.0),
     # never shown to the owner; the owner (1002) placed this call, so it is in their call history
     "not-mine": (OTHER_MAILBOX, '"Bob Internal" <1002>', "vm-internal", 2.0),
 }

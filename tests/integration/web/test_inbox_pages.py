@@ -35,7 +35,8 @@ def test_outside_caller_sending_a_colleagues_name_is_marked_unverified(site: Web
     owner = site.client()
     form_sign_in(owner, "alice")
     inbox = owner.get("/").text
-    assert "Bob Internal (1002)" in row_of(inbox, real) and "Internal · verified by the directory" in row_of(inbox, real)
+    real_row = row_of(inbox, real)
+    assert "Bob Internal (1002)" in real_row and "Internal · verified by the directory" in real_row
     fake_row = row_of(inbox, fake)
     assert "Bob Internal (1002)" not in fake_row
     assert "Caller says “Bob Internal” (1002)" in fake_row and "Outside · not verified" in fake_row
