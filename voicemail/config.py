@@ -162,6 +162,8 @@ class Settings:
                                   "or strict.")
     web_session_idle: float = _s(1800.0, "Seconds of inactivity after which a session ends.")
     web_session_absolute: float = _s(43200.0, "Seconds after sign-in after which a session ends regardless.")
+    web_inbox_poll_seconds: int = _s(30, "How often an open inbox page asks whether new messages arrived, in "
+                                     "seconds (0 = never; the page then shows them on reload only).")
     web_lockout_threshold: int = _s(5, "Failed sign-ins in a row that lock an account.")
     web_lockout_minutes: float = _s(15.0, "How long a locked account stays locked (`voicemail accounts unlock` "
                                     "ends it early).")
@@ -329,6 +331,8 @@ def _validate(s: Settings) -> Settings:
     for name in ("web_lockout_threshold", "web_signin_rate_limit"):
         if getattr(s, name) < 1:
             raise bad(name, "must be at least 1")
+    if not 0 <= s.web_inbox_poll_seconds <= 3600:
+        raise bad("web_inbox_poll_seconds", "must be 0 (never) to 3600")
     # --- sign-in methods: PIV/CAC and OIDC ---
     from voicemail.web.signin_settings import check_signin_settings
 

@@ -161,7 +161,8 @@ def web_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebSite]:
                  "VOICEMAIL_SPOOL_FORMATS": FORMAT_EXTENSIONS[SPOOL_FORMAT]}
         try:
             site.spawn("run", "--no-web", log="run", **extra)
-            site.spawn("web", log="web", VOICEMAIL_WEB_HOST="127.0.0.1", VOICEMAIL_WEB_PORT=str(port), **extra)
+            site.spawn("web", log="web", VOICEMAIL_WEB_HOST="127.0.0.1", VOICEMAIL_WEB_PORT=str(port),
+                       VOICEMAIL_WEB_INBOX_POLL_SECONDS="1", **extra)  # an open inbox checks every second
             wait_for(lambda: site.standin.session_count() >= 1, 30,  # type: ignore[union-attr]
                      "the listener to log in to the stand-in")
             web = WebSite(site, f"http://127.0.0.1:{port}", OWNER, secrets.token_urlsafe(18))

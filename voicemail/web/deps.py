@@ -35,6 +35,7 @@ class WebSettings:
     signin_rate_window: float = 300.0
     allowed_origins: tuple[str, ...] = ()
     default_timezone: str = "UTC"
+    inbox_poll_seconds: int = 30  # an open inbox asks for new messages this often (0 = never)
     # --- investigation pages ---
     audit_signing_key: str = ""  # the audit chain is verified against this key's public half
     audit_checkpoint_file: str = ""  # shipped checkpoints, checked too when set
@@ -47,6 +48,7 @@ class WebSettings:
                    lockout_threshold=s.web_lockout_threshold, lockout_minutes=s.web_lockout_minutes,
                    signin_rate_limit=s.web_signin_rate_limit, signin_rate_window=s.web_signin_rate_window,
                    allowed_origins=s.web_allowed_origins, default_timezone=s.default_timezone,
+                   inbox_poll_seconds=s.web_inbox_poll_seconds,
                    audit_signing_key=s.audit_signing_key, audit_checkpoint_file=s.audit_checkpoint_file,
                    audit_public_key=s.audit_public_key)
 

@@ -24,6 +24,7 @@ from voicemail.web.audio import audio_response, parse_range
 from voicemail.web.csrf import csrf_protect
 from voicemail.web.sessions import Authed, audit, current, end_session, presignin, require, web_deps
 from voicemail.web.signin import password_signin
+from voicemail.web.unread import new_messages
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(csrf_protect)], tags=["api"])
 
@@ -181,3 +182,12 @@ def update_settings(request: Request, notify_address: str, timezone: str, langua
         raise
     request.state.authed = Authed(authed.session, account)
     audit(request, name, "settings.update", "ok", fields=["notify_address", "timezone", "language"])
+
+
+@router.get("/me/new-messages")
+def new_messages_json(request: Request) -> dict[str, Any]:
+    """How many new messages the signed-in owner has and when the newest arrived (epoch seconds): what an
+    open inbox page asks every web_inbox_poll_seconds."""
+    require(request)
+    found = new_messages(request)
+    return {"new": found.count if found else 0, "newest": found.newest if found else None}

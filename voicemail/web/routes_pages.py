@@ -24,6 +24,7 @@ from voicemail.web.routes_api import update_settings
 from voicemail.web.sessions import current, end_session, presignin, require, web_deps
 from voicemail.web.settings_rules import LANGUAGES
 from voicemail.web.signin import password_signin
+from voicemail.web.unread import new_messages
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 PAGE_SIZE = 25
@@ -130,7 +131,9 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
         "active": "inbox", "mailbox": ref, "mailbox_text": f"{ref.mailbox}@{ref.context}" if ref else "",
         "choices": choices, "admin_pick": admin_pick, "page": result, "q": q, "sorts": SORTS,
         "prev_url": prev_url, "next_url": next_url, "pages": pages, "page_number": page,
-        "page_total": page_total, "caller_label": caller_label, "caller_of": caller_display,
+        "page_total": page_total, "poll_seconds": web_deps(request).settings.inbox_poll_seconds,
+        "newest_new": (fresh.newest or 0) if (fresh := new_messages(request)) else 0,
+        "caller_label": caller_label, "caller_of": caller_display,
         "notice": notice(n)})
 
 

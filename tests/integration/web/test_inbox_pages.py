@@ -102,3 +102,18 @@ def test_urgent_and_status_are_words_on_every_row(site: WebSite) -> None:
     html = client.get("/").text
     assert 'data-label="Urgent"' in html and 'data-label="Status"' in html
     assert re.search(r"Today \d\d:\d\d:\d\d UTC|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", html)
+
+
+def test_new_messages_endpoint_tells_an_open_inbox_what_arrived(site: WebSite) -> None:
+    client = site.client()
+    assert client.get("/api/v1/me/new-messages", headers={"Accept": "application/json"}).status_code == 401
+    form_sign_in(client, "bob")
+    before = client.get("/api/v1/me/new-messages").json()
+    inbox = client.get("/").text
+    assert 'data-poll-seconds="30"' in inbox and f'data-newest="{before["newest"] or 0}"' in inbox
+    site.box.leave("1002@default", make_wav(1.0, 66))
+    after = client.get("/api/v1/me/new-messages").json()
+    assert after["new"] == before["new"] + 1 and after["newest"] >= (before["newest"] or 0)
+    admin = site.client()
+    form_sign_in(admin, "admin")  # owns no mailbox: nothing is new for them
+    assert admin.get("/api/v1/me/new-messages").json() == {"new": 0, "newest": None}
