@@ -135,6 +135,7 @@ def test_opening_is_not_a_play_and_listening_to_the_end_marks_read(signed_in_pag
     page.on("request", lambda r: media.append(r.url) if "/audio" in r.url else None)
     before = len(plays_of(web_site, left.id))
     page.goto(web_site.player_url("spoof"))
+    unread = int(page.title().split(" new)")[0].lstrip("("))
     page.wait_for_load_state("networkidle")
     time.sleep(0.5)  # the page is idle: nothing more would be fetched on its own
     assert media == [], f"opening the message fetched the audio: {media}"
@@ -151,6 +152,8 @@ def test_opening_is_not_a_play_and_listening_to_the_end_marks_read(signed_in_pag
     wait_for(lambda: page.locator("#message-status").inner_text().strip() == "Old", 10, "status Old on the page")
     wait_for(lambda: web_site.spool_folder("spoof") == "Old", 10, "the message moved to Old on Asterisk")
     assert "marked as read" in page.locator("#player-status").inner_text()
+    assert page.get_by_role("button", name="Mark as unread", exact=True).is_visible()
+    assert page.title().startswith(f"({unread - 1} new) ") if unread > 1 else not page.title().startswith("(")
     shot(page, "screen-message-listened")
 
 

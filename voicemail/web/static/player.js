@@ -19,6 +19,16 @@
         var live = document.getElementById("player-status");
         if (live) { live.textContent = "Listened to the end: marked as read."; }
         player.setAttribute("data-marked-read", "true");
+        var form = document.querySelector("form[action='" + url + "']");
+        if (form) {  // the page now offers what it would after a reload: Mark as unread
+          form.setAttribute("action", url.replace(/\/read$/, "/unread"));
+          var button = form.querySelector("button");
+          if (button) { button.textContent = "Mark as unread"; }
+        }
+        var badge = document.querySelector("[data-testid=nav-inbox] .count");
+        var left = badge ? parseInt(badge.textContent, 10) - 1 : 0;
+        if (badge) { if (left > 0) { badge.textContent = left + " new"; } else { badge.remove(); } }
+        document.title = (left > 0 ? "(" + left + " new) " : "") + document.title.replace(/^\(\d+ new\) /, "");
       })
       .catch(function () {
         done = false;
