@@ -8,6 +8,7 @@ the setting, which the CLI prints as one line and exits 2.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -247,6 +248,17 @@ class Settings:
                          "non-approved algorithms (e.g. ews_auth = ntlm).")
     # --- operations ----------------------------------------------------------------------------
     log_level: str = _s("INFO", "Log level (DEBUG, INFO, WARNING, ERROR).")
+    log_format: str = _s("text", "Log lines on stderr: text (one line a record, control characters escaped) or json "
+                         "(one JSON object a line). Both are redacted: no caller numbers, message content or keys.")
+    metrics_token: str = _s("", "Bearer token a Prometheus scraper must send to /metrics (Authorization: Bearer …). "
+                            "Empty = no token; then only metrics_allow_from may scrape.", secret=True)
+    metrics_allow_from: tuple[str, ...] = _s(("127.0.0.1/32", "::1/128"), "Client addresses/CIDRs that may scrape "
+                                             "/metrics (comma-separated; empty = any address, which then needs "
+                                             "metrics_token). Others get 404.")
+    metrics_cache_seconds: float = _s(10.0, "The database figures of /metrics and the operations page are computed "
+                                      "at most once per this many seconds (two scrapers cost one set of queries).")
+    metrics_latency_window: float = _s(3600.0, "Seconds of recent messages the custody latency histograms of /metrics "
+                                       "describe (a sliding window: use histogram_quantile() without rate()).")
     failpoints: str = _s("", "Testing only: comma-separated fault-injection points (see README).")
 
     def redacted(self) -> dict[str, Any]:
@@ -310,6 +322,16 @@ def _validate(s: Settings) -> Settings:
         raise bad("worker_concurrency", "must be at least 1")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise bad("log_level", f"unknown level {s.log_level!r}")
+    if s.log_format not in ("text", "json"):
+        raise bad("log_format", f"unknown format {s.log_format!r} (text or json)")
+    if s.metrics_cache_seconds < 0 or s.metrics_latency_window <= 0:
+        raise bad("metrics_latency_window" if s.metrics_latency_window <= 0 else "metrics_cache_seconds",
+                  "must be positive")
+    for net in s.metrics_allow_from:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise bad("metrics_allow_from", f"not an address or CIDR: {net!r}") from None
     if not s.database_url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
         raise bad("database_url", "only sqlite:/// and postgresql+psycopg:// URLs are supported")
     if s.broker_url and not s.broker_url.startswith(("redis://", "rediss://", "amqp://", "amqps://", "memory://")):
