@@ -25,9 +25,10 @@ from voicemail.domain.models import MailboxRef
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def setup_logging(level: str, fmt: str = "text") -> None:
+    from voicemail.logs import setup_logging as setup
+
+    setup(level, fmt)
 
 
 def handle_errors(func: F) -> F:
@@ -50,7 +51,7 @@ config_option = click.option("--config", "config_file", type=click.Path(dir_okay
 
 def settings_from(config_file: str | None, **overrides: Any) -> Settings:
     settings = load_settings(config_file, overrides=overrides)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     return settings
 
 

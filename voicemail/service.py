@@ -114,9 +114,11 @@ async def run_service(settings: Settings, *, web: bool = False) -> None:
     install_stop_signals(stop)
     try:
         if web:  # --- web (issue 4): the web app beside the listener (`voicemail run` without --no-web) ---
+            from voicemail.observe.runtime import ListenerRuntime
             from voicemail.web.server import embedded_server
 
-            service.web = embedded_server(service.container, ami_connected=lambda: service.client.connected)
+            service.web = embedded_server(service.container, ami_connected=lambda: service.client.connected,
+                                          runtime=ListenerRuntime(service.client, service.listener))
         await service.run(stop)
     finally:
         await service.close()
