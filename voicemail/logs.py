@@ -22,6 +22,7 @@ FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Loggers that come with handlers of their own (uvicorn's dictConfig); adopt() routes them through ours.
 THIRD_PARTY = ("uvicorn", "uvicorn.error", "uvicorn.access")
+NOISE = frozenset({"color_message"})  # uvicorn's copy of the message with terminal colours
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
@@ -57,7 +58,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             out["exception"] = record.exc_text
         for key, value in vars(record).items():
-            if key not in STANDARD_ATTRS and not key.startswith("_") and key not in out:
+            if key not in STANDARD_ATTRS and not key.startswith("_") and key not in out and key not in NOISE:
                 out[key] = value
         line = json.dumps(out, ensure_ascii=False, default=str, separators=(",", ":"))
         return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", line)  # line / bidi separators as escapes

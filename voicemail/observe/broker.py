@@ -37,5 +37,10 @@ def _ask(broker_url: str, queue: str, timeout: float) -> QueueDepth:
                                                                             "max_retries": 0}) as conn:
         conn.ensure_connection(max_retries=1, timeout=timeout)
         channel = conn.default_channel
-        declared = channel.queue_declare(queue=queue, passive=True)
+        try:
+            declared = channel.queue_declare(queue=queue, passive=True)
+        except Exception as exc:  # Redis keeps no empty list; RabbitMQ: no worker declared it yet
+            if "NOT_FOUND" in str(exc) or "NOT_FOUND" in repr(exc.args):
+                return QueueDepth(True, 0)
+            raise
         return QueueDepth(True, int(declared.message_count))

@@ -55,12 +55,13 @@ def _lines(fmt: str, stream: io.StringIO) -> list[str]:
 def test_outside_number_in_format_args_is_redacted(logged: tuple[str, io.StringIO, logging.Logger]) -> None:
     fmt, stream, log = logged
     log.warning("message %s from %s left", MESSAGE_ID, OUTSIDE)
+    log.warning("dotted %s and plain %s", "202.555.0123", "2025550123")
     log.info("caller %s", "\uff0b\uff11\uff12\uff10\uff12\uff15\uff15\uff15\uff10\uff11\uff12\uff13")  # fullwidth
     out = stream.getvalue()
     assert "555" not in out and "\uff15\uff15\uff15" not in out
     assert MESSAGE_ID in out  # ids stay readable
     assert "[number]" in out
-    assert len(_lines(fmt, stream)) == 2
+    assert len(_lines(fmt, stream)) == 3
 
 
 def test_newlines_and_quotes_cannot_forge_a_record(logged: tuple[str, io.StringIO, logging.Logger]) -> None:
@@ -121,8 +122,10 @@ def test_dates_times_digests_and_short_counts_survive(logged: tuple[str, io.Stri
     digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
     log.info("checkpoint at 2026-12-04T07:39:15+00:00 seq 1234 head %s; 3 of 12 mailboxes; host 10.0.0.12:5038",
              digest)
+    log.info("msg_id %s took %ss", "1795978545-00000000", 0.012345678)
     out = stream.getvalue()
-    for kept in ("2026-12-04T07:39:15+00:00", "1234", digest, "3 of 12", "10.0.0.12:5038"):
+    for kept in ("2026-12-04T07:39:15+00:00", "1234", digest, "3 of 12", "10.0.0.12:5038", "1795978545-00000000",
+                 "0.012345678s"):
         assert kept in out, (kept, out)
     assert "[number]" not in out and "[key]" not in out
 
