@@ -27,6 +27,7 @@ from voicemail.observe.snapshot import Snapshot, read_snapshot
 LATENCY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 MESSAGE_STATES = ("discovered", "sealed", "stripped", "vanished", "shredding", "destroyed")
 NOTIFICATION_STATES = ("pending", "sending", "sent", "failed")
+TASKS = ("workers.tasks.seal_message", "workers.tasks.strip_message", "workers.tasks.send_notification")
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ class DatabaseCollector(Collector):
             by_kind["notification" if task.endswith("send_notification") else "custody"] += n
         yield _labelled(failed, sorted(by_kind.items()))
         yield _labelled(GaugeMetricFamily("voicemail_dead_letters", "Dead letters not resolved yet, by task.",
-                                          labels=["task"]), sorted(s.dead_letters_open.items()))
+                                          labels=["task"]),
+                        [(t, s.dead_letters_open.get(t, 0)) for t in sorted(set(TASKS) | set(s.dead_letters_open))])
         yield _labelled(GaugeMetricFamily("voicemail_notification_failures", "Notifications failed or parked and "
                                           "not resolved, by mail backend.", labels=["backend"]),
                         [(st.mailer, s.notifications_failed)])
