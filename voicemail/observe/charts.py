@@ -9,8 +9,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-WIDTH, HEIGHT = 720.0, 220.0
-LEFT, RIGHT, TOP, BOTTOM = 56.0, 8.0, 12.0, 28.0
+WIDTH, HEIGHT = 720.0, 240.0
+# A wide left margin: on a phone the stylesheet doubles the axis font (the SVG is scaled down ~0.5).
+LEFT, RIGHT, TOP, BOTTOM = 110.0, 8.0, 16.0, 36.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Bar:
 class Tick:
     at: float  # y (value ticks) or x (label ticks)
     text: str
+    minor: bool = False  # a label a narrow screen leaves out
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ def bar_chart(series: Sequence[Sequence[float | None]], labels: Sequence[str], *
             bars.append(Bar(round(LEFT + i * slot_w + (slot_w - width) / 2, 2), round(baseline - h, 2),
                             round(width, 2), round(h, 2), value, index))
     fmt = seconds_text if unit == "s" else (lambda v: f"{v:g}")
-    y_ticks = tuple(Tick(round(baseline - plot_h * f, 2), fmt(top * f)) for f in (0.0, 0.5, 1.0))
-    x_ticks = tuple(Tick(round(LEFT + (i + 0.5) * slot_w, 2), labels[i]) for i in range(0, slots, label_every))
+    fractions = (0.0, 0.5, 1.0) if unit == "s" or top % 2 == 0 else (0.0, 1.0)  # counts: whole numbers only
+    y_ticks = tuple(Tick(round(baseline - plot_h * f, 2), fmt(top * f)) for f in fractions)
+    x_ticks = tuple(Tick(round(LEFT + (i + 0.5) * slot_w, 2), labels[i], minor=(i // label_every) % 2 == 1)
+                    for i in range(0, slots, label_every))
     return Chart(WIDTH, HEIGHT, tuple(bars), y_ticks, x_ticks, baseline, LEFT, WIDTH - RIGHT, not bars)

@@ -84,10 +84,14 @@ def test_operations_page_shows_queue_dead_letters_and_charts(site: WebSite) -> N
     assert r.status_code == 200
     html = r.text
     assert 'href="/operations" aria-current="page"' in html
-    assert re.search(r'data-testid="custody-pending">0<', html) and re.search(r'data-testid="dead-letters">0<', html)
+    assert 'data-testid="custody-figure">0<' in html and 'data-testid="dead-letters-figure">0<' in html
+    assert 'data-testid="notify-figure">3<' in html  # three notifications left pending by the fixture
     assert html.count('role="img"') == 2 and "<desc" in html and "<script" not in html
     assert "Messages per hour" in html and "of a 9.5 MiB quota" in html
-    assert "the listener runs in another process" in html  # no runtime given to this app
+    assert "the AMI listener runs in another process" in html  # no runtime given to this app
+    # never signed a checkpoint while one is scheduled: the summary names it
+    summary = html[html.index('data-testid="ops-summary"'):html.index("<h2>Now</h2>")]
+    assert "need" in summary and 'href="#card-checkpoint"' in summary
     rows = re.findall(r"<tr><th scope=\"row\">[^<]+</th><td>(\d+)</td><td>(\d+)</td>", html)
     assert len(rows) == 24 and sum(int(m) for m, _ in rows) == 4 and sum(int(n) for _, n in rows) == 1
     assert "1001@" not in html and "1002@" not in html
