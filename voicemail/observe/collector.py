@@ -135,8 +135,8 @@ class DatabaseCollector(Collector):
         yield histogram("voicemail_custody_total_seconds", "Discovery to notification sent, notifications sent "
                         "in the latency window.", s.window.total)
         yield _gauge("voicemail_latency_window_seconds", "Length of the latency window.", st.latency_window)
-        yield _gauge("voicemail_vault_bytes", "Bytes of sealed audio held (plaintext size, as the quota counts).",
-                     s.vault_bytes)
+        yield _gauge("voicemail_vault_bytes", "Bytes of sealed audio held (plaintext size of the recordings on "
+                     "record).", s.vault_bytes)
         yield _gauge("voicemail_vault_quota_bytes", "Site quota of the vault (0 = none).", st.quota_site_bytes)
         if s.checkpoint_age is not None:
             yield _gauge("voicemail_audit_checkpoint_age_seconds", "Seconds since the last signed audit checkpoint.",

@@ -4,9 +4,10 @@ Every process (`voicemail run`, `voicemail web`, each worker) writes its progres
 figures computed from it at scrape time are the same whichever process is asked, and survive restarts.
 Nothing here names a mailbox, a caller or a message: only states, task names and counts.
 
-Cost: one ``GROUP BY state`` pass over messages and notifications (the all-time counters), small
-indexed look-ups for pending work, and a window of recent rows found through the ``updated_at``
-indexes (a row sealed or sent after a cut-off was also updated after it).
+Cost: one ``GROUP BY state`` pass over messages and over notifications (the all-time counters) and a
+sum over recordings (vault bytes) — linear in the rows, measured by bench/bench_metrics.py — plus small
+indexed look-ups for pending work and a window of recent rows found through the ``updated_at`` indexes
+(a row sealed or sent after a cut-off was also updated after it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from voicemail.audit.tables import audit_checkpoints
 from voicemail.db.models import DeadLetterRow, MessageRow, NotificationRow, RecordingRow
-from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED
+from voicemail.domain.records import DISCOVERED, SEALED
 
 messages = cast(Table, MessageRow.__table__)
 notifications = cast(Table, NotificationRow.__table__)
@@ -29,7 +30,6 @@ recordings = cast(Table, RecordingRow.__table__)
 
 PENDING_CUSTODY = (DISCOVERED, SEALED)
 PENDING_NOTIFY = ("pending", "sending")
-LIVE = (SEALED, STRIPPED)  # holds sealed audio in the vault (as the quota counts it)
 NOTIFY_TASK = "workers.tasks.send_notification"
 
 
@@ -97,7 +97,7 @@ def read_snapshot(engine: Engine, *, now: dt.datetime, window: float) -> Snapsho
             oldest_notify_seconds=_age(conn, notifications.c.created_at,
                                        notifications.c.state.in_(PENDING_NOTIFY), now),
             dead_letters_open=open_letters, dead_letters_total=all_letters,
-            notifications_failed=_notifications_failed(conn), vault_bytes=_vault_bytes(conn),
+            notifications_failed=notes.get("failed", 0) + _parked_notifications(conn), vault_bytes=_vault_bytes(conn),
             checkpoint_at=_last_checkpoint(conn), window=recent_latencies(conn, cut))
 
 
@@ -117,20 +117,20 @@ def _dead_letters(conn: Connection) -> tuple[dict[str, int], dict[str, int]]:
     return open_, all_
 
 
-def _notifications_failed(conn: Connection) -> int:
+def _parked_notifications(conn: Connection) -> int:
+    """Notifications parked (an open dead letter) that are not in state failed: failed ones are counted
+    by state already. Dead letters are few; each is a primary-key probe."""
     parked = select(dead_letters.c.ref_id).where(dead_letters.c.task == NOTIFY_TASK,
                                                  dead_letters.c.resolved_at.is_(None))
     query = select(func.count()).select_from(notifications).where(
-        notifications.c.state != "sent",
-        (notifications.c.state == "failed") | notifications.c.id.in_(parked))
+        notifications.c.id.in_(parked), notifications.c.state.not_in(("sent", "failed")))
     return int(conn.execute(query).scalar_one())
 
 
 def _vault_bytes(conn: Connection) -> int:
-    query = (select(func.coalesce(func.sum(recordings.c.size), 0))
-             .select_from(recordings.join(messages, messages.c.id == recordings.c.message_id))
-             .where(messages.c.state.in_(LIVE)))
-    return int(conn.execute(query).scalar_one())
+    """Plaintext bytes of every sealed recording still on record (a destroyed message's rows are deleted
+    with its blobs; one being shredded still counts until its blobs are gone)."""
+    return int(conn.execute(select(func.coalesce(func.sum(recordings.c.size), 0))).scalar_one())
 
 
 def _last_checkpoint(conn: Connection) -> dt.datetime | None:
