@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from voicemail.observe.snapshot import messages, notifications, utc
+from voicemail.observe.snapshot import messages, sent_since, utc
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,15 @@ def last_day(engine: Engine, now: dt.datetime, hours: int = 24) -> list[Hour]:
         index = int((utc(at) - cut).total_seconds() // 3600)
         return index if 0 <= index < hours else None
 
-    m, n = messages.c, notifications.c
+    m = messages.c
     with engine.connect() as conn:
         for (discovered,) in conn.execute(select(m.discovered_at).where(m.updated_at >= cut, m.discovered_at >= cut)):
             i = slot(discovered)
             if i is not None:
                 left[i] += 1
-        for discovered, sent in conn.execute(
-                select(m.discovered_at, n.sent_at).select_from(notifications.join(messages, m.id == n.message_id))
-                .where(n.updated_at >= cut, n.sent_at >= cut)):
+        for discovered, _sealed, sent in sent_since(conn, cut):
             i = slot(sent)
             if i is not None:
-                waits[i].append(max(0.0, (utc(sent) - utc(discovered)).total_seconds()))
+                waits[i].append(max(0.0, (sent - discovered).total_seconds()))
     return [Hour(cut + dt.timedelta(hours=i), left[i], len(waits[i]), quantile(waits[i], 0.5),
                  quantile(waits[i], 0.95)) for i in range(hours)]

@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Connection, Engine
 
 from voicemail.audit.tables import audit_checkpoints
@@ -143,6 +143,25 @@ def _last_checkpoint(conn: Connection) -> dt.datetime | None:
         return None
 
 
+def sent_since(conn: Connection, cut: dt.datetime) -> list[tuple[dt.datetime, dt.datetime | None, dt.datetime]]:
+    """(discovered_at, sealed_at, sent_at) of each notification sent at or after ``cut``.
+
+    Two range scans on the ``updated_at`` indexes joined here, not a probe of messages' primary key per
+    notification; the few messages last updated before ``cut`` (notified late) are fetched by id."""
+    m, n = messages.c, notifications.c
+    sent = conn.execute(select(n.message_id, n.sent_at).where(n.updated_at >= cut, n.sent_at >= cut)).all()
+    if not sent:
+        return []
+    times = {mid: (d, s) for mid, d, s in conn.execute(
+        select(m.id, m.discovered_at, m.sealed_at).where(m.updated_at >= cut))}
+    missing = [mid for mid, _ in sent if mid not in times]
+    for start in range(0, len(missing), 500):
+        times.update({mid: (d, s) for mid, d, s in conn.execute(
+            select(m.id, m.discovered_at, m.sealed_at).where(m.id.in_(missing[start:start + 500])))})
+    return [(utc(times[mid][0]), None if times[mid][1] is None else utc(times[mid][1]), utc(at))
+            for mid, at in sent if mid in times]
+
+
 def recent_latencies(conn: Connection, cut: dt.datetime) -> Latencies:
     """Latencies of the messages sealed, and of the notifications sent, at or after ``cut``."""
     m = messages.c
@@ -150,13 +169,9 @@ def recent_latencies(conn: Connection, cut: dt.datetime) -> Latencies:
         select(m.discovered_at, m.sealed_at).where(m.updated_at >= cut, m.sealed_at >= cut))]
     notify: list[float] = []
     total: list[float] = []
-    n = notifications.c
-    for discovered, sealed, sent in conn.execute(
-            select(m.discovered_at, m.sealed_at, n.sent_at)
-            .select_from(notifications.join(messages, m.id == n.message_id))
-            .where(and_(n.updated_at >= cut, n.sent_at >= cut))):
+    for discovered, sealed, sent in sent_since(conn, cut):
         if sealed is not None:
-            notify.append((utc(sent) - utc(sealed)).total_seconds())
-        total.append((utc(sent) - utc(discovered)).total_seconds())
+            notify.append((sent - sealed).total_seconds())
+        total.append((sent - discovered).total_seconds())
     return Latencies(tuple(max(0.0, x) for x in seal), tuple(max(0.0, x) for x in notify),
                      tuple(max(0.0, x) for x in total))
