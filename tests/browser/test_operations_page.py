@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import ARTIFACTS, AXE_JS, EXTERNAL_NUMBER, VOICEMAIL, WebSite, shot
-from tests.browser.test_accessibility import AXE_TAGS, FAILING_IMPACTS, _describe
+from tests.browser.test_accessibility import AXE_TAGS, FAILING_IMPACTS, FOCUS_JS, _describe
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 ADMIN = "ops.admin"
@@ -81,6 +81,23 @@ def test_operations_page_reads_at_a_glance_and_passes_axe(admin_page: tuple[str,
     if minor:
         print(f"operations ({screen}): minor/moderate axe findings (not failing):\n{_describe(minor)}")
     assert not failing, f"operations ({screen}): serious/critical axe violations:\n{_describe(failing)}"
+
+
+def test_keyboard_focus_is_visible_on_the_operations_page(admin_page: tuple[str, Any]) -> None:
+    screen, page = admin_page
+    page.goto("/operations")
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    seen: dict[str, dict[str, Any]] = {}
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        focus = page.evaluate(FOCUS_JS)
+        if focus is None or focus["name"] in seen:
+            break
+        seen[focus["name"]] = focus
+    assert len(seen) >= 5, f"{screen}: only {list(seen)} reachable with Tab"
+    bad = [f for f in seen.values() if f["style"] == "none" or f["width"] < 2 or f["ratio"] < 3.0]
+    assert not bad, f"{screen}: focus not visible enough: " + "; ".join(
+        f"{f['name']}: {f['style']} {f['width']}px {f['ratio']:.2f}:1" for f in bad)
 
 
 def test_operations_page_is_not_for_owners(signed_in_page: Any) -> None:
