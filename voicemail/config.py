@@ -255,6 +255,9 @@ class Settings:
     metrics_allow_from: tuple[str, ...] = _s(("127.0.0.1/32", "::1/128"), "Client addresses/CIDRs that may scrape "
                                              "/metrics (comma-separated; empty = any address, which then needs "
                                              "metrics_token). Others get 404.")
+    metrics_port: int = _s(0, "`voicemail run` also serves /metrics (with the listener's AMI figures) on its own plain "
+                           "HTTP listener on metrics_host:metrics_port, e.g. with --no-web; 0 = only the web app's.")
+    metrics_host: str = _s("127.0.0.1", "Address of that /metrics listener (an internal interface).")
     metrics_cache_seconds: float = _s(10.0, "The database figures of /metrics and the operations page are computed "
                                       "at most once per this many seconds (two scrapers cost one set of queries).")
     metrics_latency_window: float = _s(3600.0, "Seconds of recent messages the custody latency histograms of /metrics "
@@ -327,6 +330,8 @@ def _validate(s: Settings) -> Settings:
     if s.metrics_cache_seconds < 0 or s.metrics_latency_window <= 0:
         raise bad("metrics_latency_window" if s.metrics_latency_window <= 0 else "metrics_cache_seconds",
                   "must be positive")
+    if not 0 <= s.metrics_port < 65536:
+        raise bad("metrics_port", f"port out of range: {s.metrics_port}")
     for net in s.metrics_allow_from:
         try:
             ipaddress.ip_network(net, strict=False)

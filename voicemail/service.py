@@ -112,7 +112,14 @@ async def run_service(settings: Settings, *, web: bool = False) -> None:
     service = build_service(settings)
     stop = asyncio.Event()
     install_stop_signals(stop)
+    metrics = None
     try:
+        if settings.metrics_port:  # /metrics of the listener on its own port (also with --no-web)
+            from voicemail.observe.metrics_server import serve_metrics
+            from voicemail.observe.runtime import ListenerRuntime
+
+            metrics = serve_metrics(service.container.engine, settings,
+                                    ListenerRuntime(service.client, service.listener))
         if web:  # --- web: the web app beside the listener (`voicemail run` without --no-web) ---
             from voicemail.observe.runtime import ListenerRuntime
             from voicemail.web.server import embedded_server
@@ -121,4 +128,6 @@ async def run_service(settings: Settings, *, web: bool = False) -> None:
                                           runtime=ListenerRuntime(service.client, service.listener))
         await service.run(stop)
     finally:
+        if metrics is not None:
+            metrics.stop()
         await service.close()
