@@ -41,6 +41,12 @@ def test_promtool_unit_tests_of_the_alerts_pass() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_example_prometheus_config_is_valid() -> None:
+    r = subprocess.run([promtool(), "check", "config", "--syntax-only", str(RULES / "prometheus.yml")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 class ListenerState:
     """The RuntimeStatus of a listener that connected twice and reconciled once."""
 
