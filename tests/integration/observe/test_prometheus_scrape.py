@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.pipeline.harness import EXTERNAL_NUMBER, Site, free_port, make_wav, wait_for
+from tests.requirements import require_binary
 
 pytestmark = [pytest.mark.slow]
 RULES = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "alerts.yaml"
@@ -25,12 +26,7 @@ TOKEN = "prometheus-scrape-test-token"
 
 
 def prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("prometheus is missing (Debian package prometheus); .ci/run installs it")
-        pytest.skip("prometheus not installed (apt-get install prometheus)")
-    return found
+    return require_binary("prometheus", package="prometheus")
 
 
 @pytest.fixture

@@ -3,15 +3,13 @@ it uses is one the service exports."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from prometheus_client import generate_latest
 
+from tests.requirements import require_binary
 from voicemail.db.engine import make_engine
 from voicemail.db.migrate import upgrade
 from voicemail.observe.collector import BrokerCache, ObserveSettings, SnapshotCache, build_registry
@@ -20,12 +18,7 @@ RULES = Path(__file__).resolve().parents[3] / "deploy" / "prometheus"
 
 
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is missing (Debian package prometheus); .ci/run installs it")
-        pytest.skip("promtool not installed (apt-get install prometheus)")
-    return found
+    return require_binary("promtool", package="prometheus")
 
 
 def test_promtool_accepts_the_rules() -> None:
