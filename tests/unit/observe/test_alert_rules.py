@@ -1,5 +1,5 @@
 """deploy/prometheus/alerts.yaml: valid for Prometheus (promtool), its unit tests pass, and every metric
-it uses is one the service exports."""
+it uses is one the service exports; the exposition passes promtool's metric lint."""
 
 from __future__ import annotations
 
@@ -71,3 +71,6 @@ def test_every_metric_the_alerts_use_is_exported(tmp_path: Path) -> None:
     assert used, "no voicemail_ metric in the rules"
     assert used <= names, f"alerts use metrics the service does not export: {sorted(used - names)}"
     assert "voicemail_ami_reconnects_total 1.0" in exported
+    lint = subprocess.run([promtool(), "check", "metrics"], input=exported, capture_output=True, text=True,
+                          timeout=60)
+    assert lint.returncode == 0, f"promtool check metrics (naming and format lint): {lint.stdout}{lint.stderr}"
