@@ -80,6 +80,7 @@ def setup_logging(level: str, fmt: str = "text", stream: IO[str] | None = None) 
         root.removeHandler(old)
     root.addHandler(make_handler(fmt, stream))
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # warnings (e.g. Celery's) become records of py.warnings, redacted too
     adopt()
 
 

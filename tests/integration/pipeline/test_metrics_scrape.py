@@ -47,7 +47,7 @@ def _serving(site: Site) -> bool:
 
 
 def test_scrape_after_the_pipeline_counts_every_message_and_names_no_caller(site: Site) -> None:
-    site.spawn("worker", "--concurrency", "2", log="worker")
+    site.spawn("worker", "--concurrency", "2", log="worker", VOICEMAIL_LOG_FORMAT="json")
     site.spawn("run", log="run", VOICEMAIL_LOG_FORMAT="json", VOICEMAIL_METRICS_CACHE_SECONDS="0")
     assert site.standin is not None
     wait_for(lambda: site.standin.session_count() >= 1, 30, "the listener to log in")  # type: ignore[union-attr]
@@ -91,9 +91,11 @@ def test_scrape_after_the_pipeline_counts_every_message_and_names_no_caller(site
         assert needle not in text, needle
     assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-", text), "a message id in the scrape"
 
-    # `voicemail run` logged JSON lines (log_format = json), none with the outside caller's number
-    lines = [line for line in (site.root / "run.log").read_text().splitlines() if line.strip()]
-    records = [json.loads(line) for line in lines]
-    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
-    assert any(r["logger"].startswith("voicemail") for r in records)
-    assert digits not in "\n".join(lines) and digits[-7:] not in "\n".join(lines)
+    # `voicemail run` and the worker logged JSON lines only (log_format = json; no Celery banner), none
+    # with the outside caller's number
+    for name in ("run", "worker"):
+        lines = [line for line in (site.root / f"{name}.log").read_text().splitlines() if line.strip()]
+        records = [json.loads(line) for line in lines]
+        assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records), name
+        assert any(r["logger"].startswith("voicemail") for r in records), name
+        assert digits not in "\n".join(lines) and digits[-7:] not in "\n".join(lines), name
