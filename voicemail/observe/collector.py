@@ -10,6 +10,7 @@ No label carries a mailbox, a caller or a message id.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,6 +25,7 @@ from voicemail.observe.broker import QueueDepth, queue_depth
 from voicemail.observe.runtime import RuntimeStatus
 from voicemail.observe.snapshot import Snapshot, read_snapshot
 
+log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 MESSAGE_STATES = ("discovered", "sealed", "stripped", "vanished", "shredding", "destroyed")
 NOTIFICATION_STATES = ("pending", "sending", "sent", "failed")
@@ -94,7 +96,13 @@ class DatabaseCollector(Collector):
         self._snapshots, self._broker, self._settings = snapshots, broker, settings
 
     def collect(self) -> Iterator[Metric]:
-        s, took = self._snapshots.get()
+        try:
+            s, took = self._snapshots.get()
+        except Exception as exc:  # the database is down: say so, and let the other collectors answer
+            log.warning("metrics: the database figures could not be read (%s)", type(exc).__name__)
+            yield _gauge("voicemail_database_up", "The database answered the metrics queries.", 0.0)
+            return
+        yield _gauge("voicemail_database_up", "The database answered the metrics queries.", 1.0)
         st = self._settings
         yield _labelled(GaugeMetricFamily("voicemail_messages", "Messages by custody state.", labels=["state"]),
                         [(k, s.messages_by_state.get(k, 0)) for k in

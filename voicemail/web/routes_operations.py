@@ -3,6 +3,8 @@ the pipeline at a glance). Both read the same cached database snapshot (voicemai
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,6 +16,8 @@ from voicemail.web.operations_view import page_context
 from voicemail.web.render import render
 from voicemail.web.sessions import web_deps
 from voicemail.web.status import run_probes
+
+log = logging.getLogger(__name__)
 
 
 def operations_router(observer: Observer) -> APIRouter:
@@ -30,7 +34,13 @@ def operations_router(observer: Observer) -> APIRouter:
     @router.get("/operations")
     def operations(request: Request) -> Response:
         require_administrator(request)
-        snap, took = observer.snapshots.get()
+        try:
+            snap, took = observer.snapshots.get()
+        except Exception as exc:
+            log.warning("operations page: the database figures could not be read (%s)", type(exc).__name__)
+            return render(request, "error.html", {"title": "Figures unavailable", "active": "operations",
+                                                   "detail": "The database does not answer; /status shows which "
+                                                             "part of the system is down."}, status=503)
         checks = run_probes(web_deps(request).probes)
         return render(request, "operations.html", {"active": "operations",
                                                    **page_context(observer, snap, took, checks)})

@@ -74,3 +74,14 @@ def test_every_metric_the_alerts_use_is_exported(tmp_path: Path) -> None:
     lint = subprocess.run([promtool(), "check", "metrics"], input=exported, capture_output=True, text=True,
                           timeout=60)
     assert lint.returncode == 0, f"promtool check metrics (naming and format lint): {lint.stdout}{lint.stderr}"
+
+
+def test_a_database_that_does_not_answer_is_reported_not_raised() -> None:
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/voicemail?connect_timeout=2")
+    settings = ObserveSettings(cache_seconds=0)
+    registry = build_registry(SnapshotCache(engine, settings), BrokerCache(settings), settings, ListenerState())
+    exported = generate_latest(registry).decode()
+    engine.dispose()
+    assert "voicemail_database_up 0.0" in exported
+    assert "voicemail_ami_connected 1.0" in exported  # the listener's figures are still served
+    assert "voicemail_messages_sealed_total" not in exported  # no stale or made-up database figures
