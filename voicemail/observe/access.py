@@ -1,7 +1,8 @@
 """Who may scrape /metrics: a client address in metrics_allow_from (when the list is not empty) and,
 when metrics_token is set, ``Authorization: Bearer <token>`` (compared in constant time).
 
-The address is the TCP peer, or the address a trusted proxy forwarded (web_forwarded_allow_ips).
+The address is the TCP peer, or the address a trusted proxy forwarded (web_forwarded_allow_ips). A request
+that came through a proxy (X-Forwarded-For, Forwarded or X-Real-IP) needs the token whatever its address.
 Neither set = nobody may scrape. A refused scrape gets 404, like every refusal of the web app, and learns nothing.
 """
 
@@ -12,6 +13,9 @@ import ipaddress
 from dataclasses import dataclass
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
 @dataclass(frozen=True)
@@ -27,8 +31,12 @@ class ScrapePolicy:
     def open_to_anyone(self) -> bool:
         return not self.token and not self.allow_from
 
-    def allows(self, client_host: str | None, authorization: str | None) -> bool:
+    def allows(self, client_host: str | None, authorization: str | None, *, proxied: bool = False) -> bool:
+        """``proxied``: the request carries a proxy's forwarding header. Behind a reverse proxy on the same
+        host every client looks like 127.0.0.1, so then only the token can let a scraper in."""
         if self.open_to_anyone:  # neither set: /metrics is off (an open one must be asked for: 0.0.0.0/0, ::/0)
+            return False
+        if proxied and not self.token:
             return False
         if self.allow_from:
             try:

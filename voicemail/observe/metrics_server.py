@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from voicemail.config import Settings
 from voicemail.domain.errors import ConfigError
+from voicemail.observe.access import PROXY_HEADERS
 from voicemail.observe.observer import Observer, build_observer
 from voicemail.observe.runtime import RuntimeStatus
 
@@ -34,7 +35,9 @@ def guarded_app(observer: Observer) -> Callable[[dict[str, Any], StartResponse],
     metrics = make_wsgi_app(observer.registry, disable_compression=True)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        allowed = observer.policy.allows(environ.get("REMOTE_ADDR"), environ.get("HTTP_AUTHORIZATION"))
+        proxied = any("HTTP_" + h.upper().replace("-", "_") in environ for h in PROXY_HEADERS)
+        allowed = observer.policy.allows(environ.get("REMOTE_ADDR"), environ.get("HTTP_AUTHORIZATION"),
+                                         proxied=proxied)
         if environ.get("PATH_INFO") != "/metrics" or environ.get("REQUEST_METHOD") != "GET" or not allowed:
             start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"not found\n"]

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from voicemail.domain.errors import NotFound
+from voicemail.observe.access import PROXY_HEADERS
 from voicemail.observe.observer import Observer
 from voicemail.web.authz import require_administrator
 from voicemail.web.operations_view import page_context
@@ -26,7 +27,8 @@ def operations_router(observer: Observer) -> APIRouter:
     @router.get("/metrics")
     def metrics(request: Request) -> Response:
         client = request.client.host if request.client else None
-        if not observer.policy.allows(client, request.headers.get("authorization")):
+        proxied = any(h in request.headers for h in PROXY_HEADERS)
+        if not observer.policy.allows(client, request.headers.get("authorization"), proxied=proxied):
             raise NotFound("not found")
         return Response(generate_latest(observer.registry), media_type=CONTENT_TYPE_LATEST,
                         headers={"Cache-Control": "no-store"})

@@ -85,6 +85,13 @@ def test_scrape_after_the_pipeline_counts_every_message_and_names_no_caller(site
     assert value(text, "voicemail_last_reconciliation_timestamp_seconds") > 0
     assert value(text, "voicemail_broker_up") == 1 and value(text, "voicemail_broker_queue_messages") >= 0
 
+    # from loopback but through a (reverse) proxy: refused, no token is configured
+    proxied = urllib.request.Request(f"http://127.0.0.1:{site.web_port}/metrics",
+                                     headers={"X-Forwarded-For": "203.0.113.5"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(proxied, timeout=10)
+    assert refused.value.code == 404
+
     # nothing about callers, mailboxes or messages in the scrape
     digits = EXTERNAL_NUMBER.lstrip("+")
     for needle in (digits, digits[-7:], "Alice", "1001", "1002", "2001@"):

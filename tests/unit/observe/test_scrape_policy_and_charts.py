@@ -34,6 +34,14 @@ def test_token_and_address_list_both_apply() -> None:
     assert not policy.allows("10.2.0.1", "Bearer t")
 
 
+def test_a_request_through_a_proxy_needs_the_token_even_from_loopback() -> None:
+    loopback_only = ScrapePolicy.from_settings("", ("127.0.0.1/32",))
+    assert loopback_only.allows("127.0.0.1", None) and not loopback_only.allows("127.0.0.1", None, proxied=True)
+    with_token = ScrapePolicy.from_settings("t", ("127.0.0.1/32",))
+    assert with_token.allows("127.0.0.1", "Bearer t", proxied=True)
+    assert not with_token.allows("127.0.0.1", None, proxied=True)
+
+
 def test_neither_token_nor_addresses_turns_metrics_off() -> None:
     policy = ScrapePolicy.from_settings("", ())
     assert not policy.allows("127.0.0.1", None) and not policy.allows("127.0.0.1", "Bearer ")
