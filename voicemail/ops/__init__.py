@@ -1,0 +1,1 @@
+"""Operations helpers: installation checks (``doctor``) and housekeeping of the state folders."""
