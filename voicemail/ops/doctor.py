@@ -7,7 +7,10 @@ anything: no database is created or migrated, no mail sent, no task enqueued, no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from voicemail.config import Settings
+from voicemail.domain.errors import InvalidInput
 from voicemail.ops.checks import Check, CheckResult, run_checks
 from voicemail.ops.local_checks import (
     check_config,
@@ -24,7 +27,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("database", check_database),
     ("broker", check_broker),
     ("keyring", check_keyring),
-    ("signing key", check_signing_key),
+    ("signing-key", check_signing_key),
     ("ami", check_ami),
     ("spool", check_spool),
     ("staging", check_staging),
@@ -32,8 +35,15 @@ CHECKS: tuple[tuple[str, Check], ...] = (
 )
 
 
-def diagnose(settings: Settings) -> list[CheckResult]:
-    return run_checks(settings, CHECKS)
+CHECK_NAMES = tuple(name for name, _ in CHECKS)
+
+
+def diagnose(settings: Settings, only: Sequence[str] = ()) -> list[CheckResult]:
+    """Every check, or only the named ones (in the usual order). InvalidInput for an unknown name."""
+    unknown = sorted(set(only) - set(CHECK_NAMES))
+    if unknown:
+        raise InvalidInput(f"unknown check {', '.join(unknown)} (known: {', '.join(CHECK_NAMES)})")
+    return run_checks(settings, [(name, check) for name, check in CHECKS if not only or name in only])
 
 
 def healthy(results: list[CheckResult]) -> bool:

@@ -88,17 +88,17 @@ def check_signing_key(settings: Settings) -> CheckResult:
     try:
         key = SigningKey.load(Path(settings.audit_signing_key))
     except KeyringError as exc:
-        return failed("signing key", str(exc))
+        return failed("signing-key", str(exc))
     if settings.audit_public_key:
         try:
             public = load_public_pem(Path(settings.audit_public_key).read_bytes())
         except (OSError, ValueError, KeyringError) as exc:
-            return failed("signing key", f"audit_public_key: cannot read {settings.audit_public_key}: "
+            return failed("signing-key", f"audit_public_key: cannot read {settings.audit_public_key}: "
                           f"{type(exc).__name__}")
         if public.public_bytes_raw() != key.public.public_bytes_raw():
-            return failed("signing key", f"audit_public_key {settings.audit_public_key} is not the public half of "
+            return failed("signing-key", f"audit_public_key {settings.audit_public_key} is not the public half of "
                           f"{settings.audit_signing_key}")
-    return passed("signing key", f"{settings.audit_signing_key}: key id {key.key_id}")
+    return passed("signing-key", f"{settings.audit_signing_key}: key id {key.key_id}")
 
 
 def _open_to_others(root: Path) -> tuple[list[Path], int]:

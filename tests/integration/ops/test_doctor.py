@@ -54,7 +54,7 @@ def test_complete_installation_passes_every_check(site: Site) -> None:
     results = diagnose(settings)
     assert healthy(results), [r.line() for r in results if not r.ok]
     names = [r.name for r in results]
-    assert names == ["config", "database", "broker", "keyring", "signing key", "ami", "spool", "staging", "mailer"]
+    assert names == ["config", "database", "broker", "keyring", "signing-key", "ami", "spool", "staging", "mailer"]
     by_name = {r.name: r for r in results}
     assert not by_name["broker"].skipped and "redis://127.0.0.1:6379/" in by_name["broker"].detail
     assert "VoicemailMove" in by_name["ami"].detail and "VoicemailRefresh" in by_name["ami"].detail
@@ -89,8 +89,8 @@ def test_missing_keyring_fails_the_keyring_check_naming_the_file(site: Site) -> 
 def test_group_readable_signing_key_fails_the_signing_key_check(site: Site) -> None:
     os.chmod(site.root / "audit-signing.pem", 0o640)
     bad = failing(site.settings())
-    assert set(bad) == {"signing key"}
-    assert str(site.root / "audit-signing.pem") in bad["signing key"]
+    assert set(bad) == {"signing-key"}
+    assert str(site.root / "audit-signing.pem") in bad["signing-key"]
 
 
 def test_spool_open_to_other_users_fails_with_the_umask_fix(site: Site) -> None:
