@@ -157,3 +157,40 @@ def test_rabbitmq_broker_is_checked_with_its_credentials(site: Site) -> None:
     wrong = dataclasses.replace(good, broker_url="amqp://guest:wrong-password@127.0.0.1:5672//")
     bad = failing(wrong)
     assert set(bad) == {"broker"} and "wrong-password" not in bad["broker"]
+
+
+def test_doctor_command_prints_one_line_per_check_and_exits_0_when_all_pass(site: Site) -> None:
+    from click.testing import CliRunner
+
+    from voicemail.cli import main
+
+    result = CliRunner().invoke(main, ["doctor"], env=site.env())
+    lines = result.output.splitlines()
+    assert result.exit_code == 0, result.output
+    assert [ln.split()[0] for ln in lines] == ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "skip", "ok"]
+    assert site.secret not in result.output
+
+
+def test_doctor_command_names_each_failure_and_exits_1(site: Site) -> None:
+    from click.testing import CliRunner
+
+    from voicemail.cli import main
+
+    env = site.env(VOICEMAIL_AMI_SECRET="wrong", VOICEMAIL_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0",
+                   VOICEMAIL_KEYRING=str(site.root / "missing-keyring.json"))
+    result = CliRunner().invoke(main, ["doctor"], env=env)
+    assert result.exit_code == 1, result.output
+    failing_lines = [ln for ln in result.output.splitlines() if ln.startswith("FAIL")]
+    assert [ln.split()[1] for ln in failing_lines] == ["broker", "keyring", "ami"]
+    only = CliRunner().invoke(main, ["doctor", "--check", "database", "--check", "spool"], env=env)
+    assert only.exit_code == 0 and len(only.output.splitlines()) == 2, only.output
+
+
+def test_doctor_command_reports_a_bad_setting_as_a_failed_config_check() -> None:
+    from click.testing import CliRunner
+
+    from voicemail.cli import main
+
+    result = CliRunner().invoke(main, ["doctor"], env={"VOICEMAIL_VAULT_DIR": "relative/vault"})
+    assert result.exit_code == 1
+    assert result.output.startswith("FAIL  config") and "VOICEMAIL_VAULT_DIR" in result.output
