@@ -99,15 +99,18 @@ def check_broker(settings: Settings, timeout: float = TIMEOUT) -> CheckResult:
     return passed("broker", f"{where}: connected")
 
 
-def _https_reachable(name: str, url: str, timeout: float, ca_file: str = "") -> CheckResult:
+def _https_reachable(name: str, url: str, timeout: float, *, must_succeed: bool = False) -> CheckResult:
+    """Any HTTP answer proves the server is reachable (EWS answers 401 before authentication); with
+    ``must_succeed`` only a 2xx does (the Graph tenant's discovery document exists only for a real tenant)."""
     import httpx
 
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
     try:
-        with httpx.Client(timeout=timeout, verify=verify, follow_redirects=False) as client:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
             status = client.get(url).status_code
     except httpx.HTTPError as exc:
         return failed("mailer", f"{name} {url}: {type(exc).__name__}: {str(exc)[:160]}")
+    if must_succeed and not 200 <= status < 300:
+        return failed("mailer", f"{name} {url} answers HTTP {status}: check the tenant id")
     return passed("mailer", f"{name} {url} answers (HTTP {status}); credentials are tried at the first send")
 
 
@@ -149,6 +152,6 @@ def check_mailer(settings: Settings, timeout: float = TIMEOUT) -> CheckResult:
     if settings.mailer == "graph":
         authority = f"{settings.graph_authority.rstrip('/')}/{settings.graph_tenant_id}/v2.0/" \
                     ".well-known/openid-configuration"
-        result = _https_reachable("graph tenant", authority, timeout)
+        result = _https_reachable("graph tenant", authority, timeout, must_succeed=True)
         return result if not result.ok else _https_reachable("graph", settings.graph_endpoint, timeout)
     return _outbox(settings)
