@@ -5,7 +5,6 @@ paths; the owner plays the message through the mailbox services, bit-identical t
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from tests.conftest import fresh_pg_database
 from tests.integration.pipeline.harness import Site, make_wav, wait_for
+from tests.requirements import require_binary
 from voicemail.app import build_container
 from voicemail.config import load_settings
 from voicemail.domain.mailbox import Viewer
@@ -30,18 +30,10 @@ def libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def pg_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required under CI (apt-get install postgresql-client)")
-        pytest.skip(f"{name} not installed: backup/restore test not run")
-    return path
-
-
 def test_backup_restores_into_an_empty_database_and_the_message_plays_bit_identical(
         tmp_path: Path, pg_url: str) -> None:
-    pg_dump, pg_restore = pg_tool("pg_dump"), pg_tool("pg_restore")
+    pg_dump = require_binary("pg_dump", package="postgresql-client")
+    pg_restore = require_binary("pg_restore", package="postgresql-client")
     site = Site(tmp_path / "site", database_url=pg_url)  # embedded transport: `voicemail run` is the worker
     site.prepare()
     site.start_standin()

@@ -4,8 +4,6 @@ RabbitMQ's native delayed delivery. Each test gets its own virtual host, removed
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -14,24 +12,21 @@ from pathlib import Path
 import pytest
 
 from tests.integration.pipeline.harness import CALLERS, Site, free_port, make_wav, wait_for
+from tests.requirements import require_binary
 from voicemail.config import load_settings
 from workers.celery_app import QUEUE, configure
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-RABBITMQCTL = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
 
 
 def ctl(*args: str) -> str:
-    return subprocess.run([RABBITMQCTL, "-q", *args], check=True, capture_output=True, text=True,
+    rabbitmqctl = require_binary("rabbitmqctl", package="rabbitmq-server")
+    return subprocess.run([rabbitmqctl, "-q", *args], check=True, capture_output=True, text=True,
                           timeout=60).stdout
 
 
 @pytest.fixture
 def rabbit_vhost() -> Iterator[tuple[str, str]]:
-    if not os.path.exists(RABBITMQCTL):
-        if os.environ.get("CI") == "true":
-            pytest.fail("rabbitmqctl is required under CI (apt-get install rabbitmq-server)")
-        pytest.skip("rabbitmqctl not installed: RabbitMQ quorum-queue test not run")
     vhost = f"vm_test_{uuid.uuid4().hex[:10]}"
     ctl("add_vhost", vhost)
     try:

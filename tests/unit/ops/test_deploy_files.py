@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.requirements import missing
 from voicemail.config import PATH_SETTINGS, load_settings, sqlite_path
 from voicemail.ops.doctor import CHECK_NAMES
 
@@ -27,9 +28,7 @@ def compose_schema() -> dict[str, Any]:
     try:
         vendor = resources.files("check_jsonschema.builtin_schemas.vendor")
     except ModuleNotFoundError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("check-jsonschema (test extra) is missing: the compose schema cannot be checked")
-        pytest.skip("check-jsonschema not installed: compose.yaml not validated against the Compose schema")
+        missing("the Compose specification's schema (package check-jsonschema)", "pip install -e '.[test]'")
     return dict(json.loads(vendor.joinpath("compose-spec.json").read_text(encoding="utf-8")))
 
 
