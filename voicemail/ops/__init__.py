@@ -1,1 +1,1 @@
-"""Operations helpers: installation checks (``doctor``) and housekeeping of the state folders."""
+"""Operations: the installation checks behind `voicemail doctor` (one function per check, each returning a result)."""
