@@ -51,7 +51,7 @@ def check_database(settings: Settings) -> CheckResult:
     if path and not Path(path).is_file():
         return failed("database", f"no database at {path}: `voicemail run` creates and migrates it on start")
     heads = set(ScriptDirectory.from_config(alembic_config(settings.database_url)).get_heads())
-    engine = make_engine(settings.database_url)
+    engine = make_engine(_with_connect_timeout(settings.database_url))
     try:
         with engine.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
@@ -65,6 +65,19 @@ def check_database(settings: Settings) -> CheckResult:
         return failed("database", f"{where} is not migrated (at {at}, newest {', '.join(sorted(heads))}): "
                       "start `voicemail run` once, it migrates on start")
     return passed("database", f"{where} at migration {', '.join(sorted(heads))}")
+
+
+def _with_connect_timeout(url: str, seconds: int = 5) -> str:
+    """A PostgreSQL URL that gives up connecting after ``seconds`` (a host that drops packets would otherwise
+    hold the check for the system's TCP timeout); other URLs unchanged."""
+    from sqlalchemy import make_url
+
+    if sqlite_path(url) is not None:
+        return url
+    parsed = make_url(url)
+    if "connect_timeout" in parsed.query:
+        return url
+    return parsed.update_query_dict({"connect_timeout": str(seconds)}).render_as_string(hide_password=False)
 
 
 def check_keyring(settings: Settings) -> CheckResult:

@@ -194,3 +194,12 @@ def test_doctor_command_reports_a_bad_setting_as_a_failed_config_check() -> None
     result = CliRunner().invoke(main, ["doctor"], env={"VOICEMAIL_VAULT_DIR": "relative/vault"})
     assert result.exit_code == 1
     assert result.output.startswith("FAIL  config") and "VOICEMAIL_VAULT_DIR" in result.output
+
+
+def test_database_server_down_fails_the_database_check_naming_it(site: Site) -> None:
+    port = free_port()
+    url = f"postgresql+psycopg://voicemail:db-password@127.0.0.1:{port}/voicemail"
+    bad = failing(dataclasses.replace(site.settings(), database_url=url))
+    assert set(bad) == {"database"}
+    assert f"127.0.0.1:{port}/voicemail" in bad["database"] and "cannot read the database" in bad["database"]
+    assert "db-password" not in bad["database"]
