@@ -62,7 +62,7 @@ async def stream_file(call: Call, ch: Channel, args: list[str]) -> AgiResult | N
     if not 4 <= len(args) <= 5:
         return None
     offset = int(args[4]) if len(args) == 5 and args[4].lstrip("-").isdigit() else 0
-    sound = sounds.lookup(args[2], call.pbx.config.sounds_dir)
+    sound = sounds.lookup(args[2], call.pbx.config.sounds_dir, call.pbx.config.file_root)
     if sound is None:
         return failed(f"200 result=-1 endpos={offset}", gone=False)
     start = min(max(0, offset), sound.samples)
@@ -93,7 +93,7 @@ async def control_stream_file(call: Call, ch: Channel, args: list[str]) -> AgiRe
     fwd = args[6] if len(args) > 6 and args[6] else "#"
     rev = args[7] if len(args) > 7 and args[7] else "*"
     pause = args[8] if len(args) > 8 and args[8] else ""
-    sound = sounds.lookup(args[3], call.pbx.config.sounds_dir)
+    sound = sounds.lookup(args[3], call.pbx.config.sounds_dir, call.pbx.config.file_root)
     if sound is None:
         call.varset(ch, "CPLAYBACKSTATUS", "ERROR")
         call.varset(ch, "CPLAYBACKOFFSET", str(offset_ms))
@@ -160,7 +160,7 @@ async def get_data(call: Call, ch: Channel, args: list[str]) -> AgiResult | None
         last = index == len(prompts) - 1
         got: str | bool = True
         if prompt:
-            sound = sounds.lookup(prompt, call.pbx.config.sounds_dir)
+            sound = sounds.lookup(prompt, call.pbx.config.sounds_dir, call.pbx.config.file_root)
             if sound is None:
                 if last:
                     return AgiResult("200 result=-1")
@@ -202,7 +202,7 @@ async def say_files(call: Call, ch: Channel, files: list[str], escape: str) -> A
     """Play ``files`` in turn (CEL STREAM_BEGIN/END each); an escape digit stops and is the result."""
     accept = _escape(escape)
     for name in files:
-        sound = sounds.lookup(name, call.pbx.config.sounds_dir)
+        sound = sounds.lookup(name, call.pbx.config.sounds_dir, call.pbx.config.file_root)
         if sound is None:
             continue
         call.cel(ch, "STREAM_BEGIN", extra=events.cel_stream_extra(name))
@@ -250,7 +250,7 @@ async def record_file(call: Call, ch: Channel, args: list[str]) -> AgiResult | N
         if isinstance(got, str):
             return AgiResult(f"200 result={ord(got)} (randomerror) endpos={offset}")
     ext = RECORD_FORMATS.get(args[3])
-    path = Path(f"{args[2]}.{ext}") if ext else None
+    path = _record_path(call, args[2], ext)
     if path is None or not _writable(path):
         return failed("200 result=-1 (writefile)", gone=False)
     clock = Clock(call)
@@ -265,6 +265,16 @@ async def record_file(call: Call, ch: Channel, args: list[str]) -> AgiResult | N
     if isinstance(got, str):
         return AgiResult(f"200 result={ord(got)} (dtmf) endpos={samples}")
     return AgiResult(f"200 result=0 (timeout) endpos={samples}")
+
+
+def _record_path(call: Call, name: str, ext: str | None) -> Path | None:
+    """An absolute name (under ``file_root``), or one relative to ``sounds_dir`` as Asterisk's sounds."""
+    config = call.pbx.config
+    if ext is None or not name or ".." in Path(name).parts:
+        return None
+    if name.startswith("/"):
+        return sounds.rooted(f"{name}.{ext}", config.file_root)
+    return config.sounds_dir / f"{name}.{ext}" if config.sounds_dir is not None else None
 
 
 def _writable(path: Path) -> bool:

@@ -123,12 +123,21 @@ def find_file(base: Path) -> Path | None:
     return None
 
 
-def lookup(name: str, sounds_dir: Path | None = None) -> Sound | None:
+def rooted(name: str, root: Path | None) -> Path:
+    """An absolute file name as the stand-in sees it: under ``root`` when one is configured."""
+    if root is None:
+        return Path(name)
+    return root / name.lstrip("/")
+
+
+def lookup(name: str, sounds_dir: Path | None = None, root: Path | None = None) -> Sound | None:
     """The sound ``name`` as Asterisk's ``ast_openstream`` would find it now, or None when missing."""
     if not name:
         return None
     if name.startswith("/"):
-        found = find_file(Path(name))
+        if ".." in Path(name).parts and root is not None:
+            return None
+        found = find_file(rooted(name, root))
         samples = file_samples(found) if found is not None else None
         return Sound(name, samples) if samples is not None else None
     if ".." in Path(name).parts:
