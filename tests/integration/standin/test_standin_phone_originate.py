@@ -24,8 +24,8 @@ def _causes(frames: list[Frame]) -> dict[str, str | None]:
     return {(f.get("Channel") or "")[-1:]: f.get("Cause") for f in events(frames, "Hangup")}
 
 
-def _dispositions(frames: list[Frame]) -> list[str | None]:
-    return sorted(f.get("Disposition") for f in events(frames, "Cdr"))
+def _dispositions(frames: list[Frame]) -> list[str]:
+    return sorted(f.get("Disposition") or "" for f in events(frames, "Cdr"))
 
 
 def test_each_phone_outcome_as_originate_reports_it(tmp_path: Path) -> None:
