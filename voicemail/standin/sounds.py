@@ -62,6 +62,9 @@ _DIGITS = (
 STOCK = frozenset(
     [f"vm-{n}" for n in _VM] + [f"digits/{n}" for n in _DIGITS]
     + [f"letters/{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+    + [f"letters/{n}" for n in ("at", "dash", "dot", "dollar", "equals", "plus", "slash", "space",
+                                "exclaimation-point")]
+    + ["uppercase", "lowercase"]
     + [
         "beep", "hello-world", "custom/lab-message", "auth-thankyou", "auth-incorrect", "silence/1",
         "silence/2", "goodbye",

@@ -170,3 +170,26 @@ def test_two_menus_on_one_session_are_kept_apart(tmp_path: Path) -> None:
         assert {f.get("Channel") for f in events(frames, "DTMFEnd")} == {a}
         for channel, cid in ((a, "a-bye"), (b, "b-bye")):
             assert result(command(ami, channel, "HANGUP", cid), cid) == "200 result=1\n"
+
+
+def test_get_option_waits_for_a_key_after_the_prompt_and_ignores_others(tmp_path: Path) -> None:
+    callers = {"opt": "Wait(1.5),SendDTMF(5),Wait(1),SendDTMF(9),Wait(30),Hangup"}
+    with running(tmp_path / "vm", timing="lab", callers=callers) as standin, connected(standin) as ami:
+        channel, _ = call_menu(ami, "opt")
+        beep = "3386"  # samples of beep (0.4233 s)
+        first = command(ami, channel, 'GET OPTION beep "5" 3000', "five")
+        assert result(first, "five") == f"200 result=53 endpos={beep}\n"
+        other = command(ami, channel, 'GET OPTION beep "1" 2000', "nine")
+        assert result(other, "nine") == f"200 result=0 endpos={beep}\n"
+        missing = command(ami, channel, 'GET OPTION no-such-prompt "1"', "gone") + ami.sync()
+        assert result(missing, "gone") == "200 result=-1 endpos=0\n"
+        assert ("AGISTATUS", "FAILURE") in _vars(missing)
+
+
+def test_say_alpha_spells_with_letters_and_digits(tmp_path: Path) -> None:
+    with running(tmp_path / "vm") as standin, connected(standin) as ami:
+        channel, _ = call_menu(ami, "silent")
+        frames = command(ami, channel, 'SAY ALPHA Ab1@ ""', "a")
+        assert result(frames, "a") == "200 result=0\n"
+        assert [json.loads(f.get("Extra") or "")["sound"] for f in events(frames, "CEL")
+                if f.get("EventName") == "STREAM_BEGIN"] == ["letters/a", "letters/b", "digits/1", "letters/at"]
