@@ -165,6 +165,7 @@ async def agi_program(call: Call, ch: Channel, priority: int = 3, args: tuple[st
     session = AgiSession()
     pbx.agi[ch.name.lower()] = session
     call.emit(events.async_agi_start(ch, agi_env(ch, args)))
+    call.agi_started.set()
     outcome = await _command_loop(call, ch, session)
     session.open = False
     pbx.agi.pop(ch.name.lower(), None)

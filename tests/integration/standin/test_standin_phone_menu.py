@@ -10,7 +10,7 @@ import pytest
 
 from tests.integration.standin.phone_helpers import call_menu, command, env, result, send_command
 from tests.integration.standin.standin_client import connected, events, running
-from voicemail.domain.errors import ConfigError
+from voicemail.domain.errors import ConfigError, InvalidInput
 from voicemail.standin import StandinConfig
 
 
@@ -144,3 +144,17 @@ def _wav(samples: int) -> bytes:
     from voicemail.standin.audio import pcm_wav
 
     return pcm_wav(bytes(2 * samples))
+
+
+def test_call_in_hands_a_call_to_the_menu_without_an_originate(tmp_path: Path) -> None:
+    with running(tmp_path / "vm", callers={"p": "Wait(50),Hangup"}) as standin, connected(standin) as ami:
+        channel = standin.call_in("p", exten="1001", callerid='"Alice Internal" <1001>')
+        assert channel == "Local/p@vmphone-00000000;1"
+        frames = ami.take(lambda fs: bool(events(fs, "AsyncAGIStart")))
+        assert not events(frames, "OriginateResponse")
+        got = env(frames)
+        assert (got["agi_callerid"], got["agi_arg_2"]) == ("1001", "1001@default")
+        assert result(command(ami, channel, "HANGUP", "bye"), "bye") == "200 result=1\n"
+        for bad in ({"caller": "nobody"}, {"caller": "p", "exten": "x y"}, {"caller": "p", "context": "vmlab"}):
+            with pytest.raises(InvalidInput):
+                standin.call_in(**bad)
