@@ -12,6 +12,7 @@ from __future__ import annotations
 from voicemail.standin import events
 from voicemail.standin.call import Call
 from voicemail.standin.channel import Channel
+from voicemail.standin.phones import indicate
 from voicemail.standin.steps import Step
 from voicemail.standin.vars import substitute
 
@@ -52,8 +53,6 @@ async def _run(call: Call, ch: Channel, app: str, data: str) -> bool:
 
         return await playback(call, ch, data)
     if app in ("ringing", "busy", "congestion"):
-        from voicemail.standin.phones import indicate
-
         return await indicate(call, ch, app)
     if app == "set":
         name, _, value = data.partition("=")
