@@ -3,13 +3,14 @@ DTMF timing and the AGI commands a menu uses (captures q9, q9b, q9c; res_agi.c o
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.integration.standin.phone_helpers import call_menu, command, env, result, send_command
-from tests.integration.standin.standin_client import connected, events, running
+from tests.integration.standin.standin_client import Frame, connected, events, running
 from voicemail.domain.errors import ConfigError, InvalidInput
 from voicemail.standin import StandinConfig
 
@@ -158,3 +159,24 @@ def test_call_in_hands_a_call_to_the_menu_without_an_originate(tmp_path: Path) -
         for bad in ({"caller": "nobody"}, {"caller": "p", "exten": "x y"}, {"caller": "p", "context": "vmlab"}):
             with pytest.raises(InvalidInput):
                 standin.call_in(**bad)
+
+
+def test_send_dtmf_timing_matches_the_lab(tmp_path: Path) -> None:
+    callers = {"t": "Wait(0.5),SendDTMF(123),Wait(30),Hangup"}
+    with running(tmp_path / "vm", timing="lab", callers=callers) as standin, connected(standin) as ami:
+        channel, _ = call_menu(ami, "t")
+        send_command(ami, channel, "WAIT FOR DIGIT -1", "any")
+        stamps: dict[str, float] = {}
+
+        def watch(frames: list[Frame]) -> bool:
+            for f in frames:
+                key = f"{f.get('Event')}:{f.get('Digit') or f.get('Application')}"
+                stamps.setdefault(key, time.monotonic())
+            return "DTMFEnd:3" in stamps
+
+        ami.until(watch, timeout=10)
+        start = stamps["Newexten:SendDTMF"]
+        ends = [stamps[f"DTMFEnd:{d}"] - start for d in "123"]
+        begins = [stamps[f"DTMFBegin:{d}"] - start for d in "123"]
+        assert abs(ends[0] - 0.2) < 0.06 and abs(begins[0] - 0.1) < 0.06
+        assert all(abs(b - a - 0.35) < 0.06 for a, b in itertools.pairwise(ends))
