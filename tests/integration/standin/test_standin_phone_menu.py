@@ -50,7 +50,7 @@ def test_lab_caller_pin_reaches_get_data_on_the_lab_schedule(tmp_path: Path) -> 
         assert next(f.get("Extra") for f in dtmf_cels) == '{"digit":"4","duration_ms":100}'
         caller_steps = [f.get("Application") for f in events(frames, "Newexten") if f.get("Channel") != channel]
         assert caller_steps[:2] == ["Wait", "SendDTMF"]
-        assert 4.2 < elapsed < 4.9  # '#' ends at caller-t 4.0 = t0 + 4.5 (q9)
+        assert 4.2 < elapsed < 5.0  # '#' ends at caller-t 4.0 = t0 + 4.5 (q9)
 
 
 def test_scripted_caller_escape_digit_interrupts_stream_file(tmp_path: Path) -> None:
@@ -178,5 +178,5 @@ def test_send_dtmf_timing_matches_the_lab(tmp_path: Path) -> None:
         start = stamps["Newexten:SendDTMF"]
         ends = [stamps[f"DTMFEnd:{d}"] - start for d in "123"]
         begins = [stamps[f"DTMFBegin:{d}"] - start for d in "123"]
-        assert abs(ends[0] - 0.2) < 0.06 and abs(begins[0] - 0.1) < 0.06
-        assert all(abs(b - a - 0.35) < 0.06 for a, b in itertools.pairwise(ends))
+        assert abs(ends[0] - 0.2) < 0.08 and abs(begins[0] - 0.1) < 0.08
+        assert all(abs(b - a - 0.35) < 0.08 for a, b in itertools.pairwise(ends))
