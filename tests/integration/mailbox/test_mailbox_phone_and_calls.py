@@ -59,7 +59,7 @@ def test_play_on_phone_rings_the_owners_device_and_removes_the_staging_file(box:
     reference = box.mailboxes.play_on_phone(ALICE, mid)
     assert reference
     [(sound, mode, dir_mode, content)] = spy.seen
-    assert (mode, dir_mode, content) == (0o600, 0o700, audio)  # plaintext only there, only for the call
+    assert (mode, dir_mode, content) == (0o640, 0o2750, audio)  # group-readable only there, only for the call
     wait_for(lambda: bool(spy.outcomes), 20, "the call to end")
     assert spy.outcomes[0].result == "answered"
     [response] = box.seen("OriginateResponse", ActionID=reference)
