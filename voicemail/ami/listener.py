@@ -28,7 +28,7 @@ class Listener:
                  debounce: float = 0.05, reconcile_interval: float = 300.0,
                  on_cdr: Callable[[AmiMessage], object] | None = None) -> None:
         self._client = client
-        self._on_cdr = on_cdr  # issue 5: store AMI Cdr events (voicemail.audit.cdr.CdrStore.ingest)
+        self._on_cdr = on_cdr  # store AMI Cdr events (voicemail.audit.cdr.CdrStore.ingest)
         self._discovery = discovery
         self._save_owner = save_owner
         self._debounce = debounce
