@@ -26,9 +26,11 @@ from voicemail.domain.ports import AsteriskControl, Directory, Mailer, Shredder
 from voicemail.failpoints import Failpoints
 from voicemail.keys.backend import RotatableKeyring  # lifecycle
 from voicemail.keys.usage import CountedKeyring  # lifecycle
+from voicemail.phone.driver import AmiPeer, MenuDriver
 from voicemail.services.custody import Custody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier, NotifySettings
+from voicemail.services.phone_pins import PinService
 from voicemail.services.vault_gc import collect_orphans
 from voicemail.spool import FileSpool
 from voicemail.vault import FileVault
@@ -95,6 +97,8 @@ class Container:
     # --- mailbox services: the web inbox's operations and the crypto-shredder ---
     mailboxes: MailboxService | None = None
     shredder: Shredder | None = None
+    # --- telephone menu: phone PINs (argon2id, lockout) ---
+    pins: PinService | None = None
 
     def close(self) -> None:
         for close in self.closers:
@@ -239,13 +243,30 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
         template = s.phone_device_template
         phone = PhonePlayback(Path(s.phone_staging_dir), container.keyring, container.vault.path_for, control,
                               lambda box: template.format(mailbox=box.mailbox, context=box.context),
-                              ring_timeout=s.phone_ring_timeout, max_age=s.phone_staging_max_age)
+                              ring_timeout=s.phone_ring_timeout, max_age=s.phone_staging_max_age,
+                              group=s.phone_staging_group)
         phone.sweep()
     container.mailboxes = MailboxServices(
         rows, AudioSource(container.keyring, container.vault.path_for), container.shredder, holds, audit,
         control=control, spool=container.spool, calls=lambda n, o, lim: calls_of(engine, n, o, lim), phone=phone,
         admin_sees_external=s.inbox_admin_sees_external)
+    # --- telephone menu: the PINs it checks (also set from the CLI and the web settings page) ---
+    from voicemail.phone.wiring import pin_service
+
+    container.pins = pin_service(s, engine, audit)
 
 
-__all__ = ["Container", "DirectoryEntry", "build_container", "load_directory", "mailer_settings", "open_keyring",
-           "tls_context"]
+def build_phone_menu(container: Container, client: AmiPeer) -> MenuDriver:
+    """The telephone menu's Async AGI driver over ``client`` (the service's AmiClient); ``voicemail run``
+    starts it beside the listener."""
+    from voicemail.audit.store import AuditLog
+    from voicemail.phone.wiring import phone_menu
+
+    if container.mailboxes is None or container.pins is None:
+        raise ConfigError("the telephone menu needs the mailbox services")
+    return phone_menu(container.settings, client, container.mailboxes, container.pins, AuditLog(container.engine),
+                      container.engine)
+
+
+__all__ = ["Container", "DirectoryEntry", "build_container", "build_phone_menu", "load_directory", "mailer_settings",
+           "open_keyring", "tls_context"]

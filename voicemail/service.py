@@ -11,9 +11,10 @@ from typing import Any
 
 from voicemail.ami.client import AmiClient
 from voicemail.ami.listener import Listener
-from voicemail.app import Container, build_container, tls_context
+from voicemail.app import Container, build_container, build_phone_menu, tls_context
 from voicemail.audit.cdr import CdrStore
 from voicemail.config import Settings
+from voicemail.phone.driver import MenuDriver
 from workers.celery_app import configure
 from workers.embedded import EmbeddedWorker
 from workers.runtime import install
@@ -30,6 +31,7 @@ class Service:
     listener: Listener
     worker: EmbeddedWorker | None
     web: Any = None  # --- web: voicemail.web.server.EmbeddedServer, served beside the listener ---
+    phone: MenuDriver | None = None  # --- telephone menu: answers AGI(agi:async,voicemail-menu) calls ---
 
     async def _sweeper(self) -> None:
         loop = asyncio.get_running_loop()
@@ -45,6 +47,8 @@ class Service:
                 log.exception("sweep failed")
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self.phone is not None:
+            self.phone.start()
         tasks = [asyncio.create_task(self.listener.run(), name="listener"),
                  asyncio.create_task(self._sweeper(), name="sweeper")]
         s = self.settings
@@ -78,6 +82,8 @@ class Service:
         await stop.wait()
 
     async def close(self) -> None:
+        if self.phone is not None:  # calls in progress end; their staging files are removed
+            await self.phone.close()
         await self.client.close()
         if self.worker is not None:
             self.worker.stop()
@@ -98,7 +104,8 @@ def build_service(settings: Settings) -> Service:
     listener = Listener(client, container.discovery, container.store.upsert_mailbox,
                         reconcile_interval=settings.reconcile_interval,
                         on_cdr=CdrStore(container.engine).ingest)
-    return Service(settings, container, client, listener, worker)
+    phone = build_phone_menu(container, client) if settings.phone_menu else None
+    return Service(settings, container, client, listener, worker, phone=phone)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

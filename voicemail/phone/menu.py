@@ -218,7 +218,8 @@ def _change_folder(box: Box, settings: MenuSettings) -> Flow[str | None]:
     folder: Literal["INBOX", "Old"] = "INBOX" if key == "0" else "Old"
     found = yield from request(ListMessages(folder), tuple)
     box.folder, box.messages, box.cur, box.gone = folder, list(found), None, set()
-    return (yield from play([*sounds("vm-youhave"), agi.say_number(len(found)), agi.stream_file(f"vm-{folder}"), agi.stream_file("vm-message" if len(found) == 1 else "vm-messages")]))
+    noun = "vm-message" if len(found) == 1 else "vm-messages"
+    return (yield from play([*sounds("vm-youhave"), agi.say_number(len(found)), *sounds(f"vm-{folder}", noun)]))
 
 
 def _envelope(box: Box, settings: MenuSettings) -> list[str]:

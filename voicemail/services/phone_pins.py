@@ -30,9 +30,14 @@ Verdict = Literal["ok", "wrong", "locked", "unknown"]
 
 
 class PinRecord(Protocol):
-    pin_hash: str
-    failed_count: int
-    locked_until: float | None
+    @property
+    def pin_hash(self) -> str: ...
+
+    @property
+    def failed_count(self) -> int: ...
+
+    @property
+    def locked_until(self) -> float | None: ...
 
 
 class PinStore(Protocol):
@@ -66,7 +71,7 @@ class Argon2PinHasher:
 
         given = {"time_cost": time_cost, "memory_cost": memory_cost, "parallelism": parallelism}
         self._hasher = PasswordHasher(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
-        self._dummy = self._hasher.hash("0000000000")
+        self._dummy: str | None = None
 
     def hash(self, pin: str) -> str:
         return self._hasher.hash(pin)
@@ -74,6 +79,8 @@ class Argon2PinHasher:
     def verify(self, stored: str | None, pin: str) -> bool:
         from argon2.exceptions import InvalidHashError, VerificationError
 
+        if self._dummy is None:
+            self._dummy = self._hasher.hash("0000000000")  # verified against for unknown mailboxes
         try:
             self._hasher.verify(stored or self._dummy, pin)
         except (VerificationError, InvalidHashError):

@@ -1,0 +1,72 @@
+"""Builds the telephone menu's parts from Settings (called by the composition root, voicemail/app.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import Engine
+
+from voicemail.config import Settings
+from voicemail.domain.mailbox import MailboxService
+from voicemail.domain.models import MailboxRef
+from voicemail.phone.dialog import MenuSettings
+from voicemail.phone.driver import AmiPeer, MenuDriver
+from voicemail.phone.port import STAGE_PREFIX, CallPort, PortSettings
+from voicemail.phone.staging import StagingDir
+from voicemail.services.phone_pins import Argon2PinHasher, PinHasher, PinService
+
+if TYPE_CHECKING:
+    from voicemail.audit.store import AuditLog
+
+
+def pin_service(settings: Settings, engine: Engine, audit: AuditLog, hasher: PinHasher | None = None) -> PinService:
+    from voicemail.phone.pin_store import SqlPinStore
+
+    return PinService(SqlPinStore(engine), hasher or Argon2PinHasher(), audit,
+                      min_length=settings.phone_pin_min_length, max_failures=settings.phone_pin_max_failures,
+                      lockout_seconds=settings.phone_pin_lockout_seconds)
+
+
+def menu_settings(settings: Settings) -> MenuSettings:
+    fmt = next((f for f in settings.spool_formats if f.isalnum()), "wav")
+    return MenuSettings(digit_timeout_ms=int(settings.phone_menu_digit_timeout * 1000),
+                        menu_wait_ms=int(settings.phone_menu_wait * 1000), max_logins=settings.phone_menu_max_logins,
+                        record_max_ms=settings.phone_greeting_max_seconds * 1000,
+                        record_format="wav49" if fmt == "WAV" else fmt)
+
+
+def staging_dir(settings: Settings) -> StagingDir:
+    return StagingDir(Path(settings.phone_staging_dir), settings.phone_staging_group)
+
+
+def phone_menu(settings: Settings, client: AmiPeer, mailboxes: MailboxService, pins: PinService, audit: AuditLog,
+               engine: Engine) -> MenuDriver:
+    """The driver, with every staging file a crashed run left behind removed first."""
+    from voicemail.web.preferences import AccountPreferences
+
+    staging = staging_dir(settings)
+    staging.ensure()
+    staging.sweep(STAGE_PREFIX)  # no call survives a restart: every menu staging file is a leftover
+    sweep_scratch_recordings(Path(settings.spool_dir))
+    preferences = AccountPreferences(engine)
+    port_settings = PortSettings(Path(settings.spool_dir), settings.phone_default_context)
+
+    def timezone_of(ref: MailboxRef) -> str:
+        return preferences.for_mailbox(ref)[1] or settings.default_timezone
+
+    def make_port(source: str) -> CallPort:
+        return CallPort(mailboxes, pins, staging, audit, port_settings, timezone_of, source=source)
+
+    return MenuDriver(client, make_port, menu_settings(settings), frozenset(settings.phone_trusted_contexts))
+
+
+def sweep_scratch_recordings(spool: Path) -> int:
+    """Greeting recordings a crashed run neither kept nor removed (``<ctx>/<box>/vmmenu-*``)."""
+    removed = 0
+    if spool.is_dir():
+        for path in spool.glob(f"*/*/{STAGE_PREFIX}*"):
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
