@@ -182,9 +182,10 @@ def test_record_a_greeting_review_and_keep_it() -> None:
               ("vm-tempgreeting2", key("2")), ("vm-options", key("*")), ("vm-opts", key("#"))]
     mb.greetings.add("temp")
     call = run(menu(CallStart("1001"), SETTINGS), script, mb)
-    record = 'RECORD FILE /var/spool/asterisk/voicemail/default/1001/vmmenu-unavail-x wav "#*0123456789" 60000 0 BEEP s=5'
+    target = "/var/spool/asterisk/voicemail/default/1001/vmmenu-unavail-x"
+    record = f'RECORD FILE {target} wav "#*0123456789" 60000 0 BEEP s=5'
     assert call.commands[call.commands.index(record) - 1] == 'STREAM FILE vm-rec-unv "0123456789*#"'
-    assert 'STREAM FILE /var/spool/asterisk/voicemail/default/1001/vmmenu-unavail-x "0123456789*#"' in call.commands
+    assert f'STREAM FILE {target} "0123456789*#"' in call.commands
     assert requests(mb, fx.KeepGreeting) == [fx.KeepGreeting("unavail")] and mb.greetings == {"unavail"}
     assert 'STREAM FILE vm-tmpexists "0123456789*#"' in call.commands
     assert requests(mb, fx.RemoveGreeting) == [fx.RemoveGreeting("temp")]
