@@ -14,6 +14,7 @@ from voicemail.audit.store import AuditLog
 from voicemail.config import Settings
 from voicemail.db.repository import SqlMessageStore
 from voicemail.domain.mailbox import MailboxService
+from voicemail.services.phone_pins import PinService
 from voicemail.web.accounts_store import AccountStore
 from voicemail.web.ratelimit import RateLimiter
 from voicemail.web.sessions_store import SessionStore
@@ -69,3 +70,5 @@ class WebDeps:
     # --- investigation pages: None = those pages answer 404 ---
     investigations: Investigations | None = None
     messages: SqlMessageStore | None = None  # evidence requests check that the messages are sealed
+    # --- telephone menu: the owner's phone PIN on the settings page (None = no PIN form) ---
+    pins: PinService | None = None

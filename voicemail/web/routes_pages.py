@@ -26,7 +26,8 @@ PAGE_SIZE = 25
 SORTS = (("newest", "Newest first"), ("oldest", "Oldest first"), ("longest", "Longest first"),
          ("shortest", "Shortest first"))
 NOTICES = {"read": "Marked as read.", "unread": "Marked as unread.", "deleted": "Message deleted.",
-           "calling": "Calling your phone. Answer it to hear the message.", "saved": "Settings saved."}
+           "calling": "Calling your phone. Answer it to hear the message.", "saved": "Settings saved.",
+           "pin": "Phone PIN changed."}
 
 
 def caller_label(m: InboxItem) -> str:
@@ -180,12 +181,14 @@ def calls(request: Request, page: int = Query(1, ge=1, le=100_000)) -> Response:
 
 
 def _settings_page(request: Request, form: dict[str, str], error: str = "", status: int = 200,
-                   n: str | None = None) -> Response:
+                   n: str | None = None, pin_error: str = "") -> Response:
     zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+    deps = web_deps(request)
     return render(request, "settings.html", {"active": "settings", "form": form, "error": error, "zones": zones,
                                              "languages": LANGUAGES, "notice": notice(n),
-                                             "default_tz": web_deps(request).settings.default_timezone},
-                  status=status)
+                                             "default_tz": deps.settings.default_timezone,
+                                             "pin_min": deps.pins.min_length if deps.pins is not None else 0,
+                                             "pin_error": pin_error}, status=status)
 
 
 @router.get("/settings")
@@ -204,3 +207,24 @@ def settings_submit(request: Request, notify_address: str = Form("", max_length=
     except InvalidInput as exc:
         return _settings_page(request, form, error=str(exc), status=400)
     return redirect("/settings?n=saved")
+
+
+@router.post("/settings/phone-pin")
+def phone_pin_submit(request: Request, mailbox: str = Form("", max_length=170), pin: str = Form("", max_length=40),
+                     pin_again: str = Form("", max_length=40)) -> Response:
+    """The owner sets the PIN of one of their mailboxes for the telephone menu (audited as phone.pin.set)."""
+    v = authz.owner_viewer(request)
+    pins = web_deps(request).pins
+    account = require(request).account
+    form = {"notify_address": account.notify_address, "timezone": account.timezone, "language": account.language}
+    owned = {f"{m.mailbox}@{m.context}": m for m in v.mailboxes}
+    ref = owned.get(mailbox) or (v.mailboxes[0] if len(v.mailboxes) == 1 and not mailbox else None)
+    if pins is None or ref is None:
+        raise NotFound("not found")
+    try:
+        if pin != pin_again:
+            raise InvalidInput("the two PINs are not the same")
+        pins.set_pin(ref, pin.strip(), actor=v.account, source=v.source)
+    except InvalidInput as exc:
+        return _settings_page(request, form, status=400, pin_error=str(exc))
+    return redirect("/settings?n=pin")

@@ -48,7 +48,8 @@ def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | 
         sessions=SessionStore(container.engine, web.session_idle, web.session_absolute),
         audit=audit, investigations=Investigations(container.engine, audit), messages=container.store,
         mailbox=container.mailboxes, limiter=RateLimiter(web.signin_rate_limit, web.signin_rate_window),
-        probes=probes, extra_routers=signin_method_routers(s, container.engine), signin_links=signin_links(s))
+        probes=probes, extra_routers=signin_method_routers(s, container.engine), signin_links=signin_links(s),
+        pins=container.pins)
 
 
 def signin_links(s: Settings) -> tuple[tuple[str, str], ...]:
