@@ -21,7 +21,7 @@ CEL_APPS = frozenset({"voicemail", "playback", "agi"})  # cel.conf: apps = voice
 DIAL_APP = ("AppDial2", "(Outgoing Line)")
 
 
-def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
+def _resolve(fut: asyncio.Future[bool | str], value: bool | str) -> None:
     if not fut.done():
         fut.set_result(value)
 
@@ -48,7 +48,8 @@ class Call:
     nominal: dict[int, float | None] = field(default_factory=lambda: {1: 0.0, 2: 0.0})
     on_answer: Callable[[], None] | None = None
     epoch: float = 0.0
-    wakers: dict[int, asyncio.Future[bool] | None] = field(default_factory=lambda: {1: None, 2: None})
+    wakers: dict[int, asyncio.Future[bool | str] | None] = field(default_factory=lambda: {1: None, 2: None})
+    accept: dict[int, str | None] = field(default_factory=lambda: {1: None, 2: None})
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -81,17 +82,38 @@ class Call:
             nominal += lab_seconds
             self.nominal[ch.side] = nominal
             deadline = self.epoch + self.pbx.timing.scaled(nominal)
-        return await self._sleep_until(ch, deadline)
+        return await self._sleep_until(ch, deadline) is True
 
-    async def _sleep_until(self, ch: Channel, deadline: float) -> bool:
+    async def listen(self, ch: Channel, lab_seconds: float | None, accept: str) -> bool | str:
+        """Wait up to ``lab_seconds`` (scaled; None: no limit) for a digit of ``accept`` to reach ``ch``.
+        Returns the digit, True when the time ran out, False when the peer hung up first. Digits that
+        arrive while nobody listens are lost, as frames read by an idle Async AGI loop are."""
+        if self.peer_gone(ch):
+            return False
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[bool] = loop.create_future()
+        deadline = None if lab_seconds is None else loop.time() + self.pbx.timing.scaled(lab_seconds)
+        self.accept[ch.side] = accept
+        try:
+            return await self._sleep_until(ch, deadline)
+        finally:
+            self.accept[ch.side] = None
+
+    def press(self, ch: Channel, digit: str) -> None:
+        """A DTMF digit ended on ``ch``: hand it to whatever listens for it there."""
+        fut, accept = self.wakers[ch.side], self.accept[ch.side]
+        if fut is not None and accept is not None and digit in accept:
+            _resolve(fut, digit)
+
+    async def _sleep_until(self, ch: Channel, deadline: float | None) -> bool | str:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool | str] = loop.create_future()
         self.wakers[ch.side] = fut
-        handle = loop.call_at(deadline, _resolve, fut, True)
+        handle = loop.call_at(deadline, _resolve, fut, True) if deadline is not None else None
         try:
             return await fut
         finally:
-            handle.cancel()
+            if handle is not None:
+                handle.cancel()
             self.wakers[ch.side] = None
 
     async def until_peer_gone(self, ch: Channel, limit_lab_seconds: float) -> float:
@@ -102,7 +124,7 @@ class Call:
         if self.gone[peer].is_set():
             return 0.0
         deadline = asyncio.get_running_loop().time() + self.pbx.timing.scaled(limit_lab_seconds)
-        if await self._sleep_until(ch, deadline):
+        if await self._sleep_until(ch, deadline) is True:
             return limit_lab_seconds
         peer_nominal = self.nominal[peer]
         if start_nominal is not None and peer_nominal is not None:

@@ -67,6 +67,19 @@ def dial_end(dest: Channel) -> Event:
     return _ev("DialEnd", "call", [*dest.snapshot("Dest"), ("DialStatus", "ANSWER")])
 
 
+def dtmf_begin(ch: Channel, digit: str) -> Event:
+    return _ev("DTMFBegin", "dtmf", [*ch.snapshot(), ("Digit", digit), ("Direction", "Received")])
+
+
+def dtmf_end(ch: Channel, digit: str, duration_ms: int) -> Event:
+    return _ev("DTMFEnd", "dtmf", [*ch.snapshot(), ("Digit", digit), ("DurationMs", str(duration_ms)),
+                                  ("Direction", "Received")])
+
+
+def cel_dtmf_extra(digit: str, duration_ms: int) -> str:
+    return json.dumps({"digit": digit, "duration_ms": duration_ms}, separators=(",", ":"))
+
+
 def varset(ch: Channel | None, variable: str, value: str) -> Event:
     """VarSet; ``ch`` None is app_voicemail's dummy channel (``Channel: none``). Quotes in the value
     come out backslash-escaped (capture q1: ``Value: \\"Alice Internal\\" <1001>``)."""

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from voicemail.ami.parser import AmiMessage, AmiParser, AmiProtocolError
-from voicemail.standin import actions, events, replies
+from voicemail.standin import actions, astdb, events, replies
 from voicemail.standin.actions import Outcome
 from voicemail.standin.channel import parse_callerid
 from voicemail.standin.commands import cli_output, list_commands
@@ -74,6 +74,12 @@ class Session:
         }
         for name, fn in simple.items():
             self.handlers[name] = self._simple(fn)
+        db_actions: dict[str, Callable[[astdb.AstDb, AmiMessage], list[bytes]]] = {
+            "dbput": astdb.db_put, "dbget": astdb.db_get, "dbgettree": astdb.db_get_tree, "dbdel": astdb.db_del,
+            "dbdeltree": astdb.db_del_tree,
+        }
+        for name, db_fn in db_actions.items():
+            self.handlers[name] = self._db(db_fn)
 
     # --- output --------------------------------------------------------------------------------------
 
@@ -175,6 +181,12 @@ class Session:
                 self.send(data)
             if outcome.then is not None:
                 outcome.then()
+        return run
+
+    def _db(self, fn: Callable[[astdb.AstDb, AmiMessage], list[bytes]]) -> Callable[[AmiMessage], Awaitable[None]]:
+        async def run(m: AmiMessage) -> None:
+            for data in fn(self.pbx.astdb, m):
+                self.send(data)
         return run
 
     # --- core actions --------------------------------------------------------------------------------

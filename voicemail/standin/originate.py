@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from voicemail.standin import events
 from voicemail.standin.call import Call, CallResult
 from voicemail.standin.channel import Channel, Party
+from voicemail.standin.dialplan import agi_arguments
 from voicemail.standin.pbx import Pbx
 from voicemail.standin.programs import (
     Program,
-    agilab,
     dialplan_program,
     originated_app,
     source_program,
@@ -67,12 +67,13 @@ def start(pbx: Pbx, req: OriginateRequest, *, one_program: Program | None = None
     context = context or "default"
     if not exten:
         raise OriginateFailed("no extension")
-    two_program = source_program(context, exten, lenient=req.lenient)
+    two_program = source_program(pbx.config, context, exten, lenient=req.lenient)
     if two_program is None:
         raise OriginateFailed("no such extension")
     if one_program is None:
         if req.application:
-            one_program = originated_app(req.application, req.data, real=two_program is agilab)
+            one_program = originated_app(req.application, req.data,
+                                         real=agi_arguments(context, exten) is not None)
         else:
             one_program = dialplan_program(req.context, req.exten)
 

@@ -1,0 +1,122 @@
+"""Which prompt files say.c plays for SAY NUMBER / SAY DIGITS / SAY DATETIME in English.
+
+Follows ``ast_say_number_full_en``, ``ast_say_digit_str`` and ``ast_say_date_with_format_en`` for the
+format letters a voicemail menu uses (A a B b d e Y I l H k M P p R T and quoted file names); the file
+sequence of capture q9 (``ABdY 'digits/at' IMp`` for 2026-12-03 14:05 New York) is reproduced exactly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_DATETIME_FORMAT = "ABdY 'digits/at' IMp"
+_DIGIT_NAMES = {"*": "digits/star", "#": "digits/pound", "-": "digits/minus"}
+
+
+def number_files(n: int) -> list[str]:
+    """``ast_say_number_full_en``."""
+    if n == 0:
+        return ["digits/0"]
+    files: list[str] = []
+    if n < 0:
+        files.append("digits/minus")
+        n = -n
+    while n:
+        if n < 20:
+            files.append(f"digits/{n}")
+            n = 0
+        elif n < 100:
+            files.append(f"digits/{n - n % 10}")
+            n %= 10
+        elif n < 1000:
+            files += [f"digits/{n // 100}", "digits/hundred"]
+            n %= 100
+        elif n < 1_000_000:
+            files += [*number_files(n // 1000), "digits/thousand"]
+            n %= 1000
+        elif n < 1_000_000_000:
+            files += [*number_files(n // 1000000), "digits/million"]
+            n %= 1_000_000
+        else:
+            files += [*number_files(n // 1000000000), "digits/billion"]
+            n %= 1_000_000_000
+    return files
+
+
+def digit_files(text: str) -> list[str]:
+    """``ast_say_digit_str``: one file per digit; other characters are skipped."""
+    out = []
+    for c in text:
+        if c.isdigit():
+            out.append(f"digits/{c}")
+        elif c in _DIGIT_NAMES:
+            out.append(_DIGIT_NAMES[c])
+    return out
+
+
+def datetime_files(epoch: int, fmt: str = "", tz: str = "") -> list[str]:
+    """``ast_say_date_with_format_en`` for the supported format letters."""
+    try:
+        zone = ZoneInfo(tz) if tz else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    t = datetime.fromtimestamp(epoch, zone)
+    fmt = fmt or DEFAULT_DATETIME_FORMAT
+    out: list[str] = []
+    i = 0
+    while i < len(fmt):
+        c = fmt[i]
+        if c == "'":
+            end = fmt.find("'", i + 1)
+            end = len(fmt) if end < 0 else end
+            if end > i + 1:
+                out.append(fmt[i + 1:end])
+            i = end + 1
+            continue
+        out += _letter(c, t)
+        i += 1
+    return out
+
+
+def _letter(c: str, t: datetime) -> list[str]:
+    if c in "Aa":
+        return [f"digits/day-{(t.weekday() + 1) % 7}"]
+    if c in "Bbh":
+        return [f"digits/mon-{t.month - 1}"]
+    if c in "de":
+        return [f"digits/h-{t.day}"]
+    if c == "Y":
+        return _year(t.year)
+    if c in "Il":
+        hour = t.hour % 12 or 12
+        return [f"digits/{hour}"]
+    if c in "Hk":
+        return (["digits/oh"] if c == "H" and t.hour < 10 else []) + number_files(t.hour)
+    if c == "M":
+        if t.minute == 0:
+            return ["digits/oclock"]
+        if t.minute < 10:
+            return ["digits/oh", f"digits/{t.minute}"]
+        return number_files(t.minute)
+    if c in "Pp":
+        return ["digits/p-m" if t.hour >= 12 else "digits/a-m"]
+    if c == "R":
+        return _letter("H", t) + _letter("M", t)
+    if c == "T":
+        return _letter("H", t) + _letter("M", t) + number_files(t.second)
+    return []
+
+
+def _year(year: int) -> list[str]:
+    if year > 1999:
+        return number_files(year)
+    if year < 1100:
+        return number_files(year)
+    files = number_files(year // 100)
+    rest = year % 100
+    if rest == 0:
+        return [*files, "digits/hundred"]
+    if rest < 10:
+        return [*files, "digits/oh", *number_files(rest)]
+    return files + number_files(rest)
