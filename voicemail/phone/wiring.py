@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,7 @@ def staging_dir(settings: Settings) -> StagingDir:
 
 
 def phone_menu(settings: Settings, client: AmiPeer, mailboxes: MailboxService, pins: PinService, audit: AuditLog,
-               engine: Engine) -> MenuDriver:
+               engine: Engine, on_sent: Callable[[str, str], None] | None = None) -> MenuDriver:
     """The driver, with every staging file a crashed run left behind removed first."""
     from voicemail.web.preferences import AccountPreferences
 
@@ -58,7 +59,8 @@ def phone_menu(settings: Settings, client: AmiPeer, mailboxes: MailboxService, p
     def make_port(source: str) -> CallPort:
         return CallPort(mailboxes, pins, staging, audit, port_settings, timezone_of, source=source)
 
-    return MenuDriver(client, make_port, menu_settings(settings), frozenset(settings.phone_trusted_contexts))
+    return MenuDriver(client, make_port, menu_settings(settings), frozenset(settings.phone_trusted_contexts),
+                      on_sent=on_sent)
 
 
 def sweep_scratch_recordings(spool: Path) -> int:
