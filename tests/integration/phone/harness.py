@@ -8,7 +8,7 @@ import grp
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,12 +48,15 @@ class PhoneSite:
     def staged_files(self) -> list[Path]:
         return sorted(self.staging.iterdir()) if self.staging.is_dir() else []
 
-    def run_calls(self, originates: list[tuple[str, str]], timeout: float = 120) -> list[list[Sent]]:
+    def run_calls(self, originates: list[tuple[str, str]], timeout: float = 120,
+                  meanwhile: tuple[float, Callable[[], object]] | None = None) -> list[list[Sent]]:
         """Originate ``Local/<caller>@vmphone/n`` into ``vmmenu``/``<exten>`` for each (caller, exten), all at
-        once; return each call's commands (in the order given) once every call has ended."""
-        return asyncio.run(self._run(originates, timeout))
+        once; return each call's commands (in the order given) once every call has ended. ``meanwhile``:
+        (seconds after the first command, something to do then, in a thread)."""
+        return asyncio.run(self._run(originates, timeout, meanwhile))
 
-    async def _run(self, originates: list[tuple[str, str]], timeout: float) -> list[list[Sent]]:
+    async def _run(self, originates: list[tuple[str, str]], timeout: float,
+                   meanwhile: tuple[float, Callable[[], object]] | None) -> list[list[Sent]]:
         s, box = self.settings, self.box
         client = AmiClient("127.0.0.1", box.site.port, "voicemail", box.site.secret, ping_interval=0)
         await client.connect()
@@ -81,6 +84,9 @@ class PhoneSite:
                 channels.append(f"Local/{caller}@vmphone-{n:08x};1")
             async with asyncio.timeout(timeout):
                 while len(calls) < len(originates) or driver.sessions:
+                    if meanwhile is not None and starts and time.monotonic() - min(starts.values()) >= meanwhile[0]:
+                        await asyncio.to_thread(meanwhile[1])
+                        meanwhile = None
                     await asyncio.sleep(0.05)
         finally:
             await driver.close()

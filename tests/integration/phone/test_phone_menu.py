@@ -165,3 +165,20 @@ def test_unknown_mailbox_is_refused_and_greetings_are_recorded_from_the_phone(tm
         assert [(d["greeting"], d["result"]) for _a, act, _o, _s, d in events if act == "phone.greeting"] == [
             ("unavail", "recorded")]
         no_leftovers(site)
+
+
+def test_losing_the_ami_connection_mid_message_ends_the_call_and_removes_its_file(tmp_path: Path) -> None:
+    callers = {"listener": caller((2.2, f"{PIN}#"), (17, "1"), hangup_at=60)}
+    with phone_site(tmp_path / "site", callers, phone_menu_wait=8.0) as site:
+        site.box.leave("1001@default", make_wav(12.0, 6))
+        seen: list[list[Path]] = []
+
+        def drop() -> None:
+            seen.append(site.staged_files())  # the message is playing from its staging file
+            site.box.standin.drop_connections()
+
+        [call] = site.run_calls([("listener", "1001")], meanwhile=(32.0, drop))
+        assert commands(call)[-1].startswith("CONTROL STREAM FILE ")
+        assert [len(files) for files in seen] == [1]
+        no_leftovers(site)
+        assert folders(site, "1001@default") == {"INBOX": 1}
