@@ -82,13 +82,15 @@ class CallSession:
 class MenuDriver:
     def __init__(self, client: AmiPeer, make_port: Callable[[str], Port], settings: MenuSettings,
                  trusted_contexts: frozenset[str], *, command_timeout: float = 900.0,
-                 on_sent: Callable[[str, str], None] | None = None) -> None:
+                 on_sent: Callable[[str, str], None] | None = None,
+                 on_result: Callable[[str, AgiReply], None] | None = None) -> None:
         self._client = client
         self._make_port = make_port
         self._settings = settings
         self._trusted = trusted_contexts
         self._command_timeout = command_timeout
-        self._on_sent = on_sent  # (channel, command) after each Action: AGI is written (benchmarks, tests)
+        self._on_sent = on_sent  # (channel, command) as each Action: AGI is about to be written (tests, bench)
+        self._on_result = on_result  # (channel, reply) as each AsyncAGIExec of ours arrives (bench)
         self._sessions: dict[str, CallSession] = {}
         self._ids = itertools.count(1)
         self._unsubscribe: Callable[[], None] | None = None
@@ -127,7 +129,10 @@ class MenuDriver:
             session = self._sessions.get(channel)
             future = session.pending.pop(msg.get("CommandId") or "", None) if session is not None else None
             if future is not None and not future.done():
-                future.set_result(parse_reply(unquote(msg.get("Result") or "")))
+                reply = parse_reply(unquote(msg.get("Result") or ""))
+                if self._on_result is not None:
+                    self._on_result(channel, reply)
+                future.set_result(reply)
         elif name in ("AsyncAGIEnd", "Hangup"):
             session = self._sessions.get(channel)
             if session is not None:
@@ -197,14 +202,14 @@ class MenuDriver:
         command_id = f"vmm-{next(self._ids)}"
         future: asyncio.Future[AgiReply] = asyncio.get_running_loop().create_future()
         session.pending[command_id] = future  # before sending: the result may come with the reply
+        if self._on_sent is not None:
+            self._on_sent(session.channel, text)
         try:
             await self._client.action("AGI", [("Channel", session.channel), ("Command", text),
                                               ("CommandID", command_id)])
         except (AmiError, PermanentError):  # "Channel ... does not exist", connection lost, timeout
             session.pending.pop(command_id, None)
             raise _Gone() from None
-        if self._on_sent is not None:
-            self._on_sent(session.channel, text)
         ended: asyncio.Future[Any] = asyncio.ensure_future(session.ended.wait())
         try:
             loop = asyncio.get_running_loop()

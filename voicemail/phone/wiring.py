@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from voicemail.config import Settings
 from voicemail.domain.mailbox import MailboxService
 from voicemail.domain.models import MailboxRef
+from voicemail.phone.agi import AgiReply
 from voicemail.phone.dialog import MenuSettings
 from voicemail.phone.driver import AmiPeer, MenuDriver
 from voicemail.phone.port import STAGE_PREFIX, CallPort, PortSettings
@@ -42,7 +43,8 @@ def staging_dir(settings: Settings) -> StagingDir:
 
 
 def phone_menu(settings: Settings, client: AmiPeer, mailboxes: MailboxService, pins: PinService, audit: AuditLog,
-               engine: Engine, on_sent: Callable[[str, str], None] | None = None) -> MenuDriver:
+               engine: Engine, on_sent: Callable[[str, str], None] | None = None,
+               on_result: Callable[[str, AgiReply], None] | None = None) -> MenuDriver:
     """The driver, with every staging file a crashed run left behind removed first."""
     from voicemail.web.preferences import AccountPreferences
 
@@ -60,7 +62,7 @@ def phone_menu(settings: Settings, client: AmiPeer, mailboxes: MailboxService, p
         return CallPort(mailboxes, pins, staging, audit, port_settings, timezone_of, source=source)
 
     return MenuDriver(client, make_port, menu_settings(settings), frozenset(settings.phone_trusted_contexts),
-                      on_sent=on_sent)
+                      on_sent=on_sent, on_result=on_result)
 
 
 def sweep_scratch_recordings(spool: Path) -> int:
