@@ -12,7 +12,7 @@ import asyncio
 import random
 from dataclasses import dataclass
 
-from voicemail.standin import agi_play, events
+from voicemail.standin import agi_play, agi_record, events
 from voicemail.standin.agi_play import AgiResult
 from voicemail.standin.call import Call
 from voicemail.standin.channel import Channel
@@ -123,10 +123,12 @@ async def _dispatch(call: Call, ch: Channel, args: list[str], words: list[str]) 
         return await agi_play.get_data(call, ch, args)
     if words[:3] == ["WAIT", "FOR", "DIGIT"]:
         return await agi_play.wait_for_digit(call, ch, args)
-    if words[:1] == ["SAY"] and len(words) > 1 and words[1] in ("NUMBER", "DIGITS", "DATETIME"):
+    if words[:2] == ["GET", "OPTION"]:
+        return await agi_play.get_option(call, ch, args)
+    if words[:1] == ["SAY"] and len(words) > 1 and words[1] in ("NUMBER", "DIGITS", "DATETIME", "ALPHA"):
         return await agi_play.say_command(call, ch, args, words[1])
     if words[:2] == ["RECORD", "FILE"]:
-        return await agi_play.record_file(call, ch, args)
+        return await agi_record.record_file(call, ch, args)
     if words[:1] == ["EXEC"] and len(args) >= 2:
         app, data = args[1], " ".join(args[2:])
         saved = (ch.app, ch.appdata)

@@ -1,7 +1,7 @@
 """The AGI commands that play, listen and record: STREAM FILE, CONTROL STREAM FILE, GET DATA, WAIT FOR
-DIGIT, SAY NUMBER/DIGITS/DATETIME and RECORD FILE, with res_agi.c's result lines (Asterisk 22.10.1,
-``handle_streamfile``, ``handle_controlstreamfile``, ``handle_getdata``, ``handle_waitfordigit``,
-``handle_saynumber``/``saydigits``/``saydatetime``, ``handle_recordfile``) and the captures q9-q9c.
+DIGIT, GET OPTION and SAY NUMBER/DIGITS/DATETIME/ALPHA, with res_agi.c's result lines (Asterisk
+22.10.1, ``handle_streamfile``, ``handle_controlstreamfile``, ``handle_getdata``, ``handle_waitfordigit``,
+``handle_getoption``, ``handle_saynumber``/``saydigits``/``saydatetime``/``sayalpha``) and captures q9-q9c.
 
 Positions are counted in 20 ms frames: STREAM FILE reports the samples read (one frame ahead of what
 was heard), CONTROL STREAM FILE milliseconds (``ast_control_streamfile`` offset / 8).
@@ -10,23 +10,15 @@ was heard), CONTROL STREAM FILE milliseconds (``ast_control_streamfile`` offset 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from voicemail.standin import events, say, sounds
-from voicemail.standin.audio import pcm_wav, wav49
 from voicemail.standin.call import Call
 from voicemail.standin.channel import Channel
 
 ANY_DIGIT = "0123456789*#ABCD"
 FRAME = 160                      # samples in a 20 ms frame
-BEEP = "beep"
-RECORD_FORMATS = {"wav": "wav", "wav49": "WAV", "sln": "sln", "ulaw": "ulaw", "alaw": "alaw"}
-RECORD_REWIND = 1600             # a DTMF-ended recording is cut by 200 ms
-MAX_RECORD_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +45,7 @@ class Clock:
         return (asyncio.get_running_loop().time() - self.t0) / self.scale
 
 
-def _escape(text: str) -> str:
+def escape_digits(text: str) -> str:
     return "".join(c for c in text if c in ANY_DIGIT)
 
 
@@ -62,12 +54,12 @@ async def stream_file(call: Call, ch: Channel, args: list[str]) -> AgiResult | N
     if not 4 <= len(args) <= 5:
         return None
     offset = int(args[4]) if len(args) == 5 and args[4].lstrip("-").isdigit() else 0
-    sound = sounds.lookup(args[2], call.pbx.config.sounds_dir)
+    sound = sounds.lookup(args[2], call.pbx.config.sounds_dir, call.pbx.config.file_root)
     if sound is None:
         return failed(f"200 result=-1 endpos={offset}", gone=False)
     start = min(max(0, offset), sound.samples)
     clock = Clock(call)
-    got = await call.listen(ch, (sound.samples - start) / sounds.RATE, _escape(args[3]))
+    got = await call.listen(ch, (sound.samples - start) / sounds.RATE, escape_digits(args[3]))
     call.cel(ch, "STREAM_END")
     if got is True:
         call.varset(ch, "PLAYBACKSTATUS", "SUCCESS")
@@ -76,6 +68,33 @@ async def stream_file(call: Call, ch: Channel, args: list[str]) -> AgiResult | N
     call.varset(ch, "PLAYBACKSTATUS", "FAILED")
     if got is False:
         return failed(f"200 result=-1 endpos={pos}", gone=True)
+    return AgiResult(f"200 result={ord(got)} endpos={pos}")
+
+
+async def get_option(call: Call, ch: Channel, args: list[str]) -> AgiResult | None:
+    """``GET OPTION <file> <escape digits> [timeout ms]``: STREAM FILE, then (if no key stopped it) a
+    wait for a key (default 5000 ms); a key outside the escape list, and a hangup, count as 0."""
+    if not 4 <= len(args) <= 5:
+        return None
+    timeout = _atoi(args[4]) if len(args) == 5 else 5000
+    sound = sounds.lookup(args[2], call.pbx.config.sounds_dir, call.pbx.config.file_root)
+    if sound is None:
+        return failed("200 result=-1 endpos=0", gone=False)
+    escape = escape_digits(args[3])
+    clock = Clock(call)
+    got = await call.listen(ch, sound.seconds, escape)
+    call.cel(ch, "STREAM_END")
+    pos = sound.samples
+    if isinstance(got, str) or got is False:
+        pos = min(sound.samples, (math.floor(clock.seconds() * sounds.RATE / FRAME) + 1) * FRAME)
+    if got is False:
+        return failed(f"200 result=-1 endpos={pos}", gone=True)
+    if got is True:
+        got = await call.listen(ch, timeout / 1000 if timeout > 0 else 0.0, ANY_DIGIT)
+        if got is False:
+            return AgiResult(f"200 result=0 endpos={pos}", action="gone")
+        if got is True or got not in escape:
+            return AgiResult(f"200 result=0 endpos={pos}")
     return AgiResult(f"200 result={ord(got)} endpos={pos}")
 
 
@@ -93,7 +112,7 @@ async def control_stream_file(call: Call, ch: Channel, args: list[str]) -> AgiRe
     fwd = args[6] if len(args) > 6 and args[6] else "#"
     rev = args[7] if len(args) > 7 and args[7] else "*"
     pause = args[8] if len(args) > 8 and args[8] else ""
-    sound = sounds.lookup(args[3], call.pbx.config.sounds_dir)
+    sound = sounds.lookup(args[3], call.pbx.config.sounds_dir, call.pbx.config.file_root)
     if sound is None:
         call.varset(ch, "CPLAYBACKSTATUS", "ERROR")
         call.varset(ch, "CPLAYBACKOFFSET", str(offset_ms))
@@ -101,7 +120,7 @@ async def control_stream_file(call: Call, ch: Channel, args: list[str]) -> AgiRe
     total_ms = sound.samples * 1000 // sounds.RATE
     pos = min(max(0, offset_ms), total_ms)
     call.cel(ch, "STREAM_BEGIN", extra=events.cel_stream_extra(args[3]))
-    accept = _escape(stop + fwd + rev + pause)
+    accept = escape_digits(stop + fwd + rev + pause)
     result: str | bool = True
     while True:
         clock = Clock(call)
@@ -122,7 +141,7 @@ async def control_stream_file(call: Call, ch: Channel, args: list[str]) -> AgiRe
         elif got in rev:
             pos = max(0, pos - skip)
         elif got in pause:
-            resumed = await call.listen(ch, None, _escape(pause + stop))
+            resumed = await call.listen(ch, None, escape_digits(pause + stop))
             if resumed is False or (isinstance(resumed, str) and resumed in stop and resumed not in pause):
                 result = resumed
                 break
@@ -160,7 +179,7 @@ async def get_data(call: Call, ch: Channel, args: list[str]) -> AgiResult | None
         last = index == len(prompts) - 1
         got: str | bool = True
         if prompt:
-            sound = sounds.lookup(prompt, call.pbx.config.sounds_dir)
+            sound = sounds.lookup(prompt, call.pbx.config.sounds_dir, call.pbx.config.file_root)
             if sound is None:
                 if last:
                     return AgiResult("200 result=-1")
@@ -200,9 +219,9 @@ async def wait_for_digit(call: Call, ch: Channel, args: list[str]) -> AgiResult 
 
 async def say_files(call: Call, ch: Channel, files: list[str], escape: str) -> AgiResult:
     """Play ``files`` in turn (CEL STREAM_BEGIN/END each); an escape digit stops and is the result."""
-    accept = _escape(escape)
+    accept = escape_digits(escape)
     for name in files:
-        sound = sounds.lookup(name, call.pbx.config.sounds_dir)
+        sound = sounds.lookup(name, call.pbx.config.sounds_dir, call.pbx.config.file_root)
         if sound is None:
             continue
         call.cel(ch, "STREAM_BEGIN", extra=events.cel_stream_extra(name))
@@ -220,6 +239,11 @@ async def say_command(call: Call, ch: Channel, args: list[str], what: str) -> Ag
         if len(args) < 4 or not args[2].lstrip("-").isdigit():
             return None
         return await say_files(call, ch, say.number_files(int(args[2])), args[3])
+    if what == "ALPHA":
+        if len(args) not in (4, 5) or (len(args) == 5 and args[4][:1].lower() not in ("a", "l", "n", "u", "")):
+            return None
+        sensitivity = args[4][:1].lower() if len(args) == 5 else "n"
+        return await say_files(call, ch, say.alpha_files(args[2], sensitivity), args[3])
     if what == "DIGITS":
         if len(args) != 4 or not args[2].lstrip("-").isdigit():
             return None
@@ -229,60 +253,6 @@ async def say_command(call: Call, ch: Channel, args: list[str], what: str) -> Ag
     fmt = args[4] if len(args) > 4 else ""
     tz = args[5] if len(args) > 5 else ""
     return await say_files(call, ch, say.datetime_files(int(args[2]), fmt, tz), args[3])
-
-
-async def record_file(call: Call, ch: Channel, args: list[str]) -> AgiResult | None:
-    """``RECORD FILE <file> <format> <escape> <timeout ms> [offset] [BEEP] [s=silence]``: writes
-    ``<file>.<format>``; the caller is heard as silence for as long as the recording runs."""
-    if len(args) < 6 or not args[5].lstrip("-").isdigit():
-        return None
-    ms = int(args[5])
-    offset = int(args[6]) if len(args) > 6 and args[6].isdigit() else 0
-    beep = (len(args) > 6 and not args[6].isdigit() and not args[6].startswith("s=")) or (
-        len(args) > 7 and not args[7].startswith("s="))
-    if beep:
-        sound = sounds.lookup(BEEP)
-        call.cel(ch, "STREAM_BEGIN", extra=events.cel_stream_extra(BEEP))
-        got = await call.listen(ch, sound.seconds if sound else 0.4233, _escape(args[4]))
-        call.cel(ch, "STREAM_END")
-        if got is False:
-            return AgiResult(f"200 result=-1 (randomerror) endpos={offset}")
-        if isinstance(got, str):
-            return AgiResult(f"200 result={ord(got)} (randomerror) endpos={offset}")
-    ext = RECORD_FORMATS.get(args[3])
-    path = Path(f"{args[2]}.{ext}") if ext else None
-    if path is None or not _writable(path):
-        return failed("200 result=-1 (writefile)", gone=False)
-    clock = Clock(call)
-    limit = min(MAX_RECORD_SECONDS, ms / 1000) if ms >= 0 else MAX_RECORD_SECONDS
-    got = await call.listen(ch, limit, _escape(args[4]))
-    samples = offset + math.floor(clock.seconds() * sounds.RATE / FRAME) * FRAME
-    if isinstance(got, str):
-        samples = max(0, samples - RECORD_REWIND)
-    await asyncio.to_thread(_write, path, ext or "wav", samples)
-    if got is False:
-        return failed(f"200 result=-1 (hangup) endpos={samples}", gone=True)
-    if isinstance(got, str):
-        return AgiResult(f"200 result={ord(got)} (dtmf) endpos={samples}")
-    return AgiResult(f"200 result=0 (timeout) endpos={samples}")
-
-
-def _writable(path: Path) -> bool:
-    return path.parent.is_dir() and os.access(path.parent, os.W_OK) and not path.is_dir()
-
-
-def _write(path: Path, ext: str, samples: int) -> None:
-    if ext == "wav":
-        data = pcm_wav(bytes(2 * samples))
-    elif ext == "WAV":
-        data = wav49(samples)
-    elif ext == "sln":
-        data = bytes(2 * samples)
-    else:
-        data = (b"\xff" if ext == "ulaw" else b"\xd5") * samples
-    with contextlib.suppress(OSError):
-        path.write_bytes(data)
-        path.chmod(0o644)
 
 
 def _atoi(text: str) -> int:

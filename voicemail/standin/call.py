@@ -47,6 +47,8 @@ class Call:
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     nominal: dict[int, float | None] = field(default_factory=lambda: {1: 0.0, 2: 0.0})
     on_answer: Callable[[], None] | None = None
+    on_fail: Callable[[int], None] | None = None   # the call failed before an answer (OriginateResponse reason)
+    initiator_links_end: bool = False               # LINKEDID_END on the half that hung up first
     epoch: float = 0.0
     wakers: dict[int, asyncio.Future[bool | str] | None] = field(default_factory=lambda: {1: None, 2: None})
     accept: dict[int, str | None] = field(default_factory=lambda: {1: None, 2: None})
@@ -140,6 +142,9 @@ class Call:
         ch.app, ch.appdata = app, data
         ch.cdr_app = (app, data)
         if app.lower() in CEL_APPS:
+            if ch.cel_app is not None and ch.cel_app[0] == app:
+                ch.cel_app = (app, data)  # cel.c reports a change of application name only
+                return
             if ch.cel_app is not None:
                 self.cel(ch, "APP_END", app=ch.cel_app)
             ch.cel_app = (app, data)
@@ -152,8 +157,9 @@ class Call:
 
     # --- creation and answer -------------------------------------------------------------------------
 
-    def create(self, dialstring: str, optimize: bool) -> None:
-        """Channels exist, caller id set, the ;2 half is being dialled (q1 order)."""
+    def create(self, dialstring: str, optimize: bool, *, dial: bool = True) -> None:
+        """Channels exist, caller id set, the ;2 half is being dialled (q1 order); ``dial`` False: the
+        extension does not exist, so there is no LocalBridge and no DialBegin (q11 e)."""
         one, two, caller = self.one, self.two, self.caller
         self.pbx.register(one)
         self.pbx.register(two)
@@ -174,8 +180,9 @@ class Call:
             two.connected = caller.copy()
             self.emit(events.newcallerid(two))
             self.emit(events.newconnectedline(two))
-        self.emit(events.local_bridge(one, two, two.context, two.exten, optimize))
-        self.emit(events.dial_begin(one, dialstring))
+        if dial:
+            self.emit(events.local_bridge(one, two, two.context, two.exten, optimize))
+            self.emit(events.dial_begin(one, dialstring))
 
     def answer(self) -> None:
         """The ;2 half ran Answer(): both halves Up, the dial ends, the originator's side starts."""
@@ -230,7 +237,7 @@ class Call:
         self._pair_broken()
         self.emit(events.hangup(ch, cause))
         self.device_states(1)
-        self._end_cels(ch, cause, source, linked_end=False)
+        self._end_cels(ch, cause, source, linked_end=self.initiator_links_end)
         self._finish(ch, cause)
 
     def hangup_second(self, ch: Channel, *, soft: bool, cdr: str = "after_hangup") -> None:
@@ -247,7 +254,7 @@ class Call:
         self.device_states(1)
         if cdr == "after_hangup":
             self.emit(events.cdr(ch, self.pbx.now()))
-        self._end_cels(ch, cause, "", linked_end=True)
+        self._end_cels(ch, cause, "", linked_end=not self.initiator_links_end)
         self._finish(ch, cause)
 
     def hangup(self, ch: Channel, cause: int, source: str, *, soft_cause: int | None = None, soft: bool = False,
@@ -257,6 +264,11 @@ class Call:
             self.hangup_second(ch, soft=soft or soft_cause is not None, cdr=second_cdr)
         else:
             self.hangup_first(ch, cause, source, soft_cause=soft_cause, cdr=first_cdr)
+
+    def finish(self, ch: Channel) -> None:
+        """``ch`` is gone (its hangup events were sent by the caller of this)."""
+        if not ch.hungup:
+            self._finish(ch, self.cause)
 
     def _finish(self, ch: Channel, cause: int) -> None:
         if not any(g.is_set() for g in self.gone.values()):

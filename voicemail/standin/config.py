@@ -64,6 +64,9 @@ class StandinConfig:
     ``phones``: scripted phones that "play on my phone" calls, ``{"desk": "Ringing,Wait(3),Answer,
     Wait(30),Hangup"}``, addressed as ``Local/desk@phonesim/n``.
     ``sounds_dir``: extra stock prompts (``<sounds_dir>/<name>.wav``) that STREAM FILE finds by name.
+    ``file_root``: absolute file names in AGI commands and Playback (sounds to play, RECORD FILE targets)
+    are taken under this directory, as for an Asterisk installed under a prefix (the captures' paths
+    were normalised that way); None: as given.
     """
 
     spool_dir: Path
@@ -78,6 +81,7 @@ class StandinConfig:
     callers: Mapping[str, str] = field(default_factory=dict)
     phones: Mapping[str, str] = field(default_factory=dict)
     sounds_dir: Path | None = None
+    file_root: Path | None = None
 
     def validated(self) -> StandinConfig:
         """Raise ConfigError naming the first bad setting; return self."""

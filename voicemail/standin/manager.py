@@ -271,7 +271,9 @@ class Session:
             channel=channel, application=m.get("Application") or "", data=m.get("Data") or "",
             context=m.get("Context") or "", exten=m.get("Exten") or "",
             caller=parse_callerid(callerid),
-            action_id=m.get("ActionID") or None, announce=_true(m.get("Async") or ""))
+            action_id=m.get("ActionID") or None, announce=_true(m.get("Async") or ""),
+            timeout_ms=int(timeout) if timeout.strip() else 30000,
+            channel_id=(m.get("ChannelId") or "").strip(), other_channel_id=(m.get("OtherChannelId") or "").strip())
         if req.announce:
             self.send(replies.ack(m, "Originate successfully queued"))
             try:

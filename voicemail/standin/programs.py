@@ -43,7 +43,7 @@ async def playback(call: Call, ch: Channel, data: str, *, real: bool = False) ->
     ok = True
     status = "SUCCESS"
     for name in files:
-        sound = sounds.lookup(name, call.pbx.config.sounds_dir)
+        sound = sounds.lookup(name, call.pbx.config.sounds_dir, call.pbx.config.file_root)
         if sound is None:
             log.warning("standin: Playback: no such sound file")
             status = "FAILED"

@@ -55,6 +55,31 @@ def digit_files(text: str) -> list[str]:
     return out
 
 
+_CHARACTERS = {"*": "digits/star", "#": "digits/pound", "!": "letters/exclaimation-point", "@": "letters/at",
+               "$": "letters/dollar", "-": "letters/dash", ".": "letters/dot", "=": "letters/equals",
+               "+": "letters/plus", "/": "letters/slash", " ": "letters/space"}
+
+
+def alpha_files(text: str, sensitivity: str = "n") -> list[str]:
+    """``ast_get_character_str``: letters, digits and the punctuation say.c names; ``sensitivity``
+    ``a``/``u``/``l`` announces "uppercase"/"lowercase" before letters of that case."""
+    out: list[str] = []
+    for c in text:
+        if c in _CHARACTERS:
+            out.append(_CHARACTERS[c])
+        elif c.isdigit():
+            out.append(f"digits/{c}")
+        elif c.isascii() and c.isalpha():
+            if c.isupper() and sensitivity in "au" and sensitivity:
+                out.append("uppercase")
+            elif c.islower() and sensitivity in "al" and sensitivity:
+                out.append("lowercase")
+            out.append(f"letters/{c.lower()}")
+        else:
+            out.append(f"letters/ascii{ord(c)}")
+    return out
+
+
 def datetime_files(epoch: int, fmt: str = "", tz: str = "") -> list[str]:
     """``ast_say_date_with_format_en`` for the supported format letters."""
     try:

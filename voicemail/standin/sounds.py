@@ -62,6 +62,9 @@ _DIGITS = (
 STOCK = frozenset(
     [f"vm-{n}" for n in _VM] + [f"digits/{n}" for n in _DIGITS]
     + [f"letters/{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+    + [f"letters/{n}" for n in ("at", "dash", "dot", "dollar", "equals", "plus", "slash", "space",
+                                "exclaimation-point")]
+    + ["uppercase", "lowercase"]
     + [
         "beep", "hello-world", "custom/lab-message", "auth-thankyou", "auth-incorrect", "silence/1",
         "silence/2", "goodbye",
@@ -123,12 +126,21 @@ def find_file(base: Path) -> Path | None:
     return None
 
 
-def lookup(name: str, sounds_dir: Path | None = None) -> Sound | None:
+def rooted(name: str, root: Path | None) -> Path:
+    """An absolute file name as the stand-in sees it: under ``root`` when one is configured."""
+    if root is None:
+        return Path(name)
+    return root / name.lstrip("/")
+
+
+def lookup(name: str, sounds_dir: Path | None = None, root: Path | None = None) -> Sound | None:
     """The sound ``name`` as Asterisk's ``ast_openstream`` would find it now, or None when missing."""
     if not name:
         return None
     if name.startswith("/"):
-        found = find_file(Path(name))
+        if ".." in Path(name).parts and root is not None:
+            return None
+        found = find_file(rooted(name, root))
         samples = file_samples(found) if found is not None else None
         return Sound(name, samples) if samples is not None else None
     if ".." in Path(name).parts:
