@@ -32,7 +32,7 @@ class MenuSettings:
     menu_wait_ms: int = 6000  # after a menu prompt (app_voicemail waits 6 s)
     menu_repeats: int = 3  # prompts played before a silent caller is told goodbye
     max_logins: int = 3  # wrong mailbox / PIN entries per call
-    max_digits: int = 10  # mailbox and PIN length limit
+    max_digits: int = 20  # mailbox and PIN length limit (a PIN has at most 20 digits, see pin_policy)
     skip_ms: int = 3000  # fast-forward / rewind step while a message plays
     record_max_ms: int = 60000  # longest greeting
     record_silence_s: int = 5  # a greeting recording stops after this much silence

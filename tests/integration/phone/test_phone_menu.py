@@ -69,7 +69,7 @@ def test_callers_listen_save_delete_and_hang_up_leaving_nothing_behind(site: Pho
     [path] = {m.group(1) for c in save if (m := staged.match(c))}
     assert Path(path).parent == site.staging and Path(path).name.startswith("vmmenu-")
     assert save == [
-        "GET DATA vm-password 5000 10",
+        "GET DATA vm-password 5000 20",
         f"STREAM FILE vm-youhave {ANY}", f"SAY NUMBER 1 {ANY}", f"STREAM FILE vm-INBOX {ANY}",
         f"STREAM FILE vm-message {ANY}",
         f"STREAM FILE vm-onefor {ANY}", f"STREAM FILE vm-INBOX {ANY}", f"STREAM FILE vm-messages {ANY}",
@@ -95,7 +95,7 @@ def test_callers_listen_save_delete_and_hang_up_leaving_nothing_behind(site: Pho
     assert gone[-1].startswith("CONTROL STREAM FILE ")  # the caller hung up while it played
     assert not any("SAY DIGITS" in c for c in gone)  # nothing about the outside caller
     assert folders(site, "2001@default") == {"INBOX": 1}  # no half-done move
-    assert early == ["GET DATA vm-password 5000 10"]
+    assert early == ["GET DATA vm-password 5000 20"]
     assert envelope[-1].startswith("SAY DATETIME ")
     no_leftovers(site)
 
@@ -122,7 +122,7 @@ def test_pin_guessing_across_calls_locks_the_mailbox(tmp_path: Path) -> None:
             assert commands(call).count('STREAM FILE vm-incorrect ""') == 3
             assert commands(call)[-2:] == ['STREAM FILE vm-goodbye ""', "HANGUP"]
         [owner] = site.run_calls([("owner", "1001")])
-        assert commands(owner)[:2] == ["GET DATA vm-password 5000 10", 'STREAM FILE vm-incorrect ""']
+        assert commands(owner)[:2] == ["GET DATA vm-password 5000 20", 'STREAM FILE vm-incorrect ""']
         assert "STREAM FILE vm-youhave" not in " ".join(commands(owner))
         events = audit(site)
         results = [d.get("result") for _a, act, _o, _s, d in events if act == "phone.signin"]
@@ -149,7 +149,7 @@ def test_unknown_mailbox_is_refused_and_greetings_are_recorded_from_the_phone(tm
         pins.set_pin(MailboxRef("default", "1002"), PIN, actor="test", source="test")
         stranger, greeting, gone = site.run_calls([("stranger", "menu"), ("greeting", "1002"),
                                                    ("record-gone", "1001")])
-        assert commands(stranger)[:3] == ["GET DATA vm-login 5000 10", "GET DATA vm-password 5000 10",
+        assert commands(stranger)[:3] == ["GET DATA vm-login 5000 20", "GET DATA vm-password 5000 20",
                                           'STREAM FILE vm-incorrect ""']
         assert commands(stranger)[-2:] == ['STREAM FILE vm-goodbye ""', "HANGUP"]
         record = [c for c in commands(greeting) if c.startswith("RECORD FILE ")]

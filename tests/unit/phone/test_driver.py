@@ -106,10 +106,10 @@ def test_only_voicemail_menu_calls_are_taken_and_calls_are_kept_apart() -> None:
                                            (other, env(other, "extension-mobility", "SEP0011")),
                                            (b, env(b, "voicemail-menu"))], Port))
     assert driver.sessions == 0 and len(ports) == 2 and all(p.closed == 1 for p in ports)
-    assert [c for ch, c in peer.sent if ch == a][:2] == ["GET DATA vm-password 5000 10",
+    assert [c for ch, c in peer.sent if ch == a][:2] == ["GET DATA vm-password 5000 20",
                                                          'STREAM FILE vm-youhave "0123456789*#"']
     assert [c for ch, c in peer.sent if ch == a][-2:] == ['STREAM FILE vm-goodbye ""', "HANGUP"]
-    assert [c for ch, c in peer.sent if ch == b] == ["GET DATA vm-login 5000 10"]  # b hung up at once
+    assert [c for ch, c in peer.sent if ch == b] == ["GET DATA vm-login 5000 20"]  # b hung up at once
     assert not [c for ch, c in peer.sent if ch == other]
 
 
@@ -134,7 +134,7 @@ def test_a_failing_service_gets_an_apology_and_a_goodbye_not_an_exception() -> N
     a = "Local/x@vmphone-00000006;1"
     peer = Peer({a: ["200 result=4242", "200 result=0 endpos=100", "200 result=0 endpos=100", "200 result=1"]})
     driver, ports = asyncio.run(run(peer, [(a, env(a, "voicemail-menu", "1001"))], lambda: Port(fail=True)))
-    assert [c for _ch, c in peer.sent] == ["GET DATA vm-password 5000 10", 'STREAM FILE vm-sorry ""',
+    assert [c for _ch, c in peer.sent] == ["GET DATA vm-password 5000 20", 'STREAM FILE vm-sorry ""',
                                            'STREAM FILE vm-goodbye ""', "HANGUP"]
     assert driver.sessions == 0 and ports[0].closed == 1
 
@@ -143,4 +143,4 @@ def test_the_mailbox_argument_from_an_untrusted_context_is_ignored() -> None:
     a = "PJSIP/trunk-00000007"
     peer = Peer({a: ["200 result=-1"]})
     asyncio.run(run(peer, [(a, env(a, "voicemail-menu", "1001@default", context="from-trunk"))], Port))
-    assert peer.sent == [(a, "GET DATA vm-login 5000 10")]
+    assert peer.sent == [(a, "GET DATA vm-login 5000 20")]

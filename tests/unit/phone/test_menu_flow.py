@@ -28,7 +28,7 @@ def requests(mb: Mailbox, kind: type) -> list[object]:
 def test_own_mailbox_shortcut_asks_only_for_the_pin_and_hash_says_goodbye() -> None:
     mb = box()
     call = run(menu(CallStart("1001"), SETTINGS), [("vm-password", digits("4242")), ("vm-opts", key("#"))], mb)
-    assert call.commands[0] == "GET DATA vm-password 5000 10"
+    assert call.commands[0] == "GET DATA vm-password 5000 20"
     assert requests(mb, fx.Login) == [fx.Login("1001", "4242")]
     assert call.commands[1:4] == ['STREAM FILE vm-youhave "0123456789*#"', 'STREAM FILE vm-no "0123456789*#"',
                                   'STREAM FILE vm-messages "0123456789*#"']
@@ -39,7 +39,7 @@ def test_without_a_trusted_mailbox_the_menu_asks_for_it() -> None:
     mb = box()
     call = run(menu(CallStart(), SETTINGS), [("vm-login", digits("1001")), ("vm-password", digits("4242")),
                                              ("vm-opts", key("#"))], mb)
-    assert call.commands[:2] == ["GET DATA vm-login 5000 10", "GET DATA vm-password 5000 10"]
+    assert call.commands[:2] == ["GET DATA vm-login 5000 20", "GET DATA vm-password 5000 20"]
     assert requests(mb, fx.Login) == [fx.Login("1001", "4242")]
 
 
@@ -69,7 +69,7 @@ def test_three_wrong_pins_say_incorrect_each_time_then_goodbye() -> None:
 def test_unknown_mailbox_sounds_like_a_wrong_pin() -> None:
     mb = box()
     call = run(menu(CallStart(), SETTINGS), [("vm-login", digits("9999")), ("vm-password", digits("4242"))], mb)
-    assert call.commands[:3] == ["GET DATA vm-login 5000 10", "GET DATA vm-password 5000 10",
+    assert call.commands[:3] == ["GET DATA vm-login 5000 20", "GET DATA vm-password 5000 20",
                                  'STREAM FILE vm-incorrect ""']
 
 
@@ -83,7 +83,7 @@ def test_a_silent_caller_hears_the_menu_three_times_then_goodbye() -> None:
 
 def test_silence_at_login_ends_politely() -> None:
     call = run(menu(CallStart(), SETTINGS), [], box())
-    assert call.commands.count("GET DATA vm-login 5000 10") == 3
+    assert call.commands.count("GET DATA vm-login 5000 20") == 3
     assert call.commands[-2:] == GOODBYE
 
 
