@@ -332,6 +332,9 @@ def _validate(s: Settings) -> Settings:
         raise bad("phone_menu_max_logins", "phone_menu_max_logins >= 1; digit timeout and wait 1..60 s")
     if not 5 <= s.phone_greeting_max_seconds <= 600:
         raise bad("phone_greeting_max_seconds", "must be between 5 and 600")
+    for name in ("phone_staging_dir", "spool_dir"):  # Asterisk is handed these paths in AGI commands
+        if any(c in getattr(s, name) for c in ' "\\\t\r\n'):
+            raise bad(name, "must not contain blanks, quotes or backslashes (Asterisk plays files from it)")
     for ctx in (*s.phone_trusted_contexts, s.phone_default_context):
         if not ctx.replace("-", "").replace("_", "").isalnum():
             raise bad("phone_trusted_contexts", f"not a context name: {ctx[:40]!r}")

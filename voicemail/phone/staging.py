@@ -28,7 +28,7 @@ FILE_MODE = 0o640
 
 class StagingDir:
     def __init__(self, path: Path, group: str = "") -> None:
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # Asterisk looks a relative name up in its sounds folder
         self._group = group
         self._gid: int | None = None
 

@@ -53,7 +53,7 @@ def phone_menu(settings: Settings, client: AmiPeer, mailboxes: MailboxService, p
     staging.sweep(STAGE_PREFIX)  # no call survives a restart: every menu staging file is a leftover
     sweep_scratch_recordings(Path(settings.spool_dir))
     preferences = AccountPreferences(engine)
-    port_settings = PortSettings(Path(settings.spool_dir), settings.phone_default_context)
+    port_settings = PortSettings(Path(settings.spool_dir).absolute(), settings.phone_default_context)
 
     def timezone_of(ref: MailboxRef) -> str:
         return preferences.for_mailbox(ref)[1] or settings.default_timezone

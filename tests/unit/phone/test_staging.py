@@ -65,3 +65,10 @@ def test_sweep_takes_every_leftover_of_a_prefix_or_only_old_ones(tmp_path: Path)
     assert staging.sweep("vmmenu-", max_age=3600) == 1
     assert staging.sweep("vmmenu-") == 1
     assert sorted(p.name for p in (tmp_path / "stage").iterdir()) == ["vmplay-c.wav"]
+
+
+def test_a_relative_folder_setting_still_gives_asterisk_an_absolute_path(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = StagingDir(Path("var/stage")).write("vmmenu-", ".wav", [b"x"])
+    assert path.is_absolute() and path.parent == tmp_path / "var" / "stage"
