@@ -27,6 +27,7 @@ from voicemail.failpoints import Failpoints
 from voicemail.keys.backend import RotatableKeyring  # lifecycle
 from voicemail.keys.usage import CountedKeyring  # lifecycle
 from voicemail.phone.driver import AmiPeer, MenuDriver
+from voicemail.phone.wiring import Hotdesk
 from voicemail.services.custody import Custody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier, NotifySettings
@@ -256,7 +257,18 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     container.pins = pin_service(s, engine, audit)
 
 
-def build_phone_menu(container: Container, client: AmiPeer) -> MenuDriver:
+def build_hotdesk(container: Container, client: AmiPeer) -> Hotdesk:
+    """Extension mobility over ``client`` (the service's AmiClient): the driver's ``extension-mobility``
+    calls and the automatic sign-out of ``voicemail run``."""
+    from voicemail.audit.store import AuditLog
+    from voicemail.phone.wiring import hotdesk_service
+
+    if container.pins is None:
+        raise ConfigError("extension mobility needs the phone PINs")
+    return hotdesk_service(container.settings, client, container.pins, AuditLog(container.engine), container.engine)
+
+
+def build_phone_menu(container: Container, client: AmiPeer, hotdesk: Hotdesk | None = None) -> MenuDriver:
     """The telephone menu's Async AGI driver over ``client`` (the service's AmiClient); ``voicemail run``
     starts it beside the listener."""
     from voicemail.audit.store import AuditLog
@@ -265,8 +277,8 @@ def build_phone_menu(container: Container, client: AmiPeer) -> MenuDriver:
     if container.mailboxes is None or container.pins is None:
         raise ConfigError("the telephone menu needs the mailbox services")
     return phone_menu(container.settings, client, container.mailboxes, container.pins, AuditLog(container.engine),
-                      container.engine)
+                      container.engine, hotdesk=hotdesk)
 
 
-__all__ = ["Container", "DirectoryEntry", "build_container", "build_phone_menu", "load_directory", "mailer_settings",
-           "open_keyring", "tls_context"]
+__all__ = ["Container", "DirectoryEntry", "build_container", "build_hotdesk", "build_phone_menu", "load_directory",
+           "mailer_settings", "open_keyring", "tls_context"]

@@ -221,6 +221,10 @@ class Settings:
     phone_menu_wait: float = _s(6.0, "Seconds the menu waits for a key after a prompt; a silent caller hears the "
                                 "prompt three times, then goodbye.")
     phone_greeting_max_seconds: int = _s(60, "Longest greeting recorded from the phone.")
+    hotdesk_max_hours: float = _s(12.0, "Extension mobility: hours after which a phone signed in with "
+                                  "AGI(agi:async,extension-mobility,DEVICE) is signed out automatically (0 = never).")
+    hotdesk_check_interval: float = _s(60.0, "Extension mobility: seconds between two checks of `voicemail run` "
+                                       "for sign-ins older than hotdesk_max_hours.")
     inbox_admin_sees_external: bool = _s(False, "Administrators see the number / name of external callers in "
                                          "inbox metadata (off: only the mailbox owner sees them).")
     # --- lifecycle: retention, quota, keys ----------------------------------------------
@@ -332,6 +336,9 @@ def _validate(s: Settings) -> Settings:
         raise bad("phone_menu_max_logins", "phone_menu_max_logins >= 1; digit timeout and wait 1..60 s")
     if not 5 <= s.phone_greeting_max_seconds <= 600:
         raise bad("phone_greeting_max_seconds", "must be between 5 and 600")
+    if s.hotdesk_max_hours < 0 or not 1 <= s.hotdesk_check_interval <= 3600:
+        raise bad("hotdesk_max_hours" if s.hotdesk_max_hours < 0 else "hotdesk_check_interval",
+                  "hotdesk_max_hours must be >= 0 and hotdesk_check_interval 1..3600 s")
     for name in ("phone_staging_dir", "spool_dir"):  # Asterisk is handed these paths in AGI commands
         if any(c in getattr(s, name) for c in ' "\\\t\r\n'):
             raise bad(name, "must not contain blanks, quotes or backslashes (Asterisk plays files from it)")

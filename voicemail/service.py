@@ -11,10 +11,11 @@ from typing import Any
 
 from voicemail.ami.client import AmiClient
 from voicemail.ami.listener import Listener
-from voicemail.app import Container, build_container, build_phone_menu, tls_context
+from voicemail.app import Container, build_container, build_hotdesk, build_phone_menu, tls_context
 from voicemail.audit.cdr import CdrStore
 from voicemail.config import Settings
 from voicemail.phone.driver import MenuDriver
+from voicemail.phone.wiring import Hotdesk, run_hotdesk_expiry
 from workers.celery_app import configure
 from workers.embedded import EmbeddedWorker
 from workers.runtime import install
@@ -32,6 +33,7 @@ class Service:
     worker: EmbeddedWorker | None
     web: Any = None  # --- web: voicemail.web.server.EmbeddedServer, served beside the listener ---
     phone: MenuDriver | None = None  # --- telephone menu: answers AGI(agi:async,voicemail-menu) calls ---
+    hotdesk: Hotdesk | None = None  # --- extension mobility: signs out expired sign-ins ---
 
     async def _sweeper(self) -> None:
         loop = asyncio.get_running_loop()
@@ -52,6 +54,9 @@ class Service:
         tasks = [asyncio.create_task(self.listener.run(), name="listener"),
                  asyncio.create_task(self._sweeper(), name="sweeper")]
         s = self.settings
+        if self.hotdesk is not None and s.hotdesk_max_hours > 0:  # --- extension mobility ---
+            tasks.append(asyncio.create_task(run_hotdesk_expiry(*self.hotdesk, s.hotdesk_check_interval),
+                                             name="hotdesk-expiry"))
         if s.ldap_url and s.ldap_sync_interval > 0 and not s.broker_url:  # no `voicemail beat`: we are the schedule
             from voicemail.directory.operations import run_sync_schedule
 
@@ -104,8 +109,9 @@ def build_service(settings: Settings) -> Service:
     listener = Listener(client, container.discovery, container.store.upsert_mailbox,
                         reconcile_interval=settings.reconcile_interval,
                         on_cdr=CdrStore(container.engine).ingest)
-    phone = build_phone_menu(container, client) if settings.phone_menu else None
-    return Service(settings, container, client, listener, worker, phone=phone)
+    hotdesk = build_hotdesk(container, client) if settings.phone_menu else None
+    phone = build_phone_menu(container, client, hotdesk) if settings.phone_menu else None
+    return Service(settings, container, client, listener, worker, phone=phone, hotdesk=hotdesk)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

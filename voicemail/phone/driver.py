@@ -1,7 +1,9 @@
 """MenuDriver: runs one telephone menu per Async AGI channel over the service's AMI connection.
 
 * ``AsyncAGIStart`` whose first AGI argument is ``voicemail-menu`` starts a session keyed by the
-  channel (``AGI(agi:async,voicemail-menu[,MAILBOX@CONTEXT])``); other Async AGI users are left alone.
+  channel (``AGI(agi:async,voicemail-menu[,MAILBOX@CONTEXT])``); one whose first argument names one of
+  the other ``apps`` (e.g. ``extension-mobility``) starts that app's flow the same way; other Async AGI
+  users are left alone.
 * Each AGI command is sent as ``Action: AGI`` with a fresh ``CommandID``; its result is the
   ``AsyncAGIExec`` with the same Channel and CommandId (the only event that carries the client's id,
   captures q9/q9c). One AMI connection carries any number of calls.
@@ -19,7 +21,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -54,6 +56,10 @@ class Port(Protocol):
     def close(self) -> None: ...
 
 
+# (AGI environment, call source) -> the call's port and flow, for an app other than the menu
+AppFactory = Callable[[dict[str, str], str], tuple[Port, Flow[None]]]
+
+
 class _Gone(Exception):
     """The channel or the AMI connection is gone."""
 
@@ -83,8 +89,10 @@ class MenuDriver:
     def __init__(self, client: AmiPeer, make_port: Callable[[str], Port], settings: MenuSettings,
                  trusted_contexts: frozenset[str], *, command_timeout: float = 900.0,
                  on_sent: Callable[[str, str], None] | None = None,
-                 on_result: Callable[[str, AgiReply], None] | None = None) -> None:
+                 on_result: Callable[[str, AgiReply], None] | None = None,
+                 apps: Mapping[str, AppFactory] | None = None) -> None:
         self._client = client
+        self._apps = dict(apps or {})
         self._make_port = make_port
         self._settings = settings
         self._trusted = trusted_contexts
@@ -140,19 +148,23 @@ class MenuDriver:
 
     def _begin(self, channel: str, msg: AmiMessage) -> None:
         env = parse_env(msg.get("Env") or "")
-        if env.get("agi_arg_1") != APP_NAME or not channel:
+        app = env.get("agi_arg_1") or ""
+        if (app != APP_NAME and app not in self._apps) or not channel:
             return
         old = self._sessions.get(channel)
         if old is not None:  # the same channel entered the menu again: the old session is over
             old.ended.set()
-        start = identify(env.get("agi_arg_2"), env.get("agi_context", ""), self._trusted)
         uniqueid = msg.get("Uniqueid") or env.get("agi_uniqueid", "")
         try:
-            port = self._make_port(f"phone {uniqueid}")
+            if app == APP_NAME:
+                start = identify(env.get("agi_arg_2"), env.get("agi_context", ""), self._trusted)
+                port, flow = self._make_port(f"phone {uniqueid}"), menu(start, self._settings)
+            else:
+                port, flow = self._apps[app](env, f"phone {uniqueid}")
         except Exception:
             log.exception("phone menu: cannot start a session for call %s", uniqueid)
             return
-        session = CallSession(channel, uniqueid, port, menu(start, self._settings))
+        session = CallSession(channel, uniqueid, port, flow)
         self._sessions[channel] = session
         session.task = asyncio.get_running_loop().create_task(self._run(session), name=f"phone-menu-{uniqueid}")
 

@@ -128,6 +128,32 @@ class RemoveGreeting:
     greeting: Greeting
 
 
+# --- extension mobility (``hotdesk.py``), for the device the dialplan named -------------------------
+
+@dataclass(frozen=True)
+class DeskStatus:
+    """-> ``DeskState``: what the device has now."""
+
+
+@dataclass(frozen=True)
+class DeskState:
+    extension: str | None
+
+
+@dataclass(frozen=True)
+class DeskSignIn:
+    """Check the PIN and, when right, route ``extension`` to the device. -> str: ok / wrong / locked /
+    unknown / error."""
+
+    extension: str
+    pin: str
+
+
+@dataclass(frozen=True)
+class DeskSignOut:
+    """-> bool (done)"""
+
+
 Request = (Login | ListMessages | Stage | Unstage | Save | Delete | CheckNewPin | ChangePin | RecordTarget
-           | KeepGreeting | GreetingExists | RemoveGreeting)
+           | KeepGreeting | GreetingExists | RemoveGreeting | DeskStatus | DeskSignIn | DeskSignOut)
 Out = Command | Request
