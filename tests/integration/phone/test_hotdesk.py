@@ -156,7 +156,8 @@ def test_hanging_up_at_any_prompt_writes_nothing(desks: Desks) -> None:
     assert ext == ["GET DATA vm-extension 5000 20"]
     assert pin == typed == ["GET DATA vm-extension 5000 20", "GET DATA vm-password 5000 20"]
     assert desks.astdb == {DESK: None, OTHER: None}
-    assert desks.rows() == [] and desks.events("hotdesk.", "phone.signin", "phone.lockout") == []  # no PIN was even checked
+    assert desks.rows() == []
+    assert desks.events("hotdesk.", "phone.signin", "phone.lockout") == []  # no PIN was even checked
 
 
 def test_signing_in_on_an_occupied_desk_offers_sign_out_of_the_other_user(desks: Desks) -> None:
@@ -170,7 +171,7 @@ def test_sign_ins_older_than_the_limit_are_signed_out_by_the_periodic_job(desks:
     desks.run([("signin", DESK)], expire_after=max_hours * 3600 + 1)
     assert desks.astdb == {DESK: None, OTHER: None}
     assert desks.rows() == [(DESK, "1001@default", "expired", False)]
-    [(_a, act, details)] = desks.events("hotdesk.signout")
+    [(_a, _act, details)] = desks.events("hotdesk.signout")
     assert details["ended_by"] == "expired" and details["mailbox"] == str(ALICE_BOX)
 
 
