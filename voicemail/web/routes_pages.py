@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from voicemail.domain.errors import InvalidInput, NotFound
 from voicemail.domain.mailbox import InboxItem, InboxQuery
 from voicemail.domain.models import MailboxRef
+from voicemail.services.call_history import desk_history
 from voicemail.web import authz
 from voicemail.web.csrf import csrf_protect
 from voicemail.web.render import render
@@ -176,8 +177,10 @@ def calls(request: Request, page: int = Query(1, ge=1, le=100_000)) -> Response:
     result = web_deps(request).mailbox.call_history(v, (page - 1) * PAGE_SIZE, PAGE_SIZE)
     prev_url = f"/calls?page={page - 1}" if page > 1 else ""
     next_url = f"/calls?page={page + 1}" if result.offset + len(result.items) < result.total else ""
+    store = web_deps(request).desk_signins
+    desks = desk_history(store, v.mailboxes) if store is not None and page == 1 else []
     return render(request, "calls.html", {"active": "calls", "page": result, "prev_url": prev_url,
-                                          "next_url": next_url})
+                                          "next_url": next_url, "desks": desks})
 
 
 def _settings_page(request: Request, form: dict[str, str], error: str = "", status: int = 200,

@@ -12,6 +12,7 @@ from voicemail.audit.service import Investigations
 from voicemail.audit.store import AuditLog
 from voicemail.config import Settings
 from voicemail.domain.errors import ConfigError
+from voicemail.phone.hotdesk_store import SqlHotdeskStore
 from voicemail.web.accounts_store import AccountStore
 from voicemail.web.app import create_app
 from voicemail.web.deps import Probe, WebDeps, WebSettings
@@ -49,7 +50,7 @@ def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | 
         audit=audit, investigations=Investigations(container.engine, audit), messages=container.store,
         mailbox=container.mailboxes, limiter=RateLimiter(web.signin_rate_limit, web.signin_rate_window),
         probes=probes, extra_routers=signin_method_routers(s, container.engine), signin_links=signin_links(s),
-        pins=container.pins)
+        pins=container.pins, desk_signins=SqlHotdeskStore(container.engine))
 
 
 def signin_links(s: Settings) -> tuple[tuple[str, str], ...]:
