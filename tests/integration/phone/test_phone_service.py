@@ -1,6 +1,7 @@
 """`voicemail run` answers the telephone menu beside its listener: a scripted caller reaches it through
-AGI(agi:async,voicemail-menu,1001@default) and hears its messages counted (the whole wiring: settings,
-composition root, service, driver on the listener's own AMI connection)."""
+AGI(agi:async,voicemail-menu,1001@default), listens to its new message and hangs up; the message is then
+in Old, as VoiceMailMain leaves a message heard (the whole wiring: settings, composition root, service,
+driver on the listener's own AMI connection)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from voicemail.standin import StandinConfig, StandinThread
 def test_voicemail_run_answers_a_menu_call(tmp_path: Path) -> None:
     s = Site(tmp_path / "site", database_url=f"sqlite:///{tmp_path / 'site' / 'vm.db'}")
     s.prepare()
-    callers = {"owner": caller((2.2, f"{PIN}#"), (10.0, "#"), hangup_at=30)}
+    # PIN; 1 in the wait after the main menu (about 13-19 s); hang up after the 1 s message (about 28 s)
+    callers = {"owner": caller((2.2, f"{PIN}#"), (16.0, "1"), hangup_at=31)}
     s.standin = StandinThread(StandinConfig(spool_dir=s.spool, username="voicemail", secret=s.secret,
                                             mailboxes=MAILBOXES, timing="lab", callers=callers))
     s.port = s.standin.start()
@@ -46,11 +48,16 @@ def test_voicemail_run_answers_a_menu_call(tmp_path: Path) -> None:
         except AssertionError:
             print(s.logs())
             raise
-        commands = [m.get("Command") for m in seen if m.event == "AGIExecStart"]
+        commands = [m.get("Command") or "" for m in seen if m.event == "AGIExecStart"]
         assert commands[0] == "GET DATA vm-password 5000 20"
         assert commands[1:3] == ['STREAM FILE vm-youhave "0123456789*#"', 'SAY NUMBER 1 "0123456789*#"']
-        assert commands[-2:] == ['STREAM FILE vm-goodbye ""', "HANGUP"]
-        assert unquote([m for m in seen if m.event == "AsyncAGIExec"][-1].get("Result") or "") == "200 result=1\n"
+        played = [n for n, c in enumerate(commands) if c.startswith("CONTROL STREAM FILE ")]
+        assert len(played) == 1 and commands[played[0] + 1] == 'STREAM FILE vm-advopts "0123456789*#"'
+        assert unquote([m for m in seen if m.event == "AsyncAGIExec"][-1].get("Result") or "").startswith(
+            "200 result=-1")  # the caller hung up
+        folder = s.spool / "default" / "1001"
+        wait_for(lambda: any((folder / "Old").glob("msg*.txt")), 20, "the heard message to move to Old")
+        assert not any((folder / "INBOX").glob("msg*.txt"))
         assert list((tmp_path / "site" / "stage").iterdir()) == []
     finally:
         watcher.close()
