@@ -72,6 +72,14 @@ class Unstage:
 
 
 @dataclass(frozen=True)
+class Heard:
+    """The new message was played (to its end, or until a key): like VoiceMailMain, it moves to Old when
+    the call ends, however it ends, unless it was saved or deleted meanwhile. -> None"""
+
+    message_id: str
+
+
+@dataclass(frozen=True)
 class Save:
     """Move the message to Old (through the mailbox services). -> bool (done)"""
 
@@ -154,6 +162,6 @@ class DeskSignOut:
     """-> bool (done)"""
 
 
-Request = (Login | ListMessages | Stage | Unstage | Save | Delete | CheckNewPin | ChangePin | RecordTarget
+Request = (Login | ListMessages | Stage | Unstage | Heard | Save | Delete | CheckNewPin | ChangePin | RecordTarget
            | KeepGreeting | GreetingExists | RemoveGreeting | DeskStatus | DeskSignIn | DeskSignOut)
 Out = Command | Request

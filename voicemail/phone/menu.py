@@ -10,7 +10,8 @@ Keys (as in VoiceMailMain, English prompts):
   3 advanced (3 = hear the envelope again), 0 mailbox options, * help, # goodbye;
 * while a message plays (CONTROL STREAM FILE): # fast-forward and * rewind by ``skip_ms``, 0 pause, and
   1 3 4 5 6 7 8 9 stop it and act at once; after (or during) a message: 4 previous, 5 repeat, 6 next,
-  7 delete, 9 save (to Old); # during the envelope skips it to the audio;
+  7 delete, 9 save (to Old); # during the envelope skips it to the audio; a new message that was played
+  moves to Old when the call ends (as in VoiceMailMain);
 * a silent caller hears the prompt ``menu_repeats`` times, then vm-goodbye.
 
 Each message: envelope first (vm-first / vm-last / vm-message N, vm-Urgent, SAY DATETIME in the owner's
@@ -38,6 +39,7 @@ from voicemail.phone.dialog import (
 )
 from voicemail.phone.effects import (
     Delete,
+    Heard,
     ListMessages,
     Login,
     LoginOutcome,
@@ -256,4 +258,6 @@ def _play_message(box: Box, settings: MenuSettings) -> Flow[str | None]:
     reply = yield from command(agi.control_stream_file(sound, PLAY_STOP_KEYS, settings.skip_ms, FORWARD,
                                                        REWIND, PAUSE))
     yield Unstage(msg.id)  # a hangup skips this: the driver removes the call's files when it ends
+    if msg.folder == "INBOX":
+        yield Heard(msg.id)
     return reply.key

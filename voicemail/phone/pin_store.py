@@ -1,14 +1,15 @@
 """SqlPinStore: the phone PINs and their lockout counters in the ``phone_pins`` table.
 
-Counting a failure is one transaction that increments and, at the threshold, locks: concurrent wrong
-PINs on several calls cannot slip past the limit between a read and a write.
+Settling a PIN entry is one transaction that takes the row's write lock first (UPDATE), re-checks the
+lock time, counts and, at the threshold, locks: PINs entered on several calls at once cannot slip past
+the limit, or past a lock, between a read and a write.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, delete, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from voicemail.domain.models import MailboxRef
@@ -45,25 +46,33 @@ class SqlPinStore:
             if done.rowcount == 0:
                 conn.execute(insert(phone_pins).values(context=ref.context, mailbox=ref.mailbox, **values))
 
-    def record_failure(self, ref: MailboxRef, now: float, threshold: int, lock_seconds: float) -> tuple[int, bool]:
-        """One more failure: (failures counted so far, whether this one locked the mailbox). At the
-        threshold the mailbox is locked until ``now + lock_seconds`` and the counter starts again."""
+    def settle(self, ref: MailboxRef, matched: bool, now: float, threshold: int,
+               lock_seconds: float) -> tuple[str, int, bool]:
+        """Record the outcome of one PIN entry in one transaction that first takes the row's write lock
+        and re-checks the lock time, so that calls checking PINs at the same moment cannot slip past a
+        lock another call has just set. Returns ("ok" | "wrong" | "locked", failures so far, whether this
+        entry locked the mailbox). At ``threshold`` failures the mailbox is locked until
+        ``now + lock_seconds`` and the count starts again."""
+        open_row = and_(_key(ref), or_(phone_pins.c.locked_until.is_(None), phone_pins.c.locked_until <= now))
         with self._engine.begin() as conn:
-            conn.execute(update(phone_pins).where(_key(ref))
-                         .values(failed_count=phone_pins.c.failed_count + 1))
-            row = conn.execute(select(phone_pins.c.failed_count).where(_key(ref)).with_for_update()).first()
-            if row is None:
-                return 0, False
-            count = int(row.failed_count)
+            if matched:
+                done = conn.execute(update(phone_pins).where(open_row).values(failed_count=0, locked_until=None))
+                return ("ok" if done.rowcount else "locked"), 0, False
+            done = conn.execute(update(phone_pins).where(open_row)
+                                .values(failed_count=phone_pins.c.failed_count + 1, locked_until=None))
+            if not done.rowcount:
+                return "locked", 0, False
+            count = int(conn.execute(select(phone_pins.c.failed_count).where(_key(ref))).scalar_one())
             if count >= threshold:
                 conn.execute(update(phone_pins).where(_key(ref))
                              .values(failed_count=0, locked_until=now + lock_seconds))
-                return count, True
-            return count, False
+                return "wrong", count, True
+            return "wrong", count, False
 
-    def succeeded(self, ref: MailboxRef) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(update(phone_pins).where(_key(ref)).values(failed_count=0, locked_until=None))
+    def record_failure(self, ref: MailboxRef, now: float, threshold: int, lock_seconds: float) -> tuple[int, bool]:
+        """One more failure (see ``settle``): (failures counted so far, whether this one locked the mailbox)."""
+        _, count, locked = self.settle(ref, False, now, threshold, lock_seconds)
+        return count, locked
 
     def unlock(self, ref: MailboxRef) -> bool:
         """Clear the lock and the counter. False when the mailbox has no PIN."""

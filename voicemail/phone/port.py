@@ -3,7 +3,8 @@
 Blocking (database, vault, AMI): the driver runs ``answer`` in a worker thread. The signed-in caller is
 a ``Viewer`` owning exactly the one mailbox, so the mailbox services decide and audit exactly as for the
 web (a play is ``audio.play`` with source ``phone <channel id>``). ``close()`` removes everything the
-call left: staging files and greeting recordings that were not kept.
+call left: staging files and greeting recordings that were not kept; and, like VoiceMailMain, it moves
+the new messages the caller heard to Old.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class CallPort:
         self.source = source
         self.viewer: Viewer | None = None
         self._staged: dict[str, Path] = {}
+        self._heard: list[str] = []  # new messages played: to Old when the call ends
         self._scratch: dict[str, Path] = {}  # greeting -> path stem of the last recording not yet kept
 
     # --- the requests --------------------------------------------------------------------------------
@@ -99,12 +101,20 @@ class CallPort:
         if path is not None:
             self._staging.remove(path)
 
+    def _on_Heard(self, req: fx.Heard) -> None:
+        if req.message_id not in self._heard:
+            self._heard.append(req.message_id)
+
     def _on_Save(self, req: fx.Save) -> bool:
         viewer, _ = self._signed_in()
+        if req.message_id in self._heard:
+            self._heard.remove(req.message_id)
         return self._try(lambda: self._services.mark(viewer, req.message_id, True), "save")
 
     def _on_Delete(self, req: fx.Delete) -> bool:
         viewer, _ = self._signed_in()
+        if req.message_id in self._heard:
+            self._heard.remove(req.message_id)
         return self._try(lambda: self._services.delete(viewer, req.message_id), "delete")
 
     def _on_CheckNewPin(self, req: fx.CheckNewPin) -> str | None:
@@ -154,7 +164,12 @@ class CallPort:
 
     # --- the end of the call -------------------------------------------------------------------------
     def close(self) -> None:
-        """Remove the call's staging files and unkept recordings (idempotent, never raises)."""
+        """Remove the call's staging files and unkept recordings, and move the new messages it played to
+        Old (each move is whole or not at all; idempotent, never raises)."""
+        heard, self._heard = self._heard, []
+        for message_id in heard:
+            with contextlib.suppress(Exception):
+                self._on_Save(fx.Save(message_id))
         for message_id in list(self._staged):
             with contextlib.suppress(OSError):
                 self._on_Unstage(fx.Unstage(message_id))

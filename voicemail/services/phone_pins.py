@@ -45,10 +45,11 @@ class PinStore(Protocol):
 
     def put(self, ref: MailboxRef, pin_hash: str, by: str, now: float) -> None: ...
 
-    def record_failure(self, ref: MailboxRef, now: float, threshold: int, lock_seconds: float) -> tuple[int, bool]:
+    def settle(self, ref: MailboxRef, matched: bool, now: float, threshold: int,
+               lock_seconds: float) -> tuple[str, int, bool]:
+        """Atomically: "locked" when the mailbox is locked at ``now`` (nothing counted), else "ok" (counter
+        cleared) or "wrong" (counted; at ``threshold`` the mailbox is locked). -> (result, count, locked now)"""
         ...
-
-    def succeeded(self, ref: MailboxRef) -> None: ...
 
     def unlock(self, ref: MailboxRef) -> bool: ...
 
@@ -120,12 +121,13 @@ class PinService:
             self._event(ref, "phone.signin", source, "denied", result="locked",
                         until=round(record.locked_until))
             return "locked"
-        if matches:
-            if record.failed_count or record.locked_until is not None:
-                self._store.succeeded(ref)
+        result, count, locked = self._store.settle(ref, matches, now, self._max_failures, self._lockout)
+        if result == "locked":  # locked meanwhile by another call
+            self._event(ref, "phone.signin", source, "denied", result="locked")
+            return "locked"
+        if result == "ok":
             self._event(ref, "phone.signin", source, "ok")
             return "ok"
-        count, locked = self._store.record_failure(ref, now, self._max_failures, self._lockout)
         self._event(ref, "phone.signin", source, "denied", result="wrong PIN", failures=count)
         if locked:
             self._event(ref, "phone.lockout", source, "denied", failures=count,

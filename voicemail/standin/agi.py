@@ -1,9 +1,12 @@
-"""Async AGI (``AGI(agi:async)`` driven by ``Action: AGI``), as in captures q4 and q4b.
+"""Async AGI (``AGI(agi:async[,args])`` driven by ``Action: AGI``), as in captures q4, q4b, q9-q9c.
 
-The channel announces itself with AsyncAGIStart (URL-encoded ``Env``); each queued command runs about
-100 ms later (res_agi polls its queue) and yields AGIExecStart, its own events, AGIExecEnd and
-AsyncAGIExec (``CommandId`` = the client's CommandID, ``Result`` URL-encoded). HANGUP, or the other
-half hanging up, ends the session with AsyncAGIEnd and ``AGISTATUS=HANGUP``.
+The channel announces itself with AsyncAGIStart (URL-encoded ``Env``, res_agi.c ``setup_env``: the
+AGI() arguments come last as ``agi_arg_<n>``); each command is picked up when res_agi next looks at its
+queue (1-101 ms; at once when it was queued while another ran) and yields AGIExecStart, its own
+events, AGIExecEnd and AsyncAGIExec (``CommandId`` = the client's CommandID, ``Result`` URL-encoded).
+HANGUP, or the other half hanging up, ends the session with AsyncAGIEnd and ``AGISTATUS=HANGUP`` (the
+commands still queued are dropped); a command whose handler fails (a missing file) ends it with
+``AGISTATUS=FAILURE`` and the dialplan goes on.
 """
 
 from __future__ import annotations
@@ -165,6 +168,7 @@ async def agi_program(call: Call, ch: Channel, priority: int = 3, args: tuple[st
     session = AgiSession()
     pbx.agi[ch.name.lower()] = session
     call.emit(events.async_agi_start(ch, agi_env(ch, args)))
+    call.agi_started.set()
     outcome = await _command_loop(call, ch, session)
     session.open = False
     pbx.agi.pop(ch.name.lower(), None)

@@ -2,11 +2,12 @@
 recorded into ``<file>.<format>`` until a key of the escape list, the timeout or a hangup.
 
 The stand-in hears the caller as silence for as long as the recording runs (a real phone sends frames
-all the time), so ``endpos`` counts 20 ms frames of recorded samples; ``s=`` silence detection is not
-simulated. Result lines: ``200 result=<key> (dtmf) endpos=<n>`` (the last 200 ms cut),
-``200 result=0 (timeout) endpos=<n>``, ``200 result=-1 (hangup) endpos=<n>``, ``200 result=-1
-(writefile)`` when the file cannot be created (that ends the AGI session), and ``(randomerror)`` when a
-key or a hangup interrupts the beep.
+all the time), except while the caller's script plays a PCM file (``Playback``), which is recorded;
+``endpos`` counts 20 ms frames of recorded samples; ``s=`` silence detection is not simulated.
+Result lines: ``200 result=<key> (dtmf) endpos=<n>`` (the last 200 ms cut), ``200 result=0 (timeout)
+endpos=<n>``, ``200 result=-1 (hangup) endpos=<n>``, ``200 result=-1 (writefile)`` when the file
+cannot be created (that ends the AGI session), and ``(randomerror)`` when a key or a hangup
+interrupts the beep.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ async def record_file(call: Call, ch: Channel, args: list[str]) -> AgiResult | N
     samples = offset + math.floor(clock.seconds() * sounds.RATE / FRAME) * FRAME
     if isinstance(got, str):
         samples = max(0, samples - RECORD_REWIND)
-    await asyncio.to_thread(_write, path, ext or "wav", samples)
+    pcm = _heard(call, clock, samples - offset)
+    await asyncio.to_thread(_write, path, ext or "wav", offset, pcm)
     if got is False:
         return failed(f"200 result=-1 (hangup) endpos={samples}", gone=True)
     if isinstance(got, str):
@@ -79,13 +81,29 @@ def _writable(path: Path) -> bool:
     return path.parent.is_dir() and os.access(path.parent, os.W_OK) and not path.is_dir()
 
 
-def _write(path: Path, ext: str, samples: int) -> None:
+def _heard(call: Call, clock: Clock, samples: int) -> bytes:
+    """``samples`` of what the caller said from the clock's start on: silence, with the caller's
+    Playback steps laid in where they happened."""
+    pcm = bytearray(2 * max(0, samples))
+    for started, data in call.speech:
+        at = round((started - clock.t0) / clock.scale * sounds.RATE)
+        src, dst = max(0, -at), max(0, at)
+        length = min(len(data) // 2 - src, samples - dst)
+        if length > 0:
+            pcm[2 * dst:2 * (dst + length)] = data[2 * src:2 * (src + length)]
+    return bytes(pcm)
+
+
+def _write(path: Path, ext: str, offset: int, pcm: bytes) -> None:
+    """``<file>.<ext>``: ``offset`` samples of silence (the offset argument), then ``pcm``."""
+    pcm = bytes(2 * offset) + pcm
+    samples = len(pcm) // 2
     if ext == "wav":
-        data = pcm_wav(bytes(2 * samples))
+        data = pcm_wav(pcm)
     elif ext == "WAV":
         data = wav49(samples)
     elif ext == "sln":
-        data = bytes(2 * samples)
+        data = pcm
     else:
         data = (b"\xff" if ext == "ulaw" else b"\xd5") * samples
     with contextlib.suppress(OSError):

@@ -45,6 +45,8 @@ class Call:
     gone: dict[int, asyncio.Event] = field(default_factory=lambda: {1: asyncio.Event(), 2: asyncio.Event()})
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     answered: asyncio.Event = field(default_factory=asyncio.Event)
+    agi_started: asyncio.Event = field(default_factory=asyncio.Event)
+    speech: list[tuple[float, bytes]] = field(default_factory=list)  # what the caller played, from when
     nominal: dict[int, float | None] = field(default_factory=lambda: {1: 0.0, 2: 0.0})
     on_answer: Callable[[], None] | None = None
     on_fail: Callable[[int], None] | None = None   # the call failed before an answer (OriginateResponse reason)

@@ -5,13 +5,18 @@ phone called by "play on my phone") and for scripted callers/phones from ``Stand
 the lab's (capture q9): ``Answer()`` on a Local channel waits 0.5 s for media; ``SendDTMF(d,250,100)``
 is 100 ms quiet, then per digit a 100 ms tone (DTMFBegin/DTMFEnd on the other half, Direction
 Received, and a CEL DTMF) and a 250 ms pause; a digit reaches the other half when its tone ends.
+``Playback(file)`` of a PCM file on disk is also what the caller says: RECORD FILE on the other half
+records it.
 """
 
 from __future__ import annotations
 
-from voicemail.standin import events
+import asyncio
+
+from voicemail.standin import events, sounds
 from voicemail.standin.call import Call
 from voicemail.standin.channel import Channel
+from voicemail.standin.phones import indicate
 from voicemail.standin.steps import Step
 from voicemail.standin.vars import substitute
 
@@ -50,10 +55,12 @@ async def _run(call: Call, ch: Channel, app: str, data: str) -> bool:
     if app == "playback":
         from voicemail.standin.programs import playback
 
+        config = call.pbx.config
+        pcm = sounds.pcm_of(data.split(",")[0].split("&")[0], config.sounds_dir, config.file_root)
+        if pcm:
+            call.speech.append((asyncio.get_running_loop().time(), pcm))
         return await playback(call, ch, data)
     if app in ("ringing", "busy", "congestion"):
-        from voicemail.standin.phones import indicate
-
         return await indicate(call, ch, app)
     if app == "set":
         name, _, value = data.partition("=")

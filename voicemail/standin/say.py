@@ -44,6 +44,13 @@ def number_files(n: int) -> list[str]:
     return files
 
 
+def enumeration_files(n: int) -> list[str]:
+    """``ast_say_enumeration_full_en`` for 1..99 (days of the month): ``h-3``, ``h-20``, ``20`` + ``h-3``."""
+    if n < 20 or n % 10 == 0:
+        return [f"digits/h-{n}"]
+    return [f"digits/{n - n % 10}", f"digits/h-{n % 10}"]
+
+
 def digit_files(text: str) -> list[str]:
     """``ast_say_digit_str``: one file per digit; other characters are skipped."""
     out = []
@@ -110,14 +117,19 @@ def _letter(c: str, t: datetime) -> list[str]:
     if c in "Bbh":
         return [f"digits/mon-{t.month - 1}"]
     if c in "de":
-        return [f"digits/h-{t.day}"]
+        return enumeration_files(t.day)
     if c == "Y":
         return _year(t.year)
     if c in "Il":
         hour = t.hour % 12 or 12
         return [f"digits/{hour}"]
     if c in "Hk":
-        return (["digits/oh"] if c == "H" and t.hour < 10 else []) + number_files(t.hour)
+        files = ["digits/oh"] if (c == "H" and t.hour < 10) or (c == "k" and t.hour == 0) else []
+        if t.hour > 20:
+            files += ["digits/20", f"digits/{t.hour - 20}"]
+        elif t.hour:
+            files.append(f"digits/{t.hour}")
+        return files
     if c == "M":
         if t.minute == 0:
             return ["digits/oclock"]
@@ -136,12 +148,6 @@ def _letter(c: str, t: datetime) -> list[str]:
 def _year(year: int) -> list[str]:
     if year > 1999:
         return number_files(year)
-    if year < 1100:
-        return number_files(year)
-    files = number_files(year // 100)
-    rest = year % 100
-    if rest == 0:
-        return [*files, "digits/hundred"]
-    if rest < 10:
-        return [*files, "digits/oh", *number_files(rest)]
-    return files + number_files(rest)
+    if year <= 1900:
+        return []  # say.c stays silent on these
+    return ["digits/19", *(["digits/oh"] if year - 1900 <= 9 else []), *number_files(year - 1900)]

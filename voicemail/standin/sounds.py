@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import struct
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,3 +163,27 @@ def stock_seconds(name: str) -> float:
     if name in MEASURED_SAMPLES:
         return MEASURED_SAMPLES[name] / RATE
     return MEASURED_SECONDS.get(name, DEFAULT_SECONDS)
+
+
+MAX_SPEECH_SAMPLES = RATE * 600
+
+
+def pcm_of(name: str, sounds_dir: Path | None = None, root: Path | None = None) -> bytes | None:
+    """The 16-bit 8 kHz mono samples of a sound file on disk (a PCM ``.wav`` or ``.sln``), or None."""
+    if name.startswith("/"):
+        found = find_file(rooted(name, root)) if ".." not in Path(name).parts else None
+    else:
+        found = find_file(sounds_dir / name) if sounds_dir is not None and ".." not in Path(name).parts else None
+    if found is None:
+        return None
+    try:
+        if found.suffix == ".sln":
+            return found.read_bytes()[:2 * MAX_SPEECH_SAMPLES]
+        if found.suffix != ".wav":
+            return None
+        with wave.open(str(found), "rb") as w:
+            if (w.getframerate(), w.getsampwidth(), w.getnchannels()) != (RATE, 2, 1):
+                return None
+            return w.readframes(MAX_SPEECH_SAMPLES)
+    except (OSError, EOFError, wave.Error):
+        return None

@@ -14,6 +14,7 @@ from tests.integration.phone.harness import PIN, PhoneSite, caller, commands, ph
 from tests.integration.pipeline.harness import make_wav
 from voicemail.audit.store import AuditLog
 from voicemail.domain.models import MailboxRef
+from voicemail.web.accounts_store import AccountStore
 
 ANY = '"0123456789*#"'
 
@@ -57,6 +58,9 @@ def test_callers_listen_save_delete_and_hang_up_leaving_nothing_behind(site: Pho
     assert pins is not None
     for box in ("1002", "2001"):
         pins.set_pin(MailboxRef("default", box), PIN, actor="test", source="test")
+    accounts = AccountStore(site.box.container.engine)  # alice hears her messages' times in her own zone
+    alice = accounts.add("alice", roles=("owner",), mailboxes=(MailboxRef("default", "1001"),), password=None)
+    accounts.update_settings(alice.id, notify_address="", timezone="America/New_York", language="")
     saved = site.box.leave("1001@default", make_wav(2.0, 3))
     deleted = site.box.leave("1002@default", make_wav(2.0, 4))
     kept = site.box.leave("2001@default", make_wav(12.0, 5), callerid='"Someone" <+12025550123>',
@@ -75,7 +79,7 @@ def test_callers_listen_save_delete_and_hang_up_leaving_nothing_behind(site: Pho
         f"STREAM FILE vm-onefor {ANY}", f"STREAM FILE vm-INBOX {ANY}", f"STREAM FILE vm-messages {ANY}",
         f"STREAM FILE vm-opts {ANY}", f"STREAM FILE vm-helpexit {ANY}", "WAIT FOR DIGIT 8000",
         f"STREAM FILE vm-first {ANY}", f"STREAM FILE vm-message {ANY}",
-        next(c for c in save if c.startswith("SAY DATETIME ")),
+        next(c for c in save if c.startswith("SAY DATETIME ") and c.endswith(" America/New_York")),
         f"STREAM FILE vm-from {ANY}", f"SAY DIGITS 1001 {ANY}",
         f'CONTROL STREAM FILE {path} "13456789" 3000 "#" "*" "0"',
         f"STREAM FILE vm-advopts {ANY}", f"STREAM FILE vm-repeat {ANY}", f"STREAM FILE vm-delete {ANY}",

@@ -3,14 +3,15 @@ DTMF timing and the AGI commands a menu uses (captures q9, q9b, q9c; res_agi.c o
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.integration.standin.phone_helpers import call_menu, command, env, result, send_command
-from tests.integration.standin.standin_client import connected, events, running
-from voicemail.domain.errors import ConfigError
+from tests.integration.standin.standin_client import Frame, connected, events, running
+from voicemail.domain.errors import ConfigError, InvalidInput
 from voicemail.standin import StandinConfig
 
 
@@ -49,7 +50,7 @@ def test_lab_caller_pin_reaches_get_data_on_the_lab_schedule(tmp_path: Path) -> 
         assert next(f.get("Extra") for f in dtmf_cels) == '{"digit":"4","duration_ms":100}'
         caller_steps = [f.get("Application") for f in events(frames, "Newexten") if f.get("Channel") != channel]
         assert caller_steps[:2] == ["Wait", "SendDTMF"]
-        assert 4.2 < elapsed < 4.9  # '#' ends at caller-t 4.0 = t0 + 4.5 (q9)
+        assert 4.2 < elapsed < 5.0  # '#' ends at caller-t 4.0 = t0 + 4.5 (q9)
 
 
 def test_scripted_caller_escape_digit_interrupts_stream_file(tmp_path: Path) -> None:
@@ -144,3 +145,38 @@ def _wav(samples: int) -> bytes:
     from voicemail.standin.audio import pcm_wav
 
     return pcm_wav(bytes(2 * samples))
+
+
+def test_call_in_hands_a_call_to_the_menu_without_an_originate(tmp_path: Path) -> None:
+    with running(tmp_path / "vm", callers={"p": "Wait(50),Hangup"}) as standin, connected(standin) as ami:
+        channel = standin.call_in("p", exten="1001", callerid='"Alice Internal" <1001>')
+        assert channel == "Local/p@vmphone-00000000;1"
+        frames = ami.take(lambda fs: bool(events(fs, "AsyncAGIStart")))
+        assert not events(frames, "OriginateResponse")
+        got = env(frames)
+        assert (got["agi_callerid"], got["agi_arg_2"]) == ("1001", "1001@default")
+        assert result(command(ami, channel, "HANGUP", "bye"), "bye") == "200 result=1\n"
+        for bad in ({"caller": "nobody"}, {"caller": "p", "exten": "x y"}, {"caller": "p", "context": "vmlab"}):
+            with pytest.raises(InvalidInput):
+                standin.call_in(**bad)
+
+
+def test_send_dtmf_timing_matches_the_lab(tmp_path: Path) -> None:
+    callers = {"t": "Wait(0.5),SendDTMF(123),Wait(30),Hangup"}
+    with running(tmp_path / "vm", timing="lab", callers=callers) as standin, connected(standin) as ami:
+        channel, _ = call_menu(ami, "t")
+        send_command(ami, channel, "WAIT FOR DIGIT -1", "any")
+        stamps: dict[str, float] = {}
+
+        def watch(frames: list[Frame]) -> bool:
+            for f in frames:
+                key = f"{f.get('Event')}:{f.get('Digit') or f.get('Application')}"
+                stamps.setdefault(key, time.monotonic())
+            return "DTMFEnd:3" in stamps
+
+        ami.until(watch, timeout=10)
+        start = stamps["Newexten:SendDTMF"]
+        ends = [stamps[f"DTMFEnd:{d}"] - start for d in "123"]
+        begins = [stamps[f"DTMFBegin:{d}"] - start for d in "123"]
+        assert abs(ends[0] - 0.2) < 0.08 and abs(begins[0] - 0.1) < 0.08
+        assert all(abs(b - a - 0.35) < 0.08 for a, b in itertools.pairwise(ends))

@@ -46,6 +46,8 @@ class Mailbox:
         if isinstance(req, fx.Unstage):
             self.staged.discard(req.message_id)
             return None
+        if isinstance(req, fx.Heard):
+            return None
         if isinstance(req, fx.Save):
             return True
         if isinstance(req, fx.Delete):

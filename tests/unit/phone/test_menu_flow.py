@@ -189,3 +189,14 @@ def test_record_a_greeting_review_and_keep_it() -> None:
     assert requests(mb, fx.KeepGreeting) == [fx.KeepGreeting("unavail")] and mb.greetings == {"unavail"}
     assert 'STREAM FILE vm-tmpexists "0123456789*#"' in call.commands
     assert requests(mb, fx.RemoveGreeting) == [fx.RemoveGreeting("temp")]
+
+
+def test_a_new_message_played_is_reported_heard_but_not_one_the_caller_hung_up_on() -> None:
+    mb = box(FROM_COLLEAGUE, OLD)
+    run(menu(CallStart("1001"), SETTINGS), [("vm-password", digits("4242")), ("vm-onefor", key("1")),
+                                            ("WAIT FOR DIGIT", key("6")), ("WAIT FOR DIGIT", key("#"))], mb)
+    assert requests(mb, fx.Heard) == [fx.Heard("m1")]  # the old one needs no move
+    mb = box(FROM_COLLEAGUE)
+    run(menu(CallStart("1001"), SETTINGS), [("vm-password", digits("4242")), ("vm-onefor", key("1")),
+                                            ("CONTROL STREAM FILE", HANGUP)], mb)
+    assert requests(mb, fx.Heard) == []

@@ -139,3 +139,41 @@ def test_a_refused_pin_changes_nothing(engine: Engine) -> None:
     with pytest.raises(InvalidInput, match="too easy"):
         pins.set_pin(ALICE, "123456", actor="root", source="cli@test")
     assert pins.verify(ALICE, "583920", source="phone x") == "ok"
+
+
+def guess_at_once(pins: PinService, calls: int, pin: str) -> list[str]:
+    import threading
+
+    barrier = threading.Barrier(calls)
+    results: list[str] = []
+
+    def one() -> None:
+        barrier.wait(5)
+        results.append(pins.verify(ALICE, pin, source="phone parallel"))
+
+    threads = [threading.Thread(target=one) for _ in range(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def test_guesses_on_many_calls_at_once_never_exceed_the_limit(engine: Engine) -> None:
+    pins = service(engine)  # 3 failures lock
+    pins.set_pin(ALICE, "583920", actor="root", source="cli@test")
+    results = guess_at_once(pins, 8, "000000")
+    assert sorted(results) == ["locked"] * 5 + ["wrong"] * 3
+    assert guess_at_once(pins, 4, "583920") == ["locked"] * 4  # the right PIN cannot pass the lock either
+    assert [a for a, _o, _d in events(engine)].count("phone.lockout") == 1
+
+
+def test_guesses_at_once_on_postgresql(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    try:
+        upgrade(engine)
+        pins = service(engine)
+        pins.set_pin(ALICE, "583920", actor="root", source="cli@test")
+        assert sorted(guess_at_once(pins, 8, "000000")) == ["locked"] * 5 + ["wrong"] * 3
+    finally:
+        engine.dispose()
