@@ -3,6 +3,7 @@ csrf_token, so everything works without JavaScript and by keyboard alone."""
 
 from __future__ import annotations
 
+import contextlib
 import zoneinfo
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -127,11 +128,18 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
 
 # --- one message ---------------------------------------------------------------------------------
 @router.get("/messages/{message_id}")
-def player(request: Request, message_id: str, n: str | None = Query(None, max_length=20)) -> Response:
+def player(request: Request, message_id: str, n: str | None = Query(None, max_length=20),
+           call: str | None = Query(None, max_length=32)) -> Response:
     v = authz.viewer(request)
-    item = web_deps(request).mailbox.message(v, authz.message_id(message_id))
+    mailbox = web_deps(request).mailbox
+    item = mailbox.message(v, authz.message_id(message_id))
+    phone_call = None
+    if call and v.owns(item.mailbox):
+        with contextlib.suppress(InvalidInput, NotFound):  # an old or foreign call id: just no status
+            phone_call = mailbox.phone_call(v, authz.call_id(call))
     return render(request, "message.html", {"m": item, "can_listen": v.owns(item.mailbox),
-                                            "caller_label": caller_label, "notice": notice(n)})
+                                            "caller_label": caller_label, "notice": notice(n),
+                                            "plays_on_phones": mailbox.plays_on_phones, "phone_call": phone_call})
 
 
 @router.get("/messages/{message_id}/delete")
@@ -166,8 +174,8 @@ def page_delete(request: Request, message_id: str) -> Response:
 @router.post("/messages/{message_id}/play")
 def page_play(request: Request, message_id: str) -> Response:
     mid = authz.message_id(message_id)
-    web_deps(request).mailbox.play_on_phone(authz.owner_viewer(request), mid)
-    return redirect(f"/messages/{mid}?n=calling")
+    call_id = web_deps(request).mailbox.play_on_phone(authz.owner_viewer(request), mid)
+    return redirect(f"/messages/{mid}?call={call_id}")
 
 
 # --- calls and settings --------------------------------------------------------------------------
