@@ -29,7 +29,7 @@ def test_each_originate_outcome_is_told_plainly_and_leaves_no_staging_file(
     assert real is not None
     playback = PhonePlayback(real.staging_dir, box.container.keyring, box.container.vault.path_for,
                              services._control, lambda _box: f"Local/{phone}@phonesim/n",  # type: ignore[arg-type]
-                             ring_timeout=2)
+                             ring_timeout=3)
     services._phone = playback
     mid = box.leave("1001@default", make_wav(1.0, 31))
     call = box.mailboxes.play_on_phone(ALICE, mid)
