@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from voicemail.domain.errors import ConfigError
-
-ENV_PREFIX = "VOICEMAIL_"
+from voicemail.setting_names import ENV_PREFIX as ENV_PREFIX
+from voicemail.setting_names import env_name as env_name
 
 
 def _s(default: Any, doc: str, *, secret: bool = False) -> Any:
@@ -275,10 +275,6 @@ class Settings:
             value = getattr(self, f.name)
             out[f.name] = "********" if f.metadata.get("secret") and value else value
         return out
-
-
-def env_name(name: str) -> str:
-    return ENV_PREFIX + name.upper()
 
 
 def _coerce(name: str, typ: Any, raw: Any) -> Any:

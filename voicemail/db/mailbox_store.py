@@ -9,7 +9,6 @@ of ``mailbox_counts`` (no COUNT over the mailbox). Only the columns the inbox sh
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, text, update
@@ -21,38 +20,9 @@ from voicemail.db.mailbox_counts import mailbox_counts
 from voicemail.db.models import LISTED, MessageRow, RecordingRow, utcnow
 from voicemail.db.repository import _to_record
 from voicemail.domain.errors import NotFound
-from voicemail.domain.mailbox import InboxQuery
-from voicemail.domain.models import FOLDERS, MailboxRef
-from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED, MessageRecord
-
-SHREDDING = "shredding"  # the data key is destroyed; blobs / spool / row still to go
-DESTROYED = "destroyed"  # a tombstone: nothing of the message is left but its ids
-LISTED_STATES = (DISCOVERED, SEALED, STRIPPED)
-NEW_FOLDERS = ("INBOX", "Urgent")  # app_voicemail keeps new urgent messages in Urgent/ (capture q5)
-OLD_FOLDERS = tuple(f for f in FOLDERS if f not in NEW_FOLDERS)
-
-
-@dataclass(frozen=True)
-class InboxRow:
-    """One listed message, as stored (caller data raw: the service applies the disclosure rule)."""
-
-    id: str
-    mailbox: MailboxRef
-    msg_id: str
-    state: str
-    folder: str
-    number: int | None
-    origtime: int
-    duration: int
-    urgent: bool
-    caller_kind: str
-    caller_withheld: bool
-    caller_name: str | None
-    caller_number: str | None
-    callerid_raw: str
-    formats: tuple[str, ...]
-    sealed: bool  # a wrapped key and recordings exist
-
+from voicemail.domain.mailbox import InboxQuery, InboxRow
+from voicemail.domain.models import NEW_FOLDERS, OLD_FOLDERS, MailboxRef
+from voicemail.domain.records import DESTROYED, SHREDDING, MessageRecord
 
 _ORDER = {
     "newest": (MessageRow.origtime.desc(), MessageRow.id.desc()),

@@ -20,9 +20,10 @@ from voicemail.lifecycle.policy import RetentionPolicy
 from voicemail.lifecycle.quota import QuotaEnforcer
 from voicemail.lifecycle.runner import RetentionRunner
 from voicemail.lifecycle.warnings import ExpiryWarner
+from voicemail.mailer_settings import mailer_settings
 
 if TYPE_CHECKING:
-    from voicemail.app import Container
+    from voicemail.container import Container
 
 Clock = Callable[[], float]
 
@@ -54,8 +55,6 @@ class Lifecycle:
                                workers=s.retention_workers, batch=s.retention_batch)
 
     def warner(self) -> ExpiryWarner:
-        from voicemail.app import mailer_settings
-
         _, sender = mailer_settings(self.settings)
         return ExpiryWarner(self.engine, self.planner, self.container.store.owner, self.container.mailer,
                             days=self.settings.retention_warn_days, sender=sender,

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 from voicemail.audit.chain import AuditEvent
-from voicemail.db.mailbox_store import NEW_FOLDERS, InboxRow
 from voicemail.domain.errors import Conflict, NotFound
 from voicemail.domain.mailbox import (
     AudioStream,
@@ -26,9 +25,10 @@ from voicemail.domain.mailbox import (
     InboxItem,
     InboxPage,
     InboxQuery,
+    InboxRow,
     Viewer,
 )
-from voicemail.domain.models import MailboxRef, SpoolMessage
+from voicemail.domain.models import NEW_FOLDERS, MailboxRef, SpoolMessage
 from voicemail.domain.ports import Shredder
 from voicemail.domain.records import MessageRecord
 from voicemail.services.call_history import CallQuery, call_history

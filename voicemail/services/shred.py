@@ -29,10 +29,9 @@ import logging
 from typing import Protocol
 
 from voicemail.audit.chain import AuditEvent
-from voicemail.db.mailbox_store import DESTROYED, SHREDDING
 from voicemail.domain.errors import NotFound
 from voicemail.domain.models import MailboxRef
-from voicemail.domain.records import MessageRecord
+from voicemail.domain.records import DESTROYED, SHREDDING, MessageRecord
 
 log = logging.getLogger(__name__)
 
