@@ -105,8 +105,10 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     if migrate:
         upgrade(engine)
     store = SqlMessageStore(sessions, reads)
+    failpoints = Failpoints(settings.failpoints)
     spool = FileSpool(Path(settings.spool_dir), formats_hint=settings.spool_formats,
-                      grace_seconds=settings.spool_grace_seconds)
+                      grace_seconds=settings.spool_grace_seconds,
+                      after_swap=(lambda: failpoints.hit("strip.after_swap")) if failpoints else None)
     vault = FileVault(Path(settings.vault_dir))
     # --- lifecycle: every wrap counted durably against kek_max_wraps ---
     from voicemail.keys.usage import UsageCounter
@@ -130,7 +132,6 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
         asterisk = lazy
         closers.append(lazy.close)
     internal = frozenset(settings.internal_contexts)
-    failpoints = Failpoints(settings.failpoints)
     custody = Custody(spool, vault, keyring, store, asterisk, failpoints)
     classifier = Classifier(internal, directory)
     discovery = Discovery(spool, store, classifier, on_new)

@@ -245,6 +245,9 @@ class Settings:
                               "other classes deleted per transaction.")
     retention_workers: int = _s(8, "Messages shredded concurrently by a retention run (each is a few short "
                                 "transactions; concurrent audit appends are group-committed).")
+    retention_max_clock_skew: float = _s(300.0, "Seconds this host's clock may differ from the database server's "
+                                         "before a retention run refuses to destroy anything (audited, logged as an "
+                                         "alert); 0 turns the check off.")
     retention_records_dir: str = _s("var/destruction-records", "Folder the signed destruction records are "
                                     "written to (one JSON file per run; also kept in the database).")
     retention_rotate_kek: bool = _s(False, "After a run that destroyed messages, rotate the KEK (re-wrapping the "

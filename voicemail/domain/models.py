@@ -88,6 +88,9 @@ class SpoolMessage:
     txt_path: str
     envelope: Envelope
     audio: tuple[AudioFile, ...]
+    # why the envelope parser refused the .txt ("" = it parsed): then ``envelope`` holds only what custody
+    # needs (voicemail.spool.envelope_salvage) and the caller counts as unknown
+    envelope_problem: str = ""
 
 
 @dataclass(frozen=True)
