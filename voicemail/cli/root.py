@@ -14,6 +14,7 @@ from voicemail.cli import (
     lifecycle,
     messages,
     notifications,
+    ops,
     phone,
     service,
     signin,
@@ -31,5 +32,5 @@ def main() -> None:
 # Order matters where a module adds commands to another's group: keys before audit and lifecycle,
 # web (which creates `accounts`) before signin.
 for _module in (service, keys, messages, notifications, config, directory, audit, cases, web, signin, lifecycle,
-                phone):
+                ops, phone):
     _module.register(main)

@@ -49,7 +49,8 @@ def register(main: click.Group) -> None:
                               "with the embedded transport `voicemail run` runs the worker itself")
         app = configure(settings)
         install(build_container(settings, on_new=enqueue_seal))
-        app.worker_main(["worker", "--loglevel", settings.log_level, "--concurrency",
+        quiet = ["--quiet"] if settings.log_format == "json" else []  # no banner between the JSON lines
+        app.worker_main([*quiet, "worker", "--loglevel", settings.log_level, "--concurrency",
                          str(settings.worker_concurrency), "--pool", pool, "-Q", "voicemail",
                          "--without-gossip", "--without-mingle", "--hostname", f"voicemail-{os.getpid()}@%h"])
 
@@ -108,6 +109,12 @@ def register(main: click.Group) -> None:
                    f"problems: {len(report.problems)}")
         for problem in report.problems:
             click.echo(f"  left untouched: {problem.path}: {problem.reason}")
+        for refused in report.envelopes_refused:
+            click.echo(f"  envelope refused, audio in custody, caller treated as unknown: {refused.path}: "
+                       f"{refused.reason}")
+        if report.swaps_removed:
+            click.echo(f"  spool: removed {report.swaps_removed} swap file(s) left by interrupted strips "
+                       "(each held a sealed recording or a placeholder)")
         if removed:
             click.echo(f"  vault: removed {removed} file(s) that no record points to (left by interrupted seals)")
         if report.new and not settings.broker_url:

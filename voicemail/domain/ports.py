@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, Protocol
 
 from voicemail.domain.models import (
@@ -40,6 +40,11 @@ class Spool(Protocol):
         ...
 
     def is_placeholder(self, message: SpoolMessage, fmt: str) -> bool: ...
+
+    def clear_swap_leftovers(self, mailbox: MailboxRef, sealed_hashes: Callable[[], set[str]]) -> int:
+        """Remove the swap files an interrupted strip left that hold a placeholder or a recording whose
+        SHA-256 is in ``sealed_hashes()``; returns how many. Others are left and reported by ``scan``."""
+        ...
 
 
 class Keyring(Protocol):
@@ -88,6 +93,10 @@ class MessageStore(Protocol):
         ...
 
     def known_msg_ids(self, mailbox: MailboxRef) -> set[str]: ...
+
+    def sealed_sha256s(self, mailbox: MailboxRef) -> set[str]:
+        """The plaintext SHA-256 of every sealed, committed recording of the mailbox."""
+        ...
 
     def get(self, message_id: str) -> MessageRecord: ...
 

@@ -78,8 +78,8 @@ class StandinConfig:
     formats: tuple[str, ...] = ("wav",)
     timing: str = "fast"
     maxmsg: int = 100
-    callers: Mapping[str, str] = field(default_factory=dict)
-    phones: Mapping[str, str] = field(default_factory=dict)
+    callers: Mapping[str, str] = field(default_factory=dict, hash=False)
+    phones: Mapping[str, str] = field(default_factory=dict, hash=False)
     sounds_dir: Path | None = None
     file_root: Path | None = None
 

@@ -12,7 +12,7 @@ the scripted callers and phones of ``StandinConfig``, and the Async AGI entry po
 
 from __future__ import annotations
 
-from voicemail.standin.config import StandinConfig
+from voicemail.standin.config import StandinConfig, is_plain_name
 from voicemail.standin.steps import Step, parse_steps
 
 VMPHONE_LEAD = "NoOp(vmphone caller ${EXTEN} ${CHANNEL}),Answer"
@@ -67,7 +67,7 @@ def agi_arguments(context: str, exten: str) -> tuple[str, ...] | None:
             return (MENU_APP,)
         if exten.isdigit():
             return (MENU_APP, f"{exten}@default")
-    if context == HOTDESK_CONTEXT and exten and exten.isalnum():
+    if context == HOTDESK_CONTEXT and is_plain_name(exten):
         return (HOTDESK_APP, exten)
     if context == "agilab" and exten == "agi":
         return ()

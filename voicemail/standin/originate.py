@@ -119,9 +119,16 @@ def start(pbx: Pbx, req: OriginateRequest, *, one_program: Program | None = None
         log.info("standin: no such extension/context for a Local channel")
         loop.call_soon(phones.no_such_extension, call)
         return call
-    if req.timeout_ms > 0:
-        loop.call_later(pbx.timing.scaled(req.timeout_ms / 1000), phones.no_answer, call)
-    pbx.spawn(guarded(call, two, two_program), f"standin:{two.name}")
+    phone = two_program
+
+    async def dialled(call: Call, ch: Channel) -> None:
+        """The phone rings from when its half starts running, so a busy event loop cannot make the
+        Timeout run out before a phone that answers at once has answered."""
+        if req.timeout_ms > 0:
+            loop.call_later(pbx.timing.scaled(req.timeout_ms / 1000), phones.no_answer, call)
+        await phone(call, ch)
+
+    pbx.spawn(guarded(call, two, dialled), f"standin:{two.name}")
     return call
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.standin.standin_client import CAPTURES
+from tests.conftest import CAPTURES
 from tests.integration.standin.test_standin_fidelity import _blocks
 from voicemail.standin import AsteriskStandin, StandinConfig
 from voicemail.standin import audio as standin_audio
@@ -120,8 +120,6 @@ async def _session(standin: AsteriskStandin, rows: list[dict[str, object]], stag
 
 @pytest.mark.slow
 def test_phone_captures_replay_message_for_message_on_one_asterisk(tmp_path: Path) -> None:
-    if not all((CAPTURES / f"{name}.timeline.jsonl").is_file() for name in SERIES):
-        pytest.skip(f"captures q9-q11 not found at {CAPTURES} (set VOICEMAIL_CAPTURES)")
     results = asyncio.run(_replay_series(tmp_path))
     for name, (recorded, live) in results.items():
         missing = Counter(recorded) - Counter(live)
