@@ -9,14 +9,17 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import WebSite, _healthy, free_port, shot, sign_in
+from tests.browser.conftest import AXE_JS, WebSite, _healthy, free_port, shot, sign_in
 from tests.integration.pipeline.harness import wait_for
 
-# Only the answered case for now: with this site's stand-in (wav49 spool, `voicemail run` beside it) the
-# phonesim busy / noanswer phones were reported as answered to the `voicemail web` process, unlike the
-# same phones in tests/integration/mailbox/test_play_on_phone_outcomes.py; not yet understood.
+pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
+
 OUTCOMES = [
     ("answer", "The message was played on your phone."),
+    ("noanswer", "Your phone did not answer."),
+    ("busy", "Your phone is busy."),
+    ("congestion", "The phone system could not reach your phone (network busy). Try again later."),
+    ("nosuchphone", "Your phone could not be called. Ask your administrator to check its set-up."),
 ]
 
 
@@ -40,12 +43,12 @@ def phone_web(request: pytest.FixtureRequest, web_site: WebSite) -> Iterator[tup
 
 def test_each_outcome_is_told_on_the_page(browser: Any, web_site: WebSite, phone_web: tuple[str, str, str]) -> None:
     phone, words, base = phone_web
-    ctx = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})
+    ctx = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900}, bypass_csp=True)  # axe
     ctx.set_default_timeout(10_000)
     try:
         page = ctx.new_page()
         sign_in(page, web_site)
-        page.goto(web_site.player_url("keyboard"))
+        page.goto(f"/messages/{web_site.messages['keyboard'].id}")  # on this outcome's web process
         button = page.get_by_role("button", name="Play on my phone", exact=True)
         if phone == "answer":
             shot(page, "09-play-on-phone-button")
@@ -56,6 +59,12 @@ def test_each_outcome_is_told_on_the_page(browser: Any, web_site: WebSite, phone
         assert status.inner_text() == words
         assert page.locator("#call-check").is_hidden()
         shot(page, f"09-play-on-phone-{phone}")
+        page.add_script_tag(path=str(AXE_JS))
+        result = page.evaluate(
+            "async (tags) => { const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});"
+            " return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')"
+            ".map(v => v.id); }", ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "section508"])
+        assert result == [], f"serious/critical axe violations on the outcome page: {result}"
         wait_for(lambda: web_site.staging_files == [], 20, "the staging file removed")
     finally:
         ctx.close()
