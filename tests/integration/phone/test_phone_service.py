@@ -21,12 +21,12 @@ from voicemail.standin import StandinConfig, StandinThread
 def test_voicemail_run_answers_a_menu_call(tmp_path: Path) -> None:
     s = Site(tmp_path / "site", database_url=f"sqlite:///{tmp_path / 'site' / 'vm.db'}")
     s.prepare()
-    # PIN; 1 in the wait after the main menu (about 13-19 s); hang up after the 1 s message (about 28 s)
-    callers = {"owner": caller((2.2, f"{PIN}#"), (16.0, "1"), hangup_at=31)}
+    # PIN; 1 in the 10 s wait after the main menu (about 13-23 s); hang up after the 1 s message (~31 s)
+    callers = {"owner": caller((2.2, f"{PIN}#"), (18.0, "1"), hangup_at=34)}
     s.standin = StandinThread(StandinConfig(spool_dir=s.spool, username="voicemail", secret=s.secret,
                                             mailboxes=MAILBOXES, timing="lab", callers=callers))
     s.port = s.standin.start()
-    extra = {"VOICEMAIL_PHONE_TRUSTED_CONTEXTS": "vmmenu",
+    extra = {"VOICEMAIL_PHONE_TRUSTED_CONTEXTS": "vmmenu", "VOICEMAIL_PHONE_MENU_WAIT": "10",
              "VOICEMAIL_PHONE_STAGING_DIR": str(tmp_path / "site" / "stage")}
     env = {**s.env(**extra)}
     result = CliRunner().invoke(main, ["phone", "pin", "set", "1001"], env=env, input=f"{PIN}\n")
@@ -52,7 +52,7 @@ def test_voicemail_run_answers_a_menu_call(tmp_path: Path) -> None:
         assert commands[0] == "GET DATA vm-password 5000 20"
         assert commands[1:3] == ['STREAM FILE vm-youhave "0123456789*#"', 'SAY NUMBER 1 "0123456789*#"']
         played = [n for n, c in enumerate(commands) if c.startswith("CONTROL STREAM FILE ")]
-        assert len(played) == 1 and commands[played[0] + 1] == 'STREAM FILE vm-advopts "0123456789*#"'
+        assert len(played) == 1 and commands[played[0] + 1] == 'STREAM FILE vm-advopts "0123456789*#"', commands
         assert unquote([m for m in seen if m.event == "AsyncAGIExec"][-1].get("Result") or "").startswith(
             "200 result=-1")  # the caller hung up
         folder = s.spool / "default" / "1001"
