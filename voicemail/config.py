@@ -201,12 +201,36 @@ class Settings:
     # --- mailbox services ----------------------------------------------------------------
     phone_device_template: str = _s("", "Device channel of a mailbox owner's phone for \"Play on my phone\", with "
                                     "{mailbox} and {context}, e.g. PJSIP/{mailbox}. Empty = the feature is off.")
-    phone_staging_dir: str = _s("/var/lib/voicemail/phone-staging", "Folder (0700, readable by Asterisk: same "
-                                "user) of the short-lived 0600 files \"Play on my phone\" plays; removed when the "
-                                "call ends.")
+    phone_staging_dir: str = _s("/var/lib/voicemail/phone-staging", "Folder (2750; a tmpfs such as "
+                                "/run/voicemail-stage in production) of the short-lived 0640 audio files Asterisk "
+                                "plays for \"Play on my phone\" and the telephone menu; each is removed when it has "
+                                "played or the call ends.")
+    phone_staging_group: str = _s("", "Group the service shares with Asterisk: the staging folder and files get it, "
+                                  "so Asterisk (a member) can read them and nobody else can. Empty = the folder's "
+                                  "own group (set it once with chgrp; the folder is setgid).")
     phone_staging_max_age: float = _s(3600.0, "Seconds after which a left-over staging file (a crash mid-call) is "
                                       "removed by the start-up / periodic sweep.")
     phone_ring_timeout: float = _s(30.0, "Seconds the owner's phone rings before \"Play on my phone\" gives up.")
+    # --- telephone menu (Async AGI) ------------------------------------------------------------
+    phone_menu: bool = _s(True, "`voicemail run` answers AGI(agi:async,voicemail-menu[,MAILBOX@CONTEXT]) calls "
+                          "with the telephone menu.")
+    phone_trusted_contexts: tuple[str, ...] = _s(("vm-internal",), "Dialplan contexts whose calls may name their "
+                                                 "own mailbox in the AGI argument (the *97 shortcut); from any "
+                                                 "other context the menu asks for the mailbox number.")
+    phone_default_context: str = _s("default", "Voicemail context of a mailbox number typed on the phone.")
+    phone_pin_min_length: int = _s(6, "Fewest digits a new phone PIN may have (4 to 20).")
+    phone_pin_max_failures: int = _s(5, "Wrong PINs in a row, across calls, that lock a mailbox's phone access.")
+    phone_pin_lockout_seconds: float = _s(1800.0, "How long a locked mailbox stays locked (or until `voicemail "
+                                          "phone unlock`).")
+    phone_menu_max_logins: int = _s(3, "Wrong mailbox / PIN entries in one call before the menu says goodbye.")
+    phone_menu_digit_timeout: float = _s(5.0, "Seconds the menu waits for each digit of a mailbox number or PIN.")
+    phone_menu_wait: float = _s(6.0, "Seconds the menu waits for a key after a prompt; a silent caller hears the "
+                                "prompt three times, then goodbye.")
+    phone_greeting_max_seconds: int = _s(60, "Longest greeting recorded from the phone.")
+    hotdesk_max_hours: float = _s(12.0, "Extension mobility: hours after which a phone signed in with "
+                                  "AGI(agi:async,extension-mobility,DEVICE) is signed out automatically (0 = never).")
+    hotdesk_check_interval: float = _s(60.0, "Extension mobility: seconds between two checks of `voicemail run` "
+                                       "for sign-ins older than hotdesk_max_hours.")
     inbox_admin_sees_external: bool = _s(False, "Administrators see the number / name of external callers in "
                                          "inbox metadata (off: only the mailbox owner sees them).")
     # --- lifecycle: retention, quota, keys ----------------------------------------------
@@ -321,6 +345,25 @@ def _validate(s: Settings) -> Settings:
     if s.phone_staging_max_age < 60 or s.phone_ring_timeout <= 0:
         raise bad("phone_staging_max_age" if s.phone_staging_max_age < 60 else "phone_ring_timeout",
                   "phone_staging_max_age must be >= 60 s and phone_ring_timeout > 0")
+    # --- telephone menu ---
+    if not 4 <= s.phone_pin_min_length <= 20:
+        raise bad("phone_pin_min_length", "must be between 4 and 20")
+    if s.phone_pin_max_failures < 1 or s.phone_pin_lockout_seconds < 60:
+        raise bad("phone_pin_max_failures" if s.phone_pin_max_failures < 1 else "phone_pin_lockout_seconds",
+                  "phone_pin_max_failures must be >= 1 and phone_pin_lockout_seconds >= 60")
+    if s.phone_menu_max_logins < 1 or not 1 <= s.phone_menu_digit_timeout <= 60 or not 1 <= s.phone_menu_wait <= 60:
+        raise bad("phone_menu_max_logins", "phone_menu_max_logins >= 1; digit timeout and wait 1..60 s")
+    if not 5 <= s.phone_greeting_max_seconds <= 600:
+        raise bad("phone_greeting_max_seconds", "must be between 5 and 600")
+    if s.hotdesk_max_hours < 0 or not 1 <= s.hotdesk_check_interval <= 3600:
+        raise bad("hotdesk_max_hours" if s.hotdesk_max_hours < 0 else "hotdesk_check_interval",
+                  "hotdesk_max_hours must be >= 0 and hotdesk_check_interval 1..3600 s")
+    for name in ("phone_staging_dir", "spool_dir"):  # Asterisk is handed these paths in AGI commands
+        if any(c in getattr(s, name) for c in ' "\\\t\r\n'):
+            raise bad(name, "must not contain blanks, quotes or backslashes (Asterisk plays files from it)")
+    for ctx in (*s.phone_trusted_contexts, s.phone_default_context):
+        if not ctx.replace("-", "").replace("_", "").isalnum():
+            raise bad("phone_trusted_contexts", f"not a context name: {ctx[:40]!r}")
     if s.mailer not in ("outbox", "ews", "graph", "smtp"):
         raise bad("mailer", f"unknown mailer {s.mailer!r} (outbox, ews, graph or smtp)")
     if not 90 <= s.audit_retention_days <= 2555:

@@ -65,3 +65,8 @@ class RangeNotSatisfiable(InvalidInput):
 
 class Conflict(VoicemailError):
     """The request cannot be done in the thing's current state (e.g. a message that is still being sealed)."""
+
+
+class FeatureUnavailable(Conflict):
+    """A feature this site has not set up (e.g. "Play on my phone" without a device template); the
+    message says which, in words for the user."""

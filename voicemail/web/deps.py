@@ -14,6 +14,8 @@ from voicemail.audit.store import AuditLog
 from voicemail.config import Settings
 from voicemail.db.repository import SqlMessageStore
 from voicemail.domain.mailbox import MailboxService
+from voicemail.services.call_history import DeskSignIns
+from voicemail.services.phone_pins import PinService
 from voicemail.web.accounts_store import AccountStore
 from voicemail.web.ratelimit import RateLimiter
 from voicemail.web.sessions_store import SessionStore
@@ -71,3 +73,7 @@ class WebDeps:
     # --- investigation pages: None = those pages answer 404 ---
     investigations: Investigations | None = None
     messages: SqlMessageStore | None = None  # evidence requests check that the messages are sealed
+    # --- telephone menu: the owner's phone PIN on the settings page (None = no PIN form) ---
+    pins: PinService | None = None
+    # --- extension mobility: the viewer's desk-phone sign-ins on the call-history page (None = not shown) ---
+    desk_signins: DeskSignIns | None = None

@@ -2,7 +2,8 @@
 
 NotFound / AccessDenied / HeldError -> 404 (a denied request never reveals that the thing exists, nor a
 legal hold), InvalidInput -> 400 (request validation -> 422), RangeNotSatisfiable -> 416 with
-``Content-Range: bytes */total``, Conflict -> 409, TransientError -> 503, anything else -> 500.
+``Content-Range: bytes */total``, Conflict -> 409 (FeatureUnavailable with its own words),
+TransientError -> 503, anything else -> 500.
 API paths (and /healthz, /status) answer JSON; pages answer an HTML error page.
 """
 
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from voicemail.audit.errors import AccessDenied, HeldError
 from voicemail.domain.errors import (
     Conflict,
+    FeatureUnavailable,
     InvalidInput,
     NotFound,
     RangeNotSatisfiable,
@@ -57,6 +59,8 @@ def _status_for(exc: Exception) -> tuple[int, str]:
         return 416, "range not satisfiable"
     if isinstance(exc, InvalidInput):
         return 400, str(exc)[:200] or "invalid input"
+    if isinstance(exc, FeatureUnavailable):
+        return 409, str(exc)[:200]
     if isinstance(exc, Conflict):
         return 409, "the message cannot be changed right now; try again shortly"
     if isinstance(exc, TransientError):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from voicemail.domain.errors import InvalidInput, NotFound
 from voicemail.domain.mailbox import InboxItem, InboxPage, InboxQuery
+from voicemail.domain.phone_call import CallStatus
 from voicemail.web import authz
 from voicemail.web.api_models import (
     AccountOut,
@@ -135,8 +136,23 @@ def delete_message(request: Request, message_id: str) -> Response:
 
 @router.post("/messages/{message_id}/play-on-phone", status_code=202, response_model=CallRef)
 def play_on_phone(request: Request, message_id: str) -> dict[str, Any]:
+    """Start the call (202); ``status_url`` tells what became of it (ringing, answered, your phone did
+    not answer, busy, ...). 409 with a plain reason when the site has no device template."""
     viewer = authz.owner_viewer(request)
-    return {"call": web_deps(request).mailbox.play_on_phone(viewer, authz.message_id(message_id))}
+    mailbox = web_deps(request).mailbox
+    call_id = mailbox.play_on_phone(viewer, authz.message_id(message_id))
+    return call_json(mailbox.phone_call(viewer, call_id))
+
+
+@router.get("/phone-calls/{call_id}", response_model=CallRef)
+def phone_call(request: Request, call_id: str) -> dict[str, Any]:
+    viewer = authz.owner_viewer(request)
+    return call_json(web_deps(request).mailbox.phone_call(viewer, authz.call_id(call_id)))
+
+
+def call_json(status: CallStatus) -> dict[str, Any]:
+    return {"call": status.id, "status_url": f"/api/v1/phone-calls/{status.id}", "state": status.state,
+            "message": status.message, "final": status.final}
 
 
 # --- calls and settings --------------------------------------------------------------------------

@@ -3,6 +3,7 @@ csrf_token, so everything works without JavaScript and by keyboard alone."""
 
 from __future__ import annotations
 
+import contextlib
 import zoneinfo
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -13,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from voicemail.domain.errors import InvalidInput, NotFound
 from voicemail.domain.mailbox import InboxQuery
 from voicemail.domain.models import MailboxRef
+from voicemail.services.call_history import desk_history
 from voicemail.web import authz
 from voicemail.web.caller_display import caller_display, caller_label
 from voicemail.web.csrf import csrf_protect
@@ -31,7 +33,8 @@ PAGE_SIZE = 25
 SORTS = (("newest", "Newest first"), ("oldest", "Oldest first"), ("longest", "Longest first"),
          ("shortest", "Shortest first"))
 NOTICES = {"read": "Marked as read.", "unread": "Marked as unread.", "deleted": "Message deleted.",
-           "calling": "Calling your phone. Answer it to hear the message.", "saved": "Settings saved."}
+           "calling": "Calling your phone. Answer it to hear the message.", "saved": "Settings saved.",
+           "pin": "Phone PIN changed."}
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -139,12 +142,19 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
 
 # --- one message ---------------------------------------------------------------------------------
 @router.get("/messages/{message_id}")
-def player(request: Request, message_id: str, n: str | None = Query(None, max_length=20)) -> Response:
+def player(request: Request, message_id: str, n: str | None = Query(None, max_length=20),
+           call: str | None = Query(None, max_length=32)) -> Response:
     v = authz.viewer(request)
-    item = web_deps(request).mailbox.message(v, authz.message_id(message_id))
+    mailbox = web_deps(request).mailbox
+    item = mailbox.message(v, authz.message_id(message_id))
+    phone_call = None
+    if call and v.owns(item.mailbox):
+        with contextlib.suppress(InvalidInput, NotFound):  # an old or foreign call id: just no status
+            phone_call = mailbox.phone_call(v, authz.call_id(call))
     return render(request, "message.html", {"m": item, "can_listen": v.owns(item.mailbox),
                                             "caller_label": caller_label, "caller_of": caller_display,
-                                            "notice": notice(n)})
+                                            "notice": notice(n), "plays_on_phones": mailbox.plays_on_phones,
+                                            "phone_call": phone_call})
 
 
 @router.get("/messages/{message_id}/delete")
@@ -179,8 +189,8 @@ def page_delete(request: Request, message_id: str) -> Response:
 @router.post("/messages/{message_id}/play")
 def page_play(request: Request, message_id: str) -> Response:
     mid = authz.message_id(message_id)
-    web_deps(request).mailbox.play_on_phone(authz.owner_viewer(request), mid)
-    return redirect(f"/messages/{mid}?n=calling")
+    call_id = web_deps(request).mailbox.play_on_phone(authz.owner_viewer(request), mid)
+    return redirect(f"/messages/{mid}?call={call_id}")
 
 
 # --- calls and settings --------------------------------------------------------------------------
@@ -190,17 +200,21 @@ def calls(request: Request, page: int = Query(1, ge=1, le=100_000)) -> Response:
     result = web_deps(request).mailbox.call_history(v, (page - 1) * PAGE_SIZE, PAGE_SIZE)
     prev_url = f"/calls?page={page - 1}" if page > 1 else ""
     next_url = f"/calls?page={page + 1}" if result.offset + len(result.items) < result.total else ""
+    store = web_deps(request).desk_signins
+    desks = desk_history(store, v.mailboxes) if store is not None and page == 1 else []
     return render(request, "calls.html", {"active": "calls", "page": result, "prev_url": prev_url,
-                                          "next_url": next_url})
+                                          "next_url": next_url, "desks": desks})
 
 
 def _settings_page(request: Request, form: dict[str, str], error: str = "", status: int = 200,
-                   n: str | None = None) -> Response:
+                   n: str | None = None, pin_error: str = "") -> Response:
     zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+    deps = web_deps(request)
     return render(request, "settings.html", {"active": "settings", "form": form, "error": error, "zones": zones,
                                              "languages": LANGUAGES, "notice": notice(n),
-                                             "default_tz": web_deps(request).settings.default_timezone},
-                  status=status)
+                                             "default_tz": deps.settings.default_timezone,
+                                             "pin_min": deps.pins.min_length if deps.pins is not None else 0,
+                                             "pin_error": pin_error}, status=status)
 
 
 @router.get("/settings")
@@ -219,3 +233,24 @@ def settings_submit(request: Request, notify_address: str = Form("", max_length=
     except InvalidInput as exc:
         return _settings_page(request, form, error=str(exc), status=400)
     return redirect("/settings?n=saved")
+
+
+@router.post("/settings/phone-pin")
+def phone_pin_submit(request: Request, mailbox: str = Form("", max_length=170), pin: str = Form("", max_length=40),
+                     pin_again: str = Form("", max_length=40)) -> Response:
+    """The owner sets the PIN of one of their mailboxes for the telephone menu (audited as phone.pin.set)."""
+    v = authz.owner_viewer(request)
+    pins = web_deps(request).pins
+    account = require(request).account
+    form = {"notify_address": account.notify_address, "timezone": account.timezone, "language": account.language}
+    owned = {f"{m.mailbox}@{m.context}": m for m in v.mailboxes}
+    ref = owned.get(mailbox) or (v.mailboxes[0] if len(v.mailboxes) == 1 and not mailbox else None)
+    if pins is None or ref is None:
+        raise NotFound("not found")
+    try:
+        if pin != pin_again:
+            raise InvalidInput("the two PINs are not the same")
+        pins.set_pin(ref, pin.strip(), actor=v.account, source=v.source)
+    except InvalidInput as exc:
+        return _settings_page(request, form, status=400, pin_error=str(exc))
+    return redirect("/settings?n=pin")
