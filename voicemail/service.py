@@ -97,7 +97,7 @@ def build_service(settings: Settings) -> Service:
                        ping_interval=settings.ami_ping_interval)
     listener = Listener(client, container.discovery, container.store.upsert_mailbox,
                         reconcile_interval=settings.reconcile_interval,
-                        on_cdr=CdrStore(container.engine).ingest)
+                        on_cdr=CdrStore(container.engine).ingest, retry_max=settings.discovery_retry_max)
     return Service(settings, container, client, listener, worker)
 
 
