@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -60,8 +61,10 @@ class PrivateRabbit:
     """A RabbitMQ node of its own (node name, AMQP and distribution ports, data and logs in a temp folder,
     no plugins). The Debian wrapper runs the node as the rabbitmq user, so the folder is handed to it."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self) -> None:
+        # not under pytest's tmp_path: that is private to root, and the node runs as the rabbitmq user
+        self.root = Path(tempfile.mkdtemp(prefix="vmfault-rabbit-"))
+        self.root.chmod(0o755)
         self.port = free_port()
         self.dist_port = free_port()
         self.name = f"vmfault{self.port}@localhost"
@@ -78,7 +81,8 @@ class PrivateRabbit:
                 "RABBITMQ_MNESIA_BASE": f"{r}/mnesia", "RABBITMQ_LOG_BASE": f"{r}/log",
                 "RABBITMQ_ENABLED_PLUGINS_FILE": f"{r}/enabled_plugins", "RABBITMQ_PID_FILE": f"{r}/pid",
                 "RABBITMQ_FEATURE_FLAGS_FILE": f"{r}/feature_flags", "RABBITMQ_QUORUM_DIR": f"{r}/quorum",
-                "RABBITMQ_STREAM_DIR": f"{r}/stream", "RABBITMQ_PLUGINS_EXPAND_DIR": f"{r}/plugins-expand"}
+                "RABBITMQ_STREAM_DIR": f"{r}/stream", "RABBITMQ_PLUGINS_EXPAND_DIR": f"{r}/plugins-expand",
+                "ERL_CRASH_DUMP": f"{r}/erl_crash.dump"}
 
     def start(self) -> None:
         if shutil.which("rabbitmq-server") is None:
@@ -109,14 +113,17 @@ class PrivateRabbit:
 
     def stop(self) -> None:
         self.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class PrivatePostgres:
     """A PostgreSQL cluster of its own (initdb + pg_ctl on a free port, trust auth on 127.0.0.1).
     PostgreSQL refuses to run as root: as root the cluster belongs to the postgres user."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self) -> None:
+        # not under pytest's tmp_path: that is private to root, and the cluster belongs to postgres
+        self.root = Path(tempfile.mkdtemp(prefix="vmfault-pg-"))
+        self.root.chmod(0o755)
         self.port = free_port()
         bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
         if not bins:
@@ -136,7 +143,6 @@ class PrivatePostgres:
     def start(self) -> None:
         data = self.root / "data"
         if not data.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
             if os.geteuid() == 0:
                 shutil.chown(self.root, "postgres")
             done = self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
@@ -157,6 +163,7 @@ class PrivatePostgres:
     def stop(self) -> None:
         if (self.root / "data" / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class TcpProxy:
