@@ -15,7 +15,7 @@ from voicemail.domain.errors import CrashLoop
 from voicemail.domain.models import Caller, SealedRecording, WrappedKey
 
 
-def stripped(store: SqlMessageStore) -> str:
+def stripped(store: SqlMessageStore) -> str:  # noqa: F811
     mid, _ = store.record_discovered(spool_message(), Caller.external(), b"txt")
     store.mark_sealed(mid, WrappedKey("k1", b"w"), [SealedRecording("wav", f"{mid}.wav.aa", "ab" * 32, 10)])
     return store.mark_stripped(mid)
