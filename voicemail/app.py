@@ -20,12 +20,12 @@ from voicemail.directory import ClassificationCounters, Classifier, CsvDirectory
 from voicemail.directory.db_directory import DbDirectory
 from voicemail.directory.from_settings import db_directory, number_plan
 from voicemail.domain.errors import ConfigError
-from voicemail.domain.mailbox import MailboxService  # mailbox services (issue 4)
+from voicemail.domain.mailbox import MailboxService  # mailbox services
 from voicemail.domain.models import DirectoryEntry, MailboxRef
 from voicemail.domain.ports import AsteriskControl, Directory, Mailer, Shredder
 from voicemail.failpoints import Failpoints
-from voicemail.keys.backend import RotatableKeyring  # lifecycle (issue 6)
-from voicemail.keys.usage import CountedKeyring  # lifecycle (issue 6)
+from voicemail.keys.backend import RotatableKeyring  # lifecycle
+from voicemail.keys.usage import CountedKeyring  # lifecycle
 from voicemail.services.custody import Custody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier, NotifySettings
@@ -83,7 +83,7 @@ class Container:
     store: SqlMessageStore
     spool: FileSpool
     vault: FileVault
-    keyring: CountedKeyring  # lifecycle (issue 6): was FileKeyring
+    keyring: CountedKeyring  # every wrap counted against kek_max_wraps
     directory: Directory
     mailer: Mailer
     custody: Custody
@@ -92,7 +92,7 @@ class Container:
     asterisk: AsteriskControl | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     classification: ClassificationCounters = field(default_factory=ClassificationCounters)
-    # --- mailbox services (issue 4): the web inbox's operations and the crypto-shredder ---
+    # --- mailbox services: the web inbox's operations and the crypto-shredder ---
     mailboxes: MailboxService | None = None
     shredder: Shredder | None = None
 
@@ -127,7 +127,7 @@ def load_directory(settings: Settings, reads: sessionmaker[Session] | None = Non
 
 
 def open_keyring(settings: Settings) -> RotatableKeyring:
-    # --- lifecycle (issue 6): keyring backend (file or pkcs11), FIPS check ---
+    # --- lifecycle: keyring backend (file or pkcs11), FIPS check ---
     from voicemail.keys.backend import open_backend
     from voicemail.keys.fips import require_fips
 
@@ -167,7 +167,7 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     spool = FileSpool(Path(settings.spool_dir), formats_hint=settings.spool_formats,
                       grace_seconds=settings.spool_grace_seconds)
     vault = FileVault(Path(settings.vault_dir))
-    # --- lifecycle (issue 6): every wrap counted durably against kek_max_wraps ---
+    # --- lifecycle: every wrap counted durably against kek_max_wraps ---
     from voicemail.keys.usage import UsageCounter
 
     inner = open_keyring(settings)
@@ -203,15 +203,15 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                         preferences=AccountPreferences(engine))
     container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)
-    build_mailbox_services(container, sessions, reads)  # mailbox services (issue 4)
-    # --- lifecycle (issue 6): the vault quota is enforced after each seal ---
+    build_mailbox_services(container, sessions, reads)  # mailbox services
+    # --- lifecycle: the vault quota is enforced after each seal ---
     from voicemail.lifecycle.wiring import install_quota
 
     install_quota(container)
     return container
 
 
-# --- mailbox services (issue 4) ------------------------------------------------------------------
+# --- mailbox services ------------------------------------------------------------------
 def build_mailbox_services(container: Container, sessions: sessionmaker[Session],
                            reads: sessionmaker[Session]) -> None:
     """Sets ``container.shredder`` (CryptoShredder) and ``container.mailboxes`` (MailboxServices). The AMI

@@ -143,7 +143,7 @@ class Settings:
     extension_digits: tuple[str, ...] = _s((), "Lengths of internal extensions, e.g. 4 (comma-separated).")
     did_ranges: tuple[str, ...] = _s((), "DID blocks that reach extensions, FIRST-LAST=EXTENSION, e.g. "
                                      "+12025551000-+12025551999=1000 (comma-separated).")
-    # --- audit trail, evidence, CDR release (issue 5) --------------------------------------------
+    # --- audit trail, evidence, CDR release --------------------------------------------
     audit_signing_key: str = _s("var/audit-signing.pem", "Ed25519 key file (0600) that signs audit checkpoints, "
                                 "evidence manifests and CDR exports (`voicemail keys init-signing`).")
     audit_checkpoint_file: str = _s("", "Separate store the signed audit checkpoints are shipped to (a JSON-lines "
@@ -157,7 +157,7 @@ class Settings:
                                           "head in `voicemail beat`; 0 = no schedule.")
     audit_retention_days: int = _s(2555, "Days audit events are kept (90 to 2555 = 7 years); older ones are sealed "
                                    "by a signed epoch checkpoint, then removed, at each scheduled checkpoint.")
-    # --- web (issue 4) ---------------------------------------------------------------------------
+    # --- web ---------------------------------------------------------------------------
     web_host: str = _s("127.0.0.1", "Address `voicemail web` / `voicemail run` serve the web app on.")
     web_port: int = _s(8080, "TCP port of the web app.")
     web_tls_cert: str = _s("", "PEM certificate (chain) for HTTPS served by uvicorn itself (empty = plain HTTP, "
@@ -178,7 +178,7 @@ class Settings:
     web_signin_rate_window: float = _s(300.0, "Seconds of the per-address sign-in rate window.")
     web_allowed_origins: tuple[str, ...] = _s((), "Extra origins accepted on state-changing requests besides "
                                               "the site's own and web_base_url's (comma-separated).")
-    # --- sign-in methods: PIV/CAC client certificates and OIDC (issue 4) ---------------------------
+    # --- sign-in methods: PIV/CAC client certificates and OIDC ---------------------------
     web_client_cert_mode: str = _s("off", "uvicorn asks for a PIV/CAC client certificate: off, optional (sign-in "
                                    "page offers the card) or required (no connection without one). Needs "
                                    "web_tls_cert and web_client_ca_file.")
@@ -202,7 +202,7 @@ class Settings:
                                  "sub (stable), or preferred_username / email.")
     oidc_ca_file: str = _s("", "CA bundle that signed the identity provider's HTTPS certificate (empty = system "
                            "CAs).")
-    # --- mailbox services (issue 4) ----------------------------------------------------------------
+    # --- mailbox services ----------------------------------------------------------------
     phone_device_template: str = _s("", "Device channel of a mailbox owner's phone for \"Play on my phone\", with "
                                     "{mailbox} and {context}, e.g. PJSIP/{mailbox}. Empty = the feature is off.")
     phone_staging_dir: str = _s("var/phone-staging", "Folder (0700, readable by Asterisk: same user) of the "
@@ -212,7 +212,7 @@ class Settings:
     phone_ring_timeout: float = _s(30.0, "Seconds the owner's phone rings before \"Play on my phone\" gives up.")
     inbox_admin_sees_external: bool = _s(False, "Administrators see the number / name of external callers in "
                                          "inbox metadata (off: only the mailbox owner sees them).")
-    # --- lifecycle: retention, quota, keys (issue 6) ----------------------------------------------
+    # --- lifecycle: retention, quota, keys ----------------------------------------------
     retention_messages_new_days: int = _s(730, "Days an unheard (INBOX) message is kept, from when it was left "
                                           "(minimum 30).")
     retention_messages_old_days: int = _s(730, "Days a heard (Old or other folder) message is kept, from when it "
@@ -304,7 +304,7 @@ def _validate(s: Settings) -> Settings:
 
     if not 0 < s.ami_port < 65536:
         raise bad("ami_port", f"port out of range: {s.ami_port}")
-    # --- mailbox services (issue 4) ---
+    # --- mailbox services ---
     if s.phone_device_template and ("/" not in s.phone_device_template
                                     or any(c in s.phone_device_template for c in "\r\n")):
         raise bad("phone_device_template", "must look like TECH/resource, e.g. PJSIP/{mailbox}")
@@ -331,7 +331,7 @@ def _validate(s: Settings) -> Settings:
     for ctx in s.internal_contexts:
         if not ctx.replace("-", "").replace("_", "").isalnum():
             raise bad("internal_contexts", f"not a dialplan context name: {ctx[:40]!r}")
-    # --- web (issue 4) ---
+    # --- web ---
     if not 0 < s.web_port < 65536:
         raise bad("web_port", f"port out of range: {s.web_port}")
     if s.web_cookie_samesite not in ("lax", "strict"):
@@ -344,7 +344,7 @@ def _validate(s: Settings) -> Settings:
     for name in ("web_lockout_threshold", "web_signin_rate_limit"):
         if getattr(s, name) < 1:
             raise bad(name, "must be at least 1")
-    # --- sign-in methods: PIV/CAC and OIDC (issue 4) ---
+    # --- sign-in methods: PIV/CAC and OIDC ---
     from voicemail.web.signin_settings import check_signin_settings
 
     check_signin_settings(s)
@@ -357,7 +357,7 @@ def _validate(s: Settings) -> Settings:
     from voicemail.directory.from_settings import check_directory_settings
 
     check_directory_settings(s)
-    # --- lifecycle (issue 6): retention floors, quota, keyring backend, FIPS choices ---
+    # --- lifecycle: retention floors, quota, keyring backend, FIPS choices ---
     from voicemail.lifecycle.settings import check_lifecycle_settings
 
     check_lifecycle_settings(s)
@@ -426,15 +426,25 @@ def _validate_mail_backends(s: Settings) -> None:
 def load_settings(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Settings:
     """Build Settings from defaults, an optional TOML file, the environment and CLI overrides."""
+    return load_settings_with_origins(config_file, environ, overrides)[0]
+
+
+def load_settings_with_origins(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                               overrides: Mapping[str, Any] | None = None) -> tuple[Settings, dict[str, str]]:
+    """Settings as ``load_settings`` builds them, and where each value came from: ``default``,
+    ``file PATH``, ``env VOICEMAIL_…`` or ``command line``."""
     environ = os.environ if environ is None else environ
     known = {f.name: f for f in fields(Settings)}
     values: dict[str, Any] = {}
+    origins = dict.fromkeys(known, "default")
     if config_file:
         path = Path(config_file)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         table = data.get("voicemail", data)
@@ -442,14 +452,17 @@ def load_settings(config_file: str | Path | None = None, environ: Mapping[str, s
             if key not in known:
                 raise ConfigError(f"config file {path}: unknown setting {key!r}")
             values[key] = _coerce(key, known[key].type, raw)
+            origins[key] = f"file {path}"
     for name, f in known.items():
         raw_env = environ.get(env_name(name))
         if raw_env is not None:
             values[name] = _coerce(name, f.type, raw_env)
+            origins[name] = f"env {env_name(name)}"
     for key, raw in (overrides or {}).items():
         if raw is not None:
             values[key] = _coerce(key, known[key].type, raw)
-    return _validate(dataclasses.replace(Settings(), **values))
+            origins[key] = "command line"
+    return _validate(dataclasses.replace(Settings(), **values)), origins
 
 
 def settings_table() -> str:

@@ -29,7 +29,7 @@ class Service:
     client: AmiClient
     listener: Listener
     worker: EmbeddedWorker | None
-    web: Any = None  # --- web (issue 4): voicemail.web.server.EmbeddedServer, served beside the listener ---
+    web: Any = None  # --- web: voicemail.web.server.EmbeddedServer, served beside the listener ---
 
     async def _sweeper(self) -> None:
         loop = asyncio.get_running_loop()
@@ -52,12 +52,12 @@ class Service:
             from voicemail.directory.operations import run_sync_schedule
 
             tasks.append(asyncio.create_task(run_sync_schedule(s, self.container.engine), name="directory-sync"))
-        web_task = asyncio.create_task(self.web.serve(), name="web") if self.web is not None else None  # web (issue 4)
+        web_task = asyncio.create_task(self.web.serve(), name="web") if self.web is not None else None  # web
         waiter = asyncio.create_task(self._wait(stop))
         done, _ = await asyncio.wait([*tasks, *([web_task] if web_task else []), waiter],
                                      return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
-        if web_task is not None:  # --- web (issue 4): graceful stop, in-flight requests finish ---
+        if web_task is not None:  # --- web: graceful stop, in-flight requests finish ---
             self.web.should_exit = True
             await asyncio.wait({web_task}, timeout=10)
             if not web_task.done():
@@ -113,7 +113,7 @@ async def run_service(settings: Settings, *, web: bool = False) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
     try:
-        if web:  # --- web (issue 4): the web app beside the listener (`voicemail run` without --no-web) ---
+        if web:  # --- web: the web app beside the listener (`voicemail run` without --no-web) ---
             from voicemail.web.server import embedded_server
 
             service.web = embedded_server(service.container, ami_connected=lambda: service.client.connected)

@@ -10,7 +10,7 @@ EMBEDDED_BROKER = "memory://localhost/"
 QUEUE = "voicemail"
 
 app = Celery("voicemail", include=["workers.tasks", "workers.audit_tasks",
-                                    "workers.lifecycle_tasks"])  # lifecycle (issue 6)
+                                    "workers.lifecycle_tasks"])  # lifecycle
 
 
 def configure(settings: Settings) -> Celery:
@@ -40,11 +40,11 @@ def configure(settings: Settings) -> Celery:
     if settings.ldap_url and settings.ldap_sync_interval > 0:
         app.conf.beat_schedule["directory-sync"] = {"task": "workers.tasks.directory_sync",
                                                     "schedule": settings.ldap_sync_interval}
-    # --- audit trail (issue 5): scheduled signed checkpoint of the chain head ---
+    # --- audit trail: scheduled signed checkpoint of the chain head ---
     if settings.audit_checkpoint_interval > 0:
         app.conf.beat_schedule["audit-checkpoint"] = {"task": "workers.audit_tasks.audit_checkpoint",
                                                       "schedule": settings.audit_checkpoint_interval}
-    # --- lifecycle (issue 6): daily retention run (safe to run twice: a database lease) ---
+    # --- lifecycle: daily retention run (safe to run twice: a database lease) ---
     if settings.retention_interval > 0:
         app.conf.beat_schedule["retention-run"] = {"task": "workers.lifecycle_tasks.retention_run",
                                                    "schedule": settings.retention_interval}

@@ -28,7 +28,7 @@ PAGES: dict[str, tuple[str, bool, int]] = {
     "calls": ("/calls", True, 200),
     "settings": ("/settings", True, 200),
     "error-404": (f"/messages/{MISSING_ID}", True, 404),
-    # issue 5 (the signed-in owner holds auditor, investigator and cleared_admin for this module)
+    # investigation pages (the signed-in owner holds auditor, investigator and cleared_admin for this module)
     "audit": ("/audit?message={long}", True, 200),
     "audit-verify": ("/audit", True, 200),  # after "Verify the chain": the result (or why it cannot run)
     "cases": ("/cases", True, 200),

@@ -33,7 +33,7 @@ class Listener:
                  on_cdr: Callable[[AmiMessage], object] | None = None,
                  retry_first: float = 0.5, retry_max: float = 30.0) -> None:
         self._client = client
-        self._on_cdr = on_cdr  # issue 5: store AMI Cdr events (voicemail.audit.cdr.CdrStore.ingest)
+        self._on_cdr = on_cdr  # store AMI Cdr events (voicemail.audit.cdr.CdrStore.ingest)
         self._discovery = discovery
         self._save_owner = save_owner
         self._debounce = debounce

@@ -1,4 +1,4 @@
-"""What the mailbox services ask of Asterisk, over one blocking AMI connection (issue 4).
+"""What the mailbox services ask of Asterisk, over one blocking AMI connection.
 
 * ``folder_of`` / ``move`` / ``remove``: app_voicemail's VoicemailBoxSummary / VoicemailMove /
   VoicemailRemove. Their replies prove nothing (capture q8: "Success" even when nothing happened), so

@@ -1,4 +1,4 @@
-"""SqlMailboxStore: the mailbox services' queries and writes on SQLAlchemy (issue 4).
+"""SqlMailboxStore: the mailbox services' queries and writes on SQLAlchemy.
 
 The inbox page runs within one mailbox on the partial indexes of migration 0006 (ORDER BY ... LIMIT
 walks an index in order, ids first, then their rows); its total is the sum of the trigger-kept counts

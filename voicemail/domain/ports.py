@@ -144,7 +144,7 @@ class MessageStore(Protocol):
 
 
 class Shredder(Protocol):
-    """Destroys a message for good by crypto-shredding (issue 6 owns the implementation,
+    """Destroys a message for good by crypto-shredding (the lifecycle package owns the implementation,
     ``voicemail/services/shred.py``): destroy the data key, then the blobs, then the spool envelope via
     AMI ``VoicemailRemove``, then the row; each step idempotent and audited. Never a held message:
     returns "held" (nothing changed) when a legal hold covers it, "destroyed" when done, "already"

@@ -57,7 +57,7 @@ class Custody:
         self._store = store
         self._asterisk = asterisk
         self._fail = failpoints or Failpoints()
-        # --- lifecycle (issue 6): called with the message id after each committed seal (vault quota) ---
+        # --- lifecycle: called with the message id after each committed seal (vault quota) ---
         self.after_seal: Callable[[str], None] | None = None
 
     def _locate(self, record: MessageRecord, seen: SpoolMessage | None = None) -> SpoolMessage | None:
@@ -155,7 +155,7 @@ class Custody:
             return "already", record, None
         self._fail.hit("seal.after_commit")
         log.info("sealed message %s (%d format(s))", message_id, len(sealed))
-        if self.after_seal is not None:  # lifecycle (issue 6): a quota failure never fails custody
+        if self.after_seal is not None:  # lifecycle: a quota failure never fails custody
             try:
                 self.after_seal(message_id)
             except Exception as exc:

@@ -59,9 +59,15 @@ class Discovery:
                 self._on_new(message_id)
         return report
 
-    def reconcile(self, extra_mailboxes: Iterable[MailboxRef] = ()) -> ScanReport:
-        """A full pass over every mailbox in the spool (plus any Asterisk told us about)."""
+    def reconcile(self, extra_mailboxes: Iterable[MailboxRef] = (),
+                  progress: Callable[[int], Callable[[int], None]] | None = None) -> ScanReport:
+        """A full pass over every mailbox in the spool (plus any Asterisk told us about). ``progress`` is
+        called with the number of mailboxes and returns a function told of each one done."""
         report = ScanReport()
-        for mailbox in sorted(set(self._spool.mailboxes()) | set(extra_mailboxes)):
+        mailboxes = sorted(set(self._spool.mailboxes()) | set(extra_mailboxes))
+        step = progress(len(mailboxes)) if progress is not None else None
+        for mailbox in mailboxes:
             report.add(self.scan(mailbox))
+            if step is not None:
+                step(1)
         return report

@@ -1,4 +1,4 @@
-"""MailboxServices: ``voicemail.domain.mailbox.MailboxService`` for the web inbox (issue 4).
+"""MailboxServices: ``voicemail.domain.mailbox.MailboxService`` for the web inbox.
 
 Access: the owner of a mailbox may do everything with its messages; an administrator may list and see
 the metadata of every mailbox (without the identity of external callers, see ``inbox``) and nothing

@@ -35,7 +35,7 @@ class WebSettings:
     signin_rate_window: float = 300.0
     allowed_origins: tuple[str, ...] = ()
     default_timezone: str = "UTC"
-    # --- investigation pages (issue 5) ---
+    # --- investigation pages ---
     audit_signing_key: str = ""  # the audit chain is verified against this key's public half
     audit_checkpoint_file: str = ""  # shipped checkpoints, checked too when set
     audit_public_key: str = ""  # when set, the chain is verified with this PEM instead (no private key read)
@@ -66,6 +66,6 @@ class WebDeps:
     # New pre-sign-in sessions per client address (each is a database row until it expires).
     presignin_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(60, 300))
     clock: Callable[[], float] = time.time
-    # --- investigation pages (issue 5): None = those pages answer 404 ---
+    # --- investigation pages: None = those pages answer 404 ---
     investigations: Investigations | None = None
     messages: SqlMessageStore | None = None  # evidence requests check that the messages are sealed

@@ -1,5 +1,5 @@
 """`voicemail role | case | hold | evidence | cdr`: roles, cases, legal holds, and the two-person
-release of evidence and call detail records (issue 5). Registered on the main command by cli_audit."""
+release of evidence and call detail records. Registered on the main group by voicemail/cli/root.py."""
 
 from __future__ import annotations
 
@@ -11,14 +11,21 @@ import click
 from voicemail.audit.evidence import verify_package
 from voicemail.audit.service import Investigations
 from voicemail.audit.signing import load_public_pem
-from voicemail.cli_audit import _actor, _engine, _epoch, _signing_key, actor_option, with_investigations
+from voicemail.cli.investigation import (
+    actor_of,
+    actor_option,
+    epoch_of,
+    migrated_engine,
+    signing_key_of,
+    with_investigations,
+)
 from voicemail.config import Settings
 from voicemail.domain.models import MailboxRef
 
 
-def register_cases(main: click.Group) -> None:
+def register(main: click.Group) -> None:
     """Add the role, case, hold, evidence and cdr command groups to ``main``."""
-    from voicemail.cli import config_option, handle_errors, settings_from
+    from voicemail.cli.common import config_option, handle_errors, settings_from
 
     register_cdr(main)
 
@@ -36,7 +43,7 @@ def register_cases(main: click.Group) -> None:
     def role_grant(inv: Investigations, settings: Settings, principal: str, role_name: str, reason: str,
                    actor: str | None) -> None:
         """Grant ROLE to PRINCIPAL (needs administrator; the first administrator may grant itself)."""
-        inv.access.grant(_actor(actor), principal, role_name, reason)
+        inv.access.grant(actor_of(actor), principal, role_name, reason)
         click.echo(f"{principal}: {', '.join(sorted(inv.access.roles_of(principal)))}")
 
     @role.command("revoke")
@@ -48,7 +55,7 @@ def register_cases(main: click.Group) -> None:
     def role_revoke(inv: Investigations, settings: Settings, principal: str, role_name: str, reason: str,
                     actor: str | None) -> None:
         """Revoke ROLE from PRINCIPAL (needs administrator)."""
-        inv.access.revoke(_actor(actor), principal, role_name, reason)
+        inv.access.revoke(actor_of(actor), principal, role_name, reason)
         click.echo(f"{principal}: {', '.join(sorted(inv.access.roles_of(principal))) or '(no roles)'}")
 
     # --- cases ------------------------------------------------------------------------------
@@ -67,7 +74,7 @@ def register_cases(main: click.Group) -> None:
     def case_open(inv: Investigations, settings: Settings, number: str, authority: str, reason: str,
                   phones: tuple[str, ...], expires: str | None, actor: str | None) -> None:
         """Open a case (investigator); the opener owns it and is its first member."""
-        c = inv.access.open_case(_actor(actor), number, authority, reason, phones, expires)
+        c = inv.access.open_case(actor_of(actor), number, authority, reason, phones, expires)
         click.echo(f"case {c.id} opened, owner {c.owner}")
 
     @case.command("add-member")
@@ -78,7 +85,7 @@ def register_cases(main: click.Group) -> None:
     def case_add_member(inv: Investigations, settings: Settings, number: str, principal: str,
                         actor: str | None) -> None:
         """Add an investigator to a case (the case owner)."""
-        inv.access.add_member(_actor(actor), number, principal)
+        inv.access.add_member(actor_of(actor), number, principal)
         click.echo(f"case {number}: members {', '.join(inv.access.case(number).members)}")
 
     @case.command("close")
@@ -88,7 +95,7 @@ def register_cases(main: click.Group) -> None:
     @with_investigations
     def case_close(inv: Investigations, settings: Settings, number: str, reason: str, actor: str | None) -> None:
         """Close a case (the case owner)."""
-        inv.access.close_case(_actor(actor), number, reason)
+        inv.access.close_case(actor_of(actor), number, reason)
         click.echo(f"case {number} closed")
 
     # --- holds ------------------------------------------------------------------------------
@@ -110,8 +117,8 @@ def register_cases(main: click.Group) -> None:
                    actor: str | None) -> None:
         """Place a hold: --message …, or --mailbox (whole mailbox), or --from/--to (a time range)."""
         scope = "message" if message_ids else ("range" if start or end else "mailbox")
-        ids = inv.holds.place(_actor(actor), case_id, scope, mailbox=MailboxRef.parse(mailbox) if mailbox else None,
-                              message_ids=message_ids, start_at=_epoch(start), end_at=_epoch(end), reason=reason)
+        ids = inv.holds.place(actor_of(actor), case_id, scope, mailbox=MailboxRef.parse(mailbox) if mailbox else None,
+                              message_ids=message_ids, start_at=epoch_of(start), end_at=epoch_of(end), reason=reason)
         for hold_id in ids:
             click.echo(f"hold {hold_id} placed ({scope}) for case {case_id}")
 
@@ -122,7 +129,7 @@ def register_cases(main: click.Group) -> None:
     @with_investigations
     def hold_release(inv: Investigations, settings: Settings, hold_id: str, reason: str, actor: str | None) -> None:
         """Release one hold (a member of its case)."""
-        inv.holds.release(_actor(actor), hold_id, reason)
+        inv.holds.release(actor_of(actor), hold_id, reason)
         click.echo(f"hold {hold_id} released")
 
     # --- evidence ---------------------------------------------------------------------------
@@ -145,10 +152,10 @@ def register_cases(main: click.Group) -> None:
         from voicemail.db.repository import SqlMessageStore
 
         settings = settings_from(config_file)
-        engine = _engine(settings)
+        engine = migrated_engine(settings)
         try:
             store = SqlMessageStore(make_sessionmaker(engine))
-            req = Investigations(engine).request_evidence(_actor(actor), case_id, request_ref, list(message_ids),
+            req = Investigations(engine).request_evidence(actor_of(actor), case_id, request_ref, list(message_ids),
                                                           store, reason)
         finally:
             engine.dispose()
@@ -163,7 +170,7 @@ def register_cases(main: click.Group) -> None:
     def evidence_approve(inv: Investigations, settings: Settings, request_id: str, reason: str,
                          actor: str | None) -> None:
         """Approve an evidence request (a cleared administrator other than the requester)."""
-        inv.releases.approve(_actor(actor), request_id, reason)
+        inv.releases.approve(actor_of(actor), request_id, reason)
         click.echo(f"request {request_id} approved")
 
     @evidence.command("export")
@@ -178,11 +185,11 @@ def register_cases(main: click.Group) -> None:
         from voicemail.app import build_container
 
         settings = settings_from(config_file)
-        key = _signing_key(settings)
+        key = signing_key_of(settings)
         container = build_container(settings, on_new=lambda _id: None)
         try:
             manifest = Investigations(container.engine).export_evidence(
-                _actor(actor), request_id, output, store=container.store, vault=container.vault,
+                actor_of(actor), request_id, output, store=container.store, vault=container.vault,
                 keyring=container.keyring, key=key)
         finally:
             container.close()
@@ -224,7 +231,7 @@ def register_cdr(main: click.Group) -> None:
     def cdr_request(inv: Investigations, settings: Settings, case_id: str, request_ref: str, start: str, end: str,
                     reason: str, actor: str | None) -> None:
         """Request the CDRs of the case's phone numbers in a time range (investigator on the case)."""
-        req = request_cdrs(inv, _actor(actor), case_id, request_ref, start, end, reason)
+        req = request_cdrs(inv, actor_of(actor), case_id, request_ref, start, end, reason)
         click.echo(f"request {req.id} pending: a cleared administrator approves with `voicemail cdr approve {req.id}`")
 
     @cdr.command("approve")
@@ -235,7 +242,7 @@ def register_cdr(main: click.Group) -> None:
     def cdr_approve(inv: Investigations, settings: Settings, request_id: str, reason: str,
                     actor: str | None) -> None:
         """Approve a CDR request (a cleared administrator other than the requester)."""
-        inv.releases.approve(_actor(actor), request_id, reason)
+        inv.releases.approve(actor_of(actor), request_id, reason)
         click.echo(f"request {request_id} approved")
 
     @cdr.command("export")
@@ -246,5 +253,5 @@ def register_cdr(main: click.Group) -> None:
     def cdr_export(inv: Investigations, settings: Settings, request_id: str, output: Path,
                    actor: str | None) -> None:
         """Write the signed CSV + JSON of an approved request (the requester); check with `evidence verify`."""
-        manifest = export_cdrs(inv, _actor(actor), request_id, output, _signing_key(settings))
+        manifest = export_cdrs(inv, actor_of(actor), request_id, output, signing_key_of(settings))
         click.echo(f"wrote {output}: {manifest['records']} record(s), manifest signed by {manifest['signing_key_id']}")

@@ -1,6 +1,6 @@
 """`voicemail web` (serve the web app) and `voicemail accounts …` (local web accounts).
 
-Registered on the main group by voicemail/cli.py (one line). Passwords come from a prompt or from
+Registered on the main group by voicemail/cli/root.py (one line). Passwords come from a prompt or from
 standard input (--password-stdin), never from the command line. Every change is audited with the
 operating-system account as actor and cli:<account>@<host> as source.
 """
@@ -10,12 +10,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import click
 
 from voicemail.audit.chain import AuditEvent
 from voicemail.audit.context import cli_actor, cli_source
+from voicemail.cli.common import config_option, handle_errors, settings_from
 from voicemail.config import Settings
 from voicemail.domain.models import MailboxRef
 from voicemail.web.accounts_store import AccountStore
@@ -51,11 +51,7 @@ def _accounts(settings: Settings, *, keyring: bool = False) -> Iterator[tuple[Ac
         engine.dispose()
 
 
-Deco = Callable[[Callable[..., Any]], Callable[..., Any]]
-
-
-def register(main: click.Group, config_option: Deco, handle_errors: Deco,
-             settings_from: Callable[..., Settings]) -> click.Group:
+def register(main: click.Group) -> click.Group:
     @main.command("web")
     @config_option
     @handle_errors

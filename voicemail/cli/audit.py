@@ -1,7 +1,7 @@
-"""`voicemail audit …` and the signing-key commands; the shared helpers of the issue-5 commands
-(roles, cases, holds, evidence and CDR release live in cli_cases.py).
+"""`voicemail audit …` and the signing-key commands; the shared helpers of the investigation commands
+(roles, cases, holds, evidence and CDR release live in cases.py).
 
-Registered on the main group by voicemail/cli.py (one line). The acting person is the operating-system
+Registered on the main group by voicemail/cli/root.py (one line). The acting person is the operating-system
 account, or --actor; "from where" is recorded as cli:<os account>@<host>.
 """
 
@@ -9,41 +9,19 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
-from sqlalchemy.engine import Engine
 
-from voicemail.audit.access import Actor
 from voicemail.audit.chain import AuditEvent
 from voicemail.audit.context import cli_actor, cli_source
 from voicemail.audit.hardening import app_role_sql
 from voicemail.audit.service import Investigations
 from voicemail.audit.shipping import Sinks, sinks_from
 from voicemail.audit.signing import SigningKey, load_public_pem
+from voicemail.cli.investigation import migrated_engine, signing_key_of, with_investigations
 from voicemail.config import Settings
 from voicemail.domain.errors import ConfigError, InvalidInput
-
-actor_option = click.option("--actor", default=None, help="Who acts (default: the operating-system account).")
-
-
-def _actor(name: str | None) -> Actor:
-    return Actor(cli_actor(name), cli_source())
-
-
-def _engine(settings: Settings) -> Engine:
-    from voicemail.db.engine import make_engine
-    from voicemail.db.migrate import upgrade
-
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    return engine
-
-
-def _signing_key(settings: Settings) -> SigningKey:
-    return SigningKey.load(Path(settings.audit_signing_key))
 
 
 def _shipped(settings: Settings) -> Path | None:
@@ -54,41 +32,9 @@ def _sinks(settings: Settings) -> Sinks | None:
     return sinks_from(settings.audit_checkpoint_file, settings.audit_checkpoint_syslog)
 
 
-def _epoch(text: str | None) -> int | None:
-    if text is None:
-        return None
-    import datetime as dt
-
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"not an ISO date/time: {text!r}") from None
-    return int((value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp())
-
-
-def with_investigations(func: Callable[..., Any]) -> Callable[..., Any]:
-    """A command body ``func(inv, settings, **kwargs)`` run with an Investigations on the configured
-    database, with the usual ``--config`` option and error mapping."""
-    from voicemail.cli import config_option, handle_errors, settings_from
-
-    def wrapper(config_file: str | None, **kwargs: Any) -> Any:
-        settings = settings_from(config_file)
-        engine = _engine(settings)
-        try:
-            return func(Investigations(engine), settings, **kwargs)
-        finally:
-            engine.dispose()
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return handle_errors(config_option(wrapper))
-
-
 def register(main: click.Group) -> None:
-    """Add the issue-5 command groups to ``main`` (and `keys init-signing` / `keys public-key`)."""
-    from voicemail.cli import config_option, handle_errors, settings_from
-    from voicemail.cli_cases import register_cases
-
-    register_cases(main)
+    """Add the investigation command groups to ``main`` (and `keys init-signing` / `keys public-key`)."""
+    from voicemail.cli.common import config_option, handle_errors, settings_from
 
     keys = main.commands["keys"]
     assert isinstance(keys, click.Group)
@@ -100,7 +46,7 @@ def register(main: click.Group) -> None:
         """Create the Ed25519 signing key (0600) for audit checkpoints and exports. Never overwrites."""
         settings = settings_from(config_file)
         key = SigningKey.create(Path(settings.audit_signing_key))
-        engine = _engine(settings)
+        engine = migrated_engine(settings)
         try:
             Investigations(engine).audit.append(
                 AuditEvent(actor=cli_actor(), action="key.create", source=cli_source(),
@@ -116,7 +62,7 @@ def register(main: click.Group) -> None:
     @handle_errors
     def keys_public_key(output: Path | None, config_file: str | None) -> None:
         """Print (or write) the public verification key (PEM) of the signing key."""
-        key = _signing_key(settings_from(config_file))
+        key = signing_key_of(settings_from(config_file))
         if output is None:
             click.echo(key.public_pem().decode(), nl=False)
         else:
@@ -136,7 +82,7 @@ def register(main: click.Group) -> None:
     @with_investigations
     def audit_verify(inv: Investigations, settings: Settings, shipped: Path | None, public_key: Path | None) -> None:
         """Replay the whole chain against the signed checkpoints; report the first bad sequence number."""
-        public = load_public_pem(public_key.read_bytes()) if public_key else _signing_key(settings).public
+        public = load_public_pem(public_key.read_bytes()) if public_key else signing_key_of(settings).public
         report = inv.audit.verify(public, shipped or _shipped(settings))
         r = report.result
         for seq in report.bad_signatures:
@@ -173,7 +119,7 @@ def register(main: click.Group) -> None:
     @with_investigations
     def audit_checkpoint(inv: Investigations, settings: Settings) -> None:
         """Sign the chain head now and ship the checkpoint to audit_checkpoint_file."""
-        cp = inv.audit.checkpoint(_signing_key(settings), kind="on-demand", ship_to=_sinks(settings))
+        cp = inv.audit.checkpoint(signing_key_of(settings), kind="on-demand", ship_to=_sinks(settings))
         click.echo(f"checkpoint at sequence {cp.seq} head {cp.head_hash[:16]}… signed by {cp.key_id}"
                    + (f", shipped to {settings.audit_checkpoint_file}" if settings.audit_checkpoint_file else "")
                    + (f", sent to {settings.audit_checkpoint_syslog}" if settings.audit_checkpoint_syslog else ""))
@@ -185,7 +131,7 @@ def register(main: click.Group) -> None:
         import datetime as dt
 
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=settings.audit_retention_days)
-        cp = inv.audit.seal_epoch(_signing_key(settings), cutoff.isoformat(), ship_to=_sinks(settings))
+        cp = inv.audit.seal_epoch(signing_key_of(settings), cutoff.isoformat(), ship_to=_sinks(settings))
         click.echo("nothing older than the retention period" if cp is None else
                    f"events up to sequence {cp.seq} sealed by a signed epoch checkpoint and removed")
 

@@ -1,7 +1,7 @@
 """`voicemail accounts map-cert | map-oidc | identities | unmap`: link PIV/CAC certificates and OIDC
 subjects to web accounts (voicemail.web.signin_identities). Every change is audited.
 
-Registered by voicemail/cli.py (one line, after the web commands: ``register(main)``).
+Registered by voicemail/cli/root.py (one line, after the web commands: ``register(main)``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ KEY_CHOICES = ("sha256", "upn", "fascn", "uuid")
 
 def _run(config_file: str | None, body: Callable[[Settings, Any], None]) -> None:
     from voicemail.audit.store import AuditLog
-    from voicemail.cli import settings_from
+    from voicemail.cli.common import settings_from
     from voicemail.db.engine import make_engine
     from voicemail.db.migrate import upgrade
 
@@ -72,12 +72,12 @@ def cert_key(settings: Settings, cert_file: str, by: str) -> tuple[str, str]:
 
 
 def register(main: click.Group) -> None:
-    """Adds the commands to ``voicemail accounts`` (made by cli_web.register, which must run first)."""
-    from voicemail.cli import config_option, handle_errors
+    """Adds the commands to ``voicemail accounts`` (made by cli/web.py, which must run first)."""
+    from voicemail.cli.common import config_option, handle_errors
 
     accounts = main.commands.get("accounts")
     if not isinstance(accounts, click.Group):
-        raise RuntimeError("register the `voicemail accounts` group (cli_web) before the sign-in commands")
+        raise RuntimeError("register the `voicemail accounts` group (voicemail/cli/web.py) before the sign-in commands")
 
     @accounts.command("map-cert")
     @config_option

@@ -1,11 +1,11 @@
 """`voicemail keys rotate|rewrap|retire|status|fips`, `voicemail retention plan|run|verify` and
-`voicemail quota status|alerts|resolve` (issue 6). Registered on the main group by voicemail/cli.py."""
+`voicemail quota status|alerts|resolve`. Registered on the main group by voicemail/cli/root.py."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +13,11 @@ import click
 from sqlalchemy.engine import Engine
 
 from voicemail.audit.context import cli_actor, cli_source
+from voicemail.cli.common import progress
 from voicemail.config import Settings
 from voicemail.keys.rotation import KeyRotation
 
 actor_option = click.option("--actor", default=None, help="Who acts (default: the operating-system account).")
-
-
-@contextlib.contextmanager
-def _progress(label: str) -> Iterator[Callable[[int], Callable[[int], None]]]:
-    """A factory the services call with the total once known; it returns the bar's update function."""
-    with contextlib.ExitStack() as stack:
-        def start(total: int) -> Callable[[int], None]:
-            bar = stack.enter_context(click.progressbar(length=max(total, 1), label=label, show_pos=True,
-                                                        file=sys.stderr))
-            return bar.update
-        yield start
 
 
 @contextlib.contextmanager
@@ -72,7 +62,7 @@ def _engine(settings: Settings) -> Engine:
 
 
 def register(main: click.Group) -> None:
-    from voicemail.cli import config_option, handle_errors, settings_from
+    from voicemail.cli.common import config_option, handle_errors, settings_from
 
     keys = main.commands["keys"]
     assert isinstance(keys, click.Group)
@@ -90,8 +80,8 @@ def register(main: click.Group) -> None:
                     config_file: str | None) -> None:
         """Make a new KEK current and re-wrap every data key under it (resumes an interrupted rotation)."""
         settings = settings_from(config_file, rewrap_batch=batch)
-        with key_rotation(settings) as rotation, _progress("re-wrapping data keys") as progress:
-            report = rotation.rotate(cli_actor(actor), cli_source(), retire=retire, progress_total=progress,
+        with key_rotation(settings) as rotation, progress("re-wrapping data keys") as bar:
+            report = rotation.rotate(cli_actor(actor), cli_source(), retire=retire, progress_total=bar,
                                      pause=throttle)
         verb = "resumed rotation" if report.resumed else "rotated"
         click.echo(f"{verb}: current KEK {report.new_kek}; {report.rewrapped} data key(s) re-wrapped, "
@@ -109,8 +99,8 @@ def register(main: click.Group) -> None:
         """Re-wrap data keys still under an old KEK (no new KEK; e.g. keys sealed by a worker that had not
         yet noticed a rotation)."""
         settings = settings_from(config_file)
-        with key_rotation(settings) as rotation, _progress("re-wrapping data keys") as progress:
-            report = rotation.rotate(cli_actor(actor), cli_source(), resume_only=True, progress_total=progress)
+        with key_rotation(settings) as rotation, progress("re-wrapping data keys") as bar:
+            report = rotation.rotate(cli_actor(actor), cli_source(), resume_only=True, progress_total=bar)
         click.echo(f"current KEK {report.new_kek}: {report.rewrapped} data key(s) re-wrapped, {report.failed} "
                    f"failed, {report.left} still under an old KEK")
         if report.failed or report.left:
@@ -184,8 +174,8 @@ def register(main: click.Group) -> None:
     @handle_errors
     def retention_run(actor: str | None, config_file: str | None) -> None:
         """Destroy what is due (held records skipped and counted) and write a signed destruction record."""
-        with lifecycle(settings_from(config_file)) as lc, _progress("destroying") as progress:
-            report = lc.runner(cli_actor(actor), cli_source()).run(progress=progress)
+        with lifecycle(settings_from(config_file)) as lc, progress("destroying") as bar:
+            report = lc.runner(cli_actor(actor), cli_source()).run(progress=bar)
             warned = lc.warner().run()
             if report.destroyed and lc.settings.retention_rotate_kek:
                 retired, rotated = lc.shred_from_backups(cli_actor(actor), cli_source())
