@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -34,10 +35,14 @@ def has_open(pid: int, target: Path) -> bool:
 
 
 class KillOnOpen:
-    """SIGKILL whichever process of ``root_pid``'s tree opens ``target`` (checked every ``interval`` s)."""
+    """SIGKILL whichever process of ``root_pid``'s tree opens ``target`` (checked every ``interval`` s);
+    ``once``: only the first one (a single crash in the middle of reading it); ``when``: and only once
+    this also holds (e.g. half of it has been written elsewhere)."""
 
-    def __init__(self, root_pid: int, target: Path, interval: float = 0.002) -> None:
-        self.root_pid, self.target, self.interval = root_pid, target.resolve(), interval
+    def __init__(self, root_pid: int, target: Path, interval: float = 0.002, *, once: bool = False,
+                 when: Callable[[], bool] | None = None) -> None:
+        self.root_pid, self.target, self.interval, self.once = root_pid, target.resolve(), interval, once
+        self.when = when
         self.killed: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True, name="kill-on-open")
@@ -49,10 +54,12 @@ class KillOnOpen:
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):
             for pid in process_tree(self.root_pid):
-                if has_open(pid, self.target):
+                if has_open(pid, self.target) and (self.when is None or self.when()):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
                         self.killed.add(pid)
+                    if self.once:
+                        return
 
     @property
     def kills(self) -> int:
