@@ -16,10 +16,10 @@ Importable by every scenario under tests/faults (``check``, ``Expected``, ``Outc
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import hashlib
 import mmap
-import subprocess
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.integration.pipeline.harness import VOICEMAIL, Site
+from tests.integration.pipeline.harness import Site
 from voicemail.audit.chain import replay
 from voicemail.audit.store import AuditLog
 from voicemail.db.engine import make_engine
@@ -84,11 +84,16 @@ class Outcome:
                 else round(self.recovery_seconds, 1), "note": self.note}
 
 
-def collect_vault_orphans(site: Site) -> None:
-    """The product's own GC (`voicemail reconcile`), judging every file whatever its age."""
-    done = subprocess.run([VOICEMAIL, "reconcile"], env=site.env(VOICEMAIL_VAULT_GC_AFTER="0"),
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
+def collect_vault_orphans(site: Site) -> int:
+    """The product's own vault GC (what each reconciliation runs), judging every file whatever its age."""
+    from voicemail.app import build_container
+
+    settings = dataclasses.replace(site.settings(), vault_gc_after=0.0)
+    container = build_container(settings, on_new=lambda _id: None, migrate=False)
+    try:
+        return container.collect_vault_orphans()
+    finally:
+        container.close()
 
 
 def files_holding(root: Path, needles: Iterable[bytes]) -> list[Path]:

@@ -119,7 +119,8 @@ def test_broker_connection_cut_during_a_send_sends_no_second_copy(
             recovered = time.monotonic() - started
             time.sleep(1.5)  # a second copy, if one were sent, would be accepted within this
             outcome = check(site, "broker connection cut during a send (RabbitMQ re-delivers)", expected,
-                            mail_counts_from_smtp(sink.contents), recovery_seconds=recovered)
+                            mail_counts_from_smtp(sink.contents), recovery_seconds=recovered,
+                            note="recovery = connection back until the send is recorded")
             report.append(outcome)
             assert outcome.violations == [], outcome.violations
             assert len(sink.contents) == 1

@@ -82,7 +82,8 @@ def test_poison_recording_is_parked_after_the_limit_and_the_rest_goes_through(
         outcome = check(site, "poison recording (worker killed at every try)", expected,
                         mail_counts_from_outbox(site), stays_in_spool={poison_id},
                         recovery_seconds=parked_after,
-                        note=f"parked after {kills_at_park} kills (limit {LIMIT}); recovery = time to park")
+                        note=f"parked after {kills_at_park} kills (limit {LIMIT}); its audio stays in the spool "
+                             "(documented); recovery = first delivery until parked")
         report.append(outcome)
         assert outcome.violations == [], outcome.violations
 
