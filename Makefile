@@ -14,8 +14,11 @@ $(BIN)/voicemail: pyproject.toml
 demo: $(BIN)/voicemail
 	$(BIN)/voicemail demo --once
 
+# Microsoft's EWS schema is not in the repository (its licence): the copy beside the checkout, if any.
+EWS_SCHEMA ?= $(wildcard $(abspath ../shared/ews-schema))
+
 test: $(BIN)/voicemail
-	$(BIN)/pytest
+	VOICEMAIL_EWS_SCHEMA="$${VOICEMAIL_EWS_SCHEMA:-$(EWS_SCHEMA)}" $(BIN)/pytest
 
 lint: $(BIN)/voicemail
 	$(BIN)/ruff check .
@@ -26,7 +29,7 @@ typecheck: $(BIN)/voicemail
 check: lint typecheck test
 
 bench: $(BIN)/voicemail
-	$(BIN)/python bench/run_all.py
+	VOICEMAIL_EWS_SCHEMA="$${VOICEMAIL_EWS_SCHEMA:-$(EWS_SCHEMA)}" $(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) voicemail-demo .pytest_cache .mypy_cache .ruff_cache

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CAPTURES = Path(os.environ.get("VOICEMAIL_CAPTURES", REPO.parent / "shared" / "asterisk-captures"))
-SHARED_TOOLS = Path(os.environ.get("VOICEMAIL_SHARED_TOOLS", REPO.parent / "shared" / "tools"))
+# Recordings of a real Asterisk 22.10.1, byte-exact (CRLF kept: .gitattributes marks them -text).
+CAPTURES = Path(os.environ.get("VOICEMAIL_CAPTURES", REPO / "tests" / "fixtures" / "asterisk-captures"))
 PG_ADMIN_URL = os.environ.get("VOICEMAIL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("VOICEMAIL_TEST_REDIS", "redis://127.0.0.1:6379")
 
 
 @pytest.fixture
 def captures() -> Path:
-    if not CAPTURES.is_dir():
-        pytest.skip(f"Asterisk captures not found at {CAPTURES} (set VOICEMAIL_CAPTURES)")
+    if not CAPTURES.is_dir():  # they are part of the repository: a missing folder is a broken checkout
+        pytest.fail(f"Asterisk captures not found at {CAPTURES} (tests/fixtures, or VOICEMAIL_CAPTURES)")
     return CAPTURES
 
 

@@ -4,32 +4,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.registry import build_mailer
 from mailer.settings import MailSettings
 from voicemail.config import Settings
+from voicemail.container import Container
 from voicemail.db.engine import make_store_sessions
 from voicemail.db.migrate import upgrade
 from voicemail.db.repository import SqlMessageStore
-from voicemail.directory import ClassificationCounters, Classifier, CsvDirectory, EmptyDirectory
+from voicemail.directory import Classifier, CsvDirectory, EmptyDirectory
 from voicemail.directory.db_directory import DbDirectory
 from voicemail.directory.from_settings import db_directory, number_plan
 from voicemail.domain.errors import ConfigError
-from voicemail.domain.mailbox import MailboxService  # mailbox services
 from voicemail.domain.models import DirectoryEntry, MailboxRef
-from voicemail.domain.ports import AsteriskControl, Directory, Mailer, Shredder
+from voicemail.domain.ports import AsteriskControl, Directory
 from voicemail.failpoints import Failpoints
 from voicemail.keys.backend import RotatableKeyring  # lifecycle
 from voicemail.keys.usage import CountedKeyring  # lifecycle
+from voicemail.lifecycle.wiring import install_quota
+from voicemail.mailer_settings import mailer_settings
 from voicemail.services.custody import Custody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier, NotifySettings
-from voicemail.services.vault_gc import collect_orphans
 from voicemail.spool import FileSpool
 from voicemail.vault import FileVault
 from voicemail.web.preferences import AccountPreferences
@@ -75,42 +74,6 @@ def tls_context(settings: Settings) -> object | None:
     return ctx
 
 
-@dataclass
-class Container:
-    settings: Settings
-    engine: Engine
-    read_engine: Engine
-    store: SqlMessageStore
-    spool: FileSpool
-    vault: FileVault
-    keyring: CountedKeyring  # every wrap counted against kek_max_wraps
-    directory: Directory
-    mailer: Mailer
-    custody: Custody
-    discovery: Discovery
-    notifier: Notifier
-    asterisk: AsteriskControl | None = None
-    closers: list[Callable[[], None]] = field(default_factory=list)
-    classification: ClassificationCounters = field(default_factory=ClassificationCounters)
-    # --- mailbox services: the web inbox's operations and the crypto-shredder ---
-    mailboxes: MailboxService | None = None
-    shredder: Shredder | None = None
-
-    def close(self) -> None:
-        for close in self.closers:
-            close()
-        self.engine.dispose()
-        self.read_engine.dispose()
-
-    def collect_vault_orphans(self) -> int:
-        return collect_orphans(self.vault, self.store.vault_references, self.settings.vault_gc_after)
-
-    def after_fork(self) -> None:
-        """A forked process must not share the parent's database connections."""
-        self.engine.dispose(close=False)
-        self.read_engine.dispose(close=False)
-
-
 def load_directory(settings: Settings, reads: sessionmaker[Session] | None = None) -> Directory:
     """LDAP sites: the copy synced into the database (needs ``reads``); else the CSV file; else nobody."""
     # --- directory (LDAP) ---
@@ -135,37 +98,16 @@ def open_keyring(settings: Settings) -> RotatableKeyring:
     return open_backend(settings)
 
 
-# --- mail backends -------------------------------------------------------------------------------
-def mailer_settings(settings: Settings) -> tuple[dict[str, object], str]:
-    """The keyword settings of the chosen sender (mailer.registry.build_mailer) and its From address
-    (the backend's own sender setting, else mail_sender)."""
-    s = settings
-    if s.mailer == "ews":
-        sender = s.ews_sender or s.mail_sender
-        return {"endpoint": s.ews_endpoint, "sender": sender, "username": s.ews_username,
-                "password": s.ews_password, "auth": s.ews_auth, "version": s.ews_version,
-                "tenant_id": s.ews_tenant_id, "authority": s.graph_authority, "timeout": s.mail_timeout}, sender
-    if s.mailer == "graph":
-        sender = s.graph_sender or s.mail_sender
-        return {"tenant_id": s.graph_tenant_id, "client_id": s.graph_client_id,
-                "client_secret": s.graph_client_secret, "sender": sender, "authority": s.graph_authority,
-                "endpoint": s.graph_endpoint, "timeout": s.mail_timeout}, sender
-    if s.mailer == "smtp":
-        sender = s.smtp_sender or s.mail_sender
-        return {"host": s.smtp_host, "port": s.smtp_port, "tls": s.smtp_tls, "username": s.smtp_username,
-                "password": s.smtp_password, "sender": sender, "ca_file": s.smtp_ca_file,
-                "timeout": s.mail_timeout, "message_id_domain": s.mail_domain}, sender
-    return {"directory": s.outbox_dir, "message_id_domain": s.mail_domain}, s.mail_sender
-
-
 def build_container(settings: Settings, on_new: Callable[[str], None], *,
                     asterisk: AsteriskControl | None = None, migrate: bool = True) -> Container:
     engine, read_engine, sessions, reads = make_store_sessions(settings.database_url)
     if migrate:
         upgrade(engine)
     store = SqlMessageStore(sessions, reads)
+    failpoints = Failpoints(settings.failpoints)
     spool = FileSpool(Path(settings.spool_dir), formats_hint=settings.spool_formats,
-                      grace_seconds=settings.spool_grace_seconds)
+                      grace_seconds=settings.spool_grace_seconds,
+                      after_swap=(lambda: failpoints.hit("strip.after_swap")) if failpoints else None)
     vault = FileVault(Path(settings.vault_dir))
     # --- lifecycle: every wrap counted durably against kek_max_wraps ---
     from voicemail.keys.usage import UsageCounter
@@ -189,7 +131,6 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
         asterisk = lazy
         closers.append(lazy.close)
     internal = frozenset(settings.internal_contexts)
-    failpoints = Failpoints(settings.failpoints)
     custody = Custody(spool, vault, keyring, store, asterisk, failpoints,
                       max_unfinished_runs=settings.custody_max_unfinished,
                       heartbeat_every=settings.stale_after / 4)
@@ -205,8 +146,6 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)
     build_mailbox_services(container, sessions, reads)  # mailbox services
     # --- lifecycle: the vault quota is enforced after each seal ---
-    from voicemail.lifecycle.wiring import install_quota
-
     install_quota(container)
     return container
 

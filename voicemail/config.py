@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from voicemail.domain.errors import ConfigError
-
-ENV_PREFIX = "VOICEMAIL_"
+from voicemail.setting_names import ENV_PREFIX as ENV_PREFIX
+from voicemail.setting_names import env_name as env_name
 
 
 def _s(default: Any, doc: str, *, secret: bool = False) -> Any:
@@ -234,6 +234,9 @@ class Settings:
                               "other classes deleted per transaction.")
     retention_workers: int = _s(8, "Messages shredded concurrently by a retention run (each is a few short "
                                 "transactions; concurrent audit appends are group-committed).")
+    retention_max_clock_skew: float = _s(300.0, "Seconds this host's clock may differ from the database server's "
+                                         "before a retention run refuses to destroy anything (audited, logged as an "
+                                         "alert); 0 turns the check off.")
     retention_records_dir: str = _s("var/destruction-records", "Folder the signed destruction records are "
                                     "written to (one JSON file per run; also kept in the database).")
     retention_rotate_kek: bool = _s(False, "After a run that destroyed messages, rotate the KEK (re-wrapping the "
@@ -264,10 +267,6 @@ class Settings:
             value = getattr(self, f.name)
             out[f.name] = "********" if f.metadata.get("secret") and value else value
         return out
-
-
-def env_name(name: str) -> str:
-    return ENV_PREFIX + name.upper()
 
 
 def _coerce(name: str, typ: Any, raw: Any) -> Any:

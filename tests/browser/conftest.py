@@ -26,6 +26,7 @@ import pytest
 
 from tests.conftest import fresh_pg_database
 from tests.integration.pipeline.harness import MAILBOXES, VOICEMAIL, Site, make_wav, wait_for
+from tests.requirements import require_binary, require_file
 from voicemail.domain.models import MailboxRef
 from voicemail.spool.envelope import parse_envelope
 from voicemail.standin import StandinConfig, StandinThread
@@ -43,6 +44,12 @@ OWNER_MAILBOX = "1002@default"
 OTHER_MAILBOX = "2001@default"
 EXTERNAL_NUMBER = "+12025550123"
 SPOOL_FORMAT = os.environ.get("VOICEMAIL_BROWSER_FORMAT", "wav49")  # or "wav" (PCM, served as recorded)
+
+
+def require_playback() -> None:
+    """Playing Asterisk's GSM (wav49) in the browser needs ffmpeg on the server side (transcoding)."""
+    if SPOOL_FORMAT == "wav49":
+        require_binary("ffmpeg", package="ffmpeg")
 
 
 @dataclass(frozen=True)
@@ -136,8 +143,7 @@ def _stripped(site: Site) -> int:
 
 @pytest.fixture(scope="package")
 def web_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebSite]:
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package chromium; .ci/run installs it)")
+    require_file(CHROMIUM, package="chromium")
     root = tmp_path_factory.mktemp("browser") / "site"
     with pg_database() as db_url:
         site = Site(root, database_url=db_url)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import AXE_JS, HERE, WebSite, shot
+from tests.requirements import require_file
 from voicemail.audit.access import Actor
 from voicemail.audit.service import Investigations
 from voicemail.db.engine import make_engine
@@ -95,8 +96,7 @@ def test_page_has_no_serious_accessibility_violations(a11y_page: Any, web_site: 
                                                       request: pytest.FixtureRequest) -> None:
     name = request.node.callspec.params["a11y_page"]
     target, _signed_in, status = PAGES[name]
-    if not AXE_JS.is_file():
-        pytest.fail(f"{AXE_JS} missing: run `npm ci --no-audit --no-fund --prefix tests/browser`")
+    require_file(AXE_JS, package="axe-core", install="npm ci --no-audit --no-fund --prefix tests/browser")
     path = target.format(**{key: m.id for key, m in web_site.messages.items() if key.isidentifier()})
     response = a11y_page.goto(path)
     assert response is not None and response.status == status, f"{path}: HTTP {response and response.status}"

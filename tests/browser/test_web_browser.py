@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import EXTERNAL_NUMBER, SPOOL_FORMAT, WebSite, shot, sign_in
+from tests.browser.conftest import EXTERNAL_NUMBER, SPOOL_FORMAT, WebSite, require_playback, shot, sign_in
 from tests.integration.pipeline.harness import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
@@ -76,6 +76,7 @@ def test_owner_signs_in_and_sees_only_their_messages(page: Any, web_site: WebSit
 
 
 def test_player_plays_and_seeks_over_http_range(signed_in_page: Any, web_site: WebSite) -> None:
+    require_playback()
     page = signed_in_page
     left = web_site.messages["long"]
     audio_responses: list[tuple[int, str | None]] = []
@@ -199,6 +200,7 @@ def test_sign_out_ends_the_session(page: Any, web_site: WebSite) -> None:
 
 
 def test_keyboard_alone_signs_in_and_plays_a_message(page: Any, web_site: WebSite) -> None:
+    require_playback()
     page.goto("/signin")
     _tab_until(page, "el.id === 'username'", "the user name field")
     page.keyboard.type(web_site.username)

@@ -9,6 +9,7 @@ import pytest
 
 from tests.faults.invariants import Outcome
 from tests.faults.results import record
+from tests.requirements import in_ci
 
 _OUTCOMES: list[Outcome] = []
 
@@ -29,6 +30,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def require_root(what: str) -> None:
     """Skip (one line) when not root; under CI (CI=true) a missing privilege is a failure."""
     if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{what} needs root, and CI runs as root")
+        if in_ci():
+            pytest.fail(f"{what} needs root, and CI runs as root", pytrace=False)
         pytest.skip(f"{what} needs root")

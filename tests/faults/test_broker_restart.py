@@ -13,6 +13,7 @@ import pytest
 from tests.faults.invariants import Expected, Outcome, check, mail_counts_from_outbox
 from tests.faults.services import PrivateRabbit, PrivateRedis
 from tests.integration.pipeline.harness import CALLERS, Site, make_wav, wait_for
+from tests.requirements import require_binary
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 ARRIVING = 12  # one every 0.4 s: before, during and after the outage
@@ -21,11 +22,9 @@ ARRIVING = 12  # one every 0.4 s: before, during and after the outage
 @pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
 def test_broker_killed_and_restarted_while_messages_arrive_loses_nothing(
         kind: str, tmp_path: Path, pg_url: str, report: list[Outcome]) -> None:
+    require_binary(f"{kind}-server", package=f"{kind}-server")
     broker = PrivateRedis(tmp_path / "redis") if kind == "redis" else PrivateRabbit()
-    try:
-        broker.start()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+    broker.start()
     site = Site(tmp_path / "site", database_url=pg_url, broker_url=broker.url)
     expected: list[Expected] = []
     try:

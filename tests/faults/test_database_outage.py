@@ -13,6 +13,7 @@ import pytest
 from tests.faults.invariants import Expected, Outcome, check, mail_counts_from_outbox
 from tests.faults.services import PrivatePostgres
 from tests.integration.pipeline.harness import CALLERS, Site, make_wav, wait_for
+from tests.requirements import missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 RECOVERY_BOUND = 30.0  # seconds after the restart; reconcile_interval stays at its default (300 s)
@@ -30,11 +31,10 @@ def leave(site: Site, n: int) -> Expected:
 
 def test_postgres_killed_during_commits_and_restarted_loses_nothing_and_recovers_at_once(
         tmp_path: Path, redis_url: str, report: list[Outcome]) -> None:
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")):
+        missing("PostgreSQL's server programs (/usr/lib/postgresql/*/bin)", "apt-get install postgresql")
     pg = PrivatePostgres()
-    try:
-        pg.start()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+    pg.start()
     site = Site(tmp_path / "site", database_url=pg.url, broker_url=redis_url)
     try:
         site.prepare()

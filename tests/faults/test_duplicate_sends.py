@@ -19,6 +19,7 @@ from tests.faults.invariants import Expected, Outcome, check, mail_counts_from_s
 from tests.faults.services import PrivateRabbit, TcpProxy
 from tests.faults.smtp_sink import SmtpSink, until
 from tests.integration.pipeline.harness import CALLERS, Site, make_wav, wait_for
+from tests.requirements import require_binary
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 STALE_AFTER = 4.0  # the harness's setting
@@ -81,11 +82,9 @@ def test_worker_paused_past_its_lease_during_an_smtp_send_sends_no_second_copy(
 
 def test_broker_connection_cut_during_a_send_sends_no_second_copy(
         tmp_path: Path, pg_url: str, report: list[Outcome]) -> None:
+    require_binary("rabbitmq-server", package="rabbitmq-server")
     rabbit = PrivateRabbit()
-    try:
-        rabbit.start()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+    rabbit.start()
     proxy = TcpProxy(rabbit.port)
     with SmtpSink() as sink:
         site = Site(tmp_path / "site", database_url=pg_url, broker_url=rabbit.url)

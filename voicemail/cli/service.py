@@ -108,6 +108,12 @@ def register(main: click.Group) -> None:
                    f"problems: {len(report.problems)}")
         for problem in report.problems:
             click.echo(f"  left untouched: {problem.path}: {problem.reason}")
+        for refused in report.envelopes_refused:
+            click.echo(f"  envelope refused, audio in custody, caller treated as unknown: {refused.path}: "
+                       f"{refused.reason}")
+        if report.swaps_removed:
+            click.echo(f"  spool: removed {report.swaps_removed} swap file(s) left by interrupted strips "
+                       "(each held a sealed recording or a placeholder)")
         if removed:
             click.echo(f"  vault: removed {removed} file(s) that no record points to (left by interrupted seals)")
         if report.new and not settings.broker_url:

@@ -117,6 +117,12 @@ class SqlMessageStore:
                 MessageRow.state != VANISHED))
             return set(rows)
 
+    def sealed_sha256s(self, mailbox: MailboxRef) -> set[str]:
+        with self._reads() as s:
+            rows = s.scalars(select(RecordingRow.sha256).join(MessageRow, RecordingRow.message_id == MessageRow.id)
+                             .where(MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox))
+            return set(rows)
+
     def get(self, message_id: str) -> MessageRecord:
         with self._reads() as s:
             row = s.get(MessageRow, message_id)

@@ -39,6 +39,28 @@ class Viewer:
 
 
 @dataclass(frozen=True)
+class InboxRow:
+    """One listed message, as stored (caller data raw: the service applies the disclosure rule)."""
+
+    id: str
+    mailbox: MailboxRef
+    msg_id: str
+    state: str
+    folder: str
+    number: int | None
+    origtime: int
+    duration: int
+    urgent: bool
+    caller_kind: str
+    caller_withheld: bool
+    caller_name: str | None
+    caller_number: str | None
+    callerid_raw: str
+    formats: tuple[str, ...]
+    sealed: bool  # a wrapped key and recordings exist
+
+
+@dataclass(frozen=True)
 class InboxQuery:
     folder: Folder | None = None  # None = both
     urgent_only: bool = False

@@ -11,6 +11,9 @@ DISCOVERED = "discovered"  # seen in the spool; plaintext only in Asterisk's spo
 SEALED = "sealed"  # a verified sealed copy is committed; the spool still holds plaintext
 STRIPPED = "stripped"  # the spool holds placeholders only; the vault holds the audio
 VANISHED = "vanished"  # gone from the spool before we could seal it (deleted on the phone)
+SHREDDING = "shredding"  # the data key is destroyed; blobs / spool / row still to go
+DESTROYED = "destroyed"  # a tombstone: nothing of the message is left but its ids
+LISTED_STATES = (DISCOVERED, SEALED, STRIPPED)  # the states an inbox lists
 
 
 @dataclass(frozen=True)

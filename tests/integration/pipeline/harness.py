@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -36,6 +37,9 @@ DIRECTORY = "number,name,email\n1001,Alice Internal,alice@example.test\n1002,Bob
 EXTERNAL_NUMBER = "+12025550123"
 # (caller id, dialplan context): an internal colleague, an outside caller, an anonymous one
 CALLERS = (('"Alice Internal" <1001>', "vm-internal"), (EXTERNAL_NUMBER, "vm-from-trunk"), (None, "vm-from-trunk"))
+
+
+_AUDIO_FILE = re.compile(r"^\.?msg[0-9]{4}\.(?P<fmt>(?!txt\b)[A-Za-z0-9]{1,16})(?:\.[0-9a-f]{12}\.vmswap)?$")
 
 
 def make_wav(seconds: float, seed: int) -> bytes:
@@ -190,7 +194,16 @@ class Site:
                       if p.suffix.lower() != ".txt" and "tmp" not in p.relative_to(self.spool).parts)
 
     def plaintext_left(self) -> list[Path]:
-        return [p for p in self.spool_audio() if not is_placeholder_bytes(p.suffix[1:], p.read_bytes())]
+        """Every message audio file in the spool that is not our placeholder, hidden files included (the
+        ``.msgNNNN.<fmt>.<hex>.vmswap`` twins a strip makes hold the caller's audio after the exchange)."""
+        left = []
+        for p in sorted(self.spool.rglob("*")):
+            match = _AUDIO_FILE.match(p.name)
+            if match is None or not p.is_file() or "tmp" in p.relative_to(self.spool).parts:
+                continue
+            if not is_placeholder_bytes(match.group("fmt"), p.read_bytes()):
+                left.append(p)
+        return left
 
     def emls(self) -> list[Path]:
         return sorted((self.root / "outbox").glob("*.eml"))

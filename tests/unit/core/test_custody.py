@@ -28,7 +28,6 @@ from voicemail.services.notify import Notifier, NotifySettings
 from voicemail.spool import FileSpool, is_placeholder_bytes
 from voicemail.vault import FileKeyring, FileVault
 
-pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"captures not found at {CAPTURES}")
 BOX = MailboxRef("default", "2001")
 
 
