@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench clean
+.PHONY: demo test lint typecheck check bench clean wheel constraints
 
 $(BIN)/voicemail: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,5 +31,19 @@ check: lint typecheck test
 bench: $(BIN)/voicemail
 	VOICEMAIL_EWS_SCHEMA="$${VOICEMAIL_EWS_SCHEMA:-$(EWS_SCHEMA)}" $(BIN)/python bench/run_all.py
 
+# The install artefact (deploy/README.md): the wheel in dist/, installed with deploy/constraints.txt.
+wheel:
+	$(PYTHON) -m pip wheel --no-deps . -w dist
+
+# Re-pin deploy/constraints.txt from a clean virtualenv with only the runtime dependencies.
+constraints:
+	rm -rf build/constraints-venv
+	$(PYTHON) -m venv build/constraints-venv
+	build/constraints-venv/bin/pip install -q .
+	{ sed -n '/^#/p' deploy/constraints.txt; build/constraints-venv/bin/pip freeze --exclude voicemail; } \
+		> deploy/constraints.txt.new
+	mv deploy/constraints.txt.new deploy/constraints.txt
+	rm -rf build/constraints-venv
+
 clean:
-	rm -rf $(VENV) voicemail-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) voicemail-demo .pytest_cache .mypy_cache .ruff_cache build dist

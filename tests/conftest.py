@@ -60,3 +60,17 @@ def redis_url() -> str:
     except redis.exceptions.ConnectionError as exc:
         pytest.fail(f"Redis is required for this test and is not reachable at {REDIS_URL}: {exc}")
     return f"{REDIS_URL}/{db}"
+
+
+PRODUCTION_STATE = Path("/var/lib/voicemail")  # the default of every path setting
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_test_writes_the_production_state_folder() -> Iterator[None]:
+    """Tests set every path they use; one that fell back to a default would write into /var/lib/voicemail
+    of the machine running them. Checked once per run (when the folder was not there before)."""
+    existed = PRODUCTION_STATE.exists()
+    yield
+    if not existed and PRODUCTION_STATE.exists():
+        found = sorted(str(p) for p in PRODUCTION_STATE.rglob("*"))[:5]
+        pytest.fail(f"a test wrote into {PRODUCTION_STATE} (a default path setting): {found}")

@@ -8,6 +8,7 @@ the setting, which the CLI prints as one line and exits 2.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -42,11 +43,13 @@ class Settings:
     spool_grace_seconds: float = _s(10.0, "How long a new .txt may lack its audio or fail to parse before it is "
                                     "reported as a problem (Asterisk renames files in one by one).")
     # --- storage -------------------------------------------------------------------------------
-    database_url: str = _s("sqlite:///var/voicemail.db", "SQLAlchemy URL (sqlite:///… or postgresql+psycopg://…).")
-    vault_dir: str = _s("var/vault", "Folder of sealed blobs (0700).")
+    database_url: str = _s("sqlite:////var/lib/voicemail/voicemail.db", "SQLAlchemy URL (sqlite:////absolute/path or "
+                           "postgresql+psycopg://…).")
+    vault_dir: str = _s("/var/lib/voicemail/vault", "Folder of sealed blobs (0700).")
     vault_gc_after: float = _s(3600.0, "Vault files no record points to (left by a killed seal) are removed "
                                "after this many seconds, at each reconciliation.")
-    keyring: str = _s("var/keyring.json", "Local keyring file (0600) holding the key-encryption keys.")
+    keyring: str = _s("/var/lib/voicemail/keyring.json", "Local keyring file (0600) holding the key-encryption "
+                      "keys.")
     # --- Celery --------------------------------------------------------------------------------
     broker_url: str = _s("", "Celery broker (redis://… or amqp://…). Empty = embedded in-process transport.")
     worker_concurrency: int = _s(2, "Worker processes for `voicemail worker`.")
@@ -66,7 +69,7 @@ class Settings:
                                     "database is down); it is retried with backoff until it succeeds.")
     # --- notifications -------------------------------------------------------------------------
     mailer: str = _s("outbox", "Notification backend: outbox (.eml files), ews, graph or smtp.")
-    outbox_dir: str = _s("var/outbox", "Folder where the outbox mailer writes .eml files.")
+    outbox_dir: str = _s("/var/lib/voicemail/outbox", "Folder where the outbox mailer writes .eml files.")
     mail_sender: str = _s("voicemail@localhost.localdomain", "From address of notifications.")
     mail_domain: str = _s("voicemail.invalid", "Domain used in Message-IDs (never caller data).")
     external_subject: str = _s("Voice message from an outside caller",
@@ -144,8 +147,8 @@ class Settings:
     did_ranges: tuple[str, ...] = _s((), "DID blocks that reach extensions, FIRST-LAST=EXTENSION, e.g. "
                                      "+12025551000-+12025551999=1000 (comma-separated).")
     # --- audit trail, evidence, CDR release --------------------------------------------
-    audit_signing_key: str = _s("var/audit-signing.pem", "Ed25519 key file (0600) that signs audit checkpoints, "
-                                "evidence manifests and CDR exports (`voicemail keys init-signing`).")
+    audit_signing_key: str = _s("/var/lib/voicemail/audit-signing.pem", "Ed25519 key file (0600) that signs audit "
+                                "checkpoints, evidence manifests and CDR exports (`voicemail keys init-signing`).")
     audit_checkpoint_file: str = _s("", "Separate store the signed audit checkpoints are shipped to (a JSON-lines "
                                     "file, ideally on another host or mount). Empty = kept in the database only.")
     audit_checkpoint_syslog: str = _s("", "Also ship each signed checkpoint to a syslog collector (RFC 5424, facility "
@@ -205,8 +208,9 @@ class Settings:
     # --- mailbox services ----------------------------------------------------------------
     phone_device_template: str = _s("", "Device channel of a mailbox owner's phone for \"Play on my phone\", with "
                                     "{mailbox} and {context}, e.g. PJSIP/{mailbox}. Empty = the feature is off.")
-    phone_staging_dir: str = _s("var/phone-staging", "Folder (0700, readable by Asterisk: same user) of the "
-                                "short-lived 0600 files \"Play on my phone\" plays; removed when the call ends.")
+    phone_staging_dir: str = _s("/var/lib/voicemail/phone-staging", "Folder (0700, readable by Asterisk: same "
+                                "user) of the short-lived 0600 files \"Play on my phone\" plays; removed when the "
+                                "call ends.")
     phone_staging_max_age: float = _s(3600.0, "Seconds after which a left-over staging file (a crash mid-call) is "
                                       "removed by the start-up / periodic sweep.")
     phone_ring_timeout: float = _s(30.0, "Seconds the owner's phone rings before \"Play on my phone\" gives up.")
@@ -237,8 +241,8 @@ class Settings:
     retention_max_clock_skew: float = _s(300.0, "Seconds this host's clock may differ from the database server's "
                                          "before a retention run refuses to destroy anything (audited, logged as an "
                                          "alert); 0 turns the check off.")
-    retention_records_dir: str = _s("var/destruction-records", "Folder the signed destruction records are "
-                                    "written to (one JSON file per run; also kept in the database).")
+    retention_records_dir: str = _s("/var/lib/voicemail/destruction-records", "Folder the signed destruction "
+                                    "records are written to (one JSON file per run; also kept in the database).")
     retention_rotate_kek: bool = _s(False, "After a run that destroyed messages, rotate the KEK (re-wrapping the "
                                     "surviving data keys) and retire KEKs superseded by earlier runs, so database "
                                     "backups from before a run cannot unwrap the destroyed data keys either.")
@@ -259,6 +263,20 @@ class Settings:
                          "non-approved algorithms (e.g. ews_auth = ntlm).")
     # --- operations ----------------------------------------------------------------------------
     log_level: str = _s("INFO", "Log level (DEBUG, INFO, WARNING, ERROR).")
+    log_format: str = _s("text", "Log lines on stderr: text (one line a record, control characters escaped) or json "
+                         "(one JSON object a line). Both are redacted: no caller numbers, message content or keys.")
+    metrics_token: str = _s("", "Bearer token a Prometheus scraper must send to /metrics (Authorization: Bearer …). "
+                            "Empty = no token; then only metrics_allow_from may scrape.", secret=True)
+    metrics_allow_from: tuple[str, ...] = _s(("127.0.0.1/32", "::1/128"), "Client addresses/CIDRs that may scrape "
+                                             "/metrics (comma-separated; empty = any address, which then needs "
+                                             "metrics_token). Others get 404.")
+    metrics_port: int = _s(0, "`voicemail run` also serves /metrics (with the listener's AMI figures) on its own plain "
+                           "HTTP listener on metrics_host:metrics_port, e.g. with --no-web; 0 = only the web app's.")
+    metrics_host: str = _s("127.0.0.1", "Address of that /metrics listener (an internal interface).")
+    metrics_cache_seconds: float = _s(10.0, "The database figures of /metrics and the operations page are computed "
+                                      "at most once per this many seconds (two scrapers cost one set of queries).")
+    metrics_latency_window: float = _s(3600.0, "Seconds of recent messages the custody latency histograms of /metrics "
+                                       "describe (a sliding window: use histogram_quantile() without rate()).")
     failpoints: str = _s("", "Testing only: comma-separated fault-injection points (see README).")
 
     def redacted(self) -> dict[str, Any]:
@@ -323,8 +341,21 @@ def _validate(s: Settings) -> Settings:
         raise bad(name, "must be a positive number of seconds")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise bad("log_level", f"unknown level {s.log_level!r}")
+    if s.log_format not in ("text", "json"):
+        raise bad("log_format", f"unknown format {s.log_format!r} (text or json)")
+    if s.metrics_cache_seconds < 0 or s.metrics_latency_window <= 0:
+        raise bad("metrics_latency_window" if s.metrics_latency_window <= 0 else "metrics_cache_seconds",
+                  "must be positive")
+    if not 0 <= s.metrics_port < 65536:
+        raise bad("metrics_port", f"port out of range: {s.metrics_port}")
+    for net in s.metrics_allow_from:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise bad("metrics_allow_from", f"not an address or CIDR: {net!r}") from None
     if not s.database_url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
         raise bad("database_url", "only sqlite:/// and postgresql+psycopg:// URLs are supported")
+    _validate_paths(s)
     if s.broker_url and not s.broker_url.startswith(("redis://", "rediss://", "amqp://", "amqps://", "memory://")):
         raise bad("broker_url", "expected redis://, amqp:// or empty for the embedded transport")
     for ctx in s.internal_contexts:
@@ -361,6 +392,33 @@ def _validate(s: Settings) -> Settings:
 
     check_lifecycle_settings(s)
     return s
+
+
+# --- paths: absolute, so that no command depends on the folder it is started from ------------------
+PATH_SETTINGS = ("spool_dir", "vault_dir", "keyring", "outbox_dir", "directory_file", "audit_signing_key",
+                 "audit_checkpoint_file", "audit_public_key", "phone_staging_dir", "retention_records_dir",
+                 "ami_tls_ca_file", "smtp_ca_file", "ldap_ca_file", "oidc_ca_file", "web_tls_cert", "web_tls_key",
+                 "web_client_ca_file", "pkcs11_module")
+
+
+def sqlite_path(database_url: str) -> str | None:
+    """The file of a ``sqlite:///`` URL ('' for an in-memory database); None for other databases."""
+    if not database_url.startswith("sqlite"):
+        return None
+    path = database_url.split("://", 1)[-1].removeprefix("/").split("?", 1)[0]
+    return "" if path in ("", ":memory:") else path
+
+
+def _validate_paths(s: Settings) -> None:
+    for name in PATH_SETTINGS:
+        value = getattr(s, name)
+        if value and not Path(value).is_absolute():
+            raise ConfigError(f"setting {name} ({env_name(name)}): must be an absolute path, got {value[:80]!r} "
+                              "(a relative one would depend on the folder the command is started from)")
+    path = sqlite_path(s.database_url)
+    if path and not path.startswith("/"):
+        raise ConfigError(f"setting database_url ({env_name('database_url')}): the SQLite file must be an absolute "
+                          f"path (sqlite:////var/lib/voicemail/voicemail.db), got {path[:80]!r}")
 
 
 # --- mail backends: each is checked only when it is the chosen VOICEMAIL_MAILER ---------------------

@@ -14,6 +14,7 @@ from voicemail.ami.listener import Listener
 from voicemail.app import Container, build_container, tls_context
 from voicemail.audit.cdr import CdrStore
 from voicemail.config import Settings
+from voicemail.observe.runtime import ListenerRuntime
 from workers.celery_app import configure
 from workers.embedded import EmbeddedWorker
 from workers.runtime import install
@@ -112,11 +113,20 @@ async def run_service(settings: Settings, *, web: bool = False) -> None:
     service = build_service(settings)
     stop = asyncio.Event()
     install_stop_signals(stop)
+    runtime = ListenerRuntime(service.client, service.listener)  # the listener's figures for /metrics, /operations
+    metrics = None
     try:
+        if settings.metrics_port:  # /metrics of the listener on its own port (also with --no-web)
+            from voicemail.observe.metrics_server import serve_metrics
+
+            metrics = serve_metrics(service.container.engine, settings, runtime)
         if web:  # --- web: the web app beside the listener (`voicemail run` without --no-web) ---
             from voicemail.web.server import embedded_server
 
-            service.web = embedded_server(service.container, ami_connected=lambda: service.client.connected)
+            service.web = embedded_server(service.container, ami_connected=lambda: service.client.connected,
+                                          runtime=runtime)
         await service.run(stop)
     finally:
+        if metrics is not None:
+            metrics.stop()
         await service.close()

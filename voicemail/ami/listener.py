@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from voicemail.ami.actions import parse_message_waiting, voicemail_users_list
@@ -43,6 +44,7 @@ class Listener:
         self._known: set[MailboxRef] = set()
         self.reconciliations = 0
         self.last_report: ScanReport | None = None
+        self.last_reconciled_at: float | None = None  # epoch seconds of the last completed pass
         self._cdr_tasks: set[asyncio.Task[None]] = set()
         self._retry_first = retry_first
         self._retry_max = max(retry_max, retry_first)
@@ -111,6 +113,7 @@ class Listener:
         report = await asyncio.to_thread(self._discovery.reconcile, tuple(self._known))
         self.reconciliations += 1
         self.last_report = report
+        self.last_reconciled_at = time.time()
         log.info("reconciliation: %d mailbox(es), %d message(s) seen, %d new, %d problem(s)",
                  report.mailboxes, report.seen, report.new, len(report.problems))
         return report

@@ -20,9 +20,11 @@ from voicemail.domain.errors import ConfigError, KeyringError, VoicemailError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def setup_logging(level: str, fmt: str = "text") -> None:
+    """One redacting handler on stderr, text or JSON lines (voicemail.logs)."""
+    from voicemail.logs import setup_logging as setup
+
+    setup(level, fmt)
     # Alembic narrates every migration step at INFO; a command's output should come first.
     if level.upper() != "DEBUG":
         logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -48,7 +50,7 @@ config_option = click.option("--config", "config_file", type=click.Path(dir_okay
 
 def settings_from(config_file: str | None, **overrides: Any) -> Settings:
     settings = load_settings(config_file, overrides=overrides)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     return settings
 
 

@@ -50,8 +50,10 @@ def register(main: click.Group) -> None:
         try:
             rows = store.list_notifications(failed_only=failed, limit=limit)
         except SQLAlchemyError as exc:
-            raise VoicemailError(f"cannot read the database ({type(exc).__name__}); has `voicemail run` "
-                                 "created it?") from None
+            from voicemail.db.engine import describe_database
+
+            raise VoicemailError(f"cannot read the database {describe_database(settings.database_url)} "
+                                 f"({type(exc).__name__}); has `voicemail run` created it?") from None
         finally:
             close()
         if not rows:

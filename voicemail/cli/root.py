@@ -14,6 +14,7 @@ from voicemail.cli import (
     lifecycle,
     messages,
     notifications,
+    ops,
     service,
     signin,
     web,
@@ -29,5 +30,6 @@ def main() -> None:
 
 # Order matters where a module adds commands to another's group: keys before audit and lifecycle,
 # web (which creates `accounts`) before signin.
-for _module in (service, keys, messages, notifications, config, directory, audit, cases, web, signin, lifecycle):
+for _module in (service, keys, messages, notifications, config, directory, audit, cases, web, signin, lifecycle,
+                ops):
     _module.register(main)

@@ -49,7 +49,8 @@ def register(main: click.Group) -> None:
                               "with the embedded transport `voicemail run` runs the worker itself")
         app = configure(settings)
         install(build_container(settings, on_new=enqueue_seal))
-        app.worker_main(["worker", "--loglevel", settings.log_level, "--concurrency",
+        quiet = ["--quiet"] if settings.log_format == "json" else []  # no banner between the JSON lines
+        app.worker_main([*quiet, "worker", "--loglevel", settings.log_level, "--concurrency",
                          str(settings.worker_concurrency), "--pool", pool, "-Q", "voicemail",
                          "--without-gossip", "--without-mingle", "--hostname", f"voicemail-{os.getpid()}@%h"])
 

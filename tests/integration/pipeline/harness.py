@@ -105,6 +105,9 @@ class Site:
             "VOICEMAIL_STALE_AFTER": "4", "VOICEMAIL_LOG_LEVEL": "INFO", "VOICEMAIL_MAIL_SENDER": "vm@example.test",
             "VOICEMAIL_SPOOL_GRACE_SECONDS": "1", "VOICEMAIL_WEB_PORT": str(self.web_port),
             "VOICEMAIL_MAIL_TIMEOUT": "3",  # below stale_after, as the settings require of a network mailer
+            "VOICEMAIL_AUDIT_SIGNING_KEY": str(self.root / "audit-signing.pem"),
+            "VOICEMAIL_PHONE_STAGING_DIR": str(self.root / "phone-staging"),
+            "VOICEMAIL_RETENTION_RECORDS_DIR": str(self.root / "destruction-records"),
         })
         env.update(extra)
         return env
