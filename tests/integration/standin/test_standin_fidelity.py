@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.standin.standin_client import CAPTURES
+from tests.conftest import CAPTURES
 from voicemail.standin import AsteriskStandin, StandinConfig
 from voicemail.standin import audio as standin_audio
 from voicemail.standin.clock import Timing, VirtualClock

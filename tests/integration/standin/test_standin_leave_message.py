@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.standin.standin_client import CAPTURES, Ami, connected, events, running
+from tests.conftest import CAPTURES
+from tests.integration.standin.standin_client import Ami, connected, events, running
 from voicemail.domain.errors import InvalidInput
 from voicemail.domain.models import MSG_ID
 from voicemail.spool.envelope import parse_envelope
