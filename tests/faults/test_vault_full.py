@@ -15,7 +15,7 @@ from tests.faults.invariants import Expected, Outcome, check, mail_counts_from_o
 from tests.integration.pipeline.harness import CALLERS, Site, make_wav, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
-# retries as the reproduction had them: few and short (before, that parked the seals for good)
+# few, short retries: with a retry-count bound these would park the seals within seconds
 QUICK_RETRIES = {"VOICEMAIL_TASK_MAX_RETRIES": "2", "VOICEMAIL_RETRY_BACKOFF_MAX": "2"}
 
 
