@@ -133,13 +133,16 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
         asterisk = lazy
         closers.append(lazy.close)
     internal = frozenset(settings.internal_contexts)
-    custody = Custody(spool, vault, keyring, store, asterisk, failpoints)
+    custody = Custody(spool, vault, keyring, store, asterisk, failpoints,
+                      max_unfinished_runs=settings.custody_max_unfinished,
+                      heartbeat_every=settings.stale_after / 4)
     classifier = Classifier(internal, directory)
     discovery = Discovery(spool, store, classifier, on_new)
     # Mailbox owners' addresses may come from a synced directory that is too old to decide who is internal.
     owners = directory.owners() if isinstance(directory, DbDirectory) else directory
     notifier = Notifier(store, mailer, mail_settings,
-                        NotifySettings(settings.web_base_url, settings.default_timezone), owners, failpoints,
+                        NotifySettings(settings.web_base_url, settings.default_timezone, settings.stale_after),
+                        owners, failpoints,
                         preferences=AccountPreferences(engine))
     container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)

@@ -53,11 +53,20 @@ class Settings:
     # --- Celery --------------------------------------------------------------------------------
     broker_url: str = _s("", "Celery broker (redis://… or amqp://…). Empty = embedded in-process transport.")
     worker_concurrency: int = _s(2, "Worker processes for `voicemail worker`.")
-    task_max_retries: int = _s(8, "Retries of a transient failure before a task is parked as dead letter.")
+    task_max_retries: int = _s(8, "Retries of a transient failure of a notification before it is parked as "
+                               "dead letter (custody retries are bounded by custody_retry_for).")
+    custody_retry_for: float = _s(172800.0, "Seconds a message's custody keeps being retried with backoff after "
+                                  "transient failures (vault volume full, database or spool errors), counted "
+                                  "from its discovery, before it is parked as dead letter.")
+    custody_max_unfinished: int = _s(5, "Custody runs of one message that may end with their worker dead, in a "
+                                     "row (a codec crash, the out-of-memory killer), before it is parked as dead "
+                                     "letter instead of being run again.")
     retry_backoff_max: int = _s(300, "Longest pause between retries, in seconds (exponential, jittered).")
     sweep_interval: float = _s(30.0, "Seconds between sweeps that re-enqueue stuck work.")
     stale_after: float = _s(60.0, "A message or notification not progressing for this long is re-enqueued.")
     reconcile_interval: float = _s(300.0, "Seconds between full reconciliation passes.")
+    discovery_retry_max: float = _s(30.0, "Longest pause between retries of a mailbox scan that failed (e.g. the "
+                                    "database is down); it is retried with backoff until it succeeds.")
     # --- notifications -------------------------------------------------------------------------
     mailer: str = _s("outbox", "Notification backend: outbox (.eml files), ews, graph or smtp.")
     outbox_dir: str = _s("/var/lib/voicemail/outbox", "Folder where the outbox mailer writes .eml files.")
@@ -370,6 +379,11 @@ def _validate(s: Settings) -> Settings:
         raise bad("audit_retention_days", "must be between 90 and 2555 days (7 years)")
     if s.worker_concurrency < 1:
         raise bad("worker_concurrency", "must be at least 1")
+    if s.custody_max_unfinished < 1:
+        raise bad("custody_max_unfinished", "must be at least 1")
+    if not s.custody_retry_for > 0 or not s.discovery_retry_max > 0 or not s.stale_after > 0:
+        name = next(n for n in ("custody_retry_for", "discovery_retry_max", "stale_after") if not getattr(s, n) > 0)
+        raise bad(name, "must be a positive number of seconds")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise bad("log_level", f"unknown level {s.log_level!r}")
     if s.log_format not in ("text", "json"):
@@ -481,6 +495,9 @@ def _validate_mail_backends(s: Settings) -> None:
 
     if not s.mail_timeout > 0:
         raise bad("mail_timeout", "must be a positive number of seconds")
+    if s.mailer != "outbox" and not s.mail_timeout < s.stale_after:
+        raise bad("mail_timeout", f"must be below stale_after ({s.stale_after:g} s): a send may take up to "
+                  "mail_timeout, and after stale_after another worker may take the notification over")
     if not 0 < s.smtp_port < 65536:
         raise bad("smtp_port", f"port out of range: {s.smtp_port}")
     for name in ("ews_sender", "graph_sender", "smtp_sender"):

@@ -52,7 +52,7 @@ class Container:
         self.read_engine.dispose()
 
     def collect_vault_orphans(self) -> int:
-        return collect_orphans(self.vault, self.store.committed_blobs, self.settings.vault_gc_after)
+        return collect_orphans(self.vault, self.store.vault_references, self.settings.vault_gc_after)
 
     def after_fork(self) -> None:
         """A forked process must not share the parent's database connections."""

@@ -43,6 +43,15 @@ class PermanentError(VoicemailError):
     """Retrying cannot help; park the work in the dead-letter table."""
 
 
+class CrashLoop(PermanentError):
+    """A message's custody runs keep ending without finishing (the worker dies during the work): it is
+    parked instead of being run again."""
+
+
+class LeaseLost(TransientError):
+    """Another worker took over this work (our lease ended); this one must not commit it."""
+
+
 class SpoolChanged(TransientError):
     """Asterisk renumbered or changed the spool under us; look again."""
 
