@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench clean browser-random mutation
+.PHONY: demo test lint typecheck check bench clean wheel constraints browser-random mutation
 
 $(BIN)/voicemail: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,11 @@ $(BIN)/voicemail: pyproject.toml
 demo: $(BIN)/voicemail
 	$(BIN)/voicemail demo --once
 
+# Microsoft's EWS schema is not in the repository (its licence): the copy beside the checkout, if any.
+EWS_SCHEMA ?= $(wildcard $(abspath ../shared/ews-schema))
+
 test: $(BIN)/voicemail
-	$(BIN)/pytest
+	VOICEMAIL_EWS_SCHEMA="$${VOICEMAIL_EWS_SCHEMA:-$(EWS_SCHEMA)}" $(BIN)/pytest
 
 lint: $(BIN)/voicemail
 	$(BIN)/ruff check .
@@ -38,7 +41,21 @@ browser-random: $(BIN)/voicemail
 	VOICEMAIL_BROWSER_ORDER=random$(if $(SEED),:$(SEED),) $(BIN)/pytest tests/browser -p no:cacheprovider -s
 
 bench: $(BIN)/voicemail
-	$(BIN)/python bench/run_all.py
+	VOICEMAIL_EWS_SCHEMA="$${VOICEMAIL_EWS_SCHEMA:-$(EWS_SCHEMA)}" $(BIN)/python bench/run_all.py
+
+# The install artefact (deploy/README.md): the wheel in dist/, installed with deploy/constraints.txt.
+wheel:
+	$(PYTHON) -m pip wheel --no-deps . -w dist
+
+# Re-pin deploy/constraints.txt from a clean virtualenv with only the runtime dependencies.
+constraints:
+	rm -rf build/constraints-venv
+	$(PYTHON) -m venv build/constraints-venv
+	build/constraints-venv/bin/pip install -q .
+	{ sed -n '/^#/p' deploy/constraints.txt; build/constraints-venv/bin/pip freeze --exclude voicemail; } \
+		> deploy/constraints.txt.new
+	mv deploy/constraints.txt.new deploy/constraints.txt
+	rm -rf build/constraints-venv
 
 clean:
-	rm -rf $(VENV) voicemail-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) voicemail-demo .pytest_cache .mypy_cache .ruff_cache build dist

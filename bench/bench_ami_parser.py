@@ -4,8 +4,10 @@
 
 Input: every server->client stream of the real Asterisk captures (``*.rx.ami.txt``; for the load
 captures q6/q7*, whose rx files were dropped, the rx bytes rebuilt from ``*.timeline.jsonl`` exactly as
-CAPTURES.md says). Each stream is fed to a fresh parser in slices of the chunk size, the same slices
-for both parsers.
+CAPTURES.md says). The default folder is the repository's ``tests/fixtures/asterisk-captures``, which
+holds the rx streams but not the large q6/q7 load captures: point ``--captures`` (or VOICEMAIL_CAPTURES)
+at a full copy of the captures to include them. Each stream is fed to a fresh parser in slices of the
+chunk size, the same slices for both parsers.
 
 Panoramisk's parsing path is ``AMIProtocol.data_received`` (decode, split on CRLF CRLF, strip,
 ``Message.from_line`` into a case-insensitive dict); its ``handle_message`` (response futures,
@@ -44,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from voicemail.ami.parser import AmiParser, clear_line_cache
 
 TARGET_RATIO = 3.0
-DEFAULT_CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "asterisk-captures"
+DEFAULT_CAPTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "asterisk-captures"
 
 
 def load_streams(captures: Path) -> dict[str, bytes]:

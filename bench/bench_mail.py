@@ -3,7 +3,7 @@ render + disclosure policy against a bare smtplib send to the same SMTP server. 
 
 Each peer runs in its own process (so its work does not share our GIL):
   ews     the EWS endpoint of tests/integration/mail (HTTP, Basic; it validates every request against
-          Microsoft's schema, ../shared/ews-schema), one exchangelib session kept open
+          Microsoft's schema, from VOICEMAIL_EWS_SCHEMA), one exchangelib session kept open
   graph   the Graph + token endpoint (HTTPS, msal token cached), one HTTP session
   smtp    aiosmtpd with STARTTLS + AUTH, one connection kept open
   outbox  .eml files (fsync each)

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CAPTURES = Path(os.environ.get("VOICEMAIL_CAPTURES", REPO.parent / "shared" / "asterisk-captures"))
-SHARED_TOOLS = Path(os.environ.get("VOICEMAIL_SHARED_TOOLS", REPO.parent / "shared" / "tools"))
+# Recordings of a real Asterisk 22.10.1, byte-exact (CRLF kept: .gitattributes marks them -text).
+CAPTURES = Path(os.environ.get("VOICEMAIL_CAPTURES", REPO / "tests" / "fixtures" / "asterisk-captures"))
 PG_ADMIN_URL = os.environ.get("VOICEMAIL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("VOICEMAIL_TEST_REDIS", "redis://127.0.0.1:6379")
 
 
 @pytest.fixture
 def captures() -> Path:
-    if not CAPTURES.is_dir():
-        pytest.skip(f"Asterisk captures not found at {CAPTURES} (set VOICEMAIL_CAPTURES)")
+    if not CAPTURES.is_dir():  # they are part of the repository: a missing folder is a broken checkout
+        pytest.fail(f"Asterisk captures not found at {CAPTURES} (tests/fixtures, or VOICEMAIL_CAPTURES)")
     return CAPTURES
 
 
@@ -60,3 +60,17 @@ def redis_url() -> str:
     except redis.exceptions.ConnectionError as exc:
         pytest.fail(f"Redis is required for this test and is not reachable at {REDIS_URL}: {exc}")
     return f"{REDIS_URL}/{db}"
+
+
+PRODUCTION_STATE = Path("/var/lib/voicemail")  # the default of every path setting
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_test_writes_the_production_state_folder() -> Iterator[None]:
+    """Tests set every path they use; one that fell back to a default would write into /var/lib/voicemail
+    of the machine running them. Checked once per run (when the folder was not there before)."""
+    existed = PRODUCTION_STATE.exists()
+    yield
+    if not existed and PRODUCTION_STATE.exists():
+        found = sorted(str(p) for p in PRODUCTION_STATE.rglob("*"))[:5]
+        pytest.fail(f"a test wrote into {PRODUCTION_STATE} (a default path setting): {found}")

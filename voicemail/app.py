@@ -4,32 +4,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.registry import build_mailer
 from mailer.settings import MailSettings
 from voicemail.config import Settings
+from voicemail.container import Container
 from voicemail.db.engine import make_store_sessions
 from voicemail.db.migrate import upgrade
 from voicemail.db.repository import SqlMessageStore
-from voicemail.directory import ClassificationCounters, Classifier, CsvDirectory, EmptyDirectory
+from voicemail.directory import Classifier, CsvDirectory, EmptyDirectory
 from voicemail.directory.db_directory import DbDirectory
 from voicemail.directory.from_settings import db_directory, number_plan
 from voicemail.domain.errors import ConfigError
-from voicemail.domain.mailbox import MailboxService  # mailbox services (issue 4)
 from voicemail.domain.models import DirectoryEntry, MailboxRef
-from voicemail.domain.ports import AsteriskControl, Directory, Mailer, Shredder
+from voicemail.domain.ports import AsteriskControl, Directory
 from voicemail.failpoints import Failpoints
-from voicemail.keys.backend import RotatableKeyring  # lifecycle (issue 6)
-from voicemail.keys.usage import CountedKeyring  # lifecycle (issue 6)
+from voicemail.keys.backend import RotatableKeyring  # lifecycle
+from voicemail.keys.usage import CountedKeyring  # lifecycle
+from voicemail.lifecycle.wiring import install_quota
+from voicemail.mailer_settings import mailer_settings
+from voicemail.phone.driver import AmiPeer, MenuDriver
+from voicemail.phone.wiring import Hotdesk
 from voicemail.services.custody import Custody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier, NotifySettings
-from voicemail.services.vault_gc import collect_orphans
 from voicemail.spool import FileSpool
 from voicemail.vault import FileVault
 from voicemail.web.preferences import AccountPreferences
@@ -75,42 +76,6 @@ def tls_context(settings: Settings) -> object | None:
     return ctx
 
 
-@dataclass
-class Container:
-    settings: Settings
-    engine: Engine
-    read_engine: Engine
-    store: SqlMessageStore
-    spool: FileSpool
-    vault: FileVault
-    keyring: CountedKeyring  # lifecycle (issue 6): was FileKeyring
-    directory: Directory
-    mailer: Mailer
-    custody: Custody
-    discovery: Discovery
-    notifier: Notifier
-    asterisk: AsteriskControl | None = None
-    closers: list[Callable[[], None]] = field(default_factory=list)
-    classification: ClassificationCounters = field(default_factory=ClassificationCounters)
-    # --- mailbox services (issue 4): the web inbox's operations and the crypto-shredder ---
-    mailboxes: MailboxService | None = None
-    shredder: Shredder | None = None
-
-    def close(self) -> None:
-        for close in self.closers:
-            close()
-        self.engine.dispose()
-        self.read_engine.dispose()
-
-    def collect_vault_orphans(self) -> int:
-        return collect_orphans(self.vault, self.store.committed_blobs, self.settings.vault_gc_after)
-
-    def after_fork(self) -> None:
-        """A forked process must not share the parent's database connections."""
-        self.engine.dispose(close=False)
-        self.read_engine.dispose(close=False)
-
-
 def load_directory(settings: Settings, reads: sessionmaker[Session] | None = None) -> Directory:
     """LDAP sites: the copy synced into the database (needs ``reads``); else the CSV file; else nobody."""
     # --- directory (LDAP) ---
@@ -127,35 +92,12 @@ def load_directory(settings: Settings, reads: sessionmaker[Session] | None = Non
 
 
 def open_keyring(settings: Settings) -> RotatableKeyring:
-    # --- lifecycle (issue 6): keyring backend (file or pkcs11), FIPS check ---
+    # --- lifecycle: keyring backend (file or pkcs11), FIPS check ---
     from voicemail.keys.backend import open_backend
     from voicemail.keys.fips import require_fips
 
     require_fips(settings)
     return open_backend(settings)
-
-
-# --- mail backends -------------------------------------------------------------------------------
-def mailer_settings(settings: Settings) -> tuple[dict[str, object], str]:
-    """The keyword settings of the chosen sender (mailer.registry.build_mailer) and its From address
-    (the backend's own sender setting, else mail_sender)."""
-    s = settings
-    if s.mailer == "ews":
-        sender = s.ews_sender or s.mail_sender
-        return {"endpoint": s.ews_endpoint, "sender": sender, "username": s.ews_username,
-                "password": s.ews_password, "auth": s.ews_auth, "version": s.ews_version,
-                "tenant_id": s.ews_tenant_id, "authority": s.graph_authority, "timeout": s.mail_timeout}, sender
-    if s.mailer == "graph":
-        sender = s.graph_sender or s.mail_sender
-        return {"tenant_id": s.graph_tenant_id, "client_id": s.graph_client_id,
-                "client_secret": s.graph_client_secret, "sender": sender, "authority": s.graph_authority,
-                "endpoint": s.graph_endpoint, "timeout": s.mail_timeout}, sender
-    if s.mailer == "smtp":
-        sender = s.smtp_sender or s.mail_sender
-        return {"host": s.smtp_host, "port": s.smtp_port, "tls": s.smtp_tls, "username": s.smtp_username,
-                "password": s.smtp_password, "sender": sender, "ca_file": s.smtp_ca_file,
-                "timeout": s.mail_timeout, "message_id_domain": s.mail_domain}, sender
-    return {"directory": s.outbox_dir, "message_id_domain": s.mail_domain}, s.mail_sender
 
 
 def build_container(settings: Settings, on_new: Callable[[str], None], *,
@@ -164,10 +106,12 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     if migrate:
         upgrade(engine)
     store = SqlMessageStore(sessions, reads)
+    failpoints = Failpoints(settings.failpoints)
     spool = FileSpool(Path(settings.spool_dir), formats_hint=settings.spool_formats,
-                      grace_seconds=settings.spool_grace_seconds)
+                      grace_seconds=settings.spool_grace_seconds,
+                      after_swap=(lambda: failpoints.hit("strip.after_swap")) if failpoints else None)
     vault = FileVault(Path(settings.vault_dir))
-    # --- lifecycle (issue 6): every wrap counted durably against kek_max_wraps ---
+    # --- lifecycle: every wrap counted durably against kek_max_wraps ---
     from voicemail.keys.usage import UsageCounter
 
     inner = open_keyring(settings)
@@ -189,26 +133,26 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
         asterisk = lazy
         closers.append(lazy.close)
     internal = frozenset(settings.internal_contexts)
-    failpoints = Failpoints(settings.failpoints)
-    custody = Custody(spool, vault, keyring, store, asterisk, failpoints)
+    custody = Custody(spool, vault, keyring, store, asterisk, failpoints,
+                      max_unfinished_runs=settings.custody_max_unfinished,
+                      heartbeat_every=settings.stale_after / 4)
     classifier = Classifier(internal, directory)
     discovery = Discovery(spool, store, classifier, on_new)
     # Mailbox owners' addresses may come from a synced directory that is too old to decide who is internal.
     owners = directory.owners() if isinstance(directory, DbDirectory) else directory
     notifier = Notifier(store, mailer, mail_settings,
-                        NotifySettings(settings.web_base_url, settings.default_timezone), owners, failpoints,
+                        NotifySettings(settings.web_base_url, settings.default_timezone, settings.stale_after),
+                        owners, failpoints,
                         preferences=AccountPreferences(engine))
     container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)
-    build_mailbox_services(container, sessions, reads)  # mailbox services (issue 4)
-    # --- lifecycle (issue 6): the vault quota is enforced after each seal ---
-    from voicemail.lifecycle.wiring import install_quota
-
+    build_mailbox_services(container, sessions, reads)  # mailbox services
+    # --- lifecycle: the vault quota is enforced after each seal ---
     install_quota(container)
     return container
 
 
-# --- mailbox services (issue 4) ------------------------------------------------------------------
+# --- mailbox services ------------------------------------------------------------------
 def build_mailbox_services(container: Container, sessions: sessionmaker[Session],
                            reads: sessionmaker[Session]) -> None:
     """Sets ``container.shredder`` (CryptoShredder) and ``container.mailboxes`` (MailboxServices). The AMI
@@ -239,13 +183,41 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
         template = s.phone_device_template
         phone = PhonePlayback(Path(s.phone_staging_dir), container.keyring, container.vault.path_for, control,
                               lambda box: template.format(mailbox=box.mailbox, context=box.context),
-                              ring_timeout=s.phone_ring_timeout, max_age=s.phone_staging_max_age)
+                              ring_timeout=s.phone_ring_timeout, max_age=s.phone_staging_max_age,
+                              group=s.phone_staging_group)
         phone.sweep()
     container.mailboxes = MailboxServices(
         rows, AudioSource(container.keyring, container.vault.path_for), container.shredder, holds, audit,
         control=control, spool=container.spool, calls=lambda n, d, o, lim: calls_of(engine, n, d, o, lim),
         phone=phone, admin_sees_external=s.inbox_admin_sees_external, call_device_template=s.calls_device_template)
+    # --- telephone menu: the PINs it checks (also set from the CLI and the web settings page) ---
+    from voicemail.phone.wiring import pin_service
+
+    container.pins = pin_service(s, engine, audit)
 
 
-__all__ = ["Container", "DirectoryEntry", "build_container", "load_directory", "mailer_settings", "open_keyring",
-           "tls_context"]
+def build_hotdesk(container: Container, client: AmiPeer) -> Hotdesk:
+    """Extension mobility over ``client`` (the service's AmiClient): the driver's ``extension-mobility``
+    calls and the automatic sign-out of ``voicemail run``."""
+    from voicemail.audit.store import AuditLog
+    from voicemail.phone.wiring import hotdesk_service
+
+    if container.pins is None:
+        raise ConfigError("extension mobility needs the phone PINs")
+    return hotdesk_service(container.settings, client, container.pins, AuditLog(container.engine), container.engine)
+
+
+def build_phone_menu(container: Container, client: AmiPeer, hotdesk: Hotdesk | None = None) -> MenuDriver:
+    """The telephone menu's Async AGI driver over ``client`` (the service's AmiClient); ``voicemail run``
+    starts it beside the listener."""
+    from voicemail.audit.store import AuditLog
+    from voicemail.phone.wiring import phone_menu
+
+    if container.mailboxes is None or container.pins is None:
+        raise ConfigError("the telephone menu needs the mailbox services")
+    return phone_menu(container.settings, client, container.mailboxes, container.pins, AuditLog(container.engine),
+                      container.engine, hotdesk=hotdesk)
+
+
+__all__ = ["Container", "DirectoryEntry", "build_container", "build_hotdesk", "build_phone_menu", "load_directory",
+           "mailer_settings", "open_keyring", "tls_context"]

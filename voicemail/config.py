@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from voicemail.domain.errors import ConfigError
-
-ENV_PREFIX = "VOICEMAIL_"
+from voicemail.setting_names import ENV_PREFIX as ENV_PREFIX
+from voicemail.setting_names import env_name as env_name
 
 
 def _s(default: Any, doc: str, *, secret: bool = False) -> Any:
@@ -46,22 +46,33 @@ class Settings:
     spool_grace_seconds: float = _s(10.0, "How long a new .txt may lack its audio or fail to parse before it is "
                                     "reported as a problem (Asterisk renames files in one by one).")
     # --- storage -------------------------------------------------------------------------------
-    database_url: str = _s("sqlite:///var/voicemail.db", "SQLAlchemy URL (sqlite:///… or postgresql+psycopg://…).")
-    vault_dir: str = _s("var/vault", "Folder of sealed blobs (0700).")
+    database_url: str = _s("sqlite:////var/lib/voicemail/voicemail.db", "SQLAlchemy URL (sqlite:////absolute/path or "
+                           "postgresql+psycopg://…).")
+    vault_dir: str = _s("/var/lib/voicemail/vault", "Folder of sealed blobs (0700).")
     vault_gc_after: float = _s(3600.0, "Vault files no record points to (left by a killed seal) are removed "
                                "after this many seconds, at each reconciliation.")
-    keyring: str = _s("var/keyring.json", "Local keyring file (0600) holding the key-encryption keys.")
+    keyring: str = _s("/var/lib/voicemail/keyring.json", "Local keyring file (0600) holding the key-encryption "
+                      "keys.")
     # --- Celery --------------------------------------------------------------------------------
     broker_url: str = _s("", "Celery broker (redis://… or amqp://…). Empty = embedded in-process transport.")
     worker_concurrency: int = _s(2, "Worker processes for `voicemail worker`.")
-    task_max_retries: int = _s(8, "Retries of a transient failure before a task is parked as dead letter.")
+    task_max_retries: int = _s(8, "Retries of a transient failure of a notification before it is parked as "
+                               "dead letter (custody retries are bounded by custody_retry_for).")
+    custody_retry_for: float = _s(172800.0, "Seconds a message's custody keeps being retried with backoff after "
+                                  "transient failures (vault volume full, database or spool errors), counted "
+                                  "from its discovery, before it is parked as dead letter.")
+    custody_max_unfinished: int = _s(5, "Custody runs of one message that may end with their worker dead, in a "
+                                     "row (a codec crash, the out-of-memory killer), before it is parked as dead "
+                                     "letter instead of being run again.")
     retry_backoff_max: int = _s(300, "Longest pause between retries, in seconds (exponential, jittered).")
     sweep_interval: float = _s(30.0, "Seconds between sweeps that re-enqueue stuck work.")
     stale_after: float = _s(60.0, "A message or notification not progressing for this long is re-enqueued.")
     reconcile_interval: float = _s(300.0, "Seconds between full reconciliation passes.")
+    discovery_retry_max: float = _s(30.0, "Longest pause between retries of a mailbox scan that failed (e.g. the "
+                                    "database is down); it is retried with backoff until it succeeds.")
     # --- notifications -------------------------------------------------------------------------
     mailer: str = _s("outbox", "Notification backend: outbox (.eml files), ews, graph or smtp.")
-    outbox_dir: str = _s("var/outbox", "Folder where the outbox mailer writes .eml files.")
+    outbox_dir: str = _s("/var/lib/voicemail/outbox", "Folder where the outbox mailer writes .eml files.")
     mail_sender: str = _s("voicemail@localhost.localdomain", "From address of notifications.")
     mail_domain: str = _s("voicemail.invalid", "Domain used in Message-IDs (never caller data).")
     external_subject: str = _s("Voice message from an outside caller",
@@ -138,9 +149,9 @@ class Settings:
     extension_digits: tuple[str, ...] = _s((), "Lengths of internal extensions, e.g. 4 (comma-separated).")
     did_ranges: tuple[str, ...] = _s((), "DID blocks that reach extensions, FIRST-LAST=EXTENSION, e.g. "
                                      "+12025551000-+12025551999=1000 (comma-separated).")
-    # --- audit trail, evidence, CDR release (issue 5) --------------------------------------------
-    audit_signing_key: str = _s("var/audit-signing.pem", "Ed25519 key file (0600) that signs audit checkpoints, "
-                                "evidence manifests and CDR exports (`voicemail keys init-signing`).")
+    # --- audit trail, evidence, CDR release --------------------------------------------
+    audit_signing_key: str = _s("/var/lib/voicemail/audit-signing.pem", "Ed25519 key file (0600) that signs audit "
+                                "checkpoints, evidence manifests and CDR exports (`voicemail keys init-signing`).")
     audit_checkpoint_file: str = _s("", "Separate store the signed audit checkpoints are shipped to (a JSON-lines "
                                     "file, ideally on another host or mount). Empty = kept in the database only.")
     audit_checkpoint_syslog: str = _s("", "Also ship each signed checkpoint to a syslog collector (RFC 5424, facility "
@@ -152,7 +163,7 @@ class Settings:
                                           "head in `voicemail beat`; 0 = no schedule.")
     audit_retention_days: int = _s(2555, "Days audit events are kept (90 to 2555 = 7 years); older ones are sealed "
                                    "by a signed epoch checkpoint, then removed, at each scheduled checkpoint.")
-    # --- web (issue 4) ---------------------------------------------------------------------------
+    # --- web ---------------------------------------------------------------------------
     web_host: str = _s("127.0.0.1", "Address `voicemail web` / `voicemail run` serve the web app on.")
     web_port: int = _s(8080, "TCP port of the web app.")
     web_tls_cert: str = _s("", "PEM certificate (chain) for HTTPS served by uvicorn itself (empty = plain HTTP, "
@@ -166,6 +177,8 @@ class Settings:
                                   "or strict.")
     web_session_idle: float = _s(1800.0, "Seconds of inactivity after which a session ends.")
     web_session_absolute: float = _s(43200.0, "Seconds after sign-in after which a session ends regardless.")
+    web_inbox_poll_seconds: int = _s(30, "How often an open inbox page asks whether new messages arrived, in "
+                                     "seconds (0 = never; the page then shows them on reload only).")
     web_lockout_threshold: int = _s(5, "Failed sign-ins in a row that lock an account.")
     web_lockout_minutes: float = _s(15.0, "How long a locked account stays locked (`voicemail accounts unlock` "
                                     "ends it early).")
@@ -175,7 +188,7 @@ class Settings:
                                               "the site's own and web_base_url's (comma-separated).")
     web_max_body_bytes: int = _s(1_048_576, "Largest request body the web app accepts (bytes); a larger one is "
                                  "refused with 413 before it is read, signed in or not.")
-    # --- sign-in methods: PIV/CAC client certificates and OIDC (issue 4) ---------------------------
+    # --- sign-in methods: PIV/CAC client certificates and OIDC ---------------------------
     web_client_cert_mode: str = _s("off", "uvicorn asks for a PIV/CAC client certificate: off, optional (sign-in "
                                    "page offers the card) or required (no connection without one). Needs "
                                    "web_tls_cert and web_client_ca_file.")
@@ -199,21 +212,46 @@ class Settings:
                                  "sub (stable), or preferred_username / email.")
     oidc_ca_file: str = _s("", "CA bundle that signed the identity provider's HTTPS certificate (empty = system "
                            "CAs).")
-    # --- mailbox services (issue 4) ----------------------------------------------------------------
+    # --- mailbox services ----------------------------------------------------------------
     phone_device_template: str = _s("", "Device channel of a mailbox owner's phone for \"Play on my phone\", with "
                                     "{mailbox} and {context}, e.g. PJSIP/{mailbox}. Empty = the feature is off.")
     calls_device_template: str = _s("PJSIP/{number}", "How Asterisk names the device of an extension in CDRs "
                                     "(Channel without its -sequence suffix), with {number}. A call is listed as "
                                     "placed by a user only when it was made on one of their devices; caller ID "
                                     "is never trusted. Empty = no call is listed as placed.")
-    phone_staging_dir: str = _s("var/phone-staging", "Folder (0700, readable by Asterisk: same user) of the "
-                                "short-lived 0600 files \"Play on my phone\" plays; removed when the call ends.")
+    phone_staging_dir: str = _s("/var/lib/voicemail/phone-staging", "Folder (2750; a tmpfs such as "
+                                "/run/voicemail-stage in production) of the short-lived 0640 audio files Asterisk "
+                                "plays for \"Play on my phone\" and the telephone menu; each is removed when it has "
+                                "played or the call ends.")
+    phone_staging_group: str = _s("", "Group the service shares with Asterisk: the staging folder and files get it, "
+                                  "so Asterisk (a member) can read them and nobody else can. Empty = the folder's "
+                                  "own group (set it once with chgrp; the folder is setgid).")
     phone_staging_max_age: float = _s(3600.0, "Seconds after which a left-over staging file (a crash mid-call) is "
                                       "removed by the start-up / periodic sweep.")
     phone_ring_timeout: float = _s(30.0, "Seconds the owner's phone rings before \"Play on my phone\" gives up.")
+    # --- telephone menu (Async AGI) ------------------------------------------------------------
+    phone_menu: bool = _s(True, "`voicemail run` answers AGI(agi:async,voicemail-menu[,MAILBOX@CONTEXT]) calls "
+                          "with the telephone menu.")
+    phone_trusted_contexts: tuple[str, ...] = _s(("vm-internal",), "Dialplan contexts whose calls may name their "
+                                                 "own mailbox in the AGI argument (the *97 shortcut); from any "
+                                                 "other context the menu asks for the mailbox number.")
+    phone_default_context: str = _s("default", "Voicemail context of a mailbox number typed on the phone.")
+    phone_pin_min_length: int = _s(6, "Fewest digits a new phone PIN may have (4 to 20).")
+    phone_pin_max_failures: int = _s(5, "Wrong PINs in a row, across calls, that lock a mailbox's phone access.")
+    phone_pin_lockout_seconds: float = _s(1800.0, "How long a locked mailbox stays locked (or until `voicemail "
+                                          "phone unlock`).")
+    phone_menu_max_logins: int = _s(3, "Wrong mailbox / PIN entries in one call before the menu says goodbye.")
+    phone_menu_digit_timeout: float = _s(5.0, "Seconds the menu waits for each digit of a mailbox number or PIN.")
+    phone_menu_wait: float = _s(6.0, "Seconds the menu waits for a key after a prompt; a silent caller hears the "
+                                "prompt three times, then goodbye.")
+    phone_greeting_max_seconds: int = _s(60, "Longest greeting recorded from the phone.")
+    hotdesk_max_hours: float = _s(12.0, "Extension mobility: hours after which a phone signed in with "
+                                  "AGI(agi:async,extension-mobility,DEVICE) is signed out automatically (0 = never).")
+    hotdesk_check_interval: float = _s(60.0, "Extension mobility: seconds between two checks of `voicemail run` "
+                                       "for sign-ins older than hotdesk_max_hours.")
     inbox_admin_sees_external: bool = _s(False, "Administrators see the number / name of external callers in "
                                          "inbox metadata (off: only the mailbox owner sees them).")
-    # --- lifecycle: retention, quota, keys (issue 6) ----------------------------------------------
+    # --- lifecycle: retention, quota, keys ----------------------------------------------
     retention_messages_new_days: int = _s(730, "Days an unheard (INBOX) message is kept, from when it was left "
                                           "(minimum 30).")
     retention_messages_old_days: int = _s(730, "Days a heard (Old or other folder) message is kept, from when it "
@@ -235,8 +273,11 @@ class Settings:
                               "other classes deleted per transaction.")
     retention_workers: int = _s(8, "Messages shredded concurrently by a retention run (each is a few short "
                                 "transactions; concurrent audit appends are group-committed).")
-    retention_records_dir: str = _s("var/destruction-records", "Folder the signed destruction records are "
-                                    "written to (one JSON file per run; also kept in the database).")
+    retention_max_clock_skew: float = _s(300.0, "Seconds this host's clock may differ from the database server's "
+                                         "before a retention run refuses to destroy anything (audited, logged as an "
+                                         "alert); 0 turns the check off.")
+    retention_records_dir: str = _s("/var/lib/voicemail/destruction-records", "Folder the signed destruction "
+                                    "records are written to (one JSON file per run; also kept in the database).")
     retention_rotate_kek: bool = _s(False, "After a run that destroyed messages, rotate the KEK (re-wrapping the "
                                     "surviving data keys) and retire KEKs superseded by earlier runs, so database "
                                     "backups from before a run cannot unwrap the destroyed data keys either.")
@@ -257,6 +298,20 @@ class Settings:
                          "non-approved algorithms (e.g. ews_auth = ntlm).")
     # --- operations ----------------------------------------------------------------------------
     log_level: str = _s("INFO", "Log level (DEBUG, INFO, WARNING, ERROR).")
+    log_format: str = _s("text", "Log lines on stderr: text (one line a record, control characters escaped) or json "
+                         "(one JSON object a line). Both are redacted: no caller numbers, message content or keys.")
+    metrics_token: str = _s("", "Bearer token a Prometheus scraper must send to /metrics (Authorization: Bearer …). "
+                            "Empty = no token; then only metrics_allow_from may scrape.", secret=True)
+    metrics_allow_from: tuple[str, ...] = _s(("127.0.0.1/32", "::1/128"), "Client addresses/CIDRs that may scrape "
+                                             "/metrics (comma-separated; empty = any address, which then needs "
+                                             "metrics_token). Others get 404.")
+    metrics_port: int = _s(0, "`voicemail run` also serves /metrics (with the listener's AMI figures) on its own plain "
+                           "HTTP listener on metrics_host:metrics_port, e.g. with --no-web; 0 = only the web app's.")
+    metrics_host: str = _s("127.0.0.1", "Address of that /metrics listener (an internal interface).")
+    metrics_cache_seconds: float = _s(10.0, "The database figures of /metrics and the operations page are computed "
+                                      "at most once per this many seconds (two scrapers cost one set of queries).")
+    metrics_latency_window: float = _s(3600.0, "Seconds of recent messages the custody latency histograms of /metrics "
+                                       "describe (a sliding window: use histogram_quantile() without rate()).")
     failpoints: str = _s("", "Testing only: comma-separated fault-injection points (see README).")
 
     def redacted(self) -> dict[str, Any]:
@@ -265,10 +320,6 @@ class Settings:
             value = getattr(self, f.name)
             out[f.name] = "********" if f.metadata.get("secret") and value else value
         return out
-
-
-def env_name(name: str) -> str:
-    return ENV_PREFIX + name.upper()
 
 
 def _coerce(name: str, typ: Any, raw: Any) -> Any:
@@ -309,7 +360,7 @@ def _validate(s: Settings) -> Settings:
         raise bad("ami_tls", f"plain AMI to {s.ami_host[:60]!r} would send the AMI secret and every event "
                   "(caller numbers) in cleartext: turn on ami_tls (manager.conf tlsenable, port 5039), or set "
                   "ami_allow_plaintext_remote if the network path is protected otherwise")
-    # --- mailbox services (issue 4) ---
+    # --- mailbox services ---
     if s.calls_device_template and not _device_template_ok(s.calls_device_template):
         raise bad("calls_device_template", "must look like TECH/resource with {number}, e.g. PJSIP/{number}")
     if s.phone_device_template and ("/" not in s.phone_device_template
@@ -318,22 +369,59 @@ def _validate(s: Settings) -> Settings:
     if s.phone_staging_max_age < 60 or s.phone_ring_timeout <= 0:
         raise bad("phone_staging_max_age" if s.phone_staging_max_age < 60 else "phone_ring_timeout",
                   "phone_staging_max_age must be >= 60 s and phone_ring_timeout > 0")
+    # --- telephone menu ---
+    if not 4 <= s.phone_pin_min_length <= 20:
+        raise bad("phone_pin_min_length", "must be between 4 and 20")
+    if s.phone_pin_max_failures < 1 or s.phone_pin_lockout_seconds < 60:
+        raise bad("phone_pin_max_failures" if s.phone_pin_max_failures < 1 else "phone_pin_lockout_seconds",
+                  "phone_pin_max_failures must be >= 1 and phone_pin_lockout_seconds >= 60")
+    if s.phone_menu_max_logins < 1 or not 1 <= s.phone_menu_digit_timeout <= 60 or not 1 <= s.phone_menu_wait <= 60:
+        raise bad("phone_menu_max_logins", "phone_menu_max_logins >= 1; digit timeout and wait 1..60 s")
+    if not 5 <= s.phone_greeting_max_seconds <= 600:
+        raise bad("phone_greeting_max_seconds", "must be between 5 and 600")
+    if s.hotdesk_max_hours < 0 or not 1 <= s.hotdesk_check_interval <= 3600:
+        raise bad("hotdesk_max_hours" if s.hotdesk_max_hours < 0 else "hotdesk_check_interval",
+                  "hotdesk_max_hours must be >= 0 and hotdesk_check_interval 1..3600 s")
+    for name in ("phone_staging_dir", "spool_dir"):  # Asterisk is handed these paths in AGI commands
+        if any(c in getattr(s, name) for c in ' "\\\t\r\n'):
+            raise bad(name, "must not contain blanks, quotes or backslashes (Asterisk plays files from it)")
+    for ctx in (*s.phone_trusted_contexts, s.phone_default_context):
+        if not ctx.replace("-", "").replace("_", "").isalnum():
+            raise bad("phone_trusted_contexts", f"not a context name: {ctx[:40]!r}")
     if s.mailer not in ("outbox", "ews", "graph", "smtp"):
         raise bad("mailer", f"unknown mailer {s.mailer!r} (outbox, ews, graph or smtp)")
     if not 90 <= s.audit_retention_days <= 2555:
         raise bad("audit_retention_days", "must be between 90 and 2555 days (7 years)")
     if s.worker_concurrency < 1:
         raise bad("worker_concurrency", "must be at least 1")
+    if s.custody_max_unfinished < 1:
+        raise bad("custody_max_unfinished", "must be at least 1")
+    if not s.custody_retry_for > 0 or not s.discovery_retry_max > 0 or not s.stale_after > 0:
+        name = next(n for n in ("custody_retry_for", "discovery_retry_max", "stale_after") if not getattr(s, n) > 0)
+        raise bad(name, "must be a positive number of seconds")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise bad("log_level", f"unknown level {s.log_level!r}")
+    if s.log_format not in ("text", "json"):
+        raise bad("log_format", f"unknown format {s.log_format!r} (text or json)")
+    if s.metrics_cache_seconds < 0 or s.metrics_latency_window <= 0:
+        raise bad("metrics_latency_window" if s.metrics_latency_window <= 0 else "metrics_cache_seconds",
+                  "must be positive")
+    if not 0 <= s.metrics_port < 65536:
+        raise bad("metrics_port", f"port out of range: {s.metrics_port}")
+    for net in s.metrics_allow_from:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise bad("metrics_allow_from", f"not an address or CIDR: {net!r}") from None
     if not s.database_url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
         raise bad("database_url", "only sqlite:/// and postgresql+psycopg:// URLs are supported")
+    _validate_paths(s)
     if s.broker_url and not s.broker_url.startswith(("redis://", "rediss://", "amqp://", "amqps://", "memory://")):
         raise bad("broker_url", "expected redis://, amqp:// or empty for the embedded transport")
     for ctx in s.internal_contexts:
         if not ctx.replace("-", "").replace("_", "").isalnum():
             raise bad("internal_contexts", f"not a dialplan context name: {ctx[:40]!r}")
-    # --- web (issue 4) ---
+    # --- web ---
     if not 0 < s.web_port < 65536:
         raise bad("web_port", f"port out of range: {s.web_port}")
     if s.web_cookie_samesite not in ("lax", "strict"):
@@ -346,7 +434,9 @@ def _validate(s: Settings) -> Settings:
     for name in ("web_lockout_threshold", "web_signin_rate_limit", "web_max_body_bytes"):
         if getattr(s, name) < 1:
             raise bad(name, "must be at least 1")
-    # --- sign-in methods: PIV/CAC and OIDC (issue 4) ---
+    if not 0 <= s.web_inbox_poll_seconds <= 3600:
+        raise bad("web_inbox_poll_seconds", "must be 0 (never) to 3600")
+    # --- sign-in methods: PIV/CAC and OIDC ---
     from voicemail.web.signin_settings import check_signin_settings
 
     check_signin_settings(s)
@@ -359,11 +449,38 @@ def _validate(s: Settings) -> Settings:
     from voicemail.directory.from_settings import check_directory_settings
 
     check_directory_settings(s)
-    # --- lifecycle (issue 6): retention floors, quota, keyring backend, FIPS choices ---
+    # --- lifecycle: retention floors, quota, keyring backend, FIPS choices ---
     from voicemail.lifecycle.settings import check_lifecycle_settings
 
     check_lifecycle_settings(s)
     return s
+
+
+# --- paths: absolute, so that no command depends on the folder it is started from ------------------
+PATH_SETTINGS = ("spool_dir", "vault_dir", "keyring", "outbox_dir", "directory_file", "audit_signing_key",
+                 "audit_checkpoint_file", "audit_public_key", "phone_staging_dir", "retention_records_dir",
+                 "ami_tls_ca_file", "smtp_ca_file", "ldap_ca_file", "oidc_ca_file", "web_tls_cert", "web_tls_key",
+                 "web_client_ca_file", "pkcs11_module")
+
+
+def sqlite_path(database_url: str) -> str | None:
+    """The file of a ``sqlite:///`` URL ('' for an in-memory database); None for other databases."""
+    if not database_url.startswith("sqlite"):
+        return None
+    path = database_url.split("://", 1)[-1].removeprefix("/").split("?", 1)[0]
+    return "" if path in ("", ":memory:") else path
+
+
+def _validate_paths(s: Settings) -> None:
+    for name in PATH_SETTINGS:
+        value = getattr(s, name)
+        if value and not Path(value).is_absolute():
+            raise ConfigError(f"setting {name} ({env_name(name)}): must be an absolute path, got {value[:80]!r} "
+                              "(a relative one would depend on the folder the command is started from)")
+    path = sqlite_path(s.database_url)
+    if path and not path.startswith("/"):
+        raise ConfigError(f"setting database_url ({env_name('database_url')}): the SQLite file must be an absolute "
+                          f"path (sqlite:////var/lib/voicemail/voicemail.db), got {path[:80]!r}")
 
 
 # --- mail backends: each is checked only when it is the chosen VOICEMAIL_MAILER ---------------------
@@ -412,6 +529,9 @@ def _validate_mail_backends(s: Settings) -> None:
 
     if not s.mail_timeout > 0:
         raise bad("mail_timeout", "must be a positive number of seconds")
+    if s.mailer != "outbox" and not s.mail_timeout < s.stale_after:
+        raise bad("mail_timeout", f"must be below stale_after ({s.stale_after:g} s): a send may take up to "
+                  "mail_timeout, and after stale_after another worker may take the notification over")
     if not 0 < s.smtp_port < 65536:
         raise bad("smtp_port", f"port out of range: {s.smtp_port}")
     for name in ("ews_sender", "graph_sender", "smtp_sender"):
@@ -444,15 +564,25 @@ def _validate_mail_backends(s: Settings) -> None:
 def load_settings(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Settings:
     """Build Settings from defaults, an optional TOML file, the environment and CLI overrides."""
+    return load_settings_with_origins(config_file, environ, overrides)[0]
+
+
+def load_settings_with_origins(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                               overrides: Mapping[str, Any] | None = None) -> tuple[Settings, dict[str, str]]:
+    """Settings as ``load_settings`` builds them, and where each value came from: ``default``,
+    ``file PATH``, ``env VOICEMAIL_…`` or ``command line``."""
     environ = os.environ if environ is None else environ
     known = {f.name: f for f in fields(Settings)}
     values: dict[str, Any] = {}
+    origins = dict.fromkeys(known, "default")
     if config_file:
         path = Path(config_file)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         table = data.get("voicemail", data)
@@ -460,14 +590,17 @@ def load_settings(config_file: str | Path | None = None, environ: Mapping[str, s
             if key not in known:
                 raise ConfigError(f"config file {path}: unknown setting {key!r}")
             values[key] = _coerce(key, known[key].type, raw)
+            origins[key] = f"file {path}"
     for name, f in known.items():
         raw_env = environ.get(env_name(name))
         if raw_env is not None:
             values[name] = _coerce(name, f.type, raw_env)
+            origins[name] = f"env {env_name(name)}"
     for key, raw in (overrides or {}).items():
         if raw is not None:
             values[key] = _coerce(key, known[key].type, raw)
-    return _validate(dataclasses.replace(Settings(), **values))
+            origins[key] = "command line"
+    return _validate(dataclasses.replace(Settings(), **values)), origins
 
 
 def settings_table() -> str:

@@ -74,6 +74,8 @@ def demo_settings(base: Path, ami_port: int, timing_secret: str, http_port: int 
         spool_dir=str(base / "spool"), database_url=f"sqlite:///{base / 'voicemail.db'}",
         vault_dir=str(base / "vault"), keyring=str(base / "keyring.json"), broker_url="",
         outbox_dir=str(base / "outbox"), directory_file=str(base / "directory.csv"),
+        audit_signing_key=str(base / "audit-signing.pem"), phone_staging_dir=str(base / "phone-staging"),
+        retention_records_dir=str(base / "destruction-records"),
         internal_contexts=("vm-internal",), mail_sender="voicemail@example.test",
         sweep_interval=5.0, stale_after=10.0, web_host="127.0.0.1", web_port=http_port,
         web_base_url=f"http://127.0.0.1:{http_port}")

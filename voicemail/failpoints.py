@@ -2,6 +2,8 @@
 
 Enabled only through the ``failpoints`` setting (``VOICEMAIL_FAILPOINTS``), which is empty in
 production. The crash tests use it to stop a worker at an exact step of the custody pipeline.
+``name=stop`` makes the process stop itself (SIGSTOP) at that point instead, so that a test can kill
+it from outside (SIGKILL) while it is frozen there.
 """
 
 from __future__ import annotations
@@ -9,19 +11,31 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("seal.mid", "seal.after_commit", "strip.before_commit", "notify.after_send")
+POINTS = ("seal.mid", "seal.after_commit", "strip.after_swap", "strip.before_commit", "notify.after_send")
+ACTIONS = ("kill", "stop")
 
 
 class Failpoints:
     def __init__(self, spec: str = "") -> None:
-        self._armed = frozenset(p.strip() for p in spec.split(",") if p.strip())
-        unknown = self._armed - set(POINTS)
+        armed: dict[str, str] = {}
+        for item in (p.strip() for p in spec.split(",")):
+            if item:
+                name, _, action = item.partition("=")
+                armed[name.strip()] = action.strip() or "kill"
+        self._armed = armed
+        unknown = set(armed) - set(POINTS)
         if unknown:
             raise ValueError(f"unknown failpoints: {sorted(unknown)} (known: {', '.join(POINTS)})")
+        bad = {a for a in armed.values() if a not in ACTIONS}
+        if bad:
+            raise ValueError(f"unknown failpoint actions: {sorted(bad)} (known: {', '.join(ACTIONS)})")
 
     def hit(self, name: str) -> None:
-        if name in self._armed:
+        action = self._armed.get(name)
+        if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        elif action == "stop":
+            os.kill(os.getpid(), signal.SIGSTOP)
 
     def __bool__(self) -> bool:
         return bool(self._armed)

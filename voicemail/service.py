@@ -11,9 +11,12 @@ from typing import Any
 
 from voicemail.ami.client import AmiClient
 from voicemail.ami.listener import Listener
-from voicemail.app import Container, build_container, tls_context
+from voicemail.app import Container, build_container, build_hotdesk, build_phone_menu, tls_context
 from voicemail.audit.cdr import CdrStore
 from voicemail.config import Settings
+from voicemail.observe.runtime import ListenerRuntime
+from voicemail.phone.driver import MenuDriver
+from voicemail.phone.wiring import Hotdesk, run_hotdesk_expiry
 from workers.celery_app import configure
 from workers.embedded import EmbeddedWorker
 from workers.runtime import install
@@ -29,7 +32,9 @@ class Service:
     client: AmiClient
     listener: Listener
     worker: EmbeddedWorker | None
-    web: Any = None  # --- web (issue 4): voicemail.web.server.EmbeddedServer, served beside the listener ---
+    web: Any = None  # --- web: voicemail.web.server.EmbeddedServer, served beside the listener ---
+    phone: MenuDriver | None = None  # --- telephone menu: answers AGI(agi:async,voicemail-menu) calls ---
+    hotdesk: Hotdesk | None = None  # --- extension mobility: signs out expired sign-ins ---
 
     async def _sweeper(self) -> None:
         loop = asyncio.get_running_loop()
@@ -45,19 +50,24 @@ class Service:
                 log.exception("sweep failed")
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self.phone is not None:
+            self.phone.start()
         tasks = [asyncio.create_task(self.listener.run(), name="listener"),
                  asyncio.create_task(self._sweeper(), name="sweeper")]
         s = self.settings
+        if self.hotdesk is not None and s.hotdesk_max_hours > 0:  # --- extension mobility ---
+            tasks.append(asyncio.create_task(run_hotdesk_expiry(*self.hotdesk, s.hotdesk_check_interval),
+                                             name="hotdesk-expiry"))
         if s.ldap_url and s.ldap_sync_interval > 0 and not s.broker_url:  # no `voicemail beat`: we are the schedule
             from voicemail.directory.operations import run_sync_schedule
 
             tasks.append(asyncio.create_task(run_sync_schedule(s, self.container.engine), name="directory-sync"))
-        web_task = asyncio.create_task(self.web.serve(), name="web") if self.web is not None else None  # web (issue 4)
+        web_task = asyncio.create_task(self.web.serve(), name="web") if self.web is not None else None  # web
         waiter = asyncio.create_task(self._wait(stop))
         done, _ = await asyncio.wait([*tasks, *([web_task] if web_task else []), waiter],
                                      return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
-        if web_task is not None:  # --- web (issue 4): graceful stop, in-flight requests finish ---
+        if web_task is not None:  # --- web: graceful stop, in-flight requests finish ---
             self.web.should_exit = True
             await asyncio.wait({web_task}, timeout=10)
             if not web_task.done():
@@ -78,6 +88,8 @@ class Service:
         await stop.wait()
 
     async def close(self) -> None:
+        if self.phone is not None:  # calls in progress end; their staging files are removed
+            await self.phone.close()
         await self.client.close()
         if self.worker is not None:
             self.worker.stop()
@@ -97,8 +109,10 @@ def build_service(settings: Settings) -> Service:
                        ping_interval=settings.ami_ping_interval)
     listener = Listener(client, container.discovery, container.store.upsert_mailbox,
                         reconcile_interval=settings.reconcile_interval,
-                        on_cdr=CdrStore(container.engine).ingest)
-    return Service(settings, container, client, listener, worker)
+                        on_cdr=CdrStore(container.engine).ingest, retry_max=settings.discovery_retry_max)
+    hotdesk = build_hotdesk(container, client) if settings.phone_menu else None
+    phone = build_phone_menu(container, client, hotdesk) if settings.phone_menu else None
+    return Service(settings, container, client, listener, worker, phone=phone, hotdesk=hotdesk)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
@@ -112,11 +126,20 @@ async def run_service(settings: Settings, *, web: bool = False) -> None:
     service = build_service(settings)
     stop = asyncio.Event()
     install_stop_signals(stop)
+    runtime = ListenerRuntime(service.client, service.listener)  # the listener's figures for /metrics, /operations
+    metrics = None
     try:
-        if web:  # --- web (issue 4): the web app beside the listener (`voicemail run` without --no-web) ---
+        if settings.metrics_port:  # /metrics of the listener on its own port (also with --no-web)
+            from voicemail.observe.metrics_server import serve_metrics
+
+            metrics = serve_metrics(service.container.engine, settings, runtime)
+        if web:  # --- web: the web app beside the listener (`voicemail run` without --no-web) ---
             from voicemail.web.server import embedded_server
 
-            service.web = embedded_server(service.container, ami_connected=lambda: service.client.connected)
+            service.web = embedded_server(service.container, ami_connected=lambda: service.client.connected,
+                                          runtime=runtime)
         await service.run(stop)
     finally:
+        if metrics is not None:
+            metrics.stop()
         await service.close()

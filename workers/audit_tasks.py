@@ -1,4 +1,4 @@
-"""Scheduled signed checkpoint of the audit chain head (issue 5), shipped to audit_checkpoint_file / syslog."""
+"""Scheduled signed checkpoint of the audit chain head, shipped to audit_checkpoint_file / syslog."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
+from kombu.entity import Exchange, Queue
 
 from voicemail.config import Settings
 
@@ -10,7 +11,26 @@ EMBEDDED_BROKER = "memory://localhost/"
 QUEUE = "voicemail"
 
 app = Celery("voicemail", include=["workers.tasks", "workers.audit_tasks",
-                                    "workers.lifecycle_tasks"])  # lifecycle (issue 6)
+                                    "workers.lifecycle_tasks"])  # lifecycle
+
+
+def quorum_queue(name: str) -> Queue:
+    """A RabbitMQ quorum queue (replicated, durable) on a topic exchange of the same name: RabbitMQ's native
+    delayed delivery, which Celery uses for retries with a countdown on quorum queues, needs a topic exchange."""
+    exchange = Exchange(name, type="topic", durable=True)  # type: ignore[no-untyped-call]
+    return Queue(name, exchange, routing_key=name, durable=True,  # type: ignore[no-untyped-call]
+                 queue_arguments={"x-queue-type": "quorum"})
+
+
+def rabbitmq_options(broker: str) -> dict[str, object]:
+    """Queue settings for the broker: on RabbitMQ a quorum queue, per-consumer prefetch (quorum queues refuse
+    global QoS; worker_detect_quorum_queues switches it) and publisher confirms; elsewhere Celery's defaults."""
+    if not broker.startswith(("amqp://", "amqps://")):
+        return {"task_queues": None, "task_default_exchange": None, "task_default_exchange_type": "direct",
+                "task_default_routing_key": None, "broker_transport_options": {"visibility_timeout": 3600}}
+    return {"task_queues": (quorum_queue(QUEUE),), "task_default_exchange": QUEUE,
+            "task_default_exchange_type": "topic", "task_default_routing_key": QUEUE,
+            "worker_detect_quorum_queues": True, "broker_transport_options": {"confirm_publish": True}}
 
 
 def configure(settings: Settings) -> Celery:
@@ -29,8 +49,9 @@ def configure(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_concurrency=settings.worker_concurrency,
-        # Redis re-delivers an unacked task after this long; our sweeper usually acts much sooner.
-        broker_transport_options={"visibility_timeout": 3600},
+        # Redis re-delivers an unacked task after this long (broker_transport_options visibility_timeout, in
+        # rabbitmq_options); our sweeper usually acts much sooner.
+        **rabbitmq_options(broker),
         beat_schedule={
             "reconcile": {"task": "workers.tasks.reconcile", "schedule": settings.reconcile_interval},
             "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_interval},
@@ -40,11 +61,11 @@ def configure(settings: Settings) -> Celery:
     if settings.ldap_url and settings.ldap_sync_interval > 0:
         app.conf.beat_schedule["directory-sync"] = {"task": "workers.tasks.directory_sync",
                                                     "schedule": settings.ldap_sync_interval}
-    # --- audit trail (issue 5): scheduled signed checkpoint of the chain head ---
+    # --- audit trail: scheduled signed checkpoint of the chain head ---
     if settings.audit_checkpoint_interval > 0:
         app.conf.beat_schedule["audit-checkpoint"] = {"task": "workers.audit_tasks.audit_checkpoint",
                                                       "schedule": settings.audit_checkpoint_interval}
-    # --- lifecycle (issue 6): daily retention run (safe to run twice: a database lease) ---
+    # --- lifecycle: daily retention run (safe to run twice: a database lease) ---
     if settings.retention_interval > 0:
         app.conf.beat_schedule["retention-run"] = {"task": "workers.lifecycle_tasks.retention_run",
                                                    "schedule": settings.retention_interval}

@@ -1,4 +1,4 @@
-"""Scheduled retention (issue 6): the daily `retention run` as a Celery task.
+"""Scheduled retention: the daily `retention run` as a Celery task.
 
 The beat entry ``retention-run`` (every ``retention_interval`` seconds, default daily) is emitted by
 the one `voicemail beat` of a site (Celery beat keeps no cluster-wide lock: run exactly one). The task

@@ -27,6 +27,7 @@ import pytest
 
 from tests.conftest import fresh_pg_database
 from tests.integration.pipeline.harness import MAILBOXES, VOICEMAIL, Site, make_wav, wait_for
+from tests.requirements import require_binary, require_file
 from voicemail.domain.models import MailboxRef
 from voicemail.spool.envelope import parse_envelope
 from voicemail.standin import StandinConfig, StandinThread
@@ -44,6 +45,12 @@ OWNER_MAILBOX = "1002@default"
 OTHER_MAILBOX = "2001@default"
 EXTERNAL_NUMBER = "+12025550123"
 SPOOL_FORMAT = os.environ.get("VOICEMAIL_BROWSER_FORMAT", "wav49")  # or "wav" (PCM, served as recorded)
+
+
+def require_playback() -> None:
+    """Playing Asterisk's GSM (wav49) in the browser needs ffmpeg on the server side (transcoding)."""
+    if SPOOL_FORMAT == "wav49":
+        require_binary("ffmpeg", package="ffmpeg")
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ MESSAGES: dict[str, tuple[str, str | None, str, float]] = {
     "long": (OWNER_MAILBOX, '"Alice Internal" <1001>', "vm-internal", 22.0),  # play, seek, mark read
     "external": (OWNER_MAILBOX, EXTERNAL_NUMBER, "vm-from-trunk", 3.0),  # an outside caller's, kept
     "keyboard": (OWNER_MAILBOX, None, "vm-from-trunk", 4.0),  # played with the keyboard only
+    # an outside caller sending a colleague's name and extension; played to the end (marks it read)
+    "spoof": (OWNER_MAILBOX, '"Bob Internal" <1002>', "vm-from-trunk", 2.0),
     # never shown to the owner; the owner (1002) placed this call, so it is in their call history
     "not-mine": (OTHER_MAILBOX, '"Bob Internal" <1002>', "vm-internal", 2.0),
 }
@@ -153,8 +162,7 @@ def _stripped(site: Site) -> int:
 
 @pytest.fixture(scope="package")
 def web_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebSite]:
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package chromium; .ci/run installs it)")
+    require_file(CHROMIUM, package="chromium")
     root = tmp_path_factory.mktemp("browser") / "site"
     with pg_database() as db_url:
         site = Site(root, database_url=db_url)
@@ -170,7 +178,8 @@ def web_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebSite]:
                  "VOICEMAIL_SPOOL_FORMATS": FORMAT_EXTENSIONS[SPOOL_FORMAT]}
         try:
             site.spawn("run", "--no-web", log="run", **extra)
-            site.spawn("web", log="web", VOICEMAIL_WEB_HOST="127.0.0.1", VOICEMAIL_WEB_PORT=str(port), **extra)
+            site.spawn("web", log="web", VOICEMAIL_WEB_HOST="127.0.0.1", VOICEMAIL_WEB_PORT=str(port),
+                       VOICEMAIL_WEB_INBOX_POLL_SECONDS="1", **extra)  # an open inbox checks every second
             wait_for(lambda: site.standin.session_count() >= 1, 30,  # type: ignore[union-attr]
                      "the listener to log in to the stand-in")
             web = WebSite(site, f"http://127.0.0.1:{port}", OWNER, secrets.token_urlsafe(18))

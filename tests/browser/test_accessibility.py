@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import AXE_JS, HERE, WebSite, shot
+from tests.requirements import require_file
 from voicemail.audit.access import Actor
 from voicemail.audit.service import Investigations
 from voicemail.db.engine import make_engine
@@ -28,7 +29,7 @@ PAGES: dict[str, tuple[str, bool, int]] = {
     "calls": ("/calls", True, 200),
     "settings": ("/settings", True, 200),
     "error-404": (f"/messages/{MISSING_ID}", True, 404),
-    # issue 5 (the signed-in owner holds auditor, investigator and cleared_admin for this module)
+    # investigation pages (the signed-in owner holds auditor, investigator and cleared_admin for this module)
     "audit": ("/audit?message={long}", True, 200),
     "audit-verify": ("/audit", True, 200),  # after "Verify the chain": the result (or why it cannot run)
     "cases": ("/cases", True, 200),
@@ -95,8 +96,7 @@ def test_page_has_no_serious_accessibility_violations(a11y_page: Any, web_site: 
                                                       request: pytest.FixtureRequest) -> None:
     name = request.node.callspec.params["a11y_page"]
     target, _signed_in, status = PAGES[name]
-    if not AXE_JS.is_file():
-        pytest.fail(f"{AXE_JS} missing: run `npm ci --no-audit --no-fund --prefix tests/browser`")
+    require_file(AXE_JS, package="axe-core", install="npm ci --no-audit --no-fund --prefix tests/browser")
     path = target.format(**{key: m.id for key, m in web_site.messages.items() if key.isidentifier()})
     response = a11y_page.goto(path)
     assert response is not None and response.status == status, f"{path}: HTTP {response and response.status}"

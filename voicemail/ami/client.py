@@ -128,6 +128,7 @@ class AmiClient:
         self._id_prefix = f"vm-{secrets.token_hex(4)}-"
         self._id_next = 0
         self.banner: str | None = None
+        self.connects = 0  # successful logins by run_forever (the first one and every reconnect)
 
     # -- state -------------------------------------------------------------------------------------
 
@@ -329,6 +330,7 @@ class AmiClient:
                 else:
                     self._log.info("AMI connected to %s", self.where)
                 outage_since, attempts = None, 0
+                self.connects += 1
                 if on_connect is not None:
                     try:
                         await on_connect(self)

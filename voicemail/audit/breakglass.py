@@ -12,18 +12,23 @@ from voicemail.db.repository import SqlMessageStore
 from voicemail.domain.errors import InvalidInput, NotFound
 from voicemail.domain.models import MailboxRef
 from voicemail.domain.ports import Keyring, Vault
+from voicemail.domain.records import MessageRecord
 from voicemail.services.export import export_recording
 
 
 def audited_export(audit: AuditLog, store: SqlMessageStore, vault: Vault, keyring: Keyring, actor: Actor,
-                   mailbox: MailboxRef, msg_id: str, output: Path, fmt: str | None, reason: str) -> tuple[int, str]:
+                   mailbox: MailboxRef | None, msg_id: str, output: Path, fmt: str | None,
+                   reason: str) -> tuple[int, str]:
+    """Export one message: ``msg_id`` is Asterisk's msg_id within ``mailbox``, or, with ``mailbox`` None,
+    our message id (the one the web, e-mail, audit trail and evidence use)."""
     if not reason.strip():
         raise InvalidInput("a break-glass export needs --reason")
     base = {"actor": actor.name, "action": "message.export", "source": actor.source, "reason": reason}
-    record = store.find(mailbox, msg_id)
+    record = store.find(mailbox, msg_id) if mailbox is not None else _by_our_id(store, msg_id)
     if record is None:
-        audit.append(AuditEvent(outcome="error", details={"mailbox": str(mailbox), "error": "not found"}, **base))
-        raise NotFound(f"no sealed message {msg_id} in mailbox {mailbox}")
+        where = {"mailbox": str(mailbox)} if mailbox is not None else {"message": msg_id[:64]}
+        audit.append(AuditEvent(outcome="error", details={**where, "error": "not found"}, **base))
+        raise NotFound(f"no sealed message {msg_id[:64]}" + (f" in mailbox {mailbox}" if mailbox is not None else ""))
     try:
         written, digest = export_recording(vault, keyring, record, output, fmt)
     except Exception as exc:
@@ -37,3 +42,10 @@ def audited_export(audit: AuditLog, store: SqlMessageStore, vault: Vault, keyrin
         output.unlink(missing_ok=True)  # fail closed: no unaudited plaintext
         raise
     return written, digest
+
+
+def _by_our_id(store: SqlMessageStore, message_id: str) -> MessageRecord | None:
+    try:
+        return store.get(message_id)
+    except NotFound:
+        return None

@@ -19,7 +19,7 @@ from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from voicemail.db.models import DirectoryNumberRow, DirectorySyncStateRow, DirectoryUserRow, utcnow
+from voicemail.db.models import DirectoryNumberRow, DirectorySyncStateRow, DirectoryUserRow
 from voicemail.directory.errors import SyncInProgress
 from voicemail.directory.records import DirectoryUser, PageCounts, StoredUser, SyncState
 
@@ -54,12 +54,10 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 class SqlDirectoryStore:
-    def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None,
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None) -> None:
         self._sessions = sessions
         self._reads = reads or sessions
         self._read_engine: Engine = self._reads.kw["bind"]
-        self._now = clock
         self._postgres = self._read_engine.dialect.name == "postgresql"
         self._inserted = 0
         self._analyze_at = ANALYZE_FIRST
@@ -76,9 +74,10 @@ class SqlDirectoryStore:
                          last_success_at=_aware(row["last_success_at"]), last_full_at=_aware(row["last_full_at"]),
                          last_error=row["last_error"])
 
-    def begin_run(self, lease_seconds: float) -> int:
-        """Take the sync lease and return the new run number; SyncInProgress if another sync holds it."""
-        now = self._now()
+    def begin_run(self, lease_seconds: float, *, now: dt.datetime) -> int:
+        """Take the sync lease and return the new run number; SyncInProgress if another sync holds it.
+        ``now`` (like every ``now`` below) is the sync's clock: the lease and the state's times are compared
+        with readings of that same clock only."""
         expired = now - dt.timedelta(seconds=lease_seconds)
         self._ensure_state_row()
         with self._sessions.begin() as s:
@@ -92,8 +91,7 @@ class SqlDirectoryStore:
         return run
 
     def finish_run(self, run: int, *, full: bool, high_water: str, source_key: str, server_id: str,
-                   plan_fingerprint: str) -> None:
-        now = self._now()
+                   plan_fingerprint: str, now: dt.datetime) -> None:
         values: dict[str, Any] = {"running_since": None, "high_water": high_water, "source_key": source_key,
                                   "server_id": server_id, "plan_fingerprint": plan_fingerprint,
                                   "last_success_at": now, "last_error": ""}
@@ -120,23 +118,22 @@ class SqlDirectoryStore:
             except IntegrityError:  # another process created it first
                 s.rollback()
 
-    def _renew(self, s: Session, run: int) -> None:
+    def _renew(self, s: Session, run: int, now: dt.datetime) -> None:
         renewed = _rowcount(s.execute(update(STATE).where(STATE.c.source == SOURCE, STATE.c.run == run)
-                                      .values(running_since=self._now())))
+                                      .values(running_since=now)))
         if renewed != 1:
             raise SyncInProgress("this directory sync lost its lease to another one")
 
     # --- writing users -----------------------------------------------------------------------------
     def apply_users(self, users: Sequence[DirectoryUser], run: int,
-                    number_key: Callable[[str], str | None]) -> PageCounts:
+                    number_key: Callable[[str], str | None], *, now: dt.datetime) -> PageCounts:
         """Insert or update one page of users (one transaction) and stamp them with ``run``."""
         counts = PageCounts()
         latest = {u.ext_id: u for u in users}
         if not latest:
             return counts
-        now = self._now()
         with self._sessions.begin() as s:
-            self._renew(s, run)
+            self._renew(s, run, now)
             old_rows = {r["ext_id"]: r for r in s.execute(
                 select(USERS.c.id, *_USER_COLUMNS[:1], *(USERS.c[c] for c in COMPARED), USERS.c.removed_at)
                 .where(USERS.c.ext_id.in_(list(latest)))).mappings()}
@@ -197,23 +194,23 @@ class SqlDirectoryStore:
             self._analyze_at *= 2
         return counts
 
-    def mark_seen(self, ext_ids: Sequence[str], run: int) -> int:
+    def mark_seen(self, ext_ids: Sequence[str], run: int, *, now: dt.datetime) -> int:
         """Stamp users the directory still returns (the id-only pass of an incremental sync)."""
         if not ext_ids:
             return 0
         with self._sessions.begin() as s:
-            self._renew(s, run)
+            self._renew(s, run, now)
             seen = _rowcount(s.execute(update(USERS).where(USERS.c.ext_id.in_(list(set(ext_ids))))
                                        .values(seen_run=run)))
         return seen
 
-    def sweep_unseen(self, run: int) -> int:
+    def sweep_unseen(self, run: int, *, now: dt.datetime) -> int:
         """Mark removed every user not seen by the complete pass of ``run``. Returns how many."""
         with self._sessions.begin() as s:
-            self._renew(s, run)
+            self._renew(s, run, now)
             removed = _rowcount(s.execute(
                 update(USERS).where(and_(USERS.c.seen_run < run, USERS.c.removed_at.is_(None)))
-                .values(removed_at=self._now(), updated_at=self._now())))
+                .values(removed_at=now, updated_at=now)))
         return removed
 
     # --- reading -----------------------------------------------------------------------------------

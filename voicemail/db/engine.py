@@ -6,9 +6,21 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from voicemail.domain.errors import ConfigError
+
+
+def describe_database(url: str) -> str:
+    """Where a database URL points, for messages: the SQLite file, or the URL without its password."""
+    if url.startswith("sqlite"):
+        return url.split("///", 1)[-1] or ":memory:"
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: say so without echoing it (it may hold a password)
+        return "(unparsable database_url)"
 
 
 def make_engine(url: str, *, autocommit: bool = False) -> Engine:
@@ -16,7 +28,11 @@ def make_engine(url: str, *, autocommit: bool = False) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:" and not path.startswith("file:"):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"setting database_url: cannot create the folder of the database {path}: "
+                                  f"{exc.strerror}") from None
             _create_private(path)
         engine = create_engine(url, connect_args={"timeout": 30},
                                **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))

@@ -1,4 +1,4 @@
-"""Per-mailbox message counts for the inbox's totals, kept by triggers on ``messages`` (issue 4).
+"""Per-mailbox message counts for the inbox's totals, kept by triggers on ``messages``.
 
 A COUNT over a 100,000-message mailbox costs tens of milliseconds even as an index-only scan, on every
 page view. Instead, one row per (mailbox, new?, urgent?, caller kind) holds how many *listed* messages

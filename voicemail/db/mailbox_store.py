@@ -1,4 +1,4 @@
-"""SqlMailboxStore: the mailbox services' queries and writes on SQLAlchemy (issue 4).
+"""SqlMailboxStore: the mailbox services' queries and writes on SQLAlchemy.
 
 The inbox page runs within one mailbox on the partial indexes of migration 0006 (ORDER BY ... LIMIT
 walks an index in order, ids first, then their rows); its total is the sum of the trigger-kept counts
@@ -9,50 +9,21 @@ of ``mailbox_counts`` (no COUNT over the mailbox). Only the columns the inbox sh
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from voicemail.audit.tables import cdrs
+from voicemail.audit.holds import Hold, covers
+from voicemail.audit.tables import cdrs, holds
 from voicemail.db.mailbox_counts import mailbox_counts
 from voicemail.db.models import LISTED, MessageRow, RecordingRow, utcnow
 from voicemail.db.repository import _to_record
 from voicemail.domain.errors import NotFound
-from voicemail.domain.mailbox import InboxQuery
-from voicemail.domain.models import FOLDERS, MailboxRef
-from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED, MessageRecord
-
-SHREDDING = "shredding"  # the data key is destroyed; blobs / spool / row still to go
-DESTROYED = "destroyed"  # a tombstone: nothing of the message is left but its ids
-LISTED_STATES = (DISCOVERED, SEALED, STRIPPED)
-NEW_FOLDERS = ("INBOX", "Urgent")  # app_voicemail keeps new urgent messages in Urgent/ (capture q5)
-OLD_FOLDERS = tuple(f for f in FOLDERS if f not in NEW_FOLDERS)
-
-
-@dataclass(frozen=True)
-class InboxRow:
-    """One listed message, as stored (caller data raw: the service applies the disclosure rule)."""
-
-    id: str
-    mailbox: MailboxRef
-    msg_id: str
-    state: str
-    folder: str
-    number: int | None
-    origtime: int
-    duration: int
-    urgent: bool
-    caller_kind: str
-    caller_withheld: bool
-    caller_name: str | None
-    caller_number: str | None
-    callerid_raw: str
-    formats: tuple[str, ...]
-    sealed: bool  # a wrapped key and recordings exist
-
+from voicemail.domain.mailbox import InboxQuery, InboxRow
+from voicemail.domain.models import NEW_FOLDERS, OLD_FOLDERS, MailboxRef
+from voicemail.domain.records import DESTROYED, LISTED_STATES, SHREDDING, MessageRecord
 
 _ORDER = {
     "newest": (MessageRow.origtime.desc(), MessageRow.id.desc()),
@@ -158,6 +129,15 @@ class SqlMailboxStore:
             s.execute(update(MessageRow).where(MessageRow.id == message_id)
                       .values(folder=folder, spool_number=number, updated_at=utcnow()))
 
+    def hidden_elsewhere(self, folder: str, limit: int = 500) -> list[tuple[str, MailboxRef, str]]:
+        """(id, mailbox, msg_id) of messages hidden under a hold (deleted by their owner, not destroyed)
+        whose last known folder is not ``folder``."""
+        with self._reads() as s:
+            rows = s.execute(select(MessageRow.id, MessageRow.context, MessageRow.mailbox, MessageRow.msg_id)
+                             .where(MessageRow.hidden_at.is_not(None), MessageRow.state.in_(LISTED_STATES),
+                                    MessageRow.folder != folder).order_by(MessageRow.id).limit(limit)).all()
+        return [(r.id, MailboxRef(r.context, r.mailbox), r.msg_id) for r in rows]
+
     def hide(self, message_id: str) -> None:
         """Deleted by its owner under a legal hold: kept as it is, no longer listed."""
         with self._sessions.begin() as s:
@@ -179,6 +159,37 @@ class SqlMailboxStore:
                 row.destroyed_at = utcnow()
             return True
 
+    def destroy_key_unless_held(self, message_id: str) -> str:
+        """Step 1 with the hold check under the same lock: "destroyed" (the key is gone, or already was),
+        "held" (an active hold covers the message: nothing changed) or "gone" (no row / a tombstone).
+
+        A hold placed or released concurrently is ordered strictly before or after this: on PostgreSQL the
+        transaction first takes ``holds`` in SHARE mode (placing or releasing a hold writes that table and
+        waits for us; we wait for one in flight), on SQLite it first writes the row, which takes the
+        database's single write lock. Then the holds are read and the key destroyed in that transaction.
+        """
+        try:
+            with self._sessions.begin() as s:
+                if s.get_bind().dialect.name == "postgresql":
+                    s.execute(text("LOCK TABLE holds IN SHARE MODE"))
+                else:  # SQLite: a write first, so the transaction holds the write lock from here on
+                    s.execute(update(MessageRow).where(MessageRow.id == message_id).values(updated_at=utcnow()))
+                row = s.get(MessageRow, message_id, with_for_update={"of": MessageRow}, populate_existing=True)
+                if row is None or row.state == DESTROYED:
+                    return "gone"
+                if row.state != SHREDDING:
+                    record = _to_record(row)
+                    if any(covers(hold, record) for hold in _active_holds(s)):
+                        raise _HeldRollback
+                    row.kek_id, row.wrapped_dek = None, None
+                    row.state = SHREDDING
+                row.updated_at = utcnow()
+                if row.destroyed_at is None:
+                    row.destroyed_at = utcnow()
+                return "destroyed"
+        except _HeldRollback:
+            return "held"
+
     def finish_destroyed(self, message_id: str) -> None:
         """Last step: the row becomes a tombstone (ids kept so the spool scan never re-discovers it;
         caller data, envelope and recording rows removed)."""
@@ -187,6 +198,16 @@ class SqlMailboxStore:
             s.execute(update(MessageRow).where(MessageRow.id == message_id).values(
                 state=DESTROYED, kek_id=None, wrapped_dek=None, envelope=b"", callerid_raw="",
                 caller_name=None, caller_number=None, updated_at=utcnow()))
+
+
+class _HeldRollback(Exception):
+    """Leaves the transaction of destroy_key_unless_held without a change."""
+
+
+def _active_holds(s: Session) -> list[Hold]:
+    rows = s.execute(select(holds).where(holds.c.released_at.is_(None))).mappings().all()
+    return [Hold(r["id"], r["case_id"], r["scope"], MailboxRef(r["context"], r["mailbox"]) if r["mailbox"] else None,
+                 r["message_id"], r["start_at"], r["end_at"]) for r in rows]
 
 
 def _other_half_of_local() -> ColumnElement[bool]:

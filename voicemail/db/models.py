@@ -33,7 +33,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-# --- mailbox services (issue 4) ---
+# --- mailbox services ---
 # The rows the inbox lists (a literal, so that PostgreSQL can prove it implies the partial indexes' predicate
 # whatever the driver binds) and the indexes it walks; migration 0006 creates the same.
 LISTED = "state IN ('discovered', 'sealed', 'stripped') AND hidden_at IS NULL"
@@ -46,7 +46,7 @@ INBOX_INDEXES = {
 
 
 def _withheld_default(context: Any) -> bool:
-    """``caller_withheld`` from the row's ``callerid_raw`` (mailbox services, issue 4)."""
+    """``caller_withheld`` from the row's ``callerid_raw`` (mailbox services)."""
     from voicemail.spool.envelope import parse_callerid
 
     raw = context.get_current_parameters().get("callerid_raw") or ""
@@ -79,7 +79,7 @@ class MessageRow(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("context", "mailbox", "msg_id"),
-        # --- mailbox services (issue 4): the inbox's orderings within one mailbox, listed rows only ---
+        # --- mailbox services: the inbox's orderings within one mailbox, listed rows only ---
         *(Index(name, *columns, postgresql_where=text(LISTED), sqlite_where=text(LISTED),
                 postgresql_include=["urgent", "caller_kind", "caller_withheld"])
           for name, columns in INBOX_INDEXES.items()),
@@ -105,11 +105,17 @@ class MessageRow(Base):
     wrapped_dek: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # custody runs started and not finished cleanly: a run that killed its worker stays counted
+    deliveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the attempt token of the newest custody run: its blob names carry it, only that run may commit
+    seal_attempt: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # a failed run is retried at this time; the sweeper leaves the message alone until then
+    retry_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     discovered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sealed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     stripped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    # --- mailbox services (issue 4) ---
+    # --- mailbox services ---
     # deleted by the owner while a legal hold covers it: kept, never shown to anyone in the inbox
     hidden_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # crypto-shredded (state "destroyed"): key, blobs, spool envelope and caller data gone; a tombstone
@@ -150,6 +156,9 @@ class NotificationRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # the fencing token of the newest claim, and how long that claim holds (state "sending")
+    lease_token: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class DeadLetterRow(Base):

@@ -27,6 +27,9 @@ class Verdict(enum.Enum):
 
 
 def decide(envelope: Envelope, internal_contexts: frozenset[str], directory: Directory) -> tuple[Caller, Verdict]:
+    # Exact string equality with the context as Asterisk wrote it (the parser trims nothing from it): no
+    # case folding, trimming or unicode normalisation, so "VM-Internal", "vm-internal " or a lookalike
+    # letter is a different, untrusted context.
     if envelope.context not in internal_contexts:
         return Caller.external(), Verdict.UNTRUSTED_CONTEXT
     _name, number = parse_callerid(envelope.callerid)

@@ -5,7 +5,7 @@ Every error is a ConfigError that names the setting and its environment variable
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from voicemail.directory.ldap_mapping import AttributeMap
 from voicemail.directory.ldap_source import LdapOptions
@@ -15,17 +15,78 @@ from voicemail.domain.errors import ConfigError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from voicemail.config import Settings
     from voicemail.db.directory_store import SqlDirectoryStore
     from voicemail.directory.db_directory import DbDirectory
     from voicemail.directory.sync import DirectorySync
 
 
-def number_plan(settings: Settings) -> NumberPlan:
+class DirectorySettings(Protocol):
+    """The settings the directory is built from (voicemail.config.Settings has them all; this module does
+    not import voicemail.config, which imports it to check them)."""
+
+    @property
+    def phone_region(self) -> str: ...
+    @property
+    def extension_digits(self) -> tuple[str, ...]: ...
+    @property
+    def did_ranges(self) -> tuple[str, ...]: ...
+    @property
+    def ldap_url(self) -> str: ...
+    @property
+    def ldap_base_dn(self) -> str: ...
+    @property
+    def ldap_filter(self) -> str: ...
+    @property
+    def ldap_bind_dn(self) -> str: ...
+    @property
+    def ldap_password(self) -> str: ...
+    @property
+    def ldap_auth(self) -> str: ...
+    @property
+    def ldap_starttls(self) -> bool: ...
+    @property
+    def ldap_ca_file(self) -> str: ...
+    @property
+    def ldap_page_size(self) -> int: ...
+    @property
+    def ldap_timeout(self) -> float: ...
+    @property
+    def ldap_attr_id(self) -> str: ...
+    @property
+    def ldap_attr_account(self) -> str: ...
+    @property
+    def ldap_attr_name(self) -> str: ...
+    @property
+    def ldap_attr_mail(self) -> str: ...
+    @property
+    def ldap_attr_phone(self) -> str: ...
+    @property
+    def ldap_attr_ip_phone(self) -> str: ...
+    @property
+    def ldap_attr_mobile(self) -> str: ...
+    @property
+    def ldap_attr_employee_id(self) -> str: ...
+    @property
+    def ldap_attr_office(self) -> str: ...
+    @property
+    def ldap_attr_account_control(self) -> str: ...
+    @property
+    def ldap_attr_locked(self) -> str: ...
+    @property
+    def ldap_attr_changed(self) -> str: ...
+    @property
+    def ldap_sync_interval(self) -> float: ...
+    @property
+    def ldap_full_sync_interval(self) -> float: ...
+    @property
+    def directory_max_age(self) -> float: ...
+
+
+def number_plan(settings: DirectorySettings) -> NumberPlan:
     return NumberPlan.from_strings(settings.phone_region, settings.extension_digits, settings.did_ranges)
 
 
-def ldap_options(settings: Settings) -> LdapOptions:
+def ldap_options(settings: DirectorySettings) -> LdapOptions:
     s = settings
     attributes = AttributeMap(
         id=s.ldap_attr_id.strip(), account=s.ldap_attr_account.strip(), name=s.ldap_attr_name.strip(),
@@ -41,7 +102,7 @@ def ldap_options(settings: Settings) -> LdapOptions:
     return options
 
 
-def check_directory_settings(settings: Settings) -> None:
+def check_directory_settings(settings: DirectorySettings) -> None:
     """Called by config validation: every directory setting that can be checked without the network."""
     number_plan(settings)
     if settings.ldap_url:
@@ -59,14 +120,14 @@ def directory_store(sessions: sessionmaker[Session], reads: sessionmaker[Session
     return SqlDirectoryStore(sessions, reads)
 
 
-def db_directory(settings: Settings, reads: sessionmaker[Session]) -> DbDirectory:
+def db_directory(settings: DirectorySettings, reads: sessionmaker[Session]) -> DbDirectory:
     """The Directory port for LDAP sites: lookups in the synced copy, trusted for directory_max_age."""
     from voicemail.directory.db_directory import DbDirectory
 
     return DbDirectory(directory_store(reads), number_plan(settings), max_age=settings.directory_max_age)
 
 
-def directory_sync(settings: Settings, sessions: sessionmaker[Session]) -> DirectorySync:
+def directory_sync(settings: DirectorySettings, sessions: sessionmaker[Session]) -> DirectorySync:
     if not settings.ldap_url:
         raise ConfigError("setting ldap_url (VOICEMAIL_LDAP_URL): no directory server configured")
     from voicemail.directory.sync import DirectorySync

@@ -49,17 +49,17 @@ class Source(Protocol):
 class SyncStore(Protocol):
     def state(self) -> SyncState | None: ...
 
-    def begin_run(self, lease_seconds: float) -> int: ...
+    def begin_run(self, lease_seconds: float, *, now: dt.datetime) -> int: ...
 
     def apply_users(self, users: list[DirectoryUser], run: int,
-                    number_key: Callable[[str], str | None]) -> PageCounts: ...
+                    number_key: Callable[[str], str | None], *, now: dt.datetime) -> PageCounts: ...
 
-    def mark_seen(self, ext_ids: list[str], run: int) -> int: ...
+    def mark_seen(self, ext_ids: list[str], run: int, *, now: dt.datetime) -> int: ...
 
-    def sweep_unseen(self, run: int) -> int: ...
+    def sweep_unseen(self, run: int, *, now: dt.datetime) -> int: ...
 
     def finish_run(self, run: int, *, full: bool, high_water: str, source_key: str, server_id: str,
-                   plan_fingerprint: str) -> None: ...
+                   plan_fingerprint: str, now: dt.datetime) -> None: ...
 
     def fail_run(self, run: int, error: str) -> None: ...
 
@@ -92,16 +92,16 @@ class DirectorySync:
         Raises DirectoryUnavailable (nothing swept, the lease released) or SyncInProgress."""
         started = time.monotonic()
         state = self._store.state()
-        run = self._store.begin_run(self._lease)
+        run = self._store.begin_run(self._lease, now=self._clock())
         try:
             with self._open() as source:
                 server_id = source.server_identity()
                 reason = self._full_reason(full, state, server_id)
                 summary = self._pass(source, run, state if reason is None else None, progress)
-                removed = self._store.sweep_unseen(run)
+                removed = self._store.sweep_unseen(run, now=self._clock())
                 self._store.finish_run(run, full=reason is not None, high_water=summary[1],
                                        source_key=self.source_key(), server_id=server_id,
-                                       plan_fingerprint=self._plan.fingerprint())
+                                       plan_fingerprint=self._plan.fingerprint(), now=self._clock())
         except BaseException as exc:
             self._store.fail_run(run, _describe(exc))
             log.warning("directory sync failed: %s", _describe(exc))
@@ -157,13 +157,14 @@ class DirectorySync:
                     continue
                 users.append(user)
                 high = _later(high, user.change_mark, numeric)
-            counts.add(self._store.apply_users(users, run, self._plan.key))
+            counts.add(self._store.apply_users(users, run, self._plan.key, now=self._clock()))
             fetched += len(page)
             if progress is not None:
                 progress(len(page))
         if incremental_from is not None:
             for page in source.pages(base, [attrs.id]):
-                self._store.mark_seen([i for _dn, raw in page if (i := entry_id(raw, attrs))], run)
+                self._store.mark_seen([i for _dn, raw in page if (i := entry_id(raw, attrs))], run,
+                                      now=self._clock())
         return counts, high, fetched, skipped
 
 

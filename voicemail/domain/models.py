@@ -14,6 +14,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.\-]{0,79}\Z")
 MSG_ID = re.compile(r"^[0-9]{1,12}-[0-9a-fA-F]{8}\Z")
 FOLDERS = ("INBOX", "Old", "Urgent", "Work", "Family", "Friends",
            "Cust1", "Cust2", "Cust3", "Cust4", "Cust5", "Deleted")
+NEW_FOLDERS = ("INBOX", "Urgent")  # app_voicemail keeps new urgent messages in Urgent/ (capture q5)
+OLD_FOLDERS = tuple(f for f in FOLDERS if f not in NEW_FOLDERS)
 
 
 def check_name(value: str, what: str) -> str:
@@ -86,6 +88,9 @@ class SpoolMessage:
     txt_path: str
     envelope: Envelope
     audio: tuple[AudioFile, ...]
+    # why the envelope parser refused the .txt ("" = it parsed): then ``envelope`` holds only what custody
+    # needs (voicemail.spool.envelope_salvage) and the caller counts as unknown
+    envelope_problem: str = ""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, Protocol
 
 from voicemail.domain.models import (
@@ -15,7 +15,7 @@ from voicemail.domain.models import (
     SpoolScan,
     WrappedKey,
 )
-from voicemail.domain.records import MailboxOwner, MessageRecord, NotificationWork, StuckWork
+from voicemail.domain.records import CustodyRun, MailboxOwner, MessageRecord, NotificationWork, StuckWork
 
 
 class Spool(Protocol):
@@ -40,6 +40,11 @@ class Spool(Protocol):
         ...
 
     def is_placeholder(self, message: SpoolMessage, fmt: str) -> bool: ...
+
+    def clear_swap_leftovers(self, mailbox: MailboxRef, sealed_hashes: Callable[[], set[str]]) -> int:
+        """Remove the swap files an interrupted strip left that hold a placeholder or a recording whose
+        SHA-256 is in ``sealed_hashes()``; returns how many. Others are left and reported by ``scan``."""
+        ...
 
 
 class Keyring(Protocol):
@@ -69,9 +74,13 @@ class Directory(Protocol):
 
 
 class Mailer(Protocol):
-    """Sends one notification. Raises TransientError (retry) or PermanentError (dead-letter)."""
+    """Sends one notification. Raises TransientError (retry) or PermanentError (dead-letter).
 
-    def send(self, email: OutgoingEmail) -> None: ...
+    ``before_commit`` is called at the last moment the send can still be abandoned with nothing delivered
+    (SMTP: before the final dot of DATA; outbox: before the rename; HTTP: before the request); when it
+    raises, the sender abandons the send and lets the error through."""
+
+    def send(self, email: OutgoingEmail, before_commit: Callable[[], None] | None = None) -> None: ...
 
 
 class AsteriskControl(Protocol):
@@ -89,12 +98,27 @@ class MessageStore(Protocol):
 
     def known_msg_ids(self, mailbox: MailboxRef) -> set[str]: ...
 
+    def sealed_sha256s(self, mailbox: MailboxRef) -> set[str]:
+        """The plaintext SHA-256 of every sealed, committed recording of the mailbox."""
+        ...
+
     def get(self, message_id: str) -> MessageRecord: ...
 
     def find(self, mailbox: MailboxRef, msg_id: str) -> MessageRecord | None: ...
 
+    def begin_custody(self, message_id: str, max_unfinished: int) -> CustodyRun:
+        """Count a custody run before its work starts; CrashLoop when ``max_unfinished`` runs in a row
+        died with their worker."""
+        ...
+
+    def end_custody(self, message_id: str) -> None: ...
+
+    def touch(self, kind: str, ref_id: str) -> None:
+        """Mark work as progressing now (the sweeper leaves it alone for stale_after)."""
+        ...
+
     def mark_sealed(
-        self, message_id: str, wrapped: WrappedKey, recordings: list[SealedRecording]
+        self, message_id: str, wrapped: WrappedKey, recordings: list[SealedRecording], attempt: str | None = None
     ) -> bool: ...
 
     def mark_stripped(self, message_id: str) -> str:
@@ -103,15 +127,23 @@ class MessageStore(Protocol):
 
     def mark_vanished(self, message_id: str) -> None: ...
 
-    def note_failure(self, message_id: str, error: str) -> None: ...
+    def note_failure(self, message_id: str, error: str, retry_in: float | None = None) -> None: ...
 
-    def claim_notification(self, notification_id: str) -> NotificationWork | None: ...
+    def claim_notification(self, notification_id: str, lease_seconds: float = 60.0) -> NotificationWork | None:
+        """None = done; state "busy" = another worker's live lease; "sending" = ours, with a fencing token."""
+        ...
 
-    def mark_notification_sent(self, notification_id: str, recipient: str) -> None: ...
+    def renew_lease(self, notification_id: str, token: int, lease_seconds: float) -> bool: ...
+
+    def release_lease(self, notification_id: str, token: int) -> None: ...
+
+    def mark_notification_sent(self, notification_id: str, recipient: str, token: int | None = None) -> bool: ...
 
     def mark_notification_failed(self, notification_id: str, error: str) -> None: ...
 
-    def dead_letter(self, task: str, ref_id: str, error: str, attempts: int) -> None: ...
+    def dead_letter(self, task: str, ref_id: str, error: str, attempts: int) -> bool:
+        """Park work (an open letter for the same work is updated). True = newly parked."""
+        ...
 
     def stuck(self, older_than_seconds: float) -> list[StuckWork]: ...
 
@@ -121,7 +153,7 @@ class MessageStore(Protocol):
 
 
 class Shredder(Protocol):
-    """Destroys a message for good by crypto-shredding (issue 6 owns the implementation,
+    """Destroys a message for good by crypto-shredding (the lifecycle package owns the implementation,
     ``voicemail/services/shred.py``): destroy the data key, then the blobs, then the spool envelope via
     AMI ``VoicemailRemove``, then the row; each step idempotent and audited. Never a held message:
     returns "held" (nothing changed) when a legal hold covers it, "destroyed" when done, "already"

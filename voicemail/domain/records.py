@@ -11,6 +11,9 @@ DISCOVERED = "discovered"  # seen in the spool; plaintext only in Asterisk's spo
 SEALED = "sealed"  # a verified sealed copy is committed; the spool still holds plaintext
 STRIPPED = "stripped"  # the spool holds placeholders only; the vault holds the audio
 VANISHED = "vanished"  # gone from the spool before we could seal it (deleted on the phone)
+SHREDDING = "shredding"  # the data key is destroyed; blobs / spool / row still to go
+DESTROYED = "destroyed"  # a tombstone: nothing of the message is left but its ids
+LISTED_STATES = (DISCOVERED, SEALED, STRIPPED)  # the states an inbox lists
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,24 @@ class MailboxOwner:
 
 @dataclass(frozen=True)
 class NotificationWork:
+    """A claimed notification. ``state`` "sending" = ours, under the fencing ``token`` until the lease
+    ends; "busy" = another worker holds a live lease (nothing to do now)."""
+
     id: str
     message_id: str
     state: str
     attempts: int
+    token: int = 0
+
+
+@dataclass(frozen=True)
+class CustodyRun:
+    """One custody run of a message, counted before its work starts. ``attempt`` names its blobs and
+    fences its commit; ``deliveries`` = runs started since the last one that finished cleanly."""
+
+    message_id: str
+    attempt: str
+    deliveries: int
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Other records whose secrets are wrapped by the KEKs, besides the messages' data keys.
 
 Rotation re-wraps them too, and a KEK is not retired while any of them still references it. Today:
-the TOTP secrets of local web accounts (``web_accounts.totp_*``, issue 4), through the account store's
+the TOTP secrets of local web accounts (``web_accounts.totp_*``), through the account store's
 own ``totp_wrapped_by`` / ``rewrap_totp``.
 """
 

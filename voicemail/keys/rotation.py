@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from voicemail.audit.chain import AuditEvent
 from voicemail.audit.store import AuditLog, utc_now_iso
 from voicemail.db.models import MessageRow
-from voicemail.domain.errors import IntegrityError, InvalidInput, KeyringError
+from voicemail.domain.errors import IntegrityError, InvalidInput, KeyringError, NotFound
 from voicemail.domain.models import WrappedKey
 from voicemail.keys.holders import KeyHolder, default_holders
 from voicemail.keys.usage import CountedKeyring, wrapped_by
@@ -217,6 +217,12 @@ class KeyRotation:
         return None
 
     def retire(self, kek_id: str, actor: str, source: str) -> str:
+        """Destroy ``kek_id``; "already" when it was destroyed before. A name that this keyring never
+        held raises NotFound (a typo must not look like success)."""
+        if kek_id not in self._keyring.kek_ids() and not self._known(kek_id):
+            self._audit.append(AuditEvent(actor=actor, action="key.destroy", source=source, outcome="error",
+                                          reason="no such key-encryption key", details={"kek": kek_id[:64]}))
+            raise NotFound(f"no key-encryption key {kek_id[:64]!r} in this keyring (see `voicemail keys status`)")
         why = self.retirable(kek_id)
         if why is not None:
             self._audit.append(AuditEvent(actor=actor, action="key.destroy", source=source, outcome="denied",
@@ -230,6 +236,10 @@ class KeyRotation:
                                                    "backend": self._keyring.backend}), conn)
         log.info("key-encryption key %s destroyed (%s)", kek_id, outcome)
         return outcome
+
+    def _known(self, kek_id: str) -> bool:
+        with self._engine.connect() as conn:
+            return conn.execute(select(kek_usage.c.kek_id).where(kek_usage.c.kek_id == kek_id)).first() is not None
 
     @property
     def keyring_backend(self) -> str:

@@ -28,8 +28,8 @@ from sqlalchemy.engine import Engine
 
 from voicemail.audit.holds import Holds
 from voicemail.db.models import MessageRow, NotificationRow
-from voicemail.domain.models import Caller, MailboxRef
-from voicemail.domain.records import DISCOVERED, MessageRecord
+from voicemail.domain.models import NEW_FOLDERS, Caller, MailboxRef
+from voicemail.domain.records import DESTROYED, DISCOVERED, SHREDDING, MessageRecord
 from voicemail.lifecycle.policy import (
     CALL_HISTORY,
     CDRS,
@@ -43,9 +43,6 @@ from voicemail.lifecycle.policy import (
     RetentionPolicy,
 )
 
-NEW_FOLDERS = ("INBOX", "Urgent")  # as voicemail.db.mailbox_store.NEW_FOLDERS
-DESTROYED = "destroyed"
-SHREDDING = "shredding"
 messages = cast(Table, MessageRow.__table__)
 notifications = cast(Table, NotificationRow.__table__)
 

@@ -49,7 +49,8 @@ class RunReport:
 class RetentionRunner:
     def __init__(self, engine: Engine, planner: Planner, shredder: Shredder, audit: AuditLog, key: SigningKey, *,
                  actor: str, source: str, records_dir: Path | None, audit_ship: Path | None = None,
-                 workers: int = 8, batch: int = 500) -> None:
+                 workers: int = 8, batch: int = 500, clock_guard: Callable[[], None] | None = None,
+                 after_run: Callable[[], object] | None = None) -> None:
         self._engine = engine
         self._planner = planner
         self._shredder = shredder
@@ -61,8 +62,13 @@ class RetentionRunner:
         self._audit_ship = audit_ship
         self._workers = workers
         self._batch = batch
+        self._clock_guard = clock_guard
+        self._after_run = after_run  # housekeeping that must never fail the run (logged)
 
     def run(self, *, progress: Progress | None = None) -> RunReport:
+        """ClockSkewError (nothing destroyed) when ``clock_guard`` finds this host's clock untrustworthy."""
+        if self._clock_guard is not None:
+            self._clock_guard()
         with leased(self._engine, "retention", ttl=600.0) as lease:
             started = utc_now_iso()
             plans = self._planner.message_plans()
@@ -90,6 +96,11 @@ class RetentionRunner:
                 details={"record": record_id, "record_sha256": hashlib.sha256(canonical(body)).hexdigest(),
                          "destroyed": destroyed, "held_skipped": held, "failed": failed}))
         log.info("retention run %s: %d destroyed, %d held (skipped), %d failed", record_id, destroyed, held, failed)
+        if self._after_run is not None:
+            try:
+                self._after_run()
+            except Exception as exc:
+                log.error("retention housekeeping after run %s failed: %s", record_id, type(exc).__name__)
         return RunReport(signed, path, destroyed, held, failed)
 
     def _shred(self, item: DueMessage, reason: str) -> str:

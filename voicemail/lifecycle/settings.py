@@ -23,7 +23,7 @@ def check_lifecycle_settings(s: Any) -> None:
         name, why = problem.split(": ", 1)
         raise _bad(name, why)
     for name in ("retention_warn_days", "quota_site_bytes", "quota_mailbox_bytes", "retention_interval",
-                 "kek_retire_grace"):
+                 "kek_retire_grace", "retention_max_clock_skew"):
         if getattr(s, name) < 0:
             raise _bad(name, "must not be negative")
     for name in ("retention_batch", "rewrap_batch"):

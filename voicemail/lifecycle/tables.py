@@ -1,4 +1,4 @@
-"""Tables of the lifecycle (issue 6), SQLAlchemy Core on the project's metadata; created by migration 0007.
+"""Tables of the lifecycle, SQLAlchemy Core on the project's metadata; created by migration 0007.
 
 * ``kek_usage``         — per KEK: wraps performed (reserved in blocks, an upper bound), created /
                           superseded / destroyed times

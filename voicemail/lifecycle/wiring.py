@@ -15,14 +15,16 @@ from voicemail.audit.store import AuditLog
 from voicemail.domain.errors import ConfigError
 from voicemail.domain.ports import Shredder
 from voicemail.keys.rotation import KeyRotation, RewrapReport
+from voicemail.lifecycle.clock import database_clock, guard_clock
 from voicemail.lifecycle.planner import Planner
 from voicemail.lifecycle.policy import RetentionPolicy
 from voicemail.lifecycle.quota import QuotaEnforcer
 from voicemail.lifecycle.runner import RetentionRunner
 from voicemail.lifecycle.warnings import ExpiryWarner
+from voicemail.mailer_settings import mailer_settings
 
 if TYPE_CHECKING:
-    from voicemail.app import Container
+    from voicemail.container import Container
 
 Clock = Callable[[], float]
 
@@ -34,28 +36,36 @@ def shredder_of(container: Container) -> Shredder:
 
 
 class Lifecycle:
-    """Retention, warnings and quota over one container. ``now``: epoch seconds (tests move it)."""
+    """Retention, warnings and quota over one container. ``now``: epoch seconds (tests move it);
+    ``db_clock``: the database server's clock that ``now`` is checked against before a retention run
+    destroys anything (default: asked from the database)."""
 
-    def __init__(self, container: Container, now: Clock = time.time) -> None:
+    def __init__(self, container: Container, now: Clock = time.time, db_clock: Clock | None = None) -> None:
         self.container = container
         self.settings = container.settings
         self.engine = container.engine
         self.audit = AuditLog(self.engine)
         self.holds = Holds(self.engine, Access(self.engine, self.audit))
         self.planner = Planner(self.engine, self.holds, RetentionPolicy.from_settings(self.settings), now)
+        self.db_clock = db_clock or database_clock(self.engine)
 
     def runner(self, actor: str, source: str) -> RetentionRunner:
         s = self.settings
         key = SigningKey.load(Path(s.audit_signing_key))
         ship = Path(s.audit_checkpoint_file) if s.audit_checkpoint_file else None
         records = Path(s.retention_records_dir) if s.retention_records_dir else None
+        def clock_guard() -> None:
+            guard_clock(self.planner.now, self.db_clock, s.retention_max_clock_skew, self.audit,
+                        actor=actor, source=source)
+
+        # held messages their owner deleted while Asterisk was unreachable: out of the owner's sight now
+        tuck_away = getattr(self.container.mailboxes, "tuck_away_hidden", None)
         return RetentionRunner(self.engine, self.planner, shredder_of(self.container), self.audit, key,
                                actor=actor, source=source, records_dir=records, audit_ship=ship,
-                               workers=s.retention_workers, batch=s.retention_batch)
+                               workers=s.retention_workers, batch=s.retention_batch, clock_guard=clock_guard,
+                               after_run=tuck_away if callable(tuck_away) else None)
 
     def warner(self) -> ExpiryWarner:
-        from voicemail.app import mailer_settings
-
         _, sender = mailer_settings(self.settings)
         return ExpiryWarner(self.engine, self.planner, self.container.store.owner, self.container.mailer,
                             days=self.settings.retention_warn_days, sender=sender,

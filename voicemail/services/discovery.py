@@ -17,19 +17,26 @@ class ScanReport:
     mailboxes: int = 0
     seen: int = 0
     new: int = 0
+    swaps_removed: int = 0  # leftovers of interrupted strips that held only what is sealed
     problems: list[SpoolProblem] = field(default_factory=list)
+    # messages in custody whose .txt the envelope parser refuses (caller treated as unknown), every scan
+    envelopes_refused: list[SpoolProblem] = field(default_factory=list)
 
     def add(self, other: ScanReport) -> None:
         self.mailboxes += other.mailboxes
         self.seen += other.seen
         self.new += other.new
+        self.swaps_removed += other.swaps_removed
         self.problems.extend(other.problems)
+        self.envelopes_refused.extend(other.envelopes_refused)
 
 
 class Discovery:
     """Spool scan -> one ``discovered`` row per new msg_id -> ``on_new(message_id)`` (enqueue seal).
 
-    Safe to run concurrently and repeatedly: the row insert is idempotent on (mailbox, msg_id).
+    Safe to run concurrently and repeatedly: the row insert is idempotent on (mailbox, msg_id). A hand-over
+    that fails (the broker is down) does not fail the scan: the recorded row is the work, and the sweeper
+    enqueues it once it has waited stale_after.
     """
 
     def __init__(self, spool: Spool, store: MessageStore, classify: Callable[[Envelope], Caller],
@@ -41,6 +48,10 @@ class Discovery:
 
     def scan(self, mailbox: MailboxRef) -> ScanReport:
         report = ScanReport(mailboxes=1)
+        report.swaps_removed = self._spool.clear_swap_leftovers(mailbox, lambda: self._store.sealed_sha256s(mailbox))
+        if report.swaps_removed:
+            log.warning("removed %d swap file(s) an interrupted strip left in %s (each held a sealed recording "
+                        "or a placeholder)", report.swaps_removed, mailbox)
         result = self._spool.scan(mailbox)
         report.problems.extend(result.problems)
         for problem in result.problems:
@@ -48,20 +59,38 @@ class Discovery:
         known = self._store.known_msg_ids(mailbox)
         for message in result.messages:
             report.seen += 1
+            if message.envelope_problem:
+                report.envelopes_refused.append(SpoolProblem(message.txt_path, message.envelope_problem))
             if message.envelope.msg_id in known:
                 continue
-            caller = self._classify(message.envelope)
+            # custody never depends on the caller fields: a refused envelope is sealed like any other,
+            # its caller announced as an unknown outside caller
+            caller = Caller.external() if message.envelope_problem else self._classify(message.envelope)
             envelope = self._spool.read_envelope_bytes(message)
             message_id, created = self._store.record_discovered(message, caller, envelope)
             if created:
                 report.new += 1
                 log.info("discovered message %s in %s", message_id, mailbox)
-                self._on_new(message_id)
+                if message.envelope_problem:
+                    log.warning("message %s in %s: the envelope parser refused its .txt (%s); its audio is "
+                                "taken into custody and its caller treated as unknown", message_id, mailbox,
+                                message.envelope_problem)
+                try:
+                    self._on_new(message_id)
+                except Exception as exc:  # broker down: the row is recorded, the sweeper hands it over later
+                    log.warning("message %s recorded but not handed to the workers (%s); the sweeper will",
+                                message_id, type(exc).__name__)
         return report
 
-    def reconcile(self, extra_mailboxes: Iterable[MailboxRef] = ()) -> ScanReport:
-        """A full pass over every mailbox in the spool (plus any Asterisk told us about)."""
+    def reconcile(self, extra_mailboxes: Iterable[MailboxRef] = (),
+                  progress: Callable[[int], Callable[[int], None]] | None = None) -> ScanReport:
+        """A full pass over every mailbox in the spool (plus any Asterisk told us about). ``progress`` is
+        called with the number of mailboxes and returns a function told of each one done."""
         report = ScanReport()
-        for mailbox in sorted(set(self._spool.mailboxes()) | set(extra_mailboxes)):
+        mailboxes = sorted(set(self._spool.mailboxes()) | set(extra_mailboxes))
+        step = progress(len(mailboxes)) if progress is not None else None
+        for mailbox in mailboxes:
             report.add(self.scan(mailbox))
+            if step is not None:
+                step(1)
         return report

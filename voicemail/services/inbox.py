@@ -11,10 +11,9 @@
 
 from __future__ import annotations
 
-from voicemail.db.mailbox_store import NEW_FOLDERS, InboxRow
 from voicemail.domain.errors import InvalidInput, NotFound
-from voicemail.domain.mailbox import InboxItem, InboxQuery, Viewer
-from voicemail.domain.models import MailboxRef
+from voicemail.domain.mailbox import InboxItem, InboxQuery, InboxRow, Viewer
+from voicemail.domain.models import NEW_FOLDERS, MailboxRef
 from voicemail.spool.envelope import parse_callerid
 
 MAX_LIMIT = 200

@@ -1,4 +1,4 @@
-"""MailboxServices: ``voicemail.domain.mailbox.MailboxService`` for the web inbox (issue 4).
+"""MailboxServices: ``voicemail.domain.mailbox.MailboxService`` for the web inbox.
 
 Access: the owner of a mailbox may do everything with its messages; an administrator may list and see
 the metadata of every mailbox (without the identity of external callers, see ``inbox``) and nothing
@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 from voicemail.audit.chain import AuditEvent
-from voicemail.db.mailbox_store import NEW_FOLDERS, InboxRow
-from voicemail.domain.errors import Conflict, NotFound
+from voicemail.domain.errors import Conflict, FeatureUnavailable, NotFound, VoicemailError
 from voicemail.domain.mailbox import (
     AudioStream,
     ByteRange,
@@ -27,9 +26,11 @@ from voicemail.domain.mailbox import (
     InboxItem,
     InboxPage,
     InboxQuery,
+    InboxRow,
     Viewer,
 )
-from voicemail.domain.models import MailboxRef, SpoolMessage
+from voicemail.domain.models import NEW_FOLDERS, MailboxRef, SpoolMessage
+from voicemail.domain.phone_call import CallStatus
 from voicemail.domain.ports import Shredder
 from voicemail.domain.records import MessageRecord
 from voicemail.services.call_history import CallQuery, call_history
@@ -39,6 +40,11 @@ from voicemail.services.playback import AudioSource
 from voicemail.services.shred import AuditSink, HoldCheck
 
 log = logging.getLogger(__name__)
+
+# Where a message its owner deleted under a legal hold waits in Asterisk. app_voicemail's counts (MWI,
+# MailboxCount) cover INBOX, Old and Urgent only, and VoiceMailMain's folder menu offers INBOX..Friends,
+# so the owner's lamp and phone no longer show it; our own listings never show hidden messages.
+HOLD_FOLDER = "Cust5"
 
 
 class MailboxRows(Protocol):
@@ -51,6 +57,8 @@ class MailboxRows(Protocol):
     def set_folder(self, message_id: str, folder: str, number: int | None) -> None: ...
 
     def hide(self, message_id: str) -> None: ...
+
+    def hidden_elsewhere(self, folder: str, limit: int = 500) -> list[tuple[str, MailboxRef, str]]: ...
 
 
 class FolderControl(Protocol):
@@ -158,21 +166,71 @@ class MailboxServices:
         record = self._store.get(row.id)
         result = "held" if self._holds.is_held(record) else self._shredder.shred(
             row.id, actor=viewer.account, source=viewer.source, reason="deleted by the mailbox owner")
+        details: dict[str, Any] = {"result": "hidden" if result == "held" else result, "held": result == "held"}
         if result == "held":
             self._store.hide(row.id)
+            details["asterisk_folder"] = self._out_of_sight(row.id, row.mailbox, row.msg_id)
         # The owner sees the same success either way; only auditors read this record.
-        self._event(viewer, "message.delete", row.id,
-                    details={"result": "hidden" if result == "held" else result, "held": result == "held"})
+        self._event(viewer, "message.delete", row.id, details=details)
+
+    def tuck_away_hidden(self) -> int:
+        """Move to HOLD_FOLDER the hidden messages that are not there yet (Asterisk was unreachable when
+        their owner deleted them). Returns how many were moved; failures are logged and left for the next
+        call. Run after each retention run."""
+        if self._control is None:
+            return 0
+        moved = 0
+        for message_id, mailbox, msg_id in self._store.hidden_elsewhere(HOLD_FOLDER):
+            try:
+                if self._out_of_sight(message_id, mailbox, msg_id) == HOLD_FOLDER:
+                    moved += 1
+            except VoicemailError as exc:
+                log.warning("message %s: could not move it out of its owner's sight yet: %s", message_id,
+                            type(exc).__name__)
+        return moved
+
+    def _out_of_sight(self, message_id: str, mailbox: MailboxRef, msg_id: str) -> str | None:
+        """Move a held message its owner deleted to HOLD_FOLDER (VoicemailMove, confirmed by re-reading
+        the mailbox), so Asterisk's counts and the phone drop it as they would for a real delete; nothing
+        is removed. Returns the folder it is in now (None: Asterisk does not list it, or no AMI)."""
+        if self._control is None:
+            log.warning("message %s is hidden under a hold but no AMI is configured: Asterisk still counts it",
+                        message_id)
+            return None
+        current = self._control.folder_of(mailbox, msg_id)
+        if current is not None and current != HOLD_FOLDER:
+            self._control.move(mailbox, msg_id, current, HOLD_FOLDER)
+            current = HOLD_FOLDER
+        if current == HOLD_FOLDER:
+            number = None
+            if self._spool is not None:
+                found = self._spool.find(mailbox, msg_id)
+                number = found.number if found is not None else None
+            self._store.set_folder(message_id, HOLD_FOLDER, number)
+        return current
+
+    @property
+    def plays_on_phones(self) -> bool:
+        """Whether "Play on my phone" is set up (a device template)."""
+        return self._phone is not None
 
     def play_on_phone(self, viewer: Viewer, message_id: str) -> str:
-        row = self._owned(viewer, message_id, "audio.play_phone")
+        """Start the call; returns its id (``phone_call``)."""
         if self._phone is None:
-            raise Conflict("play on phone is not configured on this site")
+            raise FeatureUnavailable("Play on my phone is not set up on this site")
+        row = self._owned(viewer, message_id, "audio.play_phone")
         if not row.sealed:
             raise Conflict("this message is still being secured; try again in a moment")
         reference = self._phone.play(self._store.get(row.id))
         self._event(viewer, "audio.play_phone", row.id, details={"call": reference})
         return reference
+
+    def phone_call(self, viewer: Viewer, call_id: str) -> CallStatus:
+        """What became of a call ``play_on_phone`` started (only the mailbox owner's own calls)."""
+        status = self._phone.status(call_id) if self._phone is not None else None
+        if status is None or not viewer.owns(status.mailbox):
+            raise NotFound("no such call")
+        return status
 
     def call_history(self, viewer: Viewer, offset: int, limit: int) -> CallHistoryPage:
         if self._calls is None:

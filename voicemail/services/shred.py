@@ -17,8 +17,10 @@ The steps, in this order, each idempotent and each audited (action ``message.shr
                rows gone; ids kept so the spool scan never discovers it again).
 
 A crash (or an AMI outage: ``AmiError`` / ``TransientError`` is raised) between any two steps leaves the
-row ``shredding``; calling ``shred`` again resumes and completes. The hold check happens before step 1
-only: once the key is destroyed there is nothing left a hold could keep. ``shred`` never raises for a
+row ``shredding``; calling ``shred`` again resumes and completes. The holds are checked before step 1
+and again inside step 1's transaction, under a lock that a hold being placed or released must wait for
+(and that waits for one in flight), so a hold committed at any moment before the key is destroyed is
+honoured; once the key is destroyed there is nothing left a hold could keep. ``shred`` never raises for a
 held message; it returns "held" and changes nothing (the caller decides what to do: the owner delete
 hides it, retention skips and counts it).
 """
@@ -29,10 +31,9 @@ import logging
 from typing import Protocol
 
 from voicemail.audit.chain import AuditEvent
-from voicemail.db.mailbox_store import DESTROYED, SHREDDING
 from voicemail.domain.errors import NotFound
 from voicemail.domain.models import MailboxRef
-from voicemail.domain.records import MessageRecord
+from voicemail.domain.records import DESTROYED, SHREDDING, MessageRecord
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,10 @@ class ShredStore(Protocol):
 
     def blob_names(self, message_id: str) -> list[str]: ...
 
-    def destroy_key(self, message_id: str) -> bool: ...
+    def destroy_key_unless_held(self, message_id: str) -> str:
+        """Check the holds and destroy the key in one transaction, under a lock that orders it against
+        placing or releasing a hold: "destroyed", "held" (nothing changed) or "gone"."""
+        ...
 
     def finish_destroyed(self, message_id: str) -> None: ...
 
@@ -89,9 +93,11 @@ class CryptoShredder:
         if record.state != SHREDDING and self._holds.is_held(record):
             self._step(record, actor, source, reason, "refused", outcome="denied", why="held")
             return "held"
-        # 1. the key (committed before anything else is touched)
+        # 1. the key (committed before anything else is touched), the holds checked again under one lock
         blobs = self._store.blob_names(message_id)
-        self._store.destroy_key(message_id)
+        if self._store.destroy_key_unless_held(message_id) == "held":  # a hold placed since the check above
+            self._step(record, actor, source, reason, "refused", outcome="denied", why="held")
+            return "held"
         self._step(record, actor, source, reason, "key")
         # 2. the sealed blobs
         for name in blobs:

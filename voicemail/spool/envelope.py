@@ -33,6 +33,9 @@ _SECTION = "message"
 _REQUIRED_TEXT = ("origmailbox", "context", "exten", "callerid")
 _OPTIONAL_TEXT = ("flag", "callerchan", "origdate", "category", "rdnis", "priority")
 _KNOWN = frozenset(("msg_id", "origtime", "duration", *_REQUIRED_TEXT, *_OPTIONAL_TEXT))
+# Values compared for trust are kept byte for byte: ``context`` decides who may be internal, and
+# "vm-internal " or "vm-internal\r" is not the trusted context "vm-internal".
+_EXACT = frozenset(("context",))
 _ORIGTIME = re.compile(r"^[0-9]{1,12}$")
 _DURATION = re.compile(r"^[0-9]{1,9}$")
 
@@ -104,12 +107,15 @@ def _message_section(text: str) -> dict[str, str]:
         key, sep, value = line.partition("=")
         if not sep:
             raise MalformedEnvelope(f"envelope line {lineno} in [message] is not key=value")
-        key = key.strip()
+        written_key, key = key, key.strip()
         if key not in _KNOWN:
             continue
         if key in fields:
             raise MalformedEnvelope(f"envelope repeats key {key!r}")
-        fields[key] = value.strip()
+        if key in _EXACT:  # exactly as Asterisk wrote it: no whitespace or CR trimmed, on either side of "="
+            fields[key] = raw.partition("=")[2] if written_key == key else raw
+        else:
+            fields[key] = value.strip()
     if not seen_message:
         raise MalformedEnvelope("envelope lacks the [message] section")
     return fields

@@ -27,7 +27,9 @@ from voicemail.domain.models import (
     SpoolProblem,
     SpoolScan,
 )
-from voicemail.spool.envelope import MAX_ENVELOPE_BYTES, parse_envelope
+from voicemail.spool.envelope import MAX_ENVELOPE_BYTES
+from voicemail.spool.envelope_salvage import read_envelope
+from voicemail.spool.leftovers import is_swap_name, remove_if_held, swap_names
 from voicemail.spool.placeholder import is_placeholder_bytes, placeholder_bytes
 from voicemail.spool.safe_fs import (
     MSG_FILE,
@@ -41,7 +43,7 @@ from voicemail.spool.safe_fs import (
     opened_dir,
     read_capped,
 )
-from voicemail.spool.strip import SWAP_SUFFIX, replace_recording, verify_msg_id
+from voicemail.spool.strip import replace_recording, verify_msg_id
 
 DEFAULT_GRACE_SECONDS = 10.0
 
@@ -71,12 +73,14 @@ class FileSpool:
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
         clock: Callable[[], float] = time.time,
         use_exchange: bool = True,
+        after_swap: Callable[[], None] | None = None,
     ) -> None:
         self._root = Path(root)
         self._formats = tuple(check_audio_ext(fmt) for fmt in formats_hint)
         self._grace = grace_seconds
         self._clock = clock
         self._use_exchange = use_exchange
+        self._after_swap = after_swap
 
     # --- listing ----------------------------------------------------------------------------------
 
@@ -219,7 +223,7 @@ class FileSpool:
         slots: dict[int, _Slot] = {}
         with os.scandir(folder_fd) as entries:
             for entry in entries:
-                if entry.name.startswith(".") and entry.name.endswith(SWAP_SUFFIX):
+                if is_swap_name(entry.name):
                     if self._is_old(entry):
                         problems.append(
                             SpoolProblem(str(folder_path / entry.name), "leftover swap file from an interrupted strip")
@@ -259,7 +263,7 @@ class FileSpool:
             return None
         young = not self._is_old(slot.txt)
         try:
-            envelope = parse_envelope(read_capped(folder_fd, f"{base}.txt", MAX_ENVELOPE_BYTES))
+            envelope, refused = read_envelope(read_capped(folder_fd, f"{base}.txt", MAX_ENVELOPE_BYTES))
         except (FileNotFoundError, SpoolPathRefused):
             return None  # renamed away since listing (or swapped for something odd): the next look sees it
         except MalformedEnvelope as exc:
@@ -271,9 +275,8 @@ class FileSpool:
                 problems.append(SpoolProblem(str(txt_path), "no audio file beside the envelope"))
             return None
         audio = tuple(AudioFile(fmt=fmt, path=str(folder_path / f"{base}.{fmt}")) for fmt in self._order(slot.audio))
-        return SpoolMessage(
-            mailbox=mailbox, folder=folder, number=number, txt_path=str(txt_path), envelope=envelope, audio=audio
-        )
+        return SpoolMessage(mailbox=mailbox, folder=folder, number=number, txt_path=str(txt_path), envelope=envelope,
+                            audio=audio, envelope_problem=refused)
 
     def _order(self, formats: dict[str, os.DirEntry[str]]) -> list[str]:
         hinted = [fmt for fmt in self._formats if fmt in formats]
@@ -330,7 +333,45 @@ class FileSpool:
         check_audio_ext(fmt)
         placeholder_bytes(fmt)  # UnsupportedFormat before touching the disk
         with self._folder(parts) as folder_fd:
-            return replace_recording(folder_fd, base, fmt, msg_id, expected_sha256, use_exchange=self._use_exchange)
+            return replace_recording(folder_fd, base, fmt, msg_id, expected_sha256, use_exchange=self._use_exchange,
+                                     after_swap=self._after_swap)
+
+    def clear_swap_leftovers(self, mailbox: MailboxRef, sealed_hashes: Callable[[], set[str]]) -> int:
+        """Remove swap files an interrupted strip left in ``mailbox`` (older than the grace period) whose
+        content is a placeholder or hashes to one of ``sealed_hashes()`` (the SHA-256 of every sealed,
+        committed recording of the mailbox; asked for only when a leftover exists). Returns how many
+        were removed; any other leftover stays and ``scan`` reports it."""
+        context, box = check_mailbox(mailbox)
+        cache: list[set[str]] = []
+
+        def sealed(digest: str) -> bool:
+            if not cache:
+                cache.append(sealed_hashes())
+            return digest in cache[0]
+
+        removed = 0
+        with self._mailbox_dir(context, box, []) as box_fd:
+            if box_fd is None:
+                return 0
+            for folder in FOLDERS:
+                try:
+                    folder_fd = open_dir(box_fd, folder)
+                except (FileNotFoundError, SpoolPathRefused):
+                    continue
+                try:
+                    for swap in swap_names(folder_fd):
+                        if self._swap_is_old(folder_fd, swap) and remove_if_held(folder_fd, swap, sealed):
+                            removed += 1
+                finally:
+                    os.close(folder_fd)
+        return removed
+
+    def _swap_is_old(self, folder_fd: int, name: str) -> bool:
+        try:
+            st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return self._clock() - max(st.st_mtime, st.st_ctime) >= self._grace
 
     def is_placeholder(self, message: SpoolMessage, fmt: str) -> bool:
         """True when this message's ``fmt`` file is our placeholder; False when it is absent or audio."""

@@ -14,7 +14,10 @@ The steps, all inside one folder descriptor (nothing is reached through a link):
 
 Where the exchange is unsupported (non-Linux, some network file systems) the fallback re-checks and
 then os.replace()s the twin over the recording: still never absent, but with a small race window.
-A crash between 4 and 5 leaves the recording under the ``.vmswap`` name; FileSpool.scan reports it.
+A crash between 4 and 5 leaves the recording under the ``.vmswap`` name. The next strip of the same
+recording (the retry) removes such leftovers when they hash to the sealed copy's SHA-256 (or hold the
+placeholder), and so does reconciliation (``FileSpool.clear_swap_leftovers``); any other leftover is
+left in place and reported by FileSpool.scan.
 """
 
 from __future__ import annotations
@@ -23,27 +26,30 @@ import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Callable
 
 from voicemail.domain.errors import InvalidInput, MalformedEnvelope, SpoolChanged
-from voicemail.spool.envelope import MAX_ENVELOPE_BYTES, parse_envelope
+from voicemail.spool.envelope import MAX_ENVELOPE_BYTES
+from voicemail.spool.envelope_salvage import read_envelope
 from voicemail.spool.exchange import ExchangeUnsupported, rename_exchange
+from voicemail.spool.leftovers import SWAP_SUFFIX, remove_if_held, swap_names
 from voicemail.spool.placeholder import placeholder_bytes
 from voicemail.spool.safe_fs import MSG_FILE, hash_fd, open_regular, read_capped
 
-SWAP_SUFFIX = ".vmswap"
 REPLACED = "replaced"
 ALREADY = "already"
 _HEX64 = frozenset("0123456789abcdef")
 
 
 def verify_msg_id(folder_fd: int, base: str, msg_id: str) -> bytes:
-    """The bytes of ``<base>.txt`` in this folder; SpoolChanged unless it parses and carries ``msg_id``."""
+    """The bytes of ``<base>.txt`` in this folder; SpoolChanged unless it carries ``msg_id`` (read as custody
+    reads it: where the parser refuses the caller fields, the msg_id Asterisk wrote still counts)."""
     try:
         data = read_capped(folder_fd, f"{base}.txt", MAX_ENVELOPE_BYTES)
     except FileNotFoundError:
         raise SpoolChanged("the message's envelope is no longer at that place; look again") from None
     try:
-        found = parse_envelope(data).msg_id
+        found = read_envelope(data)[0].msg_id
     except MalformedEnvelope:
         raise SpoolChanged("the envelope at that place no longer parses; look again") from None
     if found != msg_id:
@@ -52,9 +58,15 @@ def verify_msg_id(folder_fd: int, base: str, msg_id: str) -> bytes:
 
 
 def replace_recording(
-    folder_fd: int, base: str, fmt: str, msg_id: str, expected_sha256: str, *, use_exchange: bool = True
+    folder_fd: int, base: str, fmt: str, msg_id: str, expected_sha256: str, *, use_exchange: bool = True,
+    after_swap: Callable[[], None] | None = None,
 ) -> str:
-    """Replace ``<base>.<fmt>`` by the placeholder for ``fmt``. Returns REPLACED or ALREADY."""
+    """Replace ``<base>.<fmt>`` by the placeholder for ``fmt``. Returns REPLACED or ALREADY.
+
+    Swap files an earlier, interrupted attempt left for this recording are removed first when they hold
+    the sealed copy (same SHA-256) or the placeholder. ``after_swap`` runs between the exchange and the
+    unlink (fault tests stop the process there).
+    """
     placeholder = placeholder_bytes(fmt)
     expected = expected_sha256.lower()
     if len(expected) != 64 or not set(expected) <= _HEX64:
@@ -62,6 +74,7 @@ def replace_recording(
     name = f"{base}.{fmt}"
 
     verify_msg_id(folder_fd, base, msg_id)
+    _clear_leftovers(folder_fd, name, expected)
     original = _hash_entry(folder_fd, name, len(placeholder) + 1)
     if original.head == placeholder:
         verify_msg_id(folder_fd, base, msg_id)
@@ -81,6 +94,8 @@ def replace_recording(
                 raise SpoolChanged("the recording vanished before the swap; look again") from None
             else:
                 twin_holds_placeholder = False
+                if after_swap is not None:
+                    after_swap()
         if not use_exchange:
             _replace_fallback(folder_fd, twin, name, base, msg_id, expected, original.st)
             twin_holds_placeholder = False  # the twin's name no longer exists
@@ -97,6 +112,11 @@ def replace_recording(
         if twin_holds_placeholder:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(twin, dir_fd=folder_fd)
+
+
+def _clear_leftovers(folder_fd: int, name: str, expected: str) -> None:
+    for swap in swap_names(folder_fd, name):
+        remove_if_held(folder_fd, swap, lambda digest: digest == expected)
 
 
 class _Hashed:

@@ -1,4 +1,5 @@
-"""``python -m voicemail.standin --port 5038 --spool DIR [--timing lab] [--formats wav49,wav]``"""
+"""``python -m voicemail.standin --port 5038 --spool DIR [--timing lab] [--formats wav49,wav]
+[--caller NAME=STEPS ...] [--phone NAME=STEPS ...] [--file-root DIR] [--sounds-dir DIR]``"""
 
 from __future__ import annotations
 
@@ -24,11 +25,30 @@ def parse(argv: list[str] | None = None) -> StandinConfig:
     ap.add_argument("--timing", choices=("lab", "fast"), default="fast")
     ap.add_argument("--formats", default="wav", help="voicemail.conf format list, e.g. wav49,wav")
     ap.add_argument("--maxmsg", type=int, default=100)
+    ap.add_argument("--caller", action="append", default=[], metavar="NAME=STEPS",
+                    help="a scripted caller, Local/NAME@vmphone/n, e.g. 'x1=Wait(2.4),SendDTMF(4242#),Wait(60),Hangup'")
+    ap.add_argument("--phone", action="append", default=[], metavar="NAME=STEPS",
+                    help="a scripted phone for Originate, Local/NAME@phonesim/n, e.g. 'desk=Ringing,Wait(3),Answer'")
+    ap.add_argument("--file-root", type=Path, default=None,
+                    help="absolute sound and recording paths of AGI commands are taken under this directory")
+    ap.add_argument("--sounds-dir", type=Path, default=None, help="extra prompts, <dir>/<name>.wav")
     args = ap.parse_args(argv)
+    callers, phones = _scripts(ap, args.caller), _scripts(ap, args.phone)
     formats = tuple(f for f in args.formats.replace("|", ",").split(",") if f)
     return StandinConfig(spool_dir=args.spool, host=args.host, port=args.port, username=args.username,
                          secret=args.secret, mailboxes=LAB_MAILBOXES, formats=formats, timing=args.timing,
-                         maxmsg=args.maxmsg).validated()
+                         maxmsg=args.maxmsg, callers=callers, phones=phones, file_root=args.file_root,
+                         sounds_dir=args.sounds_dir).validated()
+
+
+def _scripts(ap: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, eq, steps = item.partition("=")
+        if not eq or not name or not steps:
+            ap.error(f"expected NAME=STEPS, not {item[:40]!r}")
+        out[name] = steps
+    return out
 
 
 async def serve(config: StandinConfig) -> None:

@@ -21,7 +21,7 @@ CEL_APPS = frozenset({"voicemail", "playback", "agi"})  # cel.conf: apps = voice
 DIAL_APP = ("AppDial2", "(Outgoing Line)")
 
 
-def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
+def _resolve(fut: asyncio.Future[bool | str], value: bool | str) -> None:
     if not fut.done():
         fut.set_result(value)
 
@@ -45,10 +45,15 @@ class Call:
     gone: dict[int, asyncio.Event] = field(default_factory=lambda: {1: asyncio.Event(), 2: asyncio.Event()})
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     answered: asyncio.Event = field(default_factory=asyncio.Event)
+    agi_started: asyncio.Event = field(default_factory=asyncio.Event)
+    speech: list[tuple[float, bytes]] = field(default_factory=list)  # what the caller played, from when
     nominal: dict[int, float | None] = field(default_factory=lambda: {1: 0.0, 2: 0.0})
     on_answer: Callable[[], None] | None = None
+    on_fail: Callable[[int], None] | None = None   # the call failed before an answer (OriginateResponse reason)
+    initiator_links_end: bool = False               # LINKEDID_END on the half that hung up first
     epoch: float = 0.0
-    wakers: dict[int, asyncio.Future[bool] | None] = field(default_factory=lambda: {1: None, 2: None})
+    wakers: dict[int, asyncio.Future[bool | str] | None] = field(default_factory=lambda: {1: None, 2: None})
+    accept: dict[int, str | None] = field(default_factory=lambda: {1: None, 2: None})
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -81,17 +86,38 @@ class Call:
             nominal += lab_seconds
             self.nominal[ch.side] = nominal
             deadline = self.epoch + self.pbx.timing.scaled(nominal)
-        return await self._sleep_until(ch, deadline)
+        return await self._sleep_until(ch, deadline) is True
 
-    async def _sleep_until(self, ch: Channel, deadline: float) -> bool:
+    async def listen(self, ch: Channel, lab_seconds: float | None, accept: str) -> bool | str:
+        """Wait up to ``lab_seconds`` (scaled; None: no limit) for a digit of ``accept`` to reach ``ch``.
+        Returns the digit, True when the time ran out, False when the peer hung up first. Digits that
+        arrive while nobody listens are lost, as frames read by an idle Async AGI loop are."""
+        if self.peer_gone(ch):
+            return False
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[bool] = loop.create_future()
+        deadline = None if lab_seconds is None else loop.time() + self.pbx.timing.scaled(lab_seconds)
+        self.accept[ch.side] = accept
+        try:
+            return await self._sleep_until(ch, deadline)
+        finally:
+            self.accept[ch.side] = None
+
+    def press(self, ch: Channel, digit: str) -> None:
+        """A DTMF digit ended on ``ch``: hand it to whatever listens for it there."""
+        fut, accept = self.wakers[ch.side], self.accept[ch.side]
+        if fut is not None and accept is not None and digit in accept:
+            _resolve(fut, digit)
+
+    async def _sleep_until(self, ch: Channel, deadline: float | None) -> bool | str:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool | str] = loop.create_future()
         self.wakers[ch.side] = fut
-        handle = loop.call_at(deadline, _resolve, fut, True)
+        handle = loop.call_at(deadline, _resolve, fut, True) if deadline is not None else None
         try:
             return await fut
         finally:
-            handle.cancel()
+            if handle is not None:
+                handle.cancel()
             self.wakers[ch.side] = None
 
     async def until_peer_gone(self, ch: Channel, limit_lab_seconds: float) -> float:
@@ -102,7 +128,7 @@ class Call:
         if self.gone[peer].is_set():
             return 0.0
         deadline = asyncio.get_running_loop().time() + self.pbx.timing.scaled(limit_lab_seconds)
-        if await self._sleep_until(ch, deadline):
+        if await self._sleep_until(ch, deadline) is True:
             return limit_lab_seconds
         peer_nominal = self.nominal[peer]
         if start_nominal is not None and peer_nominal is not None:
@@ -118,6 +144,9 @@ class Call:
         ch.app, ch.appdata = app, data
         ch.cdr_app = (app, data)
         if app.lower() in CEL_APPS:
+            if ch.cel_app is not None and ch.cel_app[0] == app:
+                ch.cel_app = (app, data)  # cel.c reports a change of application name only
+                return
             if ch.cel_app is not None:
                 self.cel(ch, "APP_END", app=ch.cel_app)
             ch.cel_app = (app, data)
@@ -130,8 +159,9 @@ class Call:
 
     # --- creation and answer -------------------------------------------------------------------------
 
-    def create(self, dialstring: str, optimize: bool) -> None:
-        """Channels exist, caller id set, the ;2 half is being dialled (q1 order)."""
+    def create(self, dialstring: str, optimize: bool, *, dial: bool = True) -> None:
+        """Channels exist, caller id set, the ;2 half is being dialled (q1 order); ``dial`` False: the
+        extension does not exist, so there is no LocalBridge and no DialBegin (q11 e)."""
         one, two, caller = self.one, self.two, self.caller
         self.pbx.register(one)
         self.pbx.register(two)
@@ -152,8 +182,9 @@ class Call:
             two.connected = caller.copy()
             self.emit(events.newcallerid(two))
             self.emit(events.newconnectedline(two))
-        self.emit(events.local_bridge(one, two, two.context, two.exten, optimize))
-        self.emit(events.dial_begin(one, dialstring))
+        if dial:
+            self.emit(events.local_bridge(one, two, two.context, two.exten, optimize))
+            self.emit(events.dial_begin(one, dialstring))
 
     def answer(self) -> None:
         """The ;2 half ran Answer(): both halves Up, the dial ends, the originator's side starts."""
@@ -208,7 +239,7 @@ class Call:
         self._pair_broken()
         self.emit(events.hangup(ch, cause))
         self.device_states(1)
-        self._end_cels(ch, cause, source, linked_end=False)
+        self._end_cels(ch, cause, source, linked_end=self.initiator_links_end)
         self._finish(ch, cause)
 
     def hangup_second(self, ch: Channel, *, soft: bool, cdr: str = "after_hangup") -> None:
@@ -225,7 +256,7 @@ class Call:
         self.device_states(1)
         if cdr == "after_hangup":
             self.emit(events.cdr(ch, self.pbx.now()))
-        self._end_cels(ch, cause, "", linked_end=True)
+        self._end_cels(ch, cause, "", linked_end=not self.initiator_links_end)
         self._finish(ch, cause)
 
     def hangup(self, ch: Channel, cause: int, source: str, *, soft_cause: int | None = None, soft: bool = False,
@@ -235,6 +266,11 @@ class Call:
             self.hangup_second(ch, soft=soft or soft_cause is not None, cdr=second_cdr)
         else:
             self.hangup_first(ch, cause, source, soft_cause=soft_cause, cdr=first_cdr)
+
+    def finish(self, ch: Channel) -> None:
+        """``ch`` is gone (its hangup events were sent by the caller of this)."""
+        if not ch.hungup:
+            self._finish(ch, self.cause)
 
     def _finish(self, ch: Channel, cause: int) -> None:
         if not any(g.is_set() for g in self.gone.values()):

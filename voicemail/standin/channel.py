@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from voicemail.standin.config import SYSTEM_NAME
 
-STATE_DESC = {0: "Down", 4: "Ring", 6: "Up"}
+STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}
 _PHONE_CHARS = set("0123456789*#+")
 
 

@@ -7,7 +7,8 @@ The defaults reproduce the reference lab of ``asterisk-captures/lab-environment.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from voicemail.domain.errors import ConfigError
@@ -58,6 +59,14 @@ class StandinConfig:
     ``formats``: voicemail.conf ``format`` entries in order (``"wav"``, ``"wav49"``).
     ``timing``: ``"lab"`` (calls last as long as in the captures, ~11 s a message) or ``"fast"``
     (the same events in the same order, media shortened to ~1 %).
+    ``callers``: scripted phones that call the voicemail menu, ``{"x123": "Wait(2.4),SendDTMF(4242#),
+    Wait(60),Hangup"}``, addressed as ``Local/x123@vmphone/n`` (NoOp and Answer run first).
+    ``phones``: scripted phones that "play on my phone" calls, ``{"desk": "Ringing,Wait(3),Answer,
+    Wait(30),Hangup"}``, addressed as ``Local/desk@phonesim/n``.
+    ``sounds_dir``: extra stock prompts (``<sounds_dir>/<name>.wav``) that STREAM FILE finds by name.
+    ``file_root``: absolute file names in AGI commands and Playback (sounds to play, RECORD FILE targets)
+    are taken under this directory, as for an Asterisk installed under a prefix (the captures' paths
+    were normalised that way); None: as given.
     """
 
     spool_dir: Path
@@ -69,6 +78,10 @@ class StandinConfig:
     formats: tuple[str, ...] = ("wav",)
     timing: str = "fast"
     maxmsg: int = 100
+    callers: Mapping[str, str] = field(default_factory=dict, hash=False)
+    phones: Mapping[str, str] = field(default_factory=dict, hash=False)
+    sounds_dir: Path | None = None
+    file_root: Path | None = None
 
     def validated(self) -> StandinConfig:
         """Raise ConfigError naming the first bad setting; return self."""
@@ -85,6 +98,13 @@ class StandinConfig:
             raise ConfigError("standin port must be between 0 and 65535")
         if not self.username or not self.secret:
             raise ConfigError("standin username and secret must not be empty")
+        from voicemail.standin.steps import parse_steps
+
+        for kind, scripts in (("caller", self.callers), ("phone", self.phones)):
+            for name, script in scripts.items():
+                if not _NAME.match(name) or name in (".", ".."):
+                    raise ConfigError(f"standin {kind} name {name[:40]!r} is not a plain name")
+                parse_steps(script)
         seen: set[tuple[str, str]] = set()
         for box in self.mailboxes:
             for label, value in (("context", box.context), ("mailbox", box.mailbox)):

@@ -10,7 +10,8 @@ from voicemail.standin.channel import Channel, Party
 from voicemail.standin.config import SYSTEM_NAME
 from voicemail.standin.wire import Event, Headers, make_event
 
-CAUSE_TEXT = {0: "Unknown", 16: "Normal Clearing", 17: "User busy", 21: "Call Rejected"}
+CAUSE_TEXT = {0: "Unknown", 16: "Normal Clearing", 17: "User busy", 19: "User alerting, no answer",
+              21: "Call Rejected", 34: "Circuit/channel congestion"}
 
 
 def _ev(name: str, category: str, body: Headers) -> Event:
@@ -63,8 +64,25 @@ def dial_begin(dest: Channel, dialstring: str) -> Event:
     return _ev("DialBegin", "call", [*dest.snapshot("Dest"), ("DialString", dialstring)])
 
 
-def dial_end(dest: Channel) -> Event:
-    return _ev("DialEnd", "call", [*dest.snapshot("Dest"), ("DialStatus", "ANSWER")])
+def dial_end(dest: Channel, status: str = "ANSWER") -> Event:
+    return _ev("DialEnd", "call", [*dest.snapshot("Dest"), ("DialStatus", status)])
+
+
+def dial_state(dest: Channel, status: str) -> Event:
+    return _ev("DialState", "call", [*dest.snapshot("Dest"), ("DialStatus", status)])
+
+
+def dtmf_begin(ch: Channel, digit: str) -> Event:
+    return _ev("DTMFBegin", "dtmf", [*ch.snapshot(), ("Digit", digit), ("Direction", "Received")])
+
+
+def dtmf_end(ch: Channel, digit: str, duration_ms: int) -> Event:
+    return _ev("DTMFEnd", "dtmf", [*ch.snapshot(), ("Digit", digit), ("DurationMs", str(duration_ms)),
+                                  ("Direction", "Received")])
+
+
+def cel_dtmf_extra(digit: str, duration_ms: int) -> str:
+    return json.dumps({"digit": digit, "duration_ms": duration_ms}, separators=(",", ":"))
 
 
 def varset(ch: Channel | None, variable: str, value: str) -> Event:
@@ -115,19 +133,23 @@ def cel_hangup_extra(cause: int, source: str) -> str:
     return json.dumps({"hangupcause": cause, "hangupsource": source, "dialstatus": ""}, separators=(",", ":"))
 
 
-def cdr(ch: Channel, end: float) -> Event:
+def cdr(ch: Channel, end: float, disposition: str = "ANSWERED") -> Event:
+    """A CDR; a call that was never answered has an empty AnswerTime and 0 billable seconds."""
     start = ch.created
     answer = ch.answered if ch.answered is not None else start
     duration = int(max(0.0, end - start))
     billsec = int(max(0.0, end - answer))
+    answer_time = cel_time(answer)
+    if disposition != "ANSWERED":
+        answer_time, billsec = "", 0
     caller_id = f'"{ch.caller.name or ""}" <{ch.caller.num or ""}>'
     lastapp, lastdata = ch.cdr_app
     return _ev("Cdr", "cdr", [
         ("AccountCode", ""), ("Source", ch.caller.num or ""), ("Destination", ch.exten),
         ("DestinationContext", ch.context), ("CallerID", caller_id), ("Channel", ch.name),
         ("DestinationChannel", ""), ("LastApplication", lastapp), ("LastData", lastdata),
-        ("StartTime", cel_time(start)), ("AnswerTime", cel_time(answer)), ("EndTime", cel_time(end)),
-        ("Duration", str(duration)), ("BillableSeconds", str(billsec)), ("Disposition", "ANSWERED"),
+        ("StartTime", cel_time(start)), ("AnswerTime", answer_time), ("EndTime", cel_time(end)),
+        ("Duration", str(duration)), ("BillableSeconds", str(billsec)), ("Disposition", disposition),
         ("AMAFlags", "DOCUMENTATION"), ("UniqueID", ch.uniqueid), ("UserField", ""),
     ])
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from voicemail.ami.parser import AmiMessage, AmiParser, AmiProtocolError
-from voicemail.standin import actions, events, replies
+from voicemail.standin import actions, astdb, events, replies
 from voicemail.standin.actions import Outcome
 from voicemail.standin.channel import parse_callerid
 from voicemail.standin.commands import cli_output, list_commands
@@ -74,6 +74,12 @@ class Session:
         }
         for name, fn in simple.items():
             self.handlers[name] = self._simple(fn)
+        db_actions: dict[str, Callable[[astdb.AstDb, AmiMessage], list[bytes]]] = {
+            "dbput": astdb.db_put, "dbget": astdb.db_get, "dbgettree": astdb.db_get_tree, "dbdel": astdb.db_del,
+            "dbdeltree": astdb.db_del_tree,
+        }
+        for name, db_fn in db_actions.items():
+            self.handlers[name] = self._db(db_fn)
 
     # --- output --------------------------------------------------------------------------------------
 
@@ -177,6 +183,12 @@ class Session:
                 outcome.then()
         return run
 
+    def _db(self, fn: Callable[[astdb.AstDb, AmiMessage], list[bytes]]) -> Callable[[AmiMessage], Awaitable[None]]:
+        async def run(m: AmiMessage) -> None:
+            for data in fn(self.pbx.astdb, m):
+                self.send(data)
+        return run
+
     # --- core actions --------------------------------------------------------------------------------
 
     async def login(self, m: AmiMessage) -> None:
@@ -259,7 +271,9 @@ class Session:
             channel=channel, application=m.get("Application") or "", data=m.get("Data") or "",
             context=m.get("Context") or "", exten=m.get("Exten") or "",
             caller=parse_callerid(callerid),
-            action_id=m.get("ActionID") or None, announce=_true(m.get("Async") or ""))
+            action_id=m.get("ActionID") or None, announce=_true(m.get("Async") or ""),
+            timeout_ms=int(timeout) if timeout.strip() else 30000,
+            channel_id=(m.get("ChannelId") or "").strip(), other_channel_id=(m.get("OtherChannelId") or "").strip())
         if req.announce:
             self.send(replies.ack(m, "Originate successfully queued"))
             try:

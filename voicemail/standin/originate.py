@@ -11,13 +11,13 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from voicemail.standin import events
+from voicemail.standin import events, phones
 from voicemail.standin.call import Call, CallResult
 from voicemail.standin.channel import Channel, Party
+from voicemail.standin.dialplan import agi_arguments
 from voicemail.standin.pbx import Pbx
 from voicemail.standin.programs import (
     Program,
-    agilab,
     dialplan_program,
     originated_app,
     source_program,
@@ -38,6 +38,9 @@ class OriginateRequest:
     lenient: bool = False          # leave_message: any context is an audio source like vmlab/play
     audio: bytes | None = None
     announce: bool = True          # send OriginateResponse (Async: true)
+    timeout_ms: int = 30000        # the phone must answer within this (Originate Timeout)
+    channel_id: str = ""           # ChannelId: the ;1 half's Uniqueid (and the call's Linkedid)
+    other_channel_id: str = ""     # OtherChannelId: the ;2 half's Uniqueid
 
 
 class OriginateFailed(Exception):
@@ -67,12 +70,13 @@ def start(pbx: Pbx, req: OriginateRequest, *, one_program: Program | None = None
     context = context or "default"
     if not exten:
         raise OriginateFailed("no extension")
-    two_program = source_program(context, exten, lenient=req.lenient)
-    if two_program is None:
+    two_program = source_program(pbx.config, context, exten, lenient=req.lenient)
+    if two_program is None and not req.announce:
         raise OriginateFailed("no such extension")
     if one_program is None:
         if req.application:
-            one_program = originated_app(req.application, req.data, real=two_program is agilab)
+            one_program = originated_app(req.application, req.data,
+                                         real=agi_arguments(context, exten) is not None)
         else:
             one_program = dialplan_program(req.context, req.exten)
 
@@ -80,6 +84,7 @@ def start(pbx: Pbx, req: OriginateRequest, *, one_program: Program | None = None
     base = f"Local/{exten}@{context}-{pbx.ids.local_suffix()}"
     uid1 = pbx.ids.uniqueid(now)
     uid2 = pbx.ids.uniqueid(now)
+    uid1, uid2 = req.channel_id or uid1, req.other_channel_id or uid2
     device = f"Local/{exten}@{context}"
     one = Channel(f"{base};1", uid1, uid1, 1, device, context, exten, now, state=0)
     two = Channel(f"{base};2", uid2, uid1, 2, device, context, exten, now, state=4)
@@ -99,10 +104,31 @@ def start(pbx: Pbx, req: OriginateRequest, *, one_program: Program | None = None
         else:
             pbx.spawn(guarded(call, one, program), f"standin:{one.name}")
 
+    def on_fail(reason: int) -> None:
+        if req.announce:
+            call.emit(events.originate_response(req.action_id, False, req.channel, _target(req), reason,
+                                                req.channel_id or "<unknown>", req.caller))
+
     call.on_answer = on_answer
-    call.create(rest, optimize="n" not in options)
+    call.on_fail = on_fail
+    call.initiator_links_end = req.application.lower() == "playback"
+    call.create(rest, optimize="n" not in options, dial=two_program is not None)
     pbx.calls.add(call)
-    pbx.spawn(guarded(call, two, two_program), f"standin:{two.name}")
+    loop = asyncio.get_running_loop()
+    if two_program is None:
+        log.info("standin: no such extension/context for a Local channel")
+        loop.call_soon(phones.no_such_extension, call)
+        return call
+    phone = two_program
+
+    async def dialled(call: Call, ch: Channel) -> None:
+        """The phone rings from when its half starts running, so a busy event loop cannot make the
+        Timeout run out before a phone that answers at once has answered."""
+        if req.timeout_ms > 0:
+            loop.call_later(pbx.timing.scaled(req.timeout_ms / 1000), phones.no_answer, call)
+        await phone(call, ch)
+
+    pbx.spawn(guarded(call, two, dialled), f"standin:{two.name}")
     return call
 
 
@@ -122,8 +148,12 @@ async def guarded(call: Call, ch: Channel, program: Program) -> None:
 
 
 async def wait_answered(call: Call, timeout: float) -> bool:
+    """Whether the call was answered within ``timeout`` seconds (False as soon as it ended unanswered)."""
+    answered = asyncio.ensure_future(call.answered.wait())
+    ended = asyncio.ensure_future(call.finished.wait())
     try:
-        await asyncio.wait_for(call.answered.wait(), timeout)
-    except TimeoutError:
-        return False
-    return True
+        await asyncio.wait({answered, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        answered.cancel()
+        ended.cancel()
+    return call.answered.is_set()

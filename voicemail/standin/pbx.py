@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from voicemail.standin.astdb import AstDb
 from voicemail.standin.channel import Channel, Ids
 from voicemail.standin.clock import Clock, Timing
 from voicemail.standin.config import StandinConfig, StandinMailbox
@@ -28,6 +29,7 @@ class Pbx:
         self.ids = Ids()
         self.spool = VoicemailSpool(config.spool_dir, config.extensions, config.maxmsg)
         self.mwi = Mwi(publish)
+        self.astdb = AstDb()
         self.channels: dict[str, Channel] = {}
         self.agi: dict[str, Any] = {}  # channel name (lower case) -> AgiSession
         self.inprocess: dict[str, int] = {}

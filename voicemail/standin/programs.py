@@ -15,11 +15,13 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from voicemail.standin import events
+from voicemail.standin import events, sounds
 from voicemail.standin.call import Call
+from voicemail.standin.caller import run_steps
 from voicemail.standin.channel import Channel, Party, parse_callerid
-from voicemail.standin.clock import sound_seconds
-from voicemail.standin.config import LAB_PROMPT
+from voicemail.standin.clock import SOUND_SECONDS, sound_seconds
+from voicemail.standin.config import LAB_PROMPT, StandinConfig
+from voicemail.standin.dialplan import agi_arguments, caller_steps
 from voicemail.standin.voicemail_app import voicemail
 
 log = logging.getLogger(__name__)
@@ -36,15 +38,23 @@ VMLEAVE: dict[str, list[tuple[str, str]]] = {
 # --- applications --------------------------------------------------------------------------------
 
 async def playback(call: Call, ch: Channel, data: str, *, real: bool = False) -> bool:
+    """``Playback(file[&file...])``: a file that cannot be found is skipped and the status is FAILED."""
     files = data.split(",")[0].split("&")
     ok = True
-    for sound in files:
-        call.cel(ch, "STREAM_BEGIN", extra=events.cel_stream_extra(sound))
-        ok = await call.media(ch, sound_seconds(sound), real=real)
+    status = "SUCCESS"
+    for name in files:
+        sound = sounds.lookup(name, call.pbx.config.sounds_dir, call.pbx.config.file_root)
+        if sound is None:
+            log.warning("standin: Playback: no such sound file")
+            status = "FAILED"
+            continue
+        seconds = sound_seconds(name) if name in SOUND_SECONDS else sound.seconds
+        call.cel(ch, "STREAM_BEGIN", extra=events.cel_stream_extra(name))
+        ok = await call.media(ch, seconds, real=real)
         call.cel(ch, "STREAM_END")
         if not ok:
             break
-    call.varset(ch, "PLAYBACKSTATUS", "SUCCESS")
+    call.varset(ch, "PLAYBACKSTATUS", status)
     return ok
 
 
@@ -145,16 +155,30 @@ async def playshort_source(call: Call, ch: Channel) -> None:
 
 
 async def agilab(call: Call, ch: Channel) -> None:
+    await _agi_entry(call, ch, f"async agi lab {ch.name}", ())
+
+
+def agi_entry(args: tuple[str, ...]) -> Program:
+    """An entry point like ``agilab/agi`` whose AGI step passes ``args``: NoOp, Answer,
+    ``AGI(agi:async,<args>)``, ``NoOp(AGISTATUS=...)``, Hangup."""
+
+    async def run(call: Call, ch: Channel) -> None:
+        await _agi_entry(call, ch, f"{args[0] if args else 'async agi'} {ch.name}", args)
+
+    return run
+
+
+async def _agi_entry(call: Call, ch: Channel, noop: str, args: tuple[str, ...]) -> None:
     from voicemail.standin.agi import agi_program
 
-    call.newexten(ch, 1, "NoOp", f"async agi lab {ch.name}")
-    call.start_app(ch, "NoOp", f"async agi lab {ch.name}")
+    call.newexten(ch, 1, "NoOp", noop)
+    call.start_app(ch, "NoOp", noop)
     await _answer_step(call, ch, 2)
     await call.media(ch, call.pbx.timing.agi_start_delay)
     if call.peer_gone(ch):
         call.hangup_second(ch, soft=True)
         return
-    await agi_program(call, ch)
+    await agi_program(call, ch, 3, args)
 
 
 def vmleave(context: str, exten: str, options: str = "su") -> Program:
@@ -199,9 +223,19 @@ def originated_app(app: str, data: str, *, real: bool) -> Program:
     return run
 
 
-def source_program(context: str, exten: str, *, lenient: bool) -> Program | None:
+def source_program(config: StandinConfig, context: str, exten: str, *, lenient: bool) -> Program | None:
     """The program the ``;2`` half of ``Local/<exten>@<context>`` runs, or None when the lab dialplan
     has no such extension. ``lenient``: any other context behaves like ``vmlab/play`` (leave_message)."""
+    steps = caller_steps(config, context, exten)
+    if steps is not None:
+        script = steps
+
+        async def phone(call: Call, ch: Channel) -> None:
+            await run_steps(call, ch, script)
+
+        return phone
+    if agi_arguments(context, exten) not in (None, ()):
+        return agi_entry(agi_arguments(context, exten) or ())
     if context == "vmlab" and exten == "play":
         return play_source
     if context == "vmlab" and exten == "playshort":
@@ -220,7 +254,10 @@ def dialplan_program(context: str, exten: str) -> Program | None:
     if context in VMLEAVE and exten.isdigit():
         return vmleave(context, exten)
     inner: Program
-    if context == "agilab" and exten == "agi":
+    args = agi_arguments(context, exten)
+    if args:
+        inner = agi_entry(args)
+    elif context == "agilab" and exten == "agi":
         inner = agilab
     elif context == "vmlab" and exten == "play":
         inner = play_source

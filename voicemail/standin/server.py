@@ -13,6 +13,7 @@ from voicemail.standin.call import Call
 from voicemail.standin.channel import Party, parse_callerid
 from voicemail.standin.clock import Clock, Timing, WallClock
 from voicemail.standin.config import StandinConfig, is_plain_name
+from voicemail.standin.dialplan import agi_arguments
 from voicemail.standin.manager import Session
 from voicemail.standin.originate import OriginateFailed, OriginateRequest, start
 from voicemail.standin.pbx import Pbx
@@ -154,6 +155,35 @@ class AsteriskStandin:
             call = self._start(req)
         await call.finished.wait()
         return call.result.msg_id
+
+    # --- phones calling in --------------------------------------------------------------------------
+
+    async def call_in(self, caller: str, *, context: str = "vmmenu", exten: str = "menu",
+                      callerid: str | None = None) -> str:
+        """A phone calls the voicemail menu: the call a dialplan would hand to Async AGI, without an
+        Originate (so no OriginateResponse). ``caller`` is a vmphone caller (the lab's or one of
+        ``StandinConfig.callers``), ``context``/``exten`` an entry point (``vmmenu``/``1001``…).
+        Returns the name of the AGI half (``Local/<caller>@vmphone-XXXXXXXX;1``) once its
+        AsyncAGIStart has been sent; InvalidInput when there is no such caller or entry point."""
+        if not (is_plain_name(caller) and is_plain_name(context) and is_plain_name(exten)):
+            raise InvalidInput("call_in: caller, context and exten must be plain names")
+        if agi_arguments(context, exten) is None:
+            raise InvalidInput("call_in: no such Async AGI entry point")
+        parsed = parse_callerid((callerid or "").replace("\r", " ").replace("\n", " "))
+        req = OriginateRequest(channel=f"Local/{caller}@vmphone/n", context=context, exten=exten,
+                               caller=Party(_c_string(parsed.num), _c_string(parsed.name)), announce=False)
+        try:
+            call = start(self.pbx, req)
+        except OriginateFailed:
+            raise InvalidInput("call_in: no such caller in the vmphone context") from None
+        started = asyncio.ensure_future(call.agi_started.wait())
+        ended = asyncio.ensure_future(call.finished.wait())
+        try:
+            await asyncio.wait({started, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            started.cancel()
+            ended.cancel()
+        return call.one.name
 
     def _start(self, req: OriginateRequest, leave: Program | None = None) -> Call:
         try:

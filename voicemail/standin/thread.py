@@ -83,6 +83,10 @@ class StandinThread:
         """Blocking AsteriskStandin.leave_message."""
         return self._call(self.standin.leave_message(mailbox, callerid, **kw), timeout=LEAVE_TIMEOUT)
 
+    def call_in(self, caller: str, **kw: Any) -> str:
+        """Blocking AsteriskStandin.call_in: returns the AGI channel's name."""
+        return self._call(self.standin.call_in(caller, **kw), timeout=START_TIMEOUT)
+
     def drop_connections(self) -> None:
         self._call(self.standin.drop_connections())
 

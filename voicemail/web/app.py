@@ -34,7 +34,7 @@ def create_app(deps: WebDeps) -> FastAPI:
     app.include_router(status.router)
     app.include_router(routes_api.router)
     app.include_router(routes_pages.router)
-    app.include_router(routes_audit.router)  # issue 5: auditor, investigator, cleared administrator pages
+    app.include_router(routes_audit.router)  # auditor, investigator, cleared administrator pages
     app.include_router(routes_investigation.router)
     for router in deps.extra_routers:
         app.include_router(router)

@@ -29,6 +29,14 @@ def message_id(raw: str) -> str:
     return value
 
 
+def call_id(raw: str) -> str:
+    """A play-on-phone call id (``secrets.token_urlsafe(12)``: 16 URL-safe characters)."""
+    value = raw or ""
+    if not 8 <= len(value) <= 32 or not value.replace("-", "").replace("_", "").isalnum() or not value.isascii():
+        raise InvalidInput("invalid call id")
+    return value
+
+
 def mailbox_ref(context: str, mailbox: str) -> MailboxRef:
     return MailboxRef(context=context, mailbox=mailbox)  # validates both as plain names (InvalidMailbox)
 
@@ -62,12 +70,12 @@ def require_listing(request: Request, v: Viewer, mailbox: MailboxRef) -> None:
                      mailbox=f"{mailbox.mailbox}@{mailbox.context}")
 
 
-def owner_viewer(request: Request, action: str, message_id: str) -> Viewer:
+def owner_viewer(request: Request, action: str, message_id: str | None, **details: object) -> Viewer:
     """For audio and actions: only an owner gets past (the service then checks it is their message).
-    ``message_id`` is the canonical id already checked by ``message_id()``."""
+    ``message_id`` is the canonical id already checked by ``message_id()`` (None for other things)."""
     v = viewer(request)
     if "owner" not in v.roles or not v.mailboxes:
-        raise refuse(request, v, action, "not a mailbox owner", message_id=message_id)
+        raise refuse(request, v, action, "not a mailbox owner", message_id=message_id, **details)
     return v
 
 

@@ -1,6 +1,6 @@
-"""Who may use the investigation pages (issue 5), and as whom their acts are audited.
+"""Who may use the investigation pages, and as whom their acts are audited.
 
-A signed-in web account is the issue-5 principal of the same name: its user name is looked up in the
+A signed-in web account is the investigation principal of the same name: its user name is looked up in the
 role grants (`voicemail role grant USERNAME investigator|cleared_admin|auditor`). Every act is done as
 ``Actor(name=username, source=client address)``, so the audit trail names the authenticated person.
 A missing role is refused by ``Access.require_role``, which audits the refusal; the app answers 404.
@@ -40,7 +40,7 @@ def require_role(request: Request, role: str, action: str, **fields: str | None)
 
 
 def investigation_roles(request: Request) -> frozenset[str]:
-    """The issue-5 roles of the signed-in person (for the navigation links); empty when signed out."""
+    """The investigation roles of the signed-in person (for the navigation links); empty when signed out."""
     cached = getattr(request.state, "investigation_roles", None)
     if isinstance(cached, frozenset):
         return cached

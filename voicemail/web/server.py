@@ -14,6 +14,8 @@ import uvicorn
 from voicemail.app import Container, build_container
 from voicemail.config import Settings
 from voicemail.domain.errors import ConfigError
+from voicemail.logs import adopt
+from voicemail.observe.runtime import RuntimeStatus
 from voicemail.web.tls_server import uvicorn_config
 from voicemail.web.wiring import build_web_app
 
@@ -37,9 +39,12 @@ class EmbeddedServer(uvicorn.Server):
                               f"listen on {c.host}:{c.port} (address in use or not allowed)") from None
 
 
-def embedded_server(container: Container, ami_connected: Callable[[], bool] | None = None) -> EmbeddedServer:
-    app = build_web_app(container, ami_connected=ami_connected)
-    return EmbeddedServer(uvicorn_config(app, container.settings, log_level=container.settings.log_level.lower()))
+def embedded_server(container: Container, ami_connected: Callable[[], bool] | None = None,
+                    runtime: RuntimeStatus | None = None) -> EmbeddedServer:
+    app = build_web_app(container, ami_connected=ami_connected, runtime=runtime)
+    config = uvicorn_config(app, container.settings, log_level=container.settings.log_level.lower())
+    adopt()  # uvicorn's loggers write through our redacting handler (text or JSON)
+    return EmbeddedServer(config)
 
 
 async def _until_signal(server: EmbeddedServer) -> None:

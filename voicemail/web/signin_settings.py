@@ -1,14 +1,12 @@
-"""Checks of the PIV/CAC and OIDC sign-in settings (called from voicemail.config._validate)."""
+"""Checks of the PIV/CAC and OIDC sign-in settings (called from voicemail.config._validate, which imports this
+module; it does not import voicemail.config)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlsplit
 
-from voicemail.domain.errors import ConfigError
-
-if TYPE_CHECKING:
-    from voicemail.config import Settings
+from voicemail.setting_names import setting_error
 
 CLIENT_CERT_MODES = ("off", "optional", "required")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -19,12 +17,35 @@ def _https(url: str) -> bool:
     return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK))
 
 
-def check_signin_settings(s: Settings) -> None:
-    from voicemail.config import env_name
+class SigninSettings(Protocol):
+    """The settings these checks read (voicemail.config.Settings has them all)."""
+
+    @property
+    def web_tls_cert(self) -> str: ...
+    @property
+    def web_client_cert_mode(self) -> str: ...
+    @property
+    def web_client_ca_file(self) -> str: ...
+    @property
+    def web_client_cert_header(self) -> str: ...
+    @property
+    def web_trusted_proxies(self) -> tuple[str, ...]: ...
+    @property
+    def oidc_issuer(self) -> str: ...
+    @property
+    def oidc_client_id(self) -> str: ...
+    @property
+    def oidc_redirect_url(self) -> str: ...
+    @property
+    def oidc_scopes(self) -> tuple[str, ...]: ...
+    @property
+    def oidc_account_claim(self) -> str: ...
+
+
+def check_signin_settings(s: SigninSettings) -> None:
     from voicemail.web.piv_source import parse_networks
 
-    def bad(name: str, why: str) -> ConfigError:
-        return ConfigError(f"setting {name} ({env_name(name)}): {why}")
+    bad = setting_error
 
     if s.web_client_cert_mode not in CLIENT_CERT_MODES:
         raise bad("web_client_cert_mode", f"expected one of {', '.join(CLIENT_CERT_MODES)}")

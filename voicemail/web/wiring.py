@@ -12,10 +12,14 @@ from voicemail.audit.service import Investigations
 from voicemail.audit.store import AuditLog
 from voicemail.config import Settings
 from voicemail.domain.errors import ConfigError
+from voicemail.observe.observer import build_observer
+from voicemail.observe.runtime import RuntimeStatus
+from voicemail.phone.hotdesk_store import SqlHotdeskStore
 from voicemail.web.accounts_store import AccountStore
 from voicemail.web.app import create_app
 from voicemail.web.deps import Probe, WebDeps, WebSettings
 from voicemail.web.ratelimit import RateLimiter
+from voicemail.web.routes_operations import operations_router
 from voicemail.web.sessions_store import SessionStore
 from voicemail.web.signin_methods import piv_enabled, signin_method_routers
 from voicemail.web.status import (
@@ -27,9 +31,11 @@ from voicemail.web.status import (
 )
 
 
-def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | None = None) -> WebDeps:
+def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | None = None,
+                   runtime: RuntimeStatus | None = None) -> WebDeps:
     """``ami_connected``: the listener's own AMI connection state (`voicemail run`); without it the /status
-    probe checks that Asterisk answers on the AMI port (`voicemail web` alone)."""
+    probe checks that Asterisk answers on the AMI port (`voicemail web` alone). ``runtime``: the listener's
+    state for /metrics and /operations (`voicemail run`)."""
     s = container.settings
     if container.mailboxes is None:
         raise ConfigError("the mailbox services are not built (voicemail.app.build_mailbox_services)")
@@ -48,7 +54,10 @@ def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | 
         sessions=SessionStore(container.engine, web.session_idle, web.session_absolute),
         audit=audit, investigations=Investigations(container.engine, audit), messages=container.store,
         mailbox=container.mailboxes, limiter=RateLimiter(web.signin_rate_limit, web.signin_rate_window),
-        probes=probes, extra_routers=signin_method_routers(s, container.engine), signin_links=signin_links(s))
+        probes=probes, signin_links=signin_links(s),
+        extra_routers=(*signin_method_routers(s, container.engine),
+                       operations_router(build_observer(container.engine, s, runtime))),
+        pins=container.pins, desk_signins=SqlHotdeskStore(container.engine))
 
 
 def signin_links(s: Settings) -> tuple[tuple[str, str], ...]:
@@ -60,5 +69,6 @@ def signin_links(s: Settings) -> tuple[tuple[str, str], ...]:
     return tuple(links)
 
 
-def build_web_app(container: Container, *, ami_connected: Callable[[], bool] | None = None) -> FastAPI:
-    return create_app(build_web_deps(container, ami_connected=ami_connected))
+def build_web_app(container: Container, *, ami_connected: Callable[[], bool] | None = None,
+                  runtime: RuntimeStatus | None = None) -> FastAPI:
+    return create_app(build_web_deps(container, ami_connected=ami_connected, runtime=runtime))

@@ -21,6 +21,7 @@ from tests.integration.ldap.slapd import (
     slapd_binary,
     user_ldif,
 )
+from tests.requirements import missing
 from voicemail.config import Settings, load_settings
 from voicemail.db.directory_store import SqlDirectoryStore
 from voicemail.db.engine import make_engine, make_sessionmaker
@@ -31,8 +32,12 @@ from voicemail.directory.sync import DirectorySync
 USERS = 300
 PAGE_LIMIT = 100  # the server refuses pages larger than this, and unpaged searches return at most this
 
-if slapd_binary() is None:
-    pytest.skip("slapd is not installed (apt-get install slapd ldap-utils)", allow_module_level=True)
+
+@pytest.fixture(scope="session", autouse=True)
+def _slapd_installed() -> None:
+    """Every test here runs a real OpenLDAP server (Debian's slapd; slapadd loads its users)."""
+    if slapd_binary() is None:
+        missing("OpenLDAP's slapd and slapadd", "apt-get install slapd ldap-utils")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pytest
@@ -179,7 +180,7 @@ def test_the_directory_going_away_half_way_removes_nobody(site: Site, slapd: Sla
 
 
 def test_only_one_sync_runs_at_a_time(site: Site) -> None:
-    site.store.begin_run(lease_seconds=600)  # another sync holds the lease
+    site.store.begin_run(lease_seconds=600, now=dt.datetime.now(dt.UTC))  # another sync holds the lease
 
     with pytest.raises(SyncInProgress):
         site.sync().run()

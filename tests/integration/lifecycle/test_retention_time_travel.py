@@ -59,7 +59,7 @@ def test_time_travel_destroys_exactly_the_due_unheld_messages(tmp_path: Path, pg
     shutil.copytree(site.root / "vault", vault_backup)
     db_backup = keys_of(c)
 
-    lc = Lifecycle(c, now=lambda: NOW)
+    lc = Lifecycle(c, now=lambda: NOW, db_clock=lambda: NOW)
     plans = {p.record_class: p for p in lc.planner.message_plans()}
     assert {d.id for d in plans["messages.new"].due} == {m["new_due"][0]}
     assert {d.id for d in plans["messages.old"].due} == {m["old_due"][0]}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.mail.ews_peer import EwsPeer
-from tests.integration.mail.ews_schema import SKIP_REASON, schema_available
+from tests.integration.mail.ews_schema import require_schema
 from tests.integration.mail.graph_peer import GraphPeer
 from tests.integration.mail.tls import TestCertificates, make_certificates
 
@@ -25,8 +25,7 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> TestCertificates:
 
 @pytest.fixture
 def ews_peer() -> Iterator[EwsPeer]:
-    if not schema_available():
-        pytest.skip(SKIP_REASON)
+    require_schema()
     peer = EwsPeer(hang_limit=5.0).start()
     try:
         yield peer
@@ -36,8 +35,7 @@ def ews_peer() -> Iterator[EwsPeer]:
 
 @pytest.fixture
 def ntlm_ews_peer(tmp_path: Path) -> Iterator[EwsPeer]:
-    if not schema_available():
-        pytest.skip(SKIP_REASON)
+    require_schema()
     users = tmp_path / "ntlm-users"
     users.write_text("EXAMPLE:svc-voicemail:correct horse\n", encoding="utf-8")
     previous = os.environ.get("NTLM_USER_FILE")

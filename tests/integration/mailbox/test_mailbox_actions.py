@@ -100,12 +100,12 @@ def test_delete_under_hold_hides_and_keeps_everything_without_telling_the_owner(
             call()
     kept = row(box, mid)
     assert kept.hidden_at is not None and kept.wrapped_dek is not None and kept.state == "stripped"
-    assert folders(box) == ["INBOX/msg0000.txt", "INBOX/msg0000.wav"]
+    assert folders(box) == ["Cust5/msg0000.txt", "Cust5/msg0000.wav"]  # out of the owner's sight, not removed
     record = box.container.store.get(mid)
     size, _sha = export_recording(box.container.vault, box.container.keyring, record, tmp_path / "evidence.wav")
     assert (tmp_path / "evidence.wav").read_bytes() == audio and size == len(audio)
     assert [(act, o, d) for _a, act, o, d in box.audit(mid) if act == "message.delete"] == [
-        ("message.delete", "ok", {"held": True, "result": "hidden"}),
+        ("message.delete", "ok", {"held": True, "result": "hidden", "asterisk_folder": "Cust5"}),
         ("message.delete", "denied", {})]  # the second delete found nothing to delete: refused, audited
     # and retention cannot destroy it either
     assert box.container.shredder is not None

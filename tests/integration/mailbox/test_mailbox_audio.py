@@ -11,6 +11,7 @@ import pytest
 
 from tests.integration.mailbox.harness import ADMIN, ALICE, BOB, MailboxSite, mailbox_site
 from tests.integration.pipeline.harness import make_wav
+from tests.requirements import require_binary
 from voicemail.domain.errors import NotFound, RangeNotSatisfiable
 from voicemail.domain.mailbox import ByteRange
 
@@ -84,6 +85,7 @@ def test_owner_sees_an_outside_caller_and_the_administrator_does_not(box: Mailbo
 
 
 def test_wav49_only_message_is_transcoded_to_a_pcm_wav_the_browser_can_play(tmp_path: Path) -> None:
+    require_binary("ffmpeg", package="ffmpeg")
     audio = make_wav(6.0, seed=11)
     with mailbox_site(tmp_path / "site", f"sqlite:///{tmp_path / 'vm.db'}", formats=("wav49",)) as site:
         mid = site.leave("1001@default", audio)

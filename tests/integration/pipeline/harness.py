@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -38,10 +39,13 @@ EXTERNAL_NUMBER = "+12025550123"
 CALLERS = (('"Alice Internal" <1001>', "vm-internal"), (EXTERNAL_NUMBER, "vm-from-trunk"), (None, "vm-from-trunk"))
 
 
+_AUDIO_FILE = re.compile(r"^\.?msg[0-9]{4}\.(?P<fmt>(?!txt\b)[A-Za-z0-9]{1,16})(?:\.[0-9a-f]{12}\.vmswap)?$")
+
+
 def make_wav(seconds: float, seed: int) -> bytes:
     """A PCM WAV (8 kHz, 16-bit mono) of seeded noise: every message's audio is different."""
     rng = random.Random(seed)
-    frames = bytes(rng.getrandbits(8) for _ in range(int(8000 * seconds) * 2))
+    frames = rng.randbytes(int(8000 * seconds) * 2)
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
@@ -100,6 +104,10 @@ class Site:
             "VOICEMAIL_DIRECTORY_FILE": str(self.root / "directory.csv"), "VOICEMAIL_SWEEP_INTERVAL": "1",
             "VOICEMAIL_STALE_AFTER": "4", "VOICEMAIL_LOG_LEVEL": "INFO", "VOICEMAIL_MAIL_SENDER": "vm@example.test",
             "VOICEMAIL_SPOOL_GRACE_SECONDS": "1", "VOICEMAIL_WEB_PORT": str(self.web_port),
+            "VOICEMAIL_MAIL_TIMEOUT": "3",  # below stale_after, as the settings require of a network mailer
+            "VOICEMAIL_AUDIT_SIGNING_KEY": str(self.root / "audit-signing.pem"),
+            "VOICEMAIL_PHONE_STAGING_DIR": str(self.root / "phone-staging"),
+            "VOICEMAIL_RETENTION_RECORDS_DIR": str(self.root / "destruction-records"),
         })
         env.update(extra)
         return env
@@ -189,7 +197,16 @@ class Site:
                       if p.suffix.lower() != ".txt" and "tmp" not in p.relative_to(self.spool).parts)
 
     def plaintext_left(self) -> list[Path]:
-        return [p for p in self.spool_audio() if not is_placeholder_bytes(p.suffix[1:], p.read_bytes())]
+        """Every message audio file in the spool that is not our placeholder, hidden files included (the
+        ``.msgNNNN.<fmt>.<hex>.vmswap`` twins a strip makes hold the caller's audio after the exchange)."""
+        left = []
+        for p in sorted(self.spool.rglob("*")):
+            match = _AUDIO_FILE.match(p.name)
+            if match is None or not p.is_file() or "tmp" in p.relative_to(self.spool).parts:
+                continue
+            if not is_placeholder_bytes(match.group("fmt"), p.read_bytes()):
+                left.append(p)
+        return left
 
     def emls(self) -> list[Path]:
         return sorted((self.root / "outbox").glob("*.eml"))

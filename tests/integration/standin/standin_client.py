@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -10,12 +9,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.conftest import CAPTURES
 from voicemail.ami.parser import AmiMessage, parse_block
 from voicemail.standin import StandinConfig, StandinThread
-
-REPO = Path(__file__).resolve().parents[3]
-CAPTURES = Path(os.environ.get("VOICEMAIL_CAPTURES", REPO.parent / "shared" / "asterisk-captures"))
-SHARED_TOOLS = Path(os.environ.get("VOICEMAIL_SHARED_TOOLS", REPO.parent / "shared" / "tools"))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.standin.standin_client import CAPTURES
+from tests.conftest import CAPTURES
 from voicemail.standin import AsteriskStandin, StandinConfig
 from voicemail.standin import audio as standin_audio
 from voicemail.standin.clock import Timing, VirtualClock
@@ -94,8 +94,6 @@ async def _replay(name: str, spool: Path) -> tuple[list[str], list[str]]:
 @pytest.mark.parametrize("name,ordered", [("q1-voicemail-session", True), ("q1b-callerid-variants", False),
                                           ("q4-async-agi", False)])
 def test_every_message_equals_the_recorded_one(name: str, ordered: bool, tmp_path: Path) -> None:
-    if not (CAPTURES / f"{name}.timeline.jsonl").is_file():
-        pytest.skip(f"capture {name} not found at {CAPTURES} (set VOICEMAIL_CAPTURES)")
     recorded, live = asyncio.run(_replay(name, tmp_path / "voicemail"))
     missing = Counter(recorded) - Counter(live)
     extra = Counter(live) - Counter(recorded)

@@ -10,17 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.standin.standin_client import CAPTURES, Ami, connected, events, running
+from tests.conftest import CAPTURES
+from tests.integration.standin.standin_client import Ami, connected, events, running
 from voicemail.domain.errors import InvalidInput
 from voicemail.domain.models import MSG_ID
 from voicemail.spool.envelope import parse_envelope
 
 CAPTURED_TXT = CAPTURES / "msg0000.txt"
-
-
-def _needs(path: Path) -> None:
-    if not path.is_file():
-        pytest.skip(f"capture file {path} not found (set VOICEMAIL_CAPTURES)")
 
 
 def _keys(txt: str) -> list[str]:
@@ -34,7 +30,6 @@ def _mask_times(txt: str) -> str:
 
 
 def test_a_left_message_is_laid_out_like_the_captured_one(tmp_path: Path) -> None:
-    _needs(CAPTURED_TXT)
     spool = tmp_path / "voicemail"
     with running(spool) as standin:
         msg_id = standin.leave_message("1001", '"Alice Internal" <1001>')
@@ -71,8 +66,6 @@ def test_caller_id_variants_are_written_like_the_captured_files(tmp_path: Path) 
         ("2001", None, "vmleave-ext", "spool-2001-INBOX-msg0001.dialplan-vmleave-ext.txt", "2001/INBOX/msg0001"),
         ("2001", None, "vmleave-anon", "spool-2001-INBOX-msg0002.dialplan-vmleave-anon.txt", "2001/INBOX/msg0002"),
     ]
-    for *_, name, _ in cases:
-        _needs(CAPTURES / name)
     spool = tmp_path / "voicemail"
     with running(spool) as standin:
         for mailbox, callerid, context, _, _ in cases:
@@ -184,7 +177,6 @@ def test_callers_audio_is_stored_byte_for_byte(tmp_path: Path) -> None:
 
 def test_wav49_is_written_in_the_captured_gsm_layout_beside_the_pcm_file(tmp_path: Path) -> None:
     captured = CAPTURES / "format-wav49-msg0016.WAV"
-    _needs(captured)
     spool = tmp_path / "voicemail"
     with running(spool, formats=("wav49", "wav")) as standin:
         standin.leave_message("1002", '"Alice Internal" <1001>')

@@ -7,9 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
-
-from tests.integration.standin.standin_client import CAPTURES, Ami, capture_blocks, connected, events, reply, running
+from tests.integration.standin.standin_client import Ami, capture_blocks, connected, events, reply, running
 from voicemail.spool.envelope import parse_envelope
 from voicemail.spool.placeholder import placeholder_bytes
 
@@ -66,8 +64,6 @@ def test_move_remove_forward_answer_with_the_bare_lf_and_renumber_at_once(tmp_pa
 
 
 def test_the_replies_equal_the_captured_q2b_replies(tmp_path: Path) -> None:
-    if not (CAPTURES / "q2b-vm-move-remove-forward.rx.ami.txt").is_file():
-        pytest.skip("capture q2b not found (set VOICEMAIL_CAPTURES)")
     recorded = {re.search(rb"ActionID: (\S+)", b).group(1).decode(): b  # type: ignore[union-attr]
                 for b in capture_blocks("q2b-vm-move-remove-forward") if b.startswith(b"Response:")}
     spool = tmp_path / "voicemail"
@@ -204,8 +200,6 @@ def test_after_a_restart_refresh_has_no_cached_state_to_compare_with(tmp_path: P
 
 
 def test_user_and_mailbox_replies_equal_the_q1_capture(tmp_path: Path) -> None:
-    if not (CAPTURES / "q1-voicemail-session.rx.ami.txt").is_file():
-        pytest.skip("capture q1 not found (set VOICEMAIL_CAPTURES)")
     recorded = capture_blocks("q1-voicemail-session")
     by_id: dict[str, list[bytes]] = {}
     for block in recorded:

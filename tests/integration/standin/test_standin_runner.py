@@ -69,3 +69,17 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None
         StandinConfig(spool_dir=tmp_path, formats=("mp3",)).validated()
     with pytest.raises(ConfigError, match="mailbox"):
         StandinConfig(spool_dir=tmp_path, mailboxes=(StandinMailbox("default", "../x"),)).validated()
+
+
+def test_command_line_takes_scripted_callers_and_phones(tmp_path: Path) -> None:
+    from voicemail.standin.__main__ import parse
+
+    config = parse(["--spool", str(tmp_path), "--caller", "x1=Wait(2.4),SendDTMF(4242#),Wait(60),Hangup",
+                    "--phone", "desk=Ringing,Wait(3),Answer", "--file-root", str(tmp_path / "root")])
+    assert dict(config.callers) == {"x1": "Wait(2.4),SendDTMF(4242#),Wait(60),Hangup"}
+    assert dict(config.phones) == {"desk": "Ringing,Wait(3),Answer"}
+    assert config.file_root == tmp_path / "root"
+    with pytest.raises(ConfigError):
+        parse(["--spool", str(tmp_path), "--caller", "x1=Dial(SIP/1)"])
+    with pytest.raises(SystemExit):
+        parse(["--spool", str(tmp_path), "--caller", "no-steps"])

@@ -1,6 +1,6 @@
-"""The issue-5 pages: /audit (auditor), /cases (investigator), /approvals (cleared administrator), on the real
+"""The investigation pages: /audit (auditor), /cases (investigator), /approvals (cleared administrator), on the real
 web app, the real Investigations services and a message sealed by the custody pipeline. The web user name
-is the issue-5 principal; every act is audited as that user from the client's address."""
+is the investigation principal; every act is audited as that user from the client's address."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from voicemail.audit.service import Investigations
 from voicemail.audit.signing import SigningKey
 
 SOURCE = "testclient"  # the client address Starlette's TestClient connects from
-# web user -> issue-5 roles granted to that principal name (the web accounts themselves hold no web role)
+# web user -> investigation roles granted to that principal name (the web accounts themselves hold no web role)
 PEOPLE: dict[str, tuple[str, ...]] = {"audrey": ("auditor",), "ivan": ("investigator",), "ines": ("investigator",),
                                       "clara": ("cleared_admin",), "carl": ("investigator", "cleared_admin")}
 PAGES = ("/audit", "/cases", "/approvals")
@@ -82,7 +82,7 @@ def test_each_page_is_shown_only_to_its_role_and_refusals_are_audited(site: WebS
     want = {page: 303 if who == "anonymous" else 200 if ALLOWED[page] == who else 404 for page in PAGES}
     assert got == want
     if who == "anonymous":
-        assert client.get("/audit", follow_redirects=False).headers["location"] == "/signin"
+        assert client.get("/audit", follow_redirects=False).headers["location"] == "/signin?next=%2Faudit"
         return
     refused = [e for e in events(site, actor=who)[before:] if e.outcome == "denied"]
     assert len(refused) == sum(1 for page in PAGES if ALLOWED[page] != who)

@@ -23,7 +23,6 @@ from voicemail.db.engine import make_engine
 from voicemail.db.migrate import upgrade
 
 CAPTURE = CAPTURES / "q1-voicemail-session.ami.txt"
-pytestmark = pytest.mark.skipif(not CAPTURE.is_file(), reason=f"capture not found at {CAPTURE}")
 ADMIN, IVY, CARL, MALLORY = (Actor(n, "cli@test") for n in ("root", "ivy", "carl", "mallory"))
 
 

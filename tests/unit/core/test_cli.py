@@ -13,7 +13,8 @@ from tests.unit.core.test_custody import World
 from voicemail.cli import main
 
 COMMANDS = [[], ["run"], ["worker"], ["beat"], ["demo"], ["reconcile"], ["keys"], ["keys", "init"],
-            ["message"], ["message", "export"], ["config"], ["config", "show"], ["config", "table"]]
+            ["message"], ["message", "export"], ["messages"], ["messages", "list"],
+            ["messages", "export"], ["config"], ["config", "show"], ["config", "table"]]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "voicemail")

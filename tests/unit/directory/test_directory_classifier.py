@@ -33,7 +33,8 @@ def db_directory(tmp_path: Path) -> Iterator[DbDirectory]:
     engine = make_engine(f"sqlite:///{tmp_path / 'dir.db'}")
     upgrade(engine)
     store = SqlDirectoryStore(make_sessionmaker(engine))
-    run = store.begin_run(600)
+    now = dt.datetime.now(dt.UTC)
+    run = store.begin_run(600, now=now)
     store.apply_users([
         DirectoryUser("g1", "cn=alice", account="alice", name="Alice Adams", email="alice@agency.example",
                       numbers=(("phone", "(202) 555-1001"), ("ip_phone", "1001"), ("mobile", "+1 301 555 0101"))),
@@ -42,8 +43,9 @@ def db_directory(tmp_path: Path) -> Iterator[DbDirectory]:
         DirectoryUser("g3", "cn=carol", account="carol", name="Carol", numbers=(("phone", "1500"),)),
         DirectoryUser("g4", "cn=dave", account="dave", name="Dave", numbers=(("phone", "+1 202 555 1500"),)),
         DirectoryUser("g5", "cn=noname", account="noname", name="", numbers=(("ip_phone", "1005"),)),
-    ], run, PLAN.key)
-    store.finish_run(run, full=True, high_water="", source_key="", server_id="", plan_fingerprint=PLAN.fingerprint())
+    ], run, PLAN.key, now=now)
+    store.finish_run(run, full=True, high_water="", source_key="", server_id="", plan_fingerprint=PLAN.fingerprint(),
+                     now=now)
     yield DbDirectory(store, PLAN, max_age=3600.0)
     engine.dispose()
 

@@ -13,7 +13,6 @@ from voicemail.domain.errors import TransientError
 from voicemail.domain.models import Caller, CallerKind, DirectoryEntry, Envelope
 from voicemail.spool import parse_envelope
 
-pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"captures not found at {CAPTURES}")
 INTERNAL = frozenset({"vmleave-int"})
 
 

@@ -4,7 +4,6 @@ wrapped and unwrapped inside it (CKM_AES_GCM); rotation and retirement work thro
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.requirements import require_binary, require_file
 from tests.unit.lifecycle.support import Site, open_audio, seed
 from voicemail.audit.store import AuditLog
 from voicemail.domain.errors import IntegrityError, KeyringError
@@ -21,8 +21,6 @@ from voicemail.vault import new_data_key
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "4321"
 
-pytestmark = pytest.mark.skipif(not (Path(MODULE).exists() and shutil.which("softhsm2-util")),
-                                reason="SoftHSM2 is not installed (apt-get install softhsm2)")
 
 
 TOKENS = 4
@@ -32,6 +30,8 @@ TOKENS = 4
 def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """SoftHSM2 tokens for this module, all made before the library is loaded: SoftHSM2 reads
     SOFTHSM2_CONF and its token list once per process (at C_Initialize)."""
+    require_file(MODULE, package="softhsm2")
+    require_binary("softhsm2-util", package="softhsm2")
     root = tmp_path_factory.mktemp("softhsm")
     (root / "tokens").mkdir()
     conf = root / "softhsm2.conf"

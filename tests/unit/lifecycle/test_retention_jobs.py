@@ -46,7 +46,7 @@ def test_two_runs_at_once_destroy_each_message_exactly_once(site: Site) -> None:
 
     def run() -> None:
         try:
-            results.append(Lifecycle(c, now=lambda: NOW).runner("retention", "test").run())
+            results.append(Lifecycle(c, now=lambda: NOW, db_clock=lambda: NOW).runner("retention", "test").run())
         except LeaseBusy:
             results.append("busy")
 
@@ -69,7 +69,7 @@ def test_owners_are_warned_once_before_their_messages_expire(site: Site) -> None
     soon = [seed(c, age_days=720), seed(c, age_days=725, folder="Old")]
     seed(c, age_days=100)  # not soon
     seed(c, age_days=725, mailbox="1003")  # no owner on record: nobody to warn
-    lc = Lifecycle(c, now=lambda: NOW)
+    lc = Lifecycle(c, now=lambda: NOW, db_clock=lambda: NOW)
     assert lc.warner().run() == 1
     emls = list((site.root / "outbox").rglob("*.eml"))
     assert len(emls) == 1
@@ -138,7 +138,7 @@ def test_the_plan_on_sqlite_sorts_classes_ages_and_holds(site: Site) -> None:
     inv.access.grant(admin, ivy.name, "investigator", "setup")
     inv.access.open_case(ivy, "CI-1", "OIG", "fraud")
     inv.holds.place(ivy, "CI-1", "message", message_ids=[held])
-    plans = {p.record_class: p for p in Lifecycle(c, now=lambda: NOW).planner.message_plans()}
+    plans = {p.record_class: p for p in Lifecycle(c, now=lambda: NOW, db_clock=lambda: NOW).planner.message_plans()}
     assert {d.id for d in plans["messages.new"].due} == {new_due, urgent_due}
     assert [h.id for h in plans["messages.new"].held] == [held]
     assert {d.id for d in plans["messages.old"].due} == {old_due}

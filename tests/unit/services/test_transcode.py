@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.requirements import require_binary
 from voicemail.domain.errors import InvalidInput
 from voicemail.services.transcode import (
     PCM_BLOCK,
@@ -24,6 +25,11 @@ from voicemail.services.transcode import (
 @pytest.fixture
 def gsm(captures: Path) -> bytes:
     return (captures / "format-wav49-msg0016.WAV").read_bytes()
+
+
+@pytest.fixture
+def ffmpeg() -> str:
+    return require_binary("ffmpeg", package="ffmpeg")
 
 
 def reader(data: bytes):  # type: ignore[no-untyped-def]
@@ -46,7 +52,7 @@ def test_the_capture_layout_is_read_from_its_header(gsm: bytes) -> None:
     assert layout.pcm_size == PCM_HEADER + 99 * PCM_BLOCK
 
 
-def test_whole_transcode_is_a_valid_wav_equal_to_a_full_decode(gsm: bytes) -> None:
+def test_whole_transcode_is_a_valid_wav_equal_to_a_full_decode(gsm: bytes, ffmpeg: str) -> None:
     layout = parse_wav49(gsm[:4096], len(gsm))
     chunks, close = transcode_range(layout, reader(gsm), 0, layout.pcm_size - 1)
     out = b"".join(chunks)
@@ -57,7 +63,7 @@ def test_whole_transcode_is_a_valid_wav_equal_to_a_full_decode(gsm: bytes) -> No
         assert w.readframes(w.getnframes()) == full_decode(gsm)
 
 
-def test_a_range_from_the_middle_has_exact_length_and_nearly_the_same_samples(gsm: bytes) -> None:
+def test_a_range_from_the_middle_has_exact_length_and_nearly_the_same_samples(gsm: bytes, ffmpeg: str) -> None:
     layout = parse_wav49(gsm[:4096], len(gsm))
     reference = full_decode(gsm)
     start, end = PCM_HEADER + 50 * PCM_BLOCK + 100, PCM_HEADER + 80 * PCM_BLOCK + 7

@@ -8,7 +8,6 @@ from tests.conftest import CAPTURES
 from voicemail.domain.errors import MalformedEnvelope
 from voicemail.spool.envelope import MAX_ENVELOPE_BYTES, parse_callerid, parse_envelope
 
-pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"captures not found at {CAPTURES}")
 SAMPLES = sorted(
     ["msg0000.txt", "format-wav49-msg0016.txt"]
     + [p.name for p in CAPTURES.glob("spool-*-INBOX-msg*.txt")]

@@ -16,7 +16,6 @@ from voicemail.domain.models import MailboxRef, SpoolMessage
 from voicemail.domain.ports import Spool
 from voicemail.spool import FileSpool, SpoolPathRefused, parse_envelope
 
-pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"captures not found at {CAPTURES}")
 MSG_Q1 = "1795978545-00000000"  # msg0000.txt
 MSG_EXT = "1795978807-00000000"  # spool-1002-INBOX-msg0000.ami-callerid-external.txt
 MSG_NOCID = "1795978820-00000001"  # spool-1002-INBOX-msg0001.ami-no-callerid.txt

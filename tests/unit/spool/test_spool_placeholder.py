@@ -18,8 +18,6 @@ from voicemail.spool.placeholder import (
     placeholder_bytes,
 )
 
-pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"captures not found at {CAPTURES}")
-
 
 def riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     """(id, payload) of each chunk of a RIFF/WAVE file; asserts the container sizes add up."""

@@ -18,12 +18,11 @@ from voicemail.spool import FileSpool, placeholder_bytes
 from voicemail.spool import strip as strip_module
 from voicemail.spool.exchange import exchange_available, rename_exchange
 
-pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"captures not found at {CAPTURES}")
 BOX = MailboxRef("default", "1001")
 MSG_Q1 = "1795978545-00000000"
-WAV = (CAPTURES / "msg0000.wav").read_bytes() if CAPTURES.is_dir() else b""
+WAV = (CAPTURES / "msg0000.wav").read_bytes()
 WAV_SHA = hashlib.sha256(WAV).hexdigest()
-WAV49 = (CAPTURES / "format-wav49-msg0016.WAV").read_bytes() if CAPTURES.is_dir() else b""
+WAV49 = (CAPTURES / "format-wav49-msg0016.WAV").read_bytes()
 
 
 def later() -> float:

@@ -1,0 +1,124 @@
+"""`voicemail run | worker | beat | demo | reconcile`: the long-running processes and one reconciliation pass."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from voicemail.cli.common import config_option, handle_errors, progress, settings_from, setup_logging
+from voicemail.domain.errors import ConfigError
+
+
+def register(main: click.Group) -> None:
+    @main.command()
+    @config_option
+    @click.option("--no-web", is_flag=True, help="Do not serve the web app; by default it is served on "
+                  "web_host:web_port beside the listener.")
+    @handle_errors
+    def run(config_file: str | None, no_web: bool) -> None:
+        """Connect to Asterisk (AMI) and run the listener. With no broker configured this also runs a
+        worker and the sweeper in-process, so one command is a whole working system."""
+        from voicemail.service import run_service
+
+        settings = settings_from(config_file)
+        if not settings.ami_secret:
+            raise ConfigError("setting ami_secret (VOICEMAIL_AMI_SECRET): required to log in to Asterisk")
+        asyncio.run(run_service(settings, web=not no_web))
+
+    @main.command()
+    @config_option
+    @click.option("--concurrency", type=int, default=None, help="Worker processes (default: worker_concurrency).")
+    @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True,
+                  help="Celery execution pool (solo: one task at a time in the main process).")
+    @handle_errors
+    def worker(config_file: str | None, concurrency: int | None, pool: str) -> None:
+        """Run Celery workers for the custody and notification tasks (needs a broker)."""
+        from voicemail.app import build_container
+        from workers.celery_app import configure
+        from workers.runtime import install
+        from workers.tasks import enqueue_seal
+
+        settings = settings_from(config_file, worker_concurrency=concurrency)
+        if not settings.broker_url:
+            raise ConfigError("setting broker_url (VOICEMAIL_BROKER_URL): `voicemail worker` needs a broker; "
+                              "with the embedded transport `voicemail run` runs the worker itself")
+        app = configure(settings)
+        install(build_container(settings, on_new=enqueue_seal))
+        quiet = ["--quiet"] if settings.log_format == "json" else []  # no banner between the JSON lines
+        app.worker_main([*quiet, "worker", "--loglevel", settings.log_level, "--concurrency",
+                         str(settings.worker_concurrency), "--pool", pool, "-Q", "voicemail",
+                         "--without-gossip", "--without-mingle", "--hostname", f"voicemail-{os.getpid()}@%h"])
+
+    @main.command()
+    @config_option
+    @handle_errors
+    def beat(config_file: str | None) -> None:
+        """Run the schedule: reconciliation and the sweeper (exactly one beat per site)."""
+        from workers.celery_app import configure
+
+        settings = settings_from(config_file)
+        if not settings.broker_url:
+            raise ConfigError("setting broker_url (VOICEMAIL_BROKER_URL): `voicemail beat` needs a broker")
+        app = configure(settings)
+        schedule = Path(settings.vault_dir).parent / "celerybeat-schedule"
+        app.Beat(loglevel=settings.log_level, schedule=str(schedule)).run()
+
+    @main.command()
+    @click.option("--once", is_flag=True, help="Leave the sample messages, wait until they are sealed and notified, "
+                  "print the summary and exit.")
+    @click.option("--dir", "base", type=click.Path(file_okay=False, path_type=Path), default=Path("voicemail-demo"),
+                  show_default=True, help="Folder for the demo's database, vault, keyring, spool and outbox.")
+    @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the pipeline.")
+    @handle_errors
+    def demo(once: bool, base: Path, timeout: float) -> None:
+        """Run the whole flow locally (no external service) with an Asterisk stand-in."""
+        from voicemail.demo import run_demo
+
+        setup_logging(os.environ.get("VOICEMAIL_LOG_LEVEL", "WARNING"))
+        sys.exit(run_demo(base.resolve(), once, timeout))
+
+    @main.command()
+    @config_option
+    @handle_errors
+    def reconcile(config_file: str | None) -> None:
+        """Run one full reconciliation pass over the spool and print what it found."""
+        from voicemail.app import build_container
+
+        settings = settings_from(config_file)
+        enqueued: list[str] = []
+        on_new: Callable[[str], None] = enqueued.append
+        if settings.broker_url:
+            from workers.celery_app import configure
+            from workers.tasks import enqueue_seal
+
+            configure(settings)
+            on_new = enqueue_seal
+        container = build_container(settings, on_new=on_new)
+        try:
+            with progress("reconciling mailboxes") as bar:
+                report = container.discovery.reconcile(progress=bar)
+            removed = container.collect_vault_orphans()
+        finally:
+            container.close()
+        click.echo(f"mailboxes: {report.mailboxes}  messages seen: {report.seen}  new: {report.new}  "
+                   f"problems: {len(report.problems)}")
+        for problem in report.problems:
+            click.echo(f"  left untouched: {problem.path}: {problem.reason}")
+        for refused in report.envelopes_refused:
+            click.echo(f"  envelope refused, audio in custody, caller treated as unknown: {refused.path}: "
+                       f"{refused.reason}")
+        if report.swaps_removed:
+            click.echo(f"  spool: removed {report.swaps_removed} swap file(s) left by interrupted strips "
+                       "(each held a sealed recording or a placeholder)")
+        if removed:
+            click.echo(f"  vault: removed {removed} file(s) that no record points to (left by interrupted seals)")
+        if report.new and not settings.broker_url:
+            click.echo("  new messages are recorded; the running `voicemail run` seals them at its next sweep")
+        if state := container.store.summary():
+            click.echo("  " + "  ".join(f"{k}: {v}" for k, v in sorted(state.items())))
+

@@ -1,0 +1,190 @@
+"""Prometheus collectors: the pipeline's figures from the database, the serving process's AMI state.
+
+Counters computed from the database (``*_total``) count rows that never go away (a destroyed message
+stays as a tombstone), so they only grow and ``rate()`` works on them whichever process is scraped.
+The custody latency histograms are gauge histograms over a sliding window of recent messages
+(setting metrics_latency_window): use ``histogram_quantile()`` on them directly, not over ``rate()``.
+No label carries a mailbox, a caller or a message id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector, CollectorRegistry
+from sqlalchemy.engine import Engine
+
+from voicemail.observe.broker import QueueDepth, queue_depth
+from voicemail.observe.runtime import RuntimeStatus
+from voicemail.observe.snapshot import Snapshot, read_snapshot
+
+log = logging.getLogger(__name__)
+LATENCY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+MESSAGE_STATES = ("discovered", "sealed", "stripped", "vanished", "shredding", "destroyed")
+NOTIFICATION_STATES = ("pending", "sending", "sent", "failed")
+TASKS = ("workers.tasks.seal_message", "workers.tasks.strip_message", "workers.tasks.send_notification")
+
+
+@dataclass(frozen=True)
+class ObserveSettings:
+    cache_seconds: float = 10.0
+    latency_window: float = 3600.0
+    mailer: str = "outbox"
+    quota_site_bytes: int = 0
+    checkpoint_interval: float = 3600.0
+    broker_url: str = ""
+    queue: str = "voicemail"
+
+
+class SnapshotCache:
+    """One database snapshot per ``cache_seconds``, shared by /metrics and the operations page."""
+
+    def __init__(self, engine: Engine, settings: ObserveSettings,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+        self._engine, self._settings, self._clock = engine, settings, clock
+        self._lock = threading.Lock()
+        self._value: tuple[float, Snapshot, float] | None = None  # (monotonic time, snapshot, seconds it took)
+
+    def get(self) -> tuple[Snapshot, float]:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._value[0] >= self._settings.cache_seconds:
+                started = time.perf_counter()
+                snap = read_snapshot(self._engine, now=self._clock(), window=self._settings.latency_window)
+                self._value = (time.monotonic(), snap, time.perf_counter() - started)
+            return self._value[1], self._value[2]
+
+
+class BrokerCache:
+    def __init__(self, settings: ObserveSettings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._value: tuple[float, QueueDepth] | None = None
+
+    def get(self) -> QueueDepth:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._value[0] >= self._settings.cache_seconds:
+                self._value = (time.monotonic(), queue_depth(self._settings.broker_url, self._settings.queue))
+            return self._value[1]
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _labelled(family: GaugeMetricFamily | CounterMetricFamily, label_values: Iterable[tuple[str, float]]
+              ) -> GaugeMetricFamily | CounterMetricFamily:
+    for label, value in label_values:
+        family.add_metric([label], value)
+    return family
+
+
+def histogram(name: str, doc: str, values: Sequence[float]) -> GaugeHistogramMetricFamily:
+    buckets = [(str(bound), float(sum(1 for v in values if v <= bound))) for bound in LATENCY_BUCKETS]
+    buckets.append(("+Inf", float(len(values))))
+    return GaugeHistogramMetricFamily(name, doc, buckets=buckets, gsum_value=float(sum(values)))
+
+
+class DatabaseCollector(Collector):
+    def __init__(self, snapshots: SnapshotCache, broker: BrokerCache, settings: ObserveSettings) -> None:
+        self._snapshots, self._broker, self._settings = snapshots, broker, settings
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            s, took = self._snapshots.get()
+        except Exception as exc:  # the database is down: say so, and let the other collectors answer
+            log.warning("metrics: the database figures could not be read (%s)", type(exc).__name__)
+            yield _gauge("voicemail_database_up", "The database answered the metrics queries.", 0.0)
+            return
+        yield _gauge("voicemail_database_up", "The database answered the metrics queries.", 1.0)
+        st = self._settings
+        yield _labelled(GaugeMetricFamily("voicemail_messages", "Messages by custody state.", labels=["state"]),
+                        [(k, s.messages_by_state.get(k, 0)) for k in
+                         sorted(set(MESSAGE_STATES) | set(s.messages_by_state))])
+        yield CounterMetricFamily("voicemail_messages_discovered", "Messages ever discovered in the spool.",
+                                  value=s.discovered_total)
+        yield CounterMetricFamily("voicemail_messages_sealed", "Messages ever sealed into the vault and verified.",
+                                  value=s.sealed_total)
+        yield CounterMetricFamily("voicemail_messages_stripped", "Messages whose spool audio was replaced by a "
+                                  "placeholder.", value=s.stripped_total)
+        yield CounterMetricFamily("voicemail_notifications_sent", "Notifications ever sent (notified messages).",
+                                  value=s.notifications_by_state.get("sent", 0))
+        yield _labelled(GaugeMetricFamily("voicemail_notifications", "Notifications by state.", labels=["state"]),
+                        [(k, s.notifications_by_state.get(k, 0)) for k in
+                         sorted(set(NOTIFICATION_STATES) | set(s.notifications_by_state))])
+        failed = CounterMetricFamily("voicemail_failed", "Work items ever parked as dead letters (custody: seal / "
+                                     "strip; notification: send).", labels=["kind"])
+        by_kind = {"custody": 0, "notification": 0}
+        for task, n in s.dead_letters_total.items():
+            by_kind["notification" if task.endswith("send_notification") else "custody"] += n
+        yield _labelled(failed, sorted(by_kind.items()))
+        yield _labelled(GaugeMetricFamily("voicemail_dead_letters", "Dead letters not resolved yet, by task.",
+                                          labels=["task"]),
+                        [(t, s.dead_letters_open.get(t, 0)) for t in sorted(set(TASKS) | set(s.dead_letters_open))])
+        yield _labelled(GaugeMetricFamily("voicemail_notification_failures", "Notifications failed or parked and "
+                                          "not resolved, by mail backend.", labels=["backend"]),
+                        [(st.mailer, s.notifications_failed)])
+        yield _labelled(GaugeMetricFamily("voicemail_queue_depth", "Work not done yet: messages not stripped, "
+                                          "notifications not sent.", labels=["queue"]),
+                        [("custody", s.custody_pending), ("notification", s.notify_pending)])
+        yield _labelled(GaugeMetricFamily("voicemail_oldest_pending_seconds", "Age of the oldest work not done yet "
+                                          "(0 = none).", labels=["queue"]),
+                        [("custody", s.oldest_custody_seconds), ("notification", s.oldest_notify_seconds)])
+        yield histogram("voicemail_custody_seal_seconds", "Discovery to verified seal, messages sealed in the "
+                        "latency window.", s.window.seal)
+        yield histogram("voicemail_custody_notify_seconds", "Seal to notification sent, notifications sent in "
+                        "the latency window.", s.window.notify)
+        yield histogram("voicemail_custody_total_seconds", "Discovery to notification sent, notifications sent "
+                        "in the latency window.", s.window.total)
+        yield _gauge("voicemail_latency_window_seconds", "Length of the latency window.", st.latency_window)
+        yield _gauge("voicemail_vault_bytes", "Bytes of sealed audio held (plaintext size of the recordings on "
+                     "record).", s.vault_bytes)
+        yield _gauge("voicemail_vault_quota_bytes", "Site quota of the vault (0 = none).", st.quota_site_bytes)
+        if s.checkpoint_age is not None:
+            yield _gauge("voicemail_audit_checkpoint_age_seconds", "Seconds since the last signed audit checkpoint.",
+                         s.checkpoint_age)
+        yield _gauge("voicemail_audit_checkpoint_interval_seconds", "Scheduled checkpoint interval (0 = none).",
+                     st.checkpoint_interval)
+        depth = self._broker.get()
+        yield _gauge("voicemail_broker_up", "The Celery broker answered (1 with the embedded transport).",
+                     1.0 if depth.reachable else 0.0)
+        if depth.messages is not None:
+            yield _gauge("voicemail_broker_queue_messages", "Tasks waiting in the Celery queue on the broker.",
+                         depth.messages)
+        yield _gauge("voicemail_metrics_query_seconds", "Seconds the database figures took to compute.", took)
+
+
+class RuntimeCollector(Collector):
+    """The AMI listener of this process (`voicemail run` only)."""
+
+    def __init__(self, runtime: RuntimeStatus) -> None:
+        self._runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        r = self._runtime
+        yield _gauge("voicemail_ami_connected", "1 while the listener is logged in to Asterisk's AMI.",
+                     1.0 if r.ami_connected() else 0.0)
+        yield CounterMetricFamily("voicemail_ami_reconnects", "AMI logins after the first (reconnects).",
+                                  value=max(0, r.ami_connects() - 1))
+        yield CounterMetricFamily("voicemail_reconciliations", "Completed full reconciliation passes.",
+                                  value=r.reconciliations())
+        last = r.last_reconciled_at()
+        if last is not None:
+            yield _gauge("voicemail_last_reconciliation_timestamp_seconds", "When the last reconciliation finished "
+                         "(epoch seconds).", last)
+
+
+def build_registry(snapshots: SnapshotCache, broker: BrokerCache, settings: ObserveSettings,
+                   runtime: RuntimeStatus | None) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DatabaseCollector(snapshots, broker, settings))
+    if runtime is not None:
+        registry.register(RuntimeCollector(runtime))
+    ProcessCollector(registry=registry)
+    return registry
