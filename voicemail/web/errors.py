@@ -9,11 +9,12 @@ API paths (and /healthz, /status) answer JSON; pages answer an HTML error page.
 
 from __future__ import annotations
 
+import html
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voicemail.audit.errors import AccessDenied, HeldError
@@ -52,8 +53,15 @@ def error_response(request: Request, status: int, detail: str, headers: dict[str
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
     from voicemail.web.render import render
 
-    return render(request, "error.html", {"status": status, "title": _TITLES.get(status, "Error"),
-                                          "detail": detail}, status=status, headers=headers)
+    try:
+        return render(request, "error.html", {"status": status, "title": _TITLES.get(status, "Error"),
+                                              "detail": detail}, status=status, headers=headers)
+    except Exception as exc:  # the page frame itself failed (e.g. the unread count): a bare page, same headers
+        log.error("error page for %s could not be rendered: %s", request.url.path, type(exc).__name__)
+        title = html.escape(_TITLES.get(status, "Error"))
+        body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
+                f"<body><main><h1>{title}</h1><p>{html.escape(detail)}</p></main></body></html>")
+        return HTMLResponse(body, status_code=status, headers=headers)
 
 
 def _status_for(exc: Exception) -> tuple[int, str]:

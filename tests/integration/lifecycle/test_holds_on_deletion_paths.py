@@ -51,7 +51,7 @@ def test_retention_keeps_what_a_range_hold_covers_and_destroys_what_a_released_h
     released = inv.holds.place(IVY, "CI-7", "message", message_ids=[m["released"][0]])
     inv.holds.release(IVY, released[0], "case closed")
 
-    report = Lifecycle(c, now=lambda: NOW).runner("retention", "test").run()
+    report = Lifecycle(c, now=lambda: NOW, db_clock=lambda: NOW).runner("retention", "test").run()
 
     s = states(c)
     held = ("in_range", "at_start", "all_boxes")
