@@ -15,6 +15,7 @@ from voicemail.cli import (
     messages,
     notifications,
     ops,
+    outlook,
     service,
     signin,
     web,
@@ -31,5 +32,5 @@ def main() -> None:
 # Order matters where a module adds commands to another's group: keys before audit and lifecycle,
 # web (which creates `accounts`) before signin.
 for _module in (service, keys, messages, notifications, config, directory, audit, cases, web, signin, lifecycle,
-                ops):
+                ops, outlook):
     _module.register(main)
