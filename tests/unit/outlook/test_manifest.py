@@ -80,3 +80,17 @@ def test_activation_rule_matches_our_player_link_only() -> None:
     assert not pattern.search("https://evil.example.org/messages/3f9c")
     assert not pattern.search("https://vm.example.org.evil.example/messages/3f9c")
     assert not pattern.search("https://vm.example.org/inbox")
+
+
+def test_every_icon_the_manifest_names_is_a_png_of_its_size_served_from_static() -> None:
+    import struct
+    from pathlib import Path
+
+    from voicemail.outlook.manifest import ICON_PATHS
+
+    static = Path(__file__).resolve().parents[3] / "voicemail" / "web" / "static"
+    for size, path in ICON_PATHS.items():
+        assert path.startswith("/static/")
+        data = (static / path.removeprefix("/static/")).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert struct.unpack(">II", data[16:24]) == (size, size)
