@@ -10,7 +10,8 @@ HERE = Path(__file__).parent
 BENCHES = ["bench_ami_parser.py", "bench_vault.py", "bench_ingest.py", "bench_mail.py", "bench_audit.py",
            "bench_directory.py",
            "bench_rewrap.py", "bench_purge.py",  # lifecycle
-           "bench_playback.py", "bench_inbox.py", "bench_metrics.py"]  # mailbox services
+           "bench_playback.py", "bench_inbox.py", "bench_metrics.py",  # mailbox services
+           "bench_phone_menu.py"]  # telephone menu
 
 if __name__ == "__main__":
     status = 0

@@ -24,6 +24,7 @@ import ipaddress
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -304,9 +305,11 @@ class EwsMailer:
         data: bytes = service.wrap(content=payload, api_version=account.version.api_version)
         return data
 
-    def send(self, email: OutgoingEmail) -> None:
+    def send(self, email: OutgoingEmail, before_commit: Callable[[], None] | None = None) -> None:
         try:
             item = self.message(email)
+            if before_commit is not None:
+                before_commit()
             item.send(save_copy=False)
         except (TransientError, PermanentError):
             raise

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -210,9 +211,11 @@ class GraphMailer:
                                  "VOICEMAIL_GRAPH_CLIENT_SECRET / VOICEMAIL_GRAPH_TENANT_ID")
         raise TransientError(f"Graph token not issued ({error or 'no error code'})")
 
-    def send(self, email: OutgoingEmail) -> None:
+    def send(self, email: OutgoingEmail, before_commit: Callable[[], None] | None = None) -> None:
         body = render_graph_request(email)
         token, http = self._token()
+        if before_commit is not None:
+            before_commit()
         try:
             response = http.post(
                 self._config.send_url, data=body,

@@ -56,18 +56,19 @@ class OutboxMailer:
             raise PermanentError(str(exc)) from None
         return self._directory / f"{notification_id}.eml"
 
-    def send(self, email: OutgoingEmail) -> None:
+    def send(self, email: OutgoingEmail, before_commit: Callable[[], None] | None = None) -> None:
+        """``before_commit`` runs after the temporary file is written, before it is renamed into place."""
         target = self.path_for(email.notification_id)
         data = render_rfc5322(email, message_id_domain=self._message_id_domain, date=self._clock())
         try:
             self._directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             if target.exists():
                 return  # already in the outbox: sending again changes nothing
-            self._write_atomically(target, data)
+            self._write_atomically(target, data, before_commit)
         except OSError as exc:
             raise TransientError(f"cannot write to the mail outbox: {exc.strerror or type(exc).__name__}") from exc
 
-    def _write_atomically(self, target: Path, data: bytes) -> None:
+    def _write_atomically(self, target: Path, data: bytes, before_commit: Callable[[], None] | None = None) -> None:
         fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=self._directory)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -75,6 +76,8 @@ class OutboxMailer:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+            if before_commit is not None:
+                before_commit()
             os.replace(temp_name, target)
         except BaseException:
             with contextlib.suppress(OSError):

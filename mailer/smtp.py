@@ -8,6 +8,10 @@ server has closed it: a connection found dead at ``MAIL FROM`` has carried nothi
 is retried at once on a fresh connection. A failure later in the transaction is reported as transient
 (the worker retries; at worst the owner gets one more copy).
 
+DATA is sent in two steps: the message, then (after ``before_commit`` allowed it) the final dot, which is
+when the server takes the message. When ``before_commit`` raises, the connection is closed without the
+dot, so the server discards what it received.
+
 Errors: 4xx replies, timeouts and refused connections -> TransientError; 5xx replies (unknown recipient,
 message refused), failed authentication and an untrusted server certificate -> PermanentError.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import smtplib
 import ssl
 import threading
@@ -29,6 +34,7 @@ from voicemail.domain.errors import ConfigError, PermanentError, TransientError
 from voicemail.domain.models import OutgoingEmail
 
 TLS_MODES = ("starttls", "implicit", "none")
+_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
 
 
 @dataclass(frozen=True)
@@ -93,20 +99,20 @@ class SmtpMailer:
         """The message bytes this sender puts after DATA (before dot-stuffing)."""
         return render_rfc5322(email, message_id_domain=self._config.message_id_domain, date=self._clock())
 
-    def send(self, email: OutgoingEmail) -> None:
+    def send(self, email: OutgoingEmail, before_commit: Callable[[], None] | None = None) -> None:
         data = self.render(email)
         recipient = address_of(email.recipient, "recipient")
         with self._lock:
             try:
                 conn, fresh = self._connection()
                 try:
-                    self._transaction(conn, recipient, data)
+                    self._transaction(conn, recipient, data, before_commit)
                 except _StaleConnection:
                     if fresh:
                         raise TransientError("SMTP server closed the connection") from None
                     self._drop()
                     conn, _ = self._connection()
-                    self._transaction(conn, recipient, data)
+                    self._transaction(conn, recipient, data, before_commit)
             except _StaleConnection:
                 self._drop()
                 raise TransientError("SMTP server closed the connection") from None
@@ -127,8 +133,12 @@ class SmtpMailer:
             except (smtplib.SMTPException, OSError) as exc:  # refused, reset, timed out, TLS failure
                 self._drop()
                 raise TransientError(f"SMTP server unreachable: {type(exc).__name__}") from None
+            except BaseException:  # anything else in the middle of a transaction: never reuse that connection
+                self._drop()
+                raise
 
-    def _transaction(self, conn: smtplib.SMTP, recipient: str, data: bytes) -> None:
+    def _transaction(self, conn: smtplib.SMTP, recipient: str, data: bytes,
+                     before_commit: Callable[[], None] | None = None) -> None:
         try:
             code, _ = conn.mail(self._config.sender)
         except smtplib.SMTPServerDisconnected:
@@ -140,9 +150,29 @@ class SmtpMailer:
         if code not in (250, 251):
             self._reset(conn)
             raise _reply_error("the recipient", code)
-        code, _ = conn.data(data)
+        code = self._data(conn, data, before_commit)
         if code != 250:
             raise _reply_error("the message", code)
+
+    def _data(self, conn: smtplib.SMTP, data: bytes, before_commit: Callable[[], None] | None) -> int:
+        """smtplib's DATA with a gate before the final dot (the moment the server takes the message)."""
+        conn.putcmd("data")
+        code, _ = conn.getreply()
+        if code != 354:
+            raise _reply_error("the message", code)
+        body = _DOT_AT_LINE_START.sub(b"..", data)  # as smtplib does for bytes
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        conn.send(body)
+        try:
+            if before_commit is not None:
+                before_commit()
+        except BaseException:
+            self._drop()  # no dot: the server discards the message
+            raise
+        conn.send(b".\r\n")
+        code, _ = conn.getreply()
+        return code
 
     @staticmethod
     def _reset(conn: smtplib.SMTP) -> None:

@@ -26,6 +26,8 @@ from voicemail.keys.backend import RotatableKeyring  # lifecycle
 from voicemail.keys.usage import CountedKeyring  # lifecycle
 from voicemail.lifecycle.wiring import install_quota
 from voicemail.mailer_settings import mailer_settings
+from voicemail.phone.driver import AmiPeer, MenuDriver
+from voicemail.phone.wiring import Hotdesk
 from voicemail.services.custody import Custody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier, NotifySettings
@@ -131,13 +133,16 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
         asterisk = lazy
         closers.append(lazy.close)
     internal = frozenset(settings.internal_contexts)
-    custody = Custody(spool, vault, keyring, store, asterisk, failpoints)
+    custody = Custody(spool, vault, keyring, store, asterisk, failpoints,
+                      max_unfinished_runs=settings.custody_max_unfinished,
+                      heartbeat_every=settings.stale_after / 4)
     classifier = Classifier(internal, directory)
     discovery = Discovery(spool, store, classifier, on_new)
     # Mailbox owners' addresses may come from a synced directory that is too old to decide who is internal.
     owners = directory.owners() if isinstance(directory, DbDirectory) else directory
     notifier = Notifier(store, mailer, mail_settings,
-                        NotifySettings(settings.web_base_url, settings.default_timezone), owners, failpoints,
+                        NotifySettings(settings.web_base_url, settings.default_timezone, settings.stale_after),
+                        owners, failpoints,
                         preferences=AccountPreferences(engine))
     container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)
@@ -178,13 +183,41 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
         template = s.phone_device_template
         phone = PhonePlayback(Path(s.phone_staging_dir), container.keyring, container.vault.path_for, control,
                               lambda box: template.format(mailbox=box.mailbox, context=box.context),
-                              ring_timeout=s.phone_ring_timeout, max_age=s.phone_staging_max_age)
+                              ring_timeout=s.phone_ring_timeout, max_age=s.phone_staging_max_age,
+                              group=s.phone_staging_group)
         phone.sweep()
     container.mailboxes = MailboxServices(
         rows, AudioSource(container.keyring, container.vault.path_for), container.shredder, holds, audit,
         control=control, spool=container.spool, calls=lambda n, o, lim: calls_of(engine, n, o, lim), phone=phone,
         admin_sees_external=s.inbox_admin_sees_external)
+    # --- telephone menu: the PINs it checks (also set from the CLI and the web settings page) ---
+    from voicemail.phone.wiring import pin_service
+
+    container.pins = pin_service(s, engine, audit)
 
 
-__all__ = ["Container", "DirectoryEntry", "build_container", "load_directory", "mailer_settings", "open_keyring",
-           "tls_context"]
+def build_hotdesk(container: Container, client: AmiPeer) -> Hotdesk:
+    """Extension mobility over ``client`` (the service's AmiClient): the driver's ``extension-mobility``
+    calls and the automatic sign-out of ``voicemail run``."""
+    from voicemail.audit.store import AuditLog
+    from voicemail.phone.wiring import hotdesk_service
+
+    if container.pins is None:
+        raise ConfigError("extension mobility needs the phone PINs")
+    return hotdesk_service(container.settings, client, container.pins, AuditLog(container.engine), container.engine)
+
+
+def build_phone_menu(container: Container, client: AmiPeer, hotdesk: Hotdesk | None = None) -> MenuDriver:
+    """The telephone menu's Async AGI driver over ``client`` (the service's AmiClient); ``voicemail run``
+    starts it beside the listener."""
+    from voicemail.audit.store import AuditLog
+    from voicemail.phone.wiring import phone_menu
+
+    if container.mailboxes is None or container.pins is None:
+        raise ConfigError("the telephone menu needs the mailbox services")
+    return phone_menu(container.settings, client, container.mailboxes, container.pins, AuditLog(container.engine),
+                      container.engine, hotdesk=hotdesk)
+
+
+__all__ = ["Container", "DirectoryEntry", "build_container", "build_hotdesk", "build_phone_menu", "load_directory",
+           "mailer_settings", "open_keyring", "tls_context"]

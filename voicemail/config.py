@@ -53,11 +53,20 @@ class Settings:
     # --- Celery --------------------------------------------------------------------------------
     broker_url: str = _s("", "Celery broker (redis://… or amqp://…). Empty = embedded in-process transport.")
     worker_concurrency: int = _s(2, "Worker processes for `voicemail worker`.")
-    task_max_retries: int = _s(8, "Retries of a transient failure before a task is parked as dead letter.")
+    task_max_retries: int = _s(8, "Retries of a transient failure of a notification before it is parked as "
+                               "dead letter (custody retries are bounded by custody_retry_for).")
+    custody_retry_for: float = _s(172800.0, "Seconds a message's custody keeps being retried with backoff after "
+                                  "transient failures (vault volume full, database or spool errors), counted "
+                                  "from its discovery, before it is parked as dead letter.")
+    custody_max_unfinished: int = _s(5, "Custody runs of one message that may end with their worker dead, in a "
+                                     "row (a codec crash, the out-of-memory killer), before it is parked as dead "
+                                     "letter instead of being run again.")
     retry_backoff_max: int = _s(300, "Longest pause between retries, in seconds (exponential, jittered).")
     sweep_interval: float = _s(30.0, "Seconds between sweeps that re-enqueue stuck work.")
     stale_after: float = _s(60.0, "A message or notification not progressing for this long is re-enqueued.")
     reconcile_interval: float = _s(300.0, "Seconds between full reconciliation passes.")
+    discovery_retry_max: float = _s(30.0, "Longest pause between retries of a mailbox scan that failed (e.g. the "
+                                    "database is down); it is retried with backoff until it succeeds.")
     # --- notifications -------------------------------------------------------------------------
     mailer: str = _s("outbox", "Notification backend: outbox (.eml files), ews, graph or smtp.")
     outbox_dir: str = _s("/var/lib/voicemail/outbox", "Folder where the outbox mailer writes .eml files.")
@@ -165,6 +174,8 @@ class Settings:
                                   "or strict.")
     web_session_idle: float = _s(1800.0, "Seconds of inactivity after which a session ends.")
     web_session_absolute: float = _s(43200.0, "Seconds after sign-in after which a session ends regardless.")
+    web_inbox_poll_seconds: int = _s(30, "How often an open inbox page asks whether new messages arrived, in "
+                                     "seconds (0 = never; the page then shows them on reload only).")
     web_lockout_threshold: int = _s(5, "Failed sign-ins in a row that lock an account.")
     web_lockout_minutes: float = _s(15.0, "How long a locked account stays locked (`voicemail accounts unlock` "
                                     "ends it early).")
@@ -199,12 +210,36 @@ class Settings:
     # --- mailbox services ----------------------------------------------------------------
     phone_device_template: str = _s("", "Device channel of a mailbox owner's phone for \"Play on my phone\", with "
                                     "{mailbox} and {context}, e.g. PJSIP/{mailbox}. Empty = the feature is off.")
-    phone_staging_dir: str = _s("/var/lib/voicemail/phone-staging", "Folder (0700, readable by Asterisk: same "
-                                "user) of the short-lived 0600 files \"Play on my phone\" plays; removed when the "
-                                "call ends.")
+    phone_staging_dir: str = _s("/var/lib/voicemail/phone-staging", "Folder (2750; a tmpfs such as "
+                                "/run/voicemail-stage in production) of the short-lived 0640 audio files Asterisk "
+                                "plays for \"Play on my phone\" and the telephone menu; each is removed when it has "
+                                "played or the call ends.")
+    phone_staging_group: str = _s("", "Group the service shares with Asterisk: the staging folder and files get it, "
+                                  "so Asterisk (a member) can read them and nobody else can. Empty = the folder's "
+                                  "own group (set it once with chgrp; the folder is setgid).")
     phone_staging_max_age: float = _s(3600.0, "Seconds after which a left-over staging file (a crash mid-call) is "
                                       "removed by the start-up / periodic sweep.")
     phone_ring_timeout: float = _s(30.0, "Seconds the owner's phone rings before \"Play on my phone\" gives up.")
+    # --- telephone menu (Async AGI) ------------------------------------------------------------
+    phone_menu: bool = _s(True, "`voicemail run` answers AGI(agi:async,voicemail-menu[,MAILBOX@CONTEXT]) calls "
+                          "with the telephone menu.")
+    phone_trusted_contexts: tuple[str, ...] = _s(("vm-internal",), "Dialplan contexts whose calls may name their "
+                                                 "own mailbox in the AGI argument (the *97 shortcut); from any "
+                                                 "other context the menu asks for the mailbox number.")
+    phone_default_context: str = _s("default", "Voicemail context of a mailbox number typed on the phone.")
+    phone_pin_min_length: int = _s(6, "Fewest digits a new phone PIN may have (4 to 20).")
+    phone_pin_max_failures: int = _s(5, "Wrong PINs in a row, across calls, that lock a mailbox's phone access.")
+    phone_pin_lockout_seconds: float = _s(1800.0, "How long a locked mailbox stays locked (or until `voicemail "
+                                          "phone unlock`).")
+    phone_menu_max_logins: int = _s(3, "Wrong mailbox / PIN entries in one call before the menu says goodbye.")
+    phone_menu_digit_timeout: float = _s(5.0, "Seconds the menu waits for each digit of a mailbox number or PIN.")
+    phone_menu_wait: float = _s(6.0, "Seconds the menu waits for a key after a prompt; a silent caller hears the "
+                                "prompt three times, then goodbye.")
+    phone_greeting_max_seconds: int = _s(60, "Longest greeting recorded from the phone.")
+    hotdesk_max_hours: float = _s(12.0, "Extension mobility: hours after which a phone signed in with "
+                                  "AGI(agi:async,extension-mobility,DEVICE) is signed out automatically (0 = never).")
+    hotdesk_check_interval: float = _s(60.0, "Extension mobility: seconds between two checks of `voicemail run` "
+                                       "for sign-ins older than hotdesk_max_hours.")
     inbox_admin_sees_external: bool = _s(False, "Administrators see the number / name of external callers in "
                                          "inbox metadata (off: only the mailbox owner sees them).")
     # --- lifecycle: retention, quota, keys ----------------------------------------------
@@ -319,12 +354,36 @@ def _validate(s: Settings) -> Settings:
     if s.phone_staging_max_age < 60 or s.phone_ring_timeout <= 0:
         raise bad("phone_staging_max_age" if s.phone_staging_max_age < 60 else "phone_ring_timeout",
                   "phone_staging_max_age must be >= 60 s and phone_ring_timeout > 0")
+    # --- telephone menu ---
+    if not 4 <= s.phone_pin_min_length <= 20:
+        raise bad("phone_pin_min_length", "must be between 4 and 20")
+    if s.phone_pin_max_failures < 1 or s.phone_pin_lockout_seconds < 60:
+        raise bad("phone_pin_max_failures" if s.phone_pin_max_failures < 1 else "phone_pin_lockout_seconds",
+                  "phone_pin_max_failures must be >= 1 and phone_pin_lockout_seconds >= 60")
+    if s.phone_menu_max_logins < 1 or not 1 <= s.phone_menu_digit_timeout <= 60 or not 1 <= s.phone_menu_wait <= 60:
+        raise bad("phone_menu_max_logins", "phone_menu_max_logins >= 1; digit timeout and wait 1..60 s")
+    if not 5 <= s.phone_greeting_max_seconds <= 600:
+        raise bad("phone_greeting_max_seconds", "must be between 5 and 600")
+    if s.hotdesk_max_hours < 0 or not 1 <= s.hotdesk_check_interval <= 3600:
+        raise bad("hotdesk_max_hours" if s.hotdesk_max_hours < 0 else "hotdesk_check_interval",
+                  "hotdesk_max_hours must be >= 0 and hotdesk_check_interval 1..3600 s")
+    for name in ("phone_staging_dir", "spool_dir"):  # Asterisk is handed these paths in AGI commands
+        if any(c in getattr(s, name) for c in ' "\\\t\r\n'):
+            raise bad(name, "must not contain blanks, quotes or backslashes (Asterisk plays files from it)")
+    for ctx in (*s.phone_trusted_contexts, s.phone_default_context):
+        if not ctx.replace("-", "").replace("_", "").isalnum():
+            raise bad("phone_trusted_contexts", f"not a context name: {ctx[:40]!r}")
     if s.mailer not in ("outbox", "ews", "graph", "smtp"):
         raise bad("mailer", f"unknown mailer {s.mailer!r} (outbox, ews, graph or smtp)")
     if not 90 <= s.audit_retention_days <= 2555:
         raise bad("audit_retention_days", "must be between 90 and 2555 days (7 years)")
     if s.worker_concurrency < 1:
         raise bad("worker_concurrency", "must be at least 1")
+    if s.custody_max_unfinished < 1:
+        raise bad("custody_max_unfinished", "must be at least 1")
+    if not s.custody_retry_for > 0 or not s.discovery_retry_max > 0 or not s.stale_after > 0:
+        name = next(n for n in ("custody_retry_for", "discovery_retry_max", "stale_after") if not getattr(s, n) > 0)
+        raise bad(name, "must be a positive number of seconds")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise bad("log_level", f"unknown level {s.log_level!r}")
     if s.log_format not in ("text", "json"):
@@ -360,6 +419,8 @@ def _validate(s: Settings) -> Settings:
     for name in ("web_lockout_threshold", "web_signin_rate_limit"):
         if getattr(s, name) < 1:
             raise bad(name, "must be at least 1")
+    if not 0 <= s.web_inbox_poll_seconds <= 3600:
+        raise bad("web_inbox_poll_seconds", "must be 0 (never) to 3600")
     # --- sign-in methods: PIV/CAC and OIDC ---
     from voicemail.web.signin_settings import check_signin_settings
 
@@ -434,6 +495,9 @@ def _validate_mail_backends(s: Settings) -> None:
 
     if not s.mail_timeout > 0:
         raise bad("mail_timeout", "must be a positive number of seconds")
+    if s.mailer != "outbox" and not s.mail_timeout < s.stale_after:
+        raise bad("mail_timeout", f"must be below stale_after ({s.stale_after:g} s): a send may take up to "
+                  "mail_timeout, and after stale_after another worker may take the notification over")
     if not 0 < s.smtp_port < 65536:
         raise bad("smtp_port", f"port out of range: {s.smtp_port}")
     for name in ("ews_sender", "graph_sender", "smtp_sender"):

@@ -16,6 +16,7 @@ from voicemail.keys.usage import CountedKeyring
 from voicemail.services.custody import Custody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier
+from voicemail.services.phone_pins import PinService
 from voicemail.services.vault_gc import collect_orphans
 from voicemail.spool import FileSpool
 from voicemail.vault import FileVault
@@ -41,6 +42,8 @@ class Container:
     # --- mailbox services: the web inbox's operations and the crypto-shredder ---
     mailboxes: MailboxService | None = None
     shredder: Shredder | None = None
+    # --- telephone menu: phone PINs (argon2id, lockout) ---
+    pins: PinService | None = None
 
     def close(self) -> None:
         for close in self.closers:
@@ -49,7 +52,7 @@ class Container:
         self.read_engine.dispose()
 
     def collect_vault_orphans(self) -> int:
-        return collect_orphans(self.vault, self.store.committed_blobs, self.settings.vault_gc_after)
+        return collect_orphans(self.vault, self.store.vault_references, self.settings.vault_gc_after)
 
     def after_fork(self) -> None:
         """A forked process must not share the parent's database connections."""

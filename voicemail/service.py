@@ -11,10 +11,12 @@ from typing import Any
 
 from voicemail.ami.client import AmiClient
 from voicemail.ami.listener import Listener
-from voicemail.app import Container, build_container, tls_context
+from voicemail.app import Container, build_container, build_hotdesk, build_phone_menu, tls_context
 from voicemail.audit.cdr import CdrStore
 from voicemail.config import Settings
 from voicemail.observe.runtime import ListenerRuntime
+from voicemail.phone.driver import MenuDriver
+from voicemail.phone.wiring import Hotdesk, run_hotdesk_expiry
 from workers.celery_app import configure
 from workers.embedded import EmbeddedWorker
 from workers.runtime import install
@@ -31,6 +33,8 @@ class Service:
     listener: Listener
     worker: EmbeddedWorker | None
     web: Any = None  # --- web: voicemail.web.server.EmbeddedServer, served beside the listener ---
+    phone: MenuDriver | None = None  # --- telephone menu: answers AGI(agi:async,voicemail-menu) calls ---
+    hotdesk: Hotdesk | None = None  # --- extension mobility: signs out expired sign-ins ---
 
     async def _sweeper(self) -> None:
         loop = asyncio.get_running_loop()
@@ -46,9 +50,14 @@ class Service:
                 log.exception("sweep failed")
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self.phone is not None:
+            self.phone.start()
         tasks = [asyncio.create_task(self.listener.run(), name="listener"),
                  asyncio.create_task(self._sweeper(), name="sweeper")]
         s = self.settings
+        if self.hotdesk is not None and s.hotdesk_max_hours > 0:  # --- extension mobility ---
+            tasks.append(asyncio.create_task(run_hotdesk_expiry(*self.hotdesk, s.hotdesk_check_interval),
+                                             name="hotdesk-expiry"))
         if s.ldap_url and s.ldap_sync_interval > 0 and not s.broker_url:  # no `voicemail beat`: we are the schedule
             from voicemail.directory.operations import run_sync_schedule
 
@@ -79,6 +88,8 @@ class Service:
         await stop.wait()
 
     async def close(self) -> None:
+        if self.phone is not None:  # calls in progress end; their staging files are removed
+            await self.phone.close()
         await self.client.close()
         if self.worker is not None:
             self.worker.stop()
@@ -98,8 +109,10 @@ def build_service(settings: Settings) -> Service:
                        ping_interval=settings.ami_ping_interval)
     listener = Listener(client, container.discovery, container.store.upsert_mailbox,
                         reconcile_interval=settings.reconcile_interval,
-                        on_cdr=CdrStore(container.engine).ingest)
-    return Service(settings, container, client, listener, worker)
+                        on_cdr=CdrStore(container.engine).ingest, retry_max=settings.discovery_retry_max)
+    hotdesk = build_hotdesk(container, client) if settings.phone_menu else None
+    phone = build_phone_menu(container, client, hotdesk) if settings.phone_menu else None
+    return Service(settings, container, client, listener, worker, phone=phone, hotdesk=hotdesk)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

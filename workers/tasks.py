@@ -1,9 +1,17 @@
 """Custody and notification tasks. Each takes an id, is idempotent, and never drops work:
 transient errors retry with jittered exponential backoff; permanent ones (or too many retries)
-are parked in the dead-letter table."""
+are parked in the dead-letter table.
+
+Custody retries are bounded in time (custody_retry_for, counted from the message's discovery), not in
+number: a full vault volume (ENOSPC) or a database outage may last hours, and the recording stays in the
+spool as plaintext until it is sealed, so giving up early would strand it. Notifications keep the retry
+count bound (task_max_retries).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
 import logging
 import random
 from collections.abc import Callable
@@ -13,6 +21,7 @@ from celery import Task
 from sqlalchemy.exc import OperationalError
 
 from voicemail.domain.errors import (
+    CrashLoop,
     IntegrityError,
     InvalidInput,
     KeyringError,
@@ -27,6 +36,36 @@ log = logging.getLogger(__name__)
 
 PERMANENT = (PermanentError, InvalidInput, IntegrityError, KeyringError, NotFound)
 TRANSIENT = (TransientError, OSError, ConnectionError, TimeoutError, OperationalError)  # DB down/restarting
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class _DiskFull:
+    """Logs a full vault volume once per outage (per process), and its end."""
+
+    since: dt.datetime | None = None
+
+    @classmethod
+    def hit(cls, ref_id: str) -> None:
+        if cls.since is None:
+            cls.since = dt.datetime.now(dt.UTC)
+            log.error("ALERT vault volume full (no space left on device) while sealing message %s: sealing is "
+                      "paused and retried with backoff; recordings stay in the spool until space is freed", ref_id)
+
+    @classmethod
+    def cleared(cls) -> None:
+        if cls.since is not None:
+            log.warning("vault volume has space again (full since %s); sealing resumed", f"{cls.since:%H:%M:%S}")
+            cls.since = None
+
+
+def no_space(exc: BaseException) -> bool:
+    """The error (or what caused it) is a full disk or an exhausted quota."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in NO_SPACE:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def backoff(retries: int, cap: int) -> float:
@@ -44,25 +83,54 @@ def countdown(exc: BaseException, retries: int, cap: int) -> float:
     return delay
 
 
+def _give_up(task: Task, kind: str, ref_id: str) -> bool:
+    """True when a transient failure has been retried long enough: notifications after task_max_retries,
+    custody once custody_retry_for has passed since the message was discovered (unknown: not yet)."""
+    c = container()
+    if kind == "notification":
+        return bool(task.request.retries >= c.settings.task_max_retries)
+    try:
+        age = dt.datetime.now(dt.UTC) - c.store.discovered_at(ref_id)
+    except TRANSIENT:  # the database is down too: keep retrying
+        return False
+    return age.total_seconds() >= c.settings.custody_retry_for
+
+
 def _run(task: Task, kind: str, ref_id: str, step: Callable[[], Any]) -> Any:
     c = container()
     try:
-        return step()
+        result = step()
+    except CrashLoop as exc:
+        if c.store.dead_letter(task.name or kind, ref_id, f"{type(exc).__name__}: {exc}", task.request.retries + 1):
+            log.error("ALERT message %s parked as dead letter: %s; the recording stays in the spool (plaintext) "
+                      "until `voicemail messages retry %s` after the cause is fixed", ref_id, exc, ref_id)
+        else:
+            log.info("message %s is parked (crash loop); a re-delivered run was not started", ref_id)
+        raise
     except PERMANENT as exc:
         log.error("%s %s failed permanently: %s", kind, ref_id, type(exc).__name__)
         c.store.dead_letter(task.name or kind, ref_id, f"{type(exc).__name__}: {exc}", task.request.retries + 1)
         raise
     except TRANSIENT as exc:
+        full = kind == "message" and no_space(exc)
+        if full:
+            _DiskFull.hit(ref_id)
+        delay = countdown(exc, task.request.retries, c.settings.retry_backoff_max)
         if kind != "notification":
-            c.store.note_failure(ref_id, f"{type(exc).__name__}: {exc}")
-        if task.request.retries >= c.settings.task_max_retries:
+            try:
+                c.store.note_failure(ref_id, f"{type(exc).__name__}: {exc}", retry_in=delay)
+            except TRANSIENT as db_down:
+                log.warning("message %s: failure not recorded (%s)", ref_id, type(db_down).__name__)
+        if _give_up(task, kind, ref_id):
             log.error("%s %s gave up after %d retries", kind, ref_id, task.request.retries)
             c.store.dead_letter(task.name or kind, ref_id, f"{type(exc).__name__}: {exc}",
                                 task.request.retries + 1)
             raise
-        delay = countdown(exc, task.request.retries, c.settings.retry_backoff_max)
         log.warning("%s %s: %s; retry in %.1f s", kind, ref_id, type(exc).__name__, delay)
         raise task.retry(exc=exc, countdown=delay, max_retries=None) from exc
+    if kind == "message":
+        _DiskFull.cleared()
+    return result
 
 
 @app.task(bind=True, acks_late=True, name="workers.tasks.seal_message")
@@ -86,7 +154,7 @@ def strip_message(self: Task, message_id: str) -> str:
 @app.task(bind=True, acks_late=True, name="workers.tasks.send_notification")
 def send_notification(self: Task, notification_id: str) -> str:
     result: str = _run(self, "notification", notification_id, lambda: container().notifier.send(notification_id))
-    return result
+    return result  # "busy": another worker holds the lease; it sends, or the sweeper re-enqueues after it
 
 
 @app.task(bind=True, acks_late=True, name="workers.tasks.reconcile")

@@ -70,6 +70,8 @@ MESSAGES: dict[str, tuple[str, str | None, str, float]] = {
     "long": (OWNER_MAILBOX, '"Alice Internal" <1001>', "vm-internal", 22.0),  # play, seek, mark read
     "external": (OWNER_MAILBOX, EXTERNAL_NUMBER, "vm-from-trunk", 3.0),  # deleted by a test
     "keyboard": (OWNER_MAILBOX, None, "vm-from-trunk", 4.0),  # played with the keyboard only
+    # an outside caller sending a colleague's name and extension; played to the end (marks it read)
+    "spoof": (OWNER_MAILBOX, '"Bob Internal" <1002>', "vm-from-trunk", 2.0),
     # never shown to the owner; the owner (1002) placed this call, so it is in their call history
     "not-mine": (OTHER_MAILBOX, '"Bob Internal" <1002>', "vm-internal", 2.0),
 }
@@ -159,7 +161,8 @@ def web_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebSite]:
                  "VOICEMAIL_SPOOL_FORMATS": FORMAT_EXTENSIONS[SPOOL_FORMAT]}
         try:
             site.spawn("run", "--no-web", log="run", **extra)
-            site.spawn("web", log="web", VOICEMAIL_WEB_HOST="127.0.0.1", VOICEMAIL_WEB_PORT=str(port), **extra)
+            site.spawn("web", log="web", VOICEMAIL_WEB_HOST="127.0.0.1", VOICEMAIL_WEB_PORT=str(port),
+                       VOICEMAIL_WEB_INBOX_POLL_SECONDS="1", **extra)  # an open inbox checks every second
             wait_for(lambda: site.standin.session_count() >= 1, 30,  # type: ignore[union-attr]
                      "the listener to log in to the stand-in")
             web = WebSite(site, f"http://127.0.0.1:{port}", OWNER, secrets.token_urlsafe(18))

@@ -3,6 +3,10 @@
 Bursts are coalesced: events only mark a mailbox dirty, and a single drain loop scans dirty
 mailboxes after a short pause. ``New:`` counts are never trusted (they are full recounts and can
 arrive out of order under load, capture q7c); the spool is always re-read.
+
+A scan or reconciliation that fails (the database is down) is never dropped: the mailbox stays dirty and
+the drain loop wakes itself again after a backoff (doubling from ``retry_first`` up to ``retry_max``
+seconds) until it succeeds, logging the outage once and its end once.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ class Listener:
     def __init__(self, client: AmiClient, discovery: Discovery,
                  save_owner: Callable[[MailboxOwner], None], *,
                  debounce: float = 0.05, reconcile_interval: float = 300.0,
-                 on_cdr: Callable[[AmiMessage], object] | None = None) -> None:
+                 on_cdr: Callable[[AmiMessage], object] | None = None,
+                 retry_first: float = 0.5, retry_max: float = 30.0) -> None:
         self._client = client
         self._on_cdr = on_cdr  # store AMI Cdr events (voicemail.audit.cdr.CdrStore.ingest)
         self._discovery = discovery
@@ -41,6 +46,11 @@ class Listener:
         self.last_report: ScanReport | None = None
         self.last_reconciled_at: float | None = None  # epoch seconds of the last completed pass
         self._cdr_tasks: set[asyncio.Task[None]] = set()
+        self._retry_first = retry_first
+        self._retry_max = max(retry_max, retry_first)
+        self._failures = 0  # failed drain passes in a row (0 = healthy)
+        self._full_due = False  # a reconciliation failed and is owed
+        self._retry_timer: asyncio.TimerHandle | None = None
 
     async def _store_cdr(self, message: AmiMessage) -> None:
         assert self._on_cdr is not None
@@ -91,8 +101,13 @@ class Listener:
                 log.exception("saving mailbox %s failed", ref)
         try:
             await self.reconcile()
-        except Exception:
-            log.exception("reconciliation after connect failed; the scheduled one retries")
+        except Exception as exc:
+            self._owe_reconciliation(exc)
+
+    def _owe_reconciliation(self, exc: BaseException) -> None:
+        log.warning("reconciliation failed (%s); retried with backoff", type(exc).__name__)
+        self._full_due = True
+        self._wake.set()
 
     async def reconcile(self) -> ScanReport:
         report = await asyncio.to_thread(self._discovery.reconcile, tuple(self._known))
@@ -108,21 +123,49 @@ class Listener:
             await self._wake.wait()
             await asyncio.sleep(self._debounce)
             self._wake.clear()
-            dirty, self._dirty = self._dirty, set()
-            for mailbox in sorted(dirty):
-                try:
-                    await asyncio.to_thread(self._discovery.scan, mailbox)
-                except Exception:
-                    log.exception("scanning %s failed; the next reconciliation retries it", mailbox)
-                    self._dirty.add(mailbox)
+            error = await self._drain_once()
+            if error is None:
+                if self._failures:
+                    log.warning("mailbox scans work again after %d failed attempt(s)", self._failures)
+                self._failures = 0
+                continue
+            self._failures += 1
+            delay = min(self._retry_max, self._retry_first * 2 ** (self._failures - 1))
+            if self._failures == 1:
+                log.error("scanning mailboxes failed (%s); retrying with backoff (up to every %g s) until it "
+                          "works; no mailbox is forgotten", type(error).__name__, self._retry_max)
+            if self._retry_timer is not None:
+                self._retry_timer.cancel()
+            self._retry_timer = asyncio.get_running_loop().call_later(delay, self._wake.set)
+
+    async def _drain_once(self) -> BaseException | None:
+        """One pass: an owed reconciliation, then every dirty mailbox. Returns the last error, if any."""
+        error: BaseException | None = None
+        if self._full_due:
+            try:
+                await self.reconcile()
+                self._full_due = False
+            except Exception as exc:
+                error = exc
+        dirty, self._dirty = self._dirty, set()
+        for mailbox in sorted(dirty):
+            if error is not None:  # the database is down: keep the rest for the next pass
+                self._dirty.add(mailbox)
+                continue
+            try:
+                await asyncio.to_thread(self._discovery.scan, mailbox)
+            except Exception as exc:
+                self._dirty.add(mailbox)
+                error = exc
+        return error
 
     async def _periodic(self) -> None:
         while True:
             await asyncio.sleep(self._reconcile_interval)
             try:
                 await self.reconcile()
-            except Exception:
-                log.exception("scheduled reconciliation failed")
+            except Exception as exc:
+                self._owe_reconciliation(exc)
 
     async def run(self) -> None:
         self._client.subscribe(self.on_event)

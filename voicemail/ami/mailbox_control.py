@@ -34,12 +34,15 @@ ACTION_TIMEOUT = 15.0
 
 @dataclass(frozen=True)
 class CallOutcome:
-    """How an originated playback call ended: ``answered`` (then hung up), ``failed`` (OriginateResponse
-    Failure: busy, no answer, no such device), ``timeout`` (no end seen in time) or ``error``."""
+    """How an originated playback call went: ``answered`` (OriginateResponse Success; reported again when
+    it hung up), ``failed`` (OriginateResponse Failure), ``timeout`` (no end seen in time) or ``error``.
+    ``code``: the OriginateResponse ``Reason`` (q11: 4 answered, 3 no answer, 5 busy, 8 congestion,
+    0 could not be called), None when there was no OriginateResponse."""
 
     reference: str
     result: str
     reason: str = ""
+    code: int | None = None
 
 
 class AmiMailboxControl:
@@ -87,13 +90,15 @@ class AmiMailboxControl:
 
     # --- Originate ------------------------------------------------------------------------------
     def originate_playback(self, channel: str, sound: str, caller_id: str, *, ring_timeout: float,
-                           max_call: float, on_end: Callable[[CallOutcome], None]) -> str:
+                           max_call: float, on_end: Callable[[CallOutcome], None],
+                           on_response: Callable[[CallOutcome], None] | None = None) -> str:
         """Ring ``channel`` and play ``sound`` (a file path without extension) when answered.
 
         Returns the call reference (the Originate's ActionID) once Asterisk queued the call; raises
         AmiError if it did not. ``on_end`` runs exactly once, in a background thread, when the call is
         over whatever the outcome (failure, hangup, ``ring_timeout + max_call`` seconds without an end,
-        lost connection)."""
+        lost connection). ``on_response`` runs once (in the AMI thread; it must be quick) when the
+        OriginateResponse arrives: answered, or failed with its Reason."""
         if not channel or "\n" in channel or "\r" in channel or "/" not in channel:
             raise InvalidInput("a device channel looks like TECH/resource, e.g. PJSIP/1001")
         ami = self._client()
@@ -108,7 +113,7 @@ class AmiMailboxControl:
                 reply = await client.action("Originate", headers, timeout=ACTION_TIMEOUT)
                 reference = reply.get("ActionID") or ""
                 queued.set_result(reference)
-                return await _watch(stream, reference, ring_timeout + max_call)
+                return await _watch(stream, reference, ring_timeout + max_call, on_response)
             finally:
                 stream.close()
 
@@ -137,7 +142,13 @@ class AmiMailboxControl:
             raise AmiError(f"Originate failed: {type(exc).__name__}: {exc}") from None
 
 
-async def _watch(stream: object, reference: str, limit: float) -> CallOutcome:
+def _reason(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and len(value) < 4 else None
+
+
+async def _watch(stream: object, reference: str, limit: float,
+                 on_response: Callable[[CallOutcome], None] | None = None) -> CallOutcome:
     """Follow the events until the originated call is over."""
     from voicemail.ami.client import EventStream
 
@@ -149,17 +160,29 @@ async def _watch(stream: object, reference: str, limit: float) -> CallOutcome:
             async for event in stream:
                 name = event.event
                 if name == "OriginateResponse" and event.get("ActionID") == reference:
+                    code = _reason(event.get("Reason"))
                     if (event.get("Response") or "").lower() != "success":
-                        return CallOutcome(reference, "failed", f"reason {event.get('Reason') or '?'}")
+                        failed = CallOutcome(reference, "failed", f"reason {event.get('Reason') or '?'}", code)
+                        _tell(on_response, failed)
+                        return failed
+                    _tell(on_response, CallOutcome(reference, "answered", code=code))
                     uniqueid = event.get("Uniqueid") or ""
                     if uniqueid in hung_up:
-                        return CallOutcome(reference, "answered")
+                        return CallOutcome(reference, "answered", code=code)
                 elif name == "Hangup":
                     gone = event.get("Uniqueid") or ""
                     if uniqueid is not None and gone == uniqueid:
-                        return CallOutcome(reference, "answered")
+                        return CallOutcome(reference, "answered", code=4)
                     if len(hung_up) < 10_000:  # other calls' hangups, in case ours ends before its response
                         hung_up.add(gone)
     except TimeoutError:
         return CallOutcome(reference, "timeout")
     return CallOutcome(reference, "error", "event stream ended")
+
+
+def _tell(callback: Callable[[CallOutcome], None] | None, outcome: CallOutcome) -> None:
+    if callback is not None:
+        try:
+            callback(outcome)
+        except Exception:
+            log.exception("reporting the playback call's answer failed")

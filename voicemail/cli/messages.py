@@ -1,4 +1,5 @@
 """`voicemail messages list | export`: find messages (metadata only) and the break-glass export of one.
+(`messages pending | retry`, custody not done and retrying it: voicemail/cli/custody.py.)
 
 `voicemail message export MAILBOX MSG_ID` stays as a hidden alias of `messages export`.
 """
@@ -107,6 +108,10 @@ def register(main: click.Group) -> None:
         group.command(name)(body)
 
     with_export_options("export", messages)
+
+    from voicemail.cli.custody import add_commands
+
+    add_commands(messages)  # `messages pending`, `messages retry`
 
     @main.group(hidden=True)
     def message() -> None:

@@ -16,6 +16,7 @@ from voicemail.cli import (
     notifications,
     ops,
     outlook,
+    phone,
     service,
     signin,
     web,
@@ -32,5 +33,5 @@ def main() -> None:
 # Order matters where a module adds commands to another's group: keys before audit and lifecycle,
 # web (which creates `accounts`) before signin.
 for _module in (service, keys, messages, notifications, config, directory, audit, cases, web, signin, lifecycle,
-                ops, outlook):
+                ops, phone, outlook):
     _module.register(main)

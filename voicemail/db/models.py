@@ -105,6 +105,12 @@ class MessageRow(Base):
     wrapped_dek: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # custody runs started and not finished cleanly: a run that killed its worker stays counted
+    deliveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the attempt token of the newest custody run: its blob names carry it, only that run may commit
+    seal_attempt: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # a failed run is retried at this time; the sweeper leaves the message alone until then
+    retry_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     discovered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sealed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     stripped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -150,6 +156,9 @@ class NotificationRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # the fencing token of the newest claim, and how long that claim holds (state "sending")
+    lease_token: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class DeadLetterRow(Base):

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from voicemail.db.models import DeadLetterRow, MailboxRow, MessageRow, NotificationRow, RecordingRow, utcnow
-from voicemail.domain.errors import InvalidInput, NotFound
+from voicemail.domain.errors import CrashLoop, InvalidInput, NotFound
 from voicemail.domain.models import (
     Caller,
     CallerKind,
@@ -25,6 +25,7 @@ from voicemail.domain.records import (
     SEALED,
     STRIPPED,
     VANISHED,
+    CustodyRun,
     MailboxOwner,
     MessageRecord,
     NotificationWork,
@@ -51,6 +52,11 @@ class NotificationSummary:
     updated_at: dt.datetime
     parked: bool  # an unresolved dead letter exists
     parked_error: str
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _to_record(row: MessageRow) -> MessageRecord:
@@ -132,12 +138,50 @@ class SqlMessageStore:
             return _to_record(row) if row else None
 
     # --- custody -----------------------------------------------------------------------------
-    def mark_sealed(self, message_id: str, wrapped: WrappedKey, recordings: list[SealedRecording]) -> bool:
+    def begin_custody(self, message_id: str, max_unfinished: int) -> CustodyRun:
+        """Count a custody run in the database before its work starts, and give it a fresh attempt token.
+
+        ``deliveries`` counts runs started since the last one that finished cleanly (``end_custody``): a
+        run that killed its worker (a codec crash, the out-of-memory killer) is never ended, so it stays
+        counted. When ``max_unfinished`` runs in a row died, raises CrashLoop instead of starting another.
+        """
+        with self._sessions.begin() as s:
+            row = s.get(MessageRow, message_id, with_for_update={"of": MessageRow})
+            if row is None:
+                raise NotFound(f"no message {message_id}")
+            if row.deliveries >= max_unfinished:
+                crashed = (f"{row.deliveries} custody run(s) in a row ended without finishing (the worker "
+                           "died during the work: a crash or the out-of-memory killer)")
+                row.last_error, row.updated_at = f"CrashLoop: {crashed}", utcnow()
+            else:
+                crashed = ""
+                attempt = uuid.uuid4().hex[:8]
+                row.deliveries, row.seal_attempt = row.deliveries + 1, attempt
+                if row.deliveries > 1:  # the previous run never finished: count it as a failed attempt
+                    row.attempts = row.attempts + 1
+                row.updated_at = utcnow()
+                run = CustodyRun(message_id, attempt, row.deliveries)
+        if crashed:
+            raise CrashLoop(crashed)
+        return run
+
+    def end_custody(self, message_id: str) -> None:
+        """The run finished in its own hands (done, or failed with an error it reported)."""
+        with self._sessions.begin() as s:
+            s.execute(update(MessageRow).where(MessageRow.id == message_id, MessageRow.deliveries != 0)
+                      .values(deliveries=0))
+
+    def mark_sealed(self, message_id: str, wrapped: WrappedKey, recordings: list[SealedRecording],
+                    attempt: str | None = None) -> bool:
+        """Commit the sealed copy. ``attempt``: only the newest custody run may commit (a run overtaken by
+        a re-delivery gets False and removes its own blobs)."""
         with self._sessions.begin() as s:
             row = s.get(MessageRow, message_id, with_for_update={"of": MessageRow})
             if row is None:
                 raise NotFound(f"no message {message_id}")
             if row.state != DISCOVERED:
+                return False
+            if attempt is not None and row.seal_attempt != attempt:
                 return False
             row.recordings.clear()
             s.flush()
@@ -146,7 +190,7 @@ class SqlMessageStore:
                                                    sha256=rec.sha256, size=rec.size))
             row.kek_id, row.wrapped_dek = wrapped.kek_id, wrapped.blob
             row.state, row.sealed_at, row.updated_at = SEALED, utcnow(), utcnow()
-            row.last_error = ""
+            row.last_error, row.retry_at = "", None
             return True
 
     def mark_stripped(self, message_id: str) -> str:
@@ -171,24 +215,68 @@ class SqlMessageStore:
             s.execute(update(MessageRow).where(MessageRow.id == message_id, MessageRow.state == DISCOVERED)
                       .values(state=VANISHED, updated_at=utcnow()))
 
-    def note_failure(self, message_id: str, error: str) -> None:
+    def note_failure(self, message_id: str, error: str, retry_in: float | None = None) -> None:
+        """Count a failed attempt; ``retry_in``: seconds until the next try (the sweeper waits for it)."""
+        now = utcnow()
+        retry_at = now + dt.timedelta(seconds=retry_in) if retry_in is not None else None
         with self._sessions.begin() as s:
             s.execute(update(MessageRow).where(MessageRow.id == message_id).values(
-                attempts=MessageRow.attempts + 1, last_error=error[:MAX_ERROR], updated_at=utcnow()))
+                attempts=MessageRow.attempts + 1, last_error=error[:MAX_ERROR], updated_at=now, retry_at=retry_at))
+
+    def discovered_at(self, message_id: str) -> dt.datetime:
+        with self._reads() as s:
+            row = s.get(MessageRow, message_id)
+            if row is None:
+                raise NotFound(f"no message {message_id}")
+            return _aware(row.discovered_at)
 
     # --- notifications -----------------------------------------------------------------------
-    def claim_notification(self, notification_id: str) -> NotificationWork | None:
+    def claim_notification(self, notification_id: str, lease_seconds: float = 60.0) -> NotificationWork | None:
+        """Take the lease on a notification: None when it is done (sent or failed); state "busy" when
+        another worker holds a live lease; else state "sending" with a new fencing token, held for
+        ``lease_seconds``."""
+        now = utcnow()
         with self._sessions.begin() as s:
             row = s.get(NotificationRow, notification_id, with_for_update=True)
             if row is None or row.state in ("sent", "failed"):
                 return None
-            row.state, row.attempts, row.updated_at = "sending", row.attempts + 1, utcnow()
-            return NotificationWork(row.id, row.message_id, row.state, row.attempts)
+            if row.state == "sending" and row.lease_until is not None and _aware(row.lease_until) > now:
+                return NotificationWork(row.id, row.message_id, "busy", row.attempts, row.lease_token)
+            row.state, row.attempts, row.updated_at = "sending", row.attempts + 1, now
+            row.lease_token += 1
+            row.lease_until = now + dt.timedelta(seconds=lease_seconds)
+            return NotificationWork(row.id, row.message_id, row.state, row.attempts, row.lease_token)
 
-    def mark_notification_sent(self, notification_id: str, recipient: str) -> None:
+    def renew_lease(self, notification_id: str, token: int, lease_seconds: float) -> bool:
+        """Extend our lease if our token is still the newest (nobody claimed the row since, even if the lease
+        ran out meanwhile); False = another worker took over (do not send)."""
+        now = utcnow()
         with self._sessions.begin() as s:
-            s.execute(update(NotificationRow).where(NotificationRow.id == notification_id).values(
-                state="sent", sent_at=utcnow(), updated_at=utcnow(), recipient=recipient[:320], last_error=""))
+            done = s.execute(update(NotificationRow).where(
+                NotificationRow.id == notification_id, NotificationRow.state == "sending",
+                NotificationRow.lease_token == token,
+            ).values(lease_until=now + dt.timedelta(seconds=lease_seconds)))
+            return bool(getattr(done, "rowcount", 0))
+
+    def release_lease(self, notification_id: str, token: int) -> None:
+        """End our lease now (the attempt failed in our hands): the retry may claim the row at once."""
+        with self._sessions.begin() as s:
+            s.execute(update(NotificationRow).where(
+                NotificationRow.id == notification_id, NotificationRow.state == "sending",
+                NotificationRow.lease_token == token).values(lease_until=utcnow()))
+
+    def mark_notification_sent(self, notification_id: str, recipient: str, token: int | None = None) -> bool:
+        """Record the send. Returns False when ``token`` is no longer the newest claim (another worker
+        took over during the send: a second copy is possible); the row is marked sent all the same."""
+        with self._sessions.begin() as s:
+            row = s.get(NotificationRow, notification_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"no notification {notification_id[:64]}")
+            ours = token is None or row.lease_token == token
+            if row.state != "sent":
+                row.state, row.sent_at, row.recipient, row.last_error = "sent", utcnow(), recipient[:320], ""
+            row.updated_at, row.lease_until = utcnow(), None
+            return ours
 
     def mark_notification_failed(self, notification_id: str, error: str) -> None:
         with self._sessions.begin() as s:
@@ -207,6 +295,19 @@ class SqlMessageStore:
             if row is None:
                 return None
             return row.state, {r.blob_name for r in row.recordings}
+
+    def vault_references(self, message_id: str) -> tuple[str, set[str], str] | None:
+        """For vault GC: (state, blob names on record, attempt token of a custody run that may still
+        commit). The token is empty unless the message awaits its seal and is not parked."""
+        with self._reads() as s:
+            row = s.get(MessageRow, message_id)
+            if row is None:
+                return None
+            live = row.seal_attempt if row.state == DISCOVERED else ""
+            if live and s.scalars(select(DeadLetterRow.id).where(
+                    DeadLetterRow.ref_id == message_id, DeadLetterRow.resolved_at.is_(None))).first() is not None:
+                live = ""
+            return row.state, {r.blob_name for r in row.recordings}, live
 
     # --- notifications: administration (list, re-send) ----------------------------------------
     def list_notifications(self, *, failed_only: bool = False, limit: int = 50) -> list[NotificationSummary]:
@@ -250,11 +351,51 @@ class SqlMessageStore:
                 letter.resolved_at = now
             return previous
 
-    # --- dead letters and sweeping -----------------------------------------------------------
-    def dead_letter(self, task: str, ref_id: str, error: str, attempts: int) -> None:
+    # --- messages: administration (list problems, retry custody) --------------------------------
+    def requeue_message(self, message_id: str, *, due_now: bool) -> str:
+        """Give a parked or failing message's custody another go: its dead letters resolved, its crash
+        count and scheduled retry cleared, in one transaction. ``due_now``: make it look stale so the next
+        sweep re-enqueues it. Returns its state. Refuses a message whose custody is done or over."""
         with self._sessions.begin() as s:
+            row = s.get(MessageRow, message_id, with_for_update={"of": MessageRow})
+            if row is None:
+                raise NotFound(f"no message {message_id[:64]}")
+            if row.state not in (DISCOVERED, SEALED):
+                raise InvalidInput(f"message {message_id} is {row.state}: its custody is not pending, nothing "
+                                   "to retry")
+            now = utcnow()
+            for letter in s.scalars(select(DeadLetterRow).where(DeadLetterRow.ref_id == message_id,
+                                                                DeadLetterRow.resolved_at.is_(None))):
+                letter.resolved_at = now
+            row.deliveries, row.retry_at = 0, None
+            row.updated_at = _LONG_AGO if due_now else now
+            return row.state
+
+    def pending_custody(self, limit: int = 50) -> list[tuple[str, str, str, int, str, bool]]:
+        """Messages whose custody is not done, oldest first: (id, mailbox, state, attempts, last error,
+        parked). No caller data."""
+        with self._reads() as s:
+            parked = set(s.scalars(select(DeadLetterRow.ref_id).where(DeadLetterRow.resolved_at.is_(None))))
+            rows = s.execute(select(MessageRow.id, MessageRow.context, MessageRow.mailbox, MessageRow.state,
+                                    MessageRow.attempts, MessageRow.last_error)
+                             .where(MessageRow.state.in_((DISCOVERED, SEALED)))
+                             .order_by(MessageRow.discovered_at).limit(max(1, limit))).all()
+            return [(r.id, f"{r.mailbox}@{r.context}", r.state, r.attempts, r.last_error, r.id in parked)
+                    for r in rows]
+
+    # --- dead letters and sweeping -----------------------------------------------------------
+    def dead_letter(self, task: str, ref_id: str, error: str, attempts: int) -> bool:
+        """Park work. An unresolved letter for the same work is updated, not doubled. True = newly parked."""
+        with self._sessions.begin() as s:
+            open_letter = s.scalars(select(DeadLetterRow).where(
+                DeadLetterRow.ref_id == ref_id, DeadLetterRow.task == task,
+                DeadLetterRow.resolved_at.is_(None)).with_for_update()).first()
+            if open_letter is not None:
+                open_letter.error, open_letter.attempts = error[:MAX_ERROR], max(open_letter.attempts, attempts)
+                return False
             s.add(DeadLetterRow(task=task, ref_id=ref_id, error=error[:MAX_ERROR], attempts=attempts,
                                 created_at=utcnow()))
+            return True
 
     def dead_letters(self) -> list[tuple[str, str, str, int]]:
         with self._reads() as s:
@@ -263,16 +404,23 @@ class SqlMessageStore:
             return [(r.task, r.ref_id, r.error, r.attempts) for r in rows]
 
     def stuck(self, older_than_seconds: float) -> list[StuckWork]:
-        cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
+        """Work to re-enqueue: messages not progressing for ``older_than_seconds`` (and, when a retry is
+        scheduled, that long past it); pending notifications as old; sending ones whose lease ended."""
+        now = utcnow()
+        cutoff = now - dt.timedelta(seconds=older_than_seconds)
         with self._reads() as s:
             parked = set(s.scalars(select(DeadLetterRow.ref_id).where(DeadLetterRow.resolved_at.is_(None))))
             out: list[StuckWork] = []
-            for m in s.scalars(select(MessageRow).where(MessageRow.state.in_((DISCOVERED, SEALED)),
-                                                       MessageRow.updated_at < cutoff)).unique():
+            for m in s.scalars(select(MessageRow).where(
+                    MessageRow.state.in_((DISCOVERED, SEALED)), MessageRow.updated_at < cutoff,
+                    or_(MessageRow.retry_at.is_(None), MessageRow.retry_at < cutoff))).unique():
                 if m.id not in parked:
                     out.append(StuckWork("message", m.id, m.state, m.updated_at))
-            for n in s.scalars(select(NotificationRow).where(NotificationRow.state.in_(("pending", "sending")),
-                                                            NotificationRow.updated_at < cutoff)):
+            for n in s.scalars(select(NotificationRow).where(or_(
+                    (NotificationRow.state == "pending") & (NotificationRow.updated_at < cutoff),
+                    (NotificationRow.state == "sending") & or_(
+                        NotificationRow.lease_until < now,
+                        NotificationRow.lease_until.is_(None) & (NotificationRow.updated_at < cutoff))))):
                 if n.id not in parked:
                     out.append(StuckWork("notification", n.id, n.state, n.updated_at))
             return out
@@ -314,4 +462,7 @@ class SqlMessageStore:
                 out[f"messages.{state}"] = out.get(f"messages.{state}", 0) + 1
             for state in s.scalars(select(NotificationRow.state)):
                 out[f"notifications.{state}"] = out.get(f"notifications.{state}", 0) + 1
+            parked = s.scalars(select(DeadLetterRow.ref_id).where(DeadLetterRow.resolved_at.is_(None))).all()
+            if parked:
+                out["dead_letters.open"] = len(set(parked))
             return out

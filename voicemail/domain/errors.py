@@ -43,6 +43,15 @@ class PermanentError(VoicemailError):
     """Retrying cannot help; park the work in the dead-letter table."""
 
 
+class CrashLoop(PermanentError):
+    """A message's custody runs keep ending without finishing (the worker dies during the work): it is
+    parked instead of being run again."""
+
+
+class LeaseLost(TransientError):
+    """Another worker took over this work (our lease ended); this one must not commit it."""
+
+
 class SpoolChanged(TransientError):
     """Asterisk renumbered or changed the spool under us; look again."""
 
@@ -65,3 +74,8 @@ class RangeNotSatisfiable(InvalidInput):
 
 class Conflict(VoicemailError):
     """The request cannot be done in the thing's current state (e.g. a message that is still being sealed)."""
+
+
+class FeatureUnavailable(Conflict):
+    """A feature this site has not set up (e.g. "Play on my phone" without a device template); the
+    message says which, in words for the user."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from voicemail.domain.models import MailboxRef
+from voicemail.domain.phone_call import CallStatus
 
 Folder = Literal["INBOX", "Old"]
 Sort = Literal["newest", "oldest", "longest", "shortest"]
@@ -155,7 +156,17 @@ class MailboxService(Protocol):
         ...
 
     def play_on_phone(self, viewer: Viewer, message_id: str) -> str:
-        """Originate to the owner's own device; returns a call reference. Owner only."""
+        """Originate to the owner's own device; returns the call's id. Owner only. FeatureUnavailable
+        when the site has no device template."""
+        ...
+
+    @property
+    def plays_on_phones(self) -> bool:
+        """Whether "Play on my phone" is set up on this site."""
+        ...
+
+    def phone_call(self, viewer: Viewer, call_id: str) -> CallStatus:
+        """What became of a call ``play_on_phone`` started; NotFound for anyone else's."""
         ...
 
     def call_history(self, viewer: Viewer, offset: int, limit: int) -> CallHistoryPage: ...

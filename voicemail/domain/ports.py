@@ -15,7 +15,7 @@ from voicemail.domain.models import (
     SpoolScan,
     WrappedKey,
 )
-from voicemail.domain.records import MailboxOwner, MessageRecord, NotificationWork, StuckWork
+from voicemail.domain.records import CustodyRun, MailboxOwner, MessageRecord, NotificationWork, StuckWork
 
 
 class Spool(Protocol):
@@ -74,9 +74,13 @@ class Directory(Protocol):
 
 
 class Mailer(Protocol):
-    """Sends one notification. Raises TransientError (retry) or PermanentError (dead-letter)."""
+    """Sends one notification. Raises TransientError (retry) or PermanentError (dead-letter).
 
-    def send(self, email: OutgoingEmail) -> None: ...
+    ``before_commit`` is called at the last moment the send can still be abandoned with nothing delivered
+    (SMTP: before the final dot of DATA; outbox: before the rename; HTTP: before the request); when it
+    raises, the sender abandons the send and lets the error through."""
+
+    def send(self, email: OutgoingEmail, before_commit: Callable[[], None] | None = None) -> None: ...
 
 
 class AsteriskControl(Protocol):
@@ -102,8 +106,19 @@ class MessageStore(Protocol):
 
     def find(self, mailbox: MailboxRef, msg_id: str) -> MessageRecord | None: ...
 
+    def begin_custody(self, message_id: str, max_unfinished: int) -> CustodyRun:
+        """Count a custody run before its work starts; CrashLoop when ``max_unfinished`` runs in a row
+        died with their worker."""
+        ...
+
+    def end_custody(self, message_id: str) -> None: ...
+
+    def touch(self, kind: str, ref_id: str) -> None:
+        """Mark work as progressing now (the sweeper leaves it alone for stale_after)."""
+        ...
+
     def mark_sealed(
-        self, message_id: str, wrapped: WrappedKey, recordings: list[SealedRecording]
+        self, message_id: str, wrapped: WrappedKey, recordings: list[SealedRecording], attempt: str | None = None
     ) -> bool: ...
 
     def mark_stripped(self, message_id: str) -> str:
@@ -112,15 +127,23 @@ class MessageStore(Protocol):
 
     def mark_vanished(self, message_id: str) -> None: ...
 
-    def note_failure(self, message_id: str, error: str) -> None: ...
+    def note_failure(self, message_id: str, error: str, retry_in: float | None = None) -> None: ...
 
-    def claim_notification(self, notification_id: str) -> NotificationWork | None: ...
+    def claim_notification(self, notification_id: str, lease_seconds: float = 60.0) -> NotificationWork | None:
+        """None = done; state "busy" = another worker's live lease; "sending" = ours, with a fencing token."""
+        ...
 
-    def mark_notification_sent(self, notification_id: str, recipient: str) -> None: ...
+    def renew_lease(self, notification_id: str, token: int, lease_seconds: float) -> bool: ...
+
+    def release_lease(self, notification_id: str, token: int) -> None: ...
+
+    def mark_notification_sent(self, notification_id: str, recipient: str, token: int | None = None) -> bool: ...
 
     def mark_notification_failed(self, notification_id: str, error: str) -> None: ...
 
-    def dead_letter(self, task: str, ref_id: str, error: str, attempts: int) -> None: ...
+    def dead_letter(self, task: str, ref_id: str, error: str, attempts: int) -> bool:
+        """Park work (an open letter for the same work is updated). True = newly parked."""
+        ...
 
     def stuck(self, older_than_seconds: float) -> list[StuckWork]: ...
 

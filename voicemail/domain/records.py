@@ -43,10 +43,24 @@ class MailboxOwner:
 
 @dataclass(frozen=True)
 class NotificationWork:
+    """A claimed notification. ``state`` "sending" = ours, under the fencing ``token`` until the lease
+    ends; "busy" = another worker holds a live lease (nothing to do now)."""
+
     id: str
     message_id: str
     state: str
     attempts: int
+    token: int = 0
+
+
+@dataclass(frozen=True)
+class CustodyRun:
+    """One custody run of a message, counted before its work starts. ``attempt`` names its blobs and
+    fences its commit; ``deliveries`` = runs started since the last one that finished cleanly."""
+
+    message_id: str
+    attempt: str
+    deliveries: int
 
 
 @dataclass(frozen=True)

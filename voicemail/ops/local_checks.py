@@ -164,7 +164,7 @@ def check_staging(settings: Settings) -> CheckResult:
     if not folder.exists():
         parent = folder.parent
         if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK):
-            return passed("staging", f"{folder} is made (0700) at first use")
+            return passed("staging", f"{folder} is made (2750) at first use")
         return failed("staging", f"{folder} is missing and {parent} is not writable (setting phone_staging_dir)")
     if not folder.is_dir() or not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
         return failed("staging", f"{folder} is not a folder this user can write (setting phone_staging_dir)")

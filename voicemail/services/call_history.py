@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from voicemail.domain.errors import InvalidInput
 from voicemail.domain.mailbox import CallHistoryPage, CallRecord
+from voicemail.domain.models import MailboxRef
+from voicemail.phone.hotdesk_store import DeskSession
 
 _ANGLE = re.compile(r'^\s*"?(?P<name>[^"<]*)"?\s*<(?P<number>[^<>]*)>\s*$')
 
@@ -42,3 +44,16 @@ def call_history(query: CallQuery, numbers: Sequence[str], offset: int, limit: i
     mine = frozenset(n for n in numbers if n)
     rows, total = query(sorted(mine), offset, limit)
     return CallHistoryPage(tuple(to_record(r, mine) for r in rows), total, offset, limit)
+
+
+class DeskSignIns(Protocol):
+    """Extension-mobility sign-ins (``voicemail.phone.hotdesk_store.SqlHotdeskStore``)."""
+
+    def history(self, refs: tuple[MailboxRef, ...], limit: int = 50) -> list[DeskSession]: ...
+
+
+def desk_history(store: DeskSignIns, mailboxes: Sequence[MailboxRef], limit: int = 20) -> list[DeskSession]:
+    """The desk phones the viewer's extensions were signed in on (newest first): only their own."""
+    if not 1 <= limit <= 200:
+        raise InvalidInput("limit 1..200")
+    return store.history(tuple(mailboxes), limit)

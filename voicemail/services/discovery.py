@@ -34,7 +34,9 @@ class ScanReport:
 class Discovery:
     """Spool scan -> one ``discovered`` row per new msg_id -> ``on_new(message_id)`` (enqueue seal).
 
-    Safe to run concurrently and repeatedly: the row insert is idempotent on (mailbox, msg_id).
+    Safe to run concurrently and repeatedly: the row insert is idempotent on (mailbox, msg_id). A hand-over
+    that fails (the broker is down) does not fail the scan: the recorded row is the work, and the sweeper
+    enqueues it once it has waited stale_after.
     """
 
     def __init__(self, spool: Spool, store: MessageStore, classify: Callable[[Envelope], Caller],
@@ -73,7 +75,11 @@ class Discovery:
                     log.warning("message %s in %s: the envelope parser refused its .txt (%s); its audio is "
                                 "taken into custody and its caller treated as unknown", message_id, mailbox,
                                 message.envelope_problem)
-                self._on_new(message_id)
+                try:
+                    self._on_new(message_id)
+                except Exception as exc:  # broker down: the row is recorded, the sweeper hands it over later
+                    log.warning("message %s recorded but not handed to the workers (%s); the sweeper will",
+                                message_id, type(exc).__name__)
         return report
 
     def reconcile(self, extra_mailboxes: Iterable[MailboxRef] = (),

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 from voicemail.audit.chain import AuditEvent
-from voicemail.domain.errors import Conflict, NotFound, VoicemailError
+from voicemail.domain.errors import Conflict, FeatureUnavailable, NotFound, VoicemailError
 from voicemail.domain.mailbox import (
     AudioStream,
     ByteRange,
@@ -29,6 +29,7 @@ from voicemail.domain.mailbox import (
     Viewer,
 )
 from voicemail.domain.models import NEW_FOLDERS, MailboxRef, SpoolMessage
+from voicemail.domain.phone_call import CallStatus
 from voicemail.domain.ports import Shredder
 from voicemail.domain.records import MessageRecord
 from voicemail.services.call_history import CallQuery, call_history
@@ -198,15 +199,28 @@ class MailboxServices:
             self._store.set_folder(message_id, HOLD_FOLDER, number)
         return current
 
+    @property
+    def plays_on_phones(self) -> bool:
+        """Whether "Play on my phone" is set up (a device template)."""
+        return self._phone is not None
+
     def play_on_phone(self, viewer: Viewer, message_id: str) -> str:
-        row = self._owned(viewer, message_id, "audio.play_phone")
+        """Start the call; returns its id (``phone_call``)."""
         if self._phone is None:
-            raise Conflict("play on phone is not configured on this site")
+            raise FeatureUnavailable("Play on my phone is not set up on this site")
+        row = self._owned(viewer, message_id, "audio.play_phone")
         if not row.sealed:
             raise Conflict("this message is still being secured; try again in a moment")
         reference = self._phone.play(self._store.get(row.id))
         self._event(viewer, "audio.play_phone", row.id, details={"call": reference})
         return reference
+
+    def phone_call(self, viewer: Viewer, call_id: str) -> CallStatus:
+        """What became of a call ``play_on_phone`` started (only the mailbox owner's own calls)."""
+        status = self._phone.status(call_id) if self._phone is not None else None
+        if status is None or not viewer.owns(status.mailbox):
+            raise NotFound("no such call")
+        return status
 
     def call_history(self, viewer: Viewer, offset: int, limit: int) -> CallHistoryPage:
         if self._calls is None:

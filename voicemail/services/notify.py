@@ -1,7 +1,14 @@
 """Notification: compose the ViewMail e-mail for one sealed message and hand it to the mailer.
 
 The notification row moves pending -> sending -> sent | failed in the database, so a crash shows
-which state a notification was in, and a re-delivery sends at most once more.
+which state a notification was in. A worker sends only under a lease: claiming the row gives it a fencing
+token and ``lease_seconds`` (stale_after); while the lease lives no other worker claims the row (a broker
+re-delivering the task during the send gets "busy"). Right before the send commits (the mailer's
+``before_commit``: SMTP's final dot) the lease is renewed if, and only if, the token is still the newest:
+a worker that was paused past its lease (SIGSTOP, a long GC pause, a frozen VM) and overtaken abandons
+its send. After the send the token is checked again and a lost lease is logged as a possible duplicate.
+A second copy is still possible when the worker dies or is paused after the server accepted the message
+and before the database recorded it (the sweeper then sends it again once the lease has ended).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from dataclasses import dataclass
 from mailer.compose import compose
 from mailer.facts import NotificationFacts
 from mailer.settings import MailSettings
-from voicemail.domain.errors import InvalidInput, PermanentError
+from voicemail.domain.errors import InvalidInput, LeaseLost, PermanentError, TransientError
 from voicemail.domain.ports import Directory, Mailer, MessageStore, OwnerPreferences
 from voicemail.domain.records import MessageRecord
 from voicemail.failpoints import Failpoints
@@ -25,6 +32,7 @@ log = logging.getLogger(__name__)
 class NotifySettings:
     web_base_url: str
     default_timezone: str = "UTC"
+    lease_seconds: float = 60.0  # stale_after: how long a claim holds; longer than any one mail attempt
 
 
 class Notifier:
@@ -58,11 +66,24 @@ class Notifier:
         raise PermanentError(f"mailbox {record.mailbox} has no e-mail address (directory or voicemail.conf)")
 
     def send(self, notification_id: str) -> str:
-        """Send one notification. Returns "sent" or "already". TransientError propagates for a retry;
+        """Send one notification. Returns "sent", "already" or "busy" (another worker holds its lease).
+        TransientError propagates for a retry (LeaseLost: overtaken, sent by the newer worker);
         PermanentError marks the notification failed (the caller parks it as a dead letter)."""
-        work = self._store.claim_notification(notification_id)
+        lease = self._settings.lease_seconds
+        work = self._store.claim_notification(notification_id, lease)
         if work is None:
             return "already"
+        if work.state == "busy":
+            log.info("notification %s is being sent by another worker (lease held)", notification_id)
+            return "busy"
+        token = work.token
+
+        def before_commit() -> None:
+            if not self._store.renew_lease(notification_id, token, lease):
+                log.warning("notification %s: lease lost before sending (overtaken); this send is abandoned",
+                            notification_id)
+                raise LeaseLost(f"notification {notification_id}: another worker took it over")
+
         record = self._store.get(work.message_id)
         try:
             address, name, zone = self._recipient(record)
@@ -74,11 +95,16 @@ class Notifier:
                 player_url=f"{self._settings.web_base_url.rstrip('/')}/messages/{record.id}",
                 owner_timezone=zone)
             email = compose(facts, self._mail)
-            self._mailer.send(email)
+            self._mailer.send(email, before_commit)
             self._fail.hit("notify.after_send")
         except (PermanentError, InvalidInput) as exc:
             self._store.mark_notification_failed(notification_id, str(exc))
             raise PermanentError(str(exc)) from exc
-        self._store.mark_notification_sent(notification_id, address)
+        except TransientError:  # failed in our hands: the retry may claim it at once (unless overtaken)
+            self._store.release_lease(notification_id, token)
+            raise
+        if not self._store.mark_notification_sent(notification_id, address, token):
+            log.error("notification %s: the lease was lost while the mail server took the message; the owner "
+                      "may receive a second copy", notification_id)
         log.info("notification %s sent for message %s", notification_id, record.id)
         return "sent"

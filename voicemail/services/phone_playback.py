@@ -1,8 +1,10 @@
 """Play a message on the owner's own phone: decrypt to a short-lived staging file, Originate the
 device with ``Playback`` of that file, remove the file when the call ends, whatever the outcome.
+``play`` returns a call id; ``status(call_id)`` tells what became of the call (``phone_calls``).
 
-The staging folder is 0700 and each file 0600 (Asterisk must run as the same user, or the folder's
-owner, to read it: see the README). A file is removed when the OriginateResponse says Failure, when the
+The staging folder is 2750 and each file 0640 in the group the service shares with Asterisk
+(``voicemail.phone.staging``; Asterisk needs only to be a member of that group).
+A file is removed when the OriginateResponse says Failure, when the
 channel hangs up, when nothing is heard for ``ring_timeout + duration + margin`` seconds, or, if the
 process died meanwhile, by ``sweep()`` (at start-up and before every new call) once it is older than
 ``max_age`` seconds. Plaintext lives on disk only for that window and only there.
@@ -11,17 +13,17 @@ process died meanwhile, by ``sweep()`` (at start-up and before every new call) o
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from voicemail.ami.mailbox_control import CallOutcome
-from voicemail.domain.errors import InvalidInput, NotFound
+from voicemail.domain.errors import FeatureUnavailable, NotFound
 from voicemail.domain.models import MailboxRef, WrappedKey
+from voicemail.domain.phone_call import CallStatus
 from voicemail.domain.records import MessageRecord
+from voicemail.phone.staging import StagingDir
+from voicemail.services.phone_calls import CallBook
 from voicemail.vault.range_reader import RangeReader
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ CALL_MARGIN = 30.0
 
 class Originator(Protocol):
     def originate_playback(self, channel: str, sound: str, caller_id: str, *, ring_timeout: float,
-                           max_call: float, on_end: Callable[[CallOutcome], None]) -> str: ...
+                           max_call: float, on_end: Callable[[CallOutcome], None],
+                           on_response: Callable[[CallOutcome], None] | None = None) -> str: ...
 
 
 class KeyUnwrapper(Protocol):
@@ -46,78 +49,64 @@ class PhonePlayback:
 
     def __init__(self, staging_dir: Path, keyring: KeyUnwrapper, blob_path: Callable[[str], Path],
                  originator: Originator, device_for: Callable[[MailboxRef], str | None], *,
-                 ring_timeout: float = 30.0, max_age: float = 3600.0) -> None:
+                 ring_timeout: float = 30.0, max_age: float = 3600.0, group: str = "",
+                 calls: CallBook | None = None) -> None:
         self._dir = Path(staging_dir)
+        self._staging = StagingDir(self._dir, group)
         self._keyring = keyring
         self._blob_path = blob_path
         self._originator = originator
         self._device_for = device_for
         self._ring_timeout = ring_timeout
         self._max_age = max_age
+        self.calls = calls or CallBook()
 
     @property
     def staging_dir(self) -> Path:
         return self._dir
 
-    def _ensure_dir(self) -> None:
-        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if self._dir.is_symlink() or not self._dir.is_dir():
-            raise InvalidInput(f"staging folder {self._dir} is not a folder")
-        os.chmod(self._dir, 0o700)
-
     def play(self, record: MessageRecord, caller_id: str = "") -> str:
+        """Start the call; returns its id for ``status`` (the outcome follows as the call goes on)."""
         device = self._device_for(record.mailbox)
         if not device:
-            raise NotFound("no phone is configured for this mailbox")
+            raise FeatureUnavailable("no phone is configured for this mailbox")
         if record.wrapped_key is None or not record.recordings:
             raise NotFound(f"message {record.id} has no sealed audio")
         by_fmt = {r.fmt: r for r in record.recordings}
         chosen = by_fmt.get("wav") or by_fmt.get("WAV") or record.recordings[0]
-        self._ensure_dir()
         self.sweep()  # leftovers of a crash go at the next use too, not only at start-up
-        stem = self._dir / f"{PREFIX}{secrets.token_hex(12)}"
-        path = stem.with_name(f"{stem.name}.{chosen.fmt}")
-        self._decrypt_to(record, chosen.blob_name, path)
+        path = self._decrypt_to(record, chosen.blob_name, f".{chosen.fmt}")
+        stem = path.with_suffix("")
+        call_id = self.calls.start(record.mailbox, record.id)
 
         def on_end(outcome: CallOutcome) -> None:
             path.unlink(missing_ok=True)
-            log.info("phone playback %s ended: %s; staging file removed", outcome.reference, outcome.result)
+            self.calls.update(call_id, outcome, ended=True)
+            log.info("phone playback %s ended: %s %s; staging file removed", outcome.reference, outcome.result,
+                     outcome.reason)
 
         try:
-            return self._originator.originate_playback(
+            self._originator.originate_playback(
                 device, str(stem), caller_id or f'"Voicemail" <{record.mailbox.mailbox}>',
-                ring_timeout=self._ring_timeout, max_call=record.duration + CALL_MARGIN, on_end=on_end)
+                ring_timeout=self._ring_timeout, max_call=record.duration + CALL_MARGIN, on_end=on_end,
+                on_response=lambda outcome: self.calls.update(call_id, outcome, ended=False))
         except BaseException:
             path.unlink(missing_ok=True)
+            self.calls.forget(call_id)
             raise
+        return call_id
 
-    def _decrypt_to(self, record: MessageRecord, blob_name: str, path: Path) -> None:
+    def status(self, call_id: str) -> CallStatus | None:
+        return self.calls.get(call_id)
+
+    def _decrypt_to(self, record: MessageRecord, blob_name: str, suffix: str) -> Path:
         assert record.wrapped_key is not None
         key_id = record.id.encode()
         dek = self._keyring.unwrap(record.wrapped_key, key_id)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        try:
-            with os.fdopen(fd, "wb") as sink, RangeReader(self._blob_path(blob_name), dek, key_id) as reader:
-                if reader.size:
-                    for piece in reader.read(0, reader.size - 1):
-                        sink.write(piece)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+        with RangeReader(self._blob_path(blob_name), dek, key_id) as reader:
+            pieces = reader.read(0, reader.size - 1) if reader.size else iter(())
+            return self._staging.write(PREFIX, suffix, pieces)
 
     def sweep(self, now: float | None = None) -> int:
         """Remove staging files older than ``max_age`` (left by a crash). Returns how many."""
-        if not self._dir.is_dir():
-            return 0
-        cutoff = (time.time() if now is None else now) - self._max_age
-        removed = 0
-        for entry in self._dir.iterdir():
-            if not entry.name.startswith(PREFIX) or entry.is_symlink() or not entry.is_file():
-                continue
-            try:
-                if entry.stat().st_mtime < cutoff:
-                    entry.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        return self._staging.sweep(PREFIX, self._max_age, now)

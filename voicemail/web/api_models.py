@@ -70,4 +70,10 @@ class AccountOut(BaseModel):
 
 
 class CallRef(BaseModel):
+    """A "Play on my phone" call: its id, where to ask what became of it, and its state so far."""
+
     call: str
+    status_url: str
+    state: str
+    message: str
+    final: bool

@@ -27,6 +27,14 @@ def message_id(raw: str) -> str:
     return value
 
 
+def call_id(raw: str) -> str:
+    """A play-on-phone call id (``secrets.token_urlsafe(12)``: 16 URL-safe characters)."""
+    value = raw or ""
+    if not 8 <= len(value) <= 32 or not value.replace("-", "").replace("_", "").isalnum() or not value.isascii():
+        raise InvalidInput("invalid call id")
+    return value
+
+
 def mailbox_ref(context: str, mailbox: str) -> MailboxRef:
     return MailboxRef(context=context, mailbox=mailbox)  # validates both as plain names (InvalidMailbox)
 

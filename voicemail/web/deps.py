@@ -14,6 +14,8 @@ from voicemail.audit.store import AuditLog
 from voicemail.config import Settings
 from voicemail.db.repository import SqlMessageStore
 from voicemail.domain.mailbox import MailboxService
+from voicemail.services.call_history import DeskSignIns
+from voicemail.services.phone_pins import PinService
 from voicemail.web.accounts_store import AccountStore
 from voicemail.web.ratelimit import RateLimiter
 from voicemail.web.sessions_store import SessionStore
@@ -35,6 +37,7 @@ class WebSettings:
     signin_rate_window: float = 300.0
     allowed_origins: tuple[str, ...] = ()
     default_timezone: str = "UTC"
+    inbox_poll_seconds: int = 30  # an open inbox asks for new messages this often (0 = never)
     # --- investigation pages ---
     audit_signing_key: str = ""  # the audit chain is verified against this key's public half
     audit_checkpoint_file: str = ""  # shipped checkpoints, checked too when set
@@ -47,6 +50,7 @@ class WebSettings:
                    lockout_threshold=s.web_lockout_threshold, lockout_minutes=s.web_lockout_minutes,
                    signin_rate_limit=s.web_signin_rate_limit, signin_rate_window=s.web_signin_rate_window,
                    allowed_origins=s.web_allowed_origins, default_timezone=s.default_timezone,
+                   inbox_poll_seconds=s.web_inbox_poll_seconds,
                    audit_signing_key=s.audit_signing_key, audit_checkpoint_file=s.audit_checkpoint_file,
                    audit_public_key=s.audit_public_key)
 
@@ -69,3 +73,7 @@ class WebDeps:
     # --- investigation pages: None = those pages answer 404 ---
     investigations: Investigations | None = None
     messages: SqlMessageStore | None = None  # evidence requests check that the messages are sealed
+    # --- telephone menu: the owner's phone PIN on the settings page (None = no PIN form) ---
+    pins: PinService | None = None
+    # --- extension mobility: the viewer's desk-phone sign-ins on the call-history page (None = not shown) ---
+    desk_signins: DeskSignIns | None = None

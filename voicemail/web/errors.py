@@ -2,7 +2,8 @@
 
 NotFound / AccessDenied / HeldError -> 404 (a denied request never reveals that the thing exists, nor a
 legal hold), InvalidInput -> 400 (request validation -> 422), RangeNotSatisfiable -> 416 with
-``Content-Range: bytes */total``, Conflict -> 409, TransientError -> 503, anything else -> 500.
+``Content-Range: bytes */total``, Conflict -> 409 (FeatureUnavailable with its own words),
+TransientError -> 503, anything else -> 500.
 API paths (and /healthz, /status) answer JSON; pages answer an HTML error page.
 """
 
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from voicemail.audit.errors import AccessDenied, HeldError
 from voicemail.domain.errors import (
     Conflict,
+    FeatureUnavailable,
     InvalidInput,
     NotFound,
     RangeNotSatisfiable,
@@ -25,6 +27,7 @@ from voicemail.domain.errors import (
     VoicemailError,
 )
 from voicemail.web.csrf import CsrfRefused
+from voicemail.web.next_url import signin_url
 from voicemail.web.sessions import SignInRequired, TooManyRequests
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,8 @@ def _status_for(exc: Exception) -> tuple[int, str]:
         return 416, "range not satisfiable"
     if isinstance(exc, InvalidInput):
         return 400, str(exc)[:200] or "invalid input"
+    if isinstance(exc, FeatureUnavailable):
+        return 409, str(exc)[:200]
     if isinstance(exc, Conflict):
         return 409, "the message cannot be changed right now; try again shortly"
     if isinstance(exc, TransientError):
@@ -79,7 +84,8 @@ def install(app: FastAPI) -> None:
     async def signin_required(request: Request, exc: Exception) -> Response:
         if wants_json(request):
             return error_response(request, 401, "sign-in required")
-        return RedirectResponse("/signin", status_code=303, headers={"Cache-Control": "no-store"})
+        target = signin_url(request.url.path, request.url.query) if request.method == "GET" else "/signin"
+        return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
 
     async def csrf_refused(request: Request, exc: Exception) -> Response:
         return error_response(request, 403, "request refused (CSRF check failed); reload the page and try again")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import zoneinfo
 from pathlib import Path
 from typing import Any
@@ -13,17 +14,22 @@ from fastapi.templating import Jinja2Templates
 
 from voicemail.web.inv_authz import investigation_roles
 from voicemail.web.sessions import current, web_deps
+from voicemail.web.unread import unread_count
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
-def local_time(epoch: int, tz_name: str) -> str:
+def local_time(epoch: int, tz_name: str, now: float | None = None) -> str:
+    """To the second (two messages of the same minute differ): "Today 10:42:13 CET" for today in the
+    viewer's time zone, else "2026-12-03 10:42:13 CET"."""
     try:
         tz = zoneinfo.ZoneInfo(tz_name or "UTC")
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         tz = zoneinfo.ZoneInfo("UTC")
-    return dt.datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M %Z")
+    at = dt.datetime.fromtimestamp(epoch, tz)
+    today = dt.datetime.fromtimestamp(time.time() if now is None else now, tz).date()
+    return at.strftime("Today %H:%M:%S %Z" if at.date() == today else "%Y-%m-%d %H:%M:%S %Z")
 
 
 def duration(seconds: int) -> str:
@@ -42,6 +48,7 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
     ctx = {"account": account, "csrf_token": csrf_token or (authed.session.csrf_token if authed else ""),
            "lang": "en", "tz": tz,  # pages are English only; the language setting is stored for later use
            "local_time": lambda epoch: local_time(epoch, tz),
-           "inv_roles": investigation_roles(request) if account else frozenset(), **context}
+           "inv_roles": investigation_roles(request) if account else frozenset(),
+           "unread": unread_count(request) if account else None, **context}
     return templates.TemplateResponse(request, name, ctx, status_code=status,
                                       headers={"Cache-Control": "no-store", **(headers or {})})

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from voicemail.domain.errors import InvalidInput, NotFound
 from voicemail.domain.mailbox import InboxItem, InboxPage, InboxQuery
+from voicemail.domain.phone_call import CallStatus
 from voicemail.web import authz
 from voicemail.web.api_models import (
     AccountOut,
@@ -24,6 +25,7 @@ from voicemail.web.audio import audio_response, parse_range
 from voicemail.web.csrf import csrf_protect
 from voicemail.web.sessions import Authed, audit, current, end_session, presignin, require, web_deps
 from voicemail.web.signin import password_signin
+from voicemail.web.unread import new_messages
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(csrf_protect)], tags=["api"])
 
@@ -134,8 +136,23 @@ def delete_message(request: Request, message_id: str) -> Response:
 
 @router.post("/messages/{message_id}/play-on-phone", status_code=202, response_model=CallRef)
 def play_on_phone(request: Request, message_id: str) -> dict[str, Any]:
+    """Start the call (202); ``status_url`` tells what became of it (ringing, answered, your phone did
+    not answer, busy, ...). 409 with a plain reason when the site has no device template."""
     viewer = authz.owner_viewer(request)
-    return {"call": web_deps(request).mailbox.play_on_phone(viewer, authz.message_id(message_id))}
+    mailbox = web_deps(request).mailbox
+    call_id = mailbox.play_on_phone(viewer, authz.message_id(message_id))
+    return call_json(mailbox.phone_call(viewer, call_id))
+
+
+@router.get("/phone-calls/{call_id}", response_model=CallRef)
+def phone_call(request: Request, call_id: str) -> dict[str, Any]:
+    viewer = authz.owner_viewer(request)
+    return call_json(web_deps(request).mailbox.phone_call(viewer, authz.call_id(call_id)))
+
+
+def call_json(status: CallStatus) -> dict[str, Any]:
+    return {"call": status.id, "status_url": f"/api/v1/phone-calls/{status.id}", "state": status.state,
+            "message": status.message, "final": status.final}
 
 
 # --- calls and settings --------------------------------------------------------------------------
@@ -181,3 +198,12 @@ def update_settings(request: Request, notify_address: str, timezone: str, langua
         raise
     request.state.authed = Authed(authed.session, account)
     audit(request, name, "settings.update", "ok", fields=["notify_address", "timezone", "language"])
+
+
+@router.get("/me/new-messages")
+def new_messages_json(request: Request) -> dict[str, Any]:
+    """How many new messages the signed-in owner has and when the newest arrived (epoch seconds): what an
+    open inbox page asks every web_inbox_poll_seconds."""
+    require(request)
+    found = new_messages(request)
+    return {"new": found.count if found else 0, "newest": found.newest if found else None}

@@ -3,6 +3,7 @@ csrf_token, so everything works without JavaScript and by keyboard alone."""
 
 from __future__ import annotations
 
+import contextlib
 import zoneinfo
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -11,30 +12,29 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from voicemail.domain.errors import InvalidInput, NotFound
-from voicemail.domain.mailbox import InboxItem, InboxQuery
+from voicemail.domain.mailbox import InboxQuery
 from voicemail.domain.models import MailboxRef
+from voicemail.services.call_history import desk_history
 from voicemail.web import authz
+from voicemail.web.caller_display import caller_display, caller_label
 from voicemail.web.csrf import csrf_protect
+from voicemail.web.next_url import MAX_LENGTH as MAX_NEXT
+from voicemail.web.next_url import safe_next
+from voicemail.web.pager import PageLink, page_count, page_links
 from voicemail.web.render import render
 from voicemail.web.routes_api import update_settings
 from voicemail.web.sessions import current, end_session, presignin, require, web_deps
 from voicemail.web.settings_rules import LANGUAGES
 from voicemail.web.signin import password_signin
+from voicemail.web.unread import new_messages
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 PAGE_SIZE = 25
 SORTS = (("newest", "Newest first"), ("oldest", "Oldest first"), ("longest", "Longest first"),
          ("shortest", "Shortest first"))
 NOTICES = {"read": "Marked as read.", "unread": "Marked as unread.", "deleted": "Message deleted.",
-           "calling": "Calling your phone. Answer it to hear the message.", "saved": "Settings saved."}
-
-
-def caller_label(m: InboxItem) -> str:
-    if m.caller_kind == "anonymous" or not (m.caller_name or m.caller_number):
-        return {"anonymous": "Anonymous caller", "external": "Outside caller"}.get(m.caller_kind, "Unknown caller")
-    if m.caller_name and m.caller_number:
-        return f"{m.caller_name} ({m.caller_number})"
-    return m.caller_name or m.caller_number or ""
+           "calling": "Calling your phone. Answer it to hear the message.", "saved": "Settings saved.",
+           "pin": "Phone PIN changed."}
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -51,29 +51,35 @@ def notice(key: str | None) -> str:
 
 
 # --- sign-in -------------------------------------------------------------------------------------
-def _signin_page(request: Request, *, error: str = "", username: str = "", status: int = 200) -> Response:
+def _signin_page(request: Request, *, error: str = "", username: str = "", status: int = 200,
+                 next_path: str | None = None) -> Response:
     holder = Response()
     token = presignin(request, holder).csrf_token
     page = render(request, "signin.html", {"error": error, "username": username, "notice": "",
-                                           "links": web_deps(request).signin_links}, status=status, csrf_token=token)
+                                           "next": next_path or "", "links": web_deps(request).signin_links},
+                  status=status, csrf_token=token)
     return _copy_cookies(holder, page)
 
 
 @router.get("/signin")
-def signin_form(request: Request) -> Response:
+def signin_form(request: Request, next: str | None = Query(None, max_length=MAX_NEXT)) -> Response:
+    target = safe_next(next)
     if current(request) is not None:
-        return redirect("/")
-    return _signin_page(request)
+        return redirect(target or "/")
+    return _signin_page(request, next_path=target)
 
 
 @router.post("/signin")
 def signin_submit(request: Request, username: str = Form("", max_length=200),
-                  password: str = Form("", max_length=1024), totp: str = Form("", max_length=16)) -> Response:
-    response = redirect("/")
+                  password: str = Form("", max_length=1024), totp: str = Form("", max_length=16),
+                  next: str = Form("", max_length=MAX_NEXT)) -> Response:
+    target = safe_next(next)
+    response = redirect(target or "/")
     result = password_signin(request, response, username, password, totp)
     if result.ok:
         return response
-    return _signin_page(request, error=result.message, username=username[:64], status=result.status)
+    return _signin_page(request, error=result.message, username=username[:64], status=result.status,
+                        next_path=target)
 
 
 @router.post("/signout")
@@ -106,6 +112,8 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
     q = {"folder": folder, "caller": caller, "sort": sort, "urgent": urgent}
     result = None
     prev_url = next_url = ""
+    pages: list[PageLink] = []
+    page_total = 1
     if ref is not None:
         query = InboxQuery(folder=folder or None, urgent_only=urgent, caller_kind=caller or None, sort=sort,
                            offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
@@ -113,23 +121,40 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
         params: dict[str, Any] = {k: v for k, v in {"mailbox": f"{ref.mailbox}@{ref.context}", "folder": folder,
                                                      "caller": caller, "sort": sort,
                                                      "urgent": "true" if urgent else ""}.items() if v}
+        def url_for(number: int) -> str:
+            return "/?" + urlencode({**params, "page": number})
+
         if page > 1:
-            prev_url = "/?" + urlencode({**params, "page": page - 1})
+            prev_url = url_for(page - 1)
         if result.offset + len(result.items) < result.total:
-            next_url = "/?" + urlencode({**params, "page": page + 1})
+            next_url = url_for(page + 1)
+        pages = page_links(page, result.total, PAGE_SIZE, url_for)
+        page_total = page_count(result.total, PAGE_SIZE)
     return render(request, "inbox.html", {
         "active": "inbox", "mailbox": ref, "mailbox_text": f"{ref.mailbox}@{ref.context}" if ref else "",
         "choices": choices, "admin_pick": admin_pick, "page": result, "q": q, "sorts": SORTS,
-        "prev_url": prev_url, "next_url": next_url, "caller_label": caller_label, "notice": notice(n)})
+        "prev_url": prev_url, "next_url": next_url, "pages": pages, "page_number": page,
+        "page_total": page_total, "poll_seconds": web_deps(request).settings.inbox_poll_seconds,
+        "newest_new": (fresh.newest or 0) if (fresh := new_messages(request)) else 0,
+        "caller_label": caller_label, "caller_of": caller_display,
+        "notice": notice(n)})
 
 
 # --- one message ---------------------------------------------------------------------------------
 @router.get("/messages/{message_id}")
-def player(request: Request, message_id: str, n: str | None = Query(None, max_length=20)) -> Response:
+def player(request: Request, message_id: str, n: str | None = Query(None, max_length=20),
+           call: str | None = Query(None, max_length=32)) -> Response:
     v = authz.viewer(request)
-    item = web_deps(request).mailbox.message(v, authz.message_id(message_id))
+    mailbox = web_deps(request).mailbox
+    item = mailbox.message(v, authz.message_id(message_id))
+    phone_call = None
+    if call and v.owns(item.mailbox):
+        with contextlib.suppress(InvalidInput, NotFound):  # an old or foreign call id: just no status
+            phone_call = mailbox.phone_call(v, authz.call_id(call))
     return render(request, "message.html", {"m": item, "can_listen": v.owns(item.mailbox),
-                                            "caller_label": caller_label, "notice": notice(n)})
+                                            "caller_label": caller_label, "caller_of": caller_display,
+                                            "notice": notice(n), "plays_on_phones": mailbox.plays_on_phones,
+                                            "phone_call": phone_call})
 
 
 @router.get("/messages/{message_id}/delete")
@@ -164,8 +189,8 @@ def page_delete(request: Request, message_id: str) -> Response:
 @router.post("/messages/{message_id}/play")
 def page_play(request: Request, message_id: str) -> Response:
     mid = authz.message_id(message_id)
-    web_deps(request).mailbox.play_on_phone(authz.owner_viewer(request), mid)
-    return redirect(f"/messages/{mid}?n=calling")
+    call_id = web_deps(request).mailbox.play_on_phone(authz.owner_viewer(request), mid)
+    return redirect(f"/messages/{mid}?call={call_id}")
 
 
 # --- calls and settings --------------------------------------------------------------------------
@@ -175,17 +200,21 @@ def calls(request: Request, page: int = Query(1, ge=1, le=100_000)) -> Response:
     result = web_deps(request).mailbox.call_history(v, (page - 1) * PAGE_SIZE, PAGE_SIZE)
     prev_url = f"/calls?page={page - 1}" if page > 1 else ""
     next_url = f"/calls?page={page + 1}" if result.offset + len(result.items) < result.total else ""
+    store = web_deps(request).desk_signins
+    desks = desk_history(store, v.mailboxes) if store is not None and page == 1 else []
     return render(request, "calls.html", {"active": "calls", "page": result, "prev_url": prev_url,
-                                          "next_url": next_url})
+                                          "next_url": next_url, "desks": desks})
 
 
 def _settings_page(request: Request, form: dict[str, str], error: str = "", status: int = 200,
-                   n: str | None = None) -> Response:
+                   n: str | None = None, pin_error: str = "") -> Response:
     zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+    deps = web_deps(request)
     return render(request, "settings.html", {"active": "settings", "form": form, "error": error, "zones": zones,
                                              "languages": LANGUAGES, "notice": notice(n),
-                                             "default_tz": web_deps(request).settings.default_timezone},
-                  status=status)
+                                             "default_tz": deps.settings.default_timezone,
+                                             "pin_min": deps.pins.min_length if deps.pins is not None else 0,
+                                             "pin_error": pin_error}, status=status)
 
 
 @router.get("/settings")
@@ -204,3 +233,24 @@ def settings_submit(request: Request, notify_address: str = Form("", max_length=
     except InvalidInput as exc:
         return _settings_page(request, form, error=str(exc), status=400)
     return redirect("/settings?n=saved")
+
+
+@router.post("/settings/phone-pin")
+def phone_pin_submit(request: Request, mailbox: str = Form("", max_length=170), pin: str = Form("", max_length=40),
+                     pin_again: str = Form("", max_length=40)) -> Response:
+    """The owner sets the PIN of one of their mailboxes for the telephone menu (audited as phone.pin.set)."""
+    v = authz.owner_viewer(request)
+    pins = web_deps(request).pins
+    account = require(request).account
+    form = {"notify_address": account.notify_address, "timezone": account.timezone, "language": account.language}
+    owned = {f"{m.mailbox}@{m.context}": m for m in v.mailboxes}
+    ref = owned.get(mailbox) or (v.mailboxes[0] if len(v.mailboxes) == 1 and not mailbox else None)
+    if pins is None or ref is None:
+        raise NotFound("not found")
+    try:
+        if pin != pin_again:
+            raise InvalidInput("the two PINs are not the same")
+        pins.set_pin(ref, pin.strip(), actor=v.account, source=v.source)
+    except InvalidInput as exc:
+        return _settings_page(request, form, status=400, pin_error=str(exc))
+    return redirect("/settings?n=pin")

@@ -14,6 +14,7 @@ from voicemail.config import Settings
 from voicemail.domain.errors import ConfigError
 from voicemail.observe.observer import build_observer
 from voicemail.observe.runtime import RuntimeStatus
+from voicemail.phone.hotdesk_store import SqlHotdeskStore
 from voicemail.web.accounts_store import AccountStore
 from voicemail.web.app import create_app
 from voicemail.web.deps import Probe, WebDeps, WebSettings
@@ -55,7 +56,8 @@ def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | 
         mailbox=container.mailboxes, limiter=RateLimiter(web.signin_rate_limit, web.signin_rate_window),
         probes=probes, signin_links=signin_links(s),
         extra_routers=(*signin_method_routers(s, container.engine),
-                       operations_router(build_observer(container.engine, s, runtime))))
+                       operations_router(build_observer(container.engine, s, runtime))),
+        pins=container.pins, desk_signins=SqlHotdeskStore(container.engine))
 
 
 def signin_links(s: Settings) -> tuple[tuple[str, str], ...]:

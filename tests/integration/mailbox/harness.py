@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.integration.pipeline.harness import MAILBOXES, Site, wait_for
 from voicemail.ami.blocking import BlockingAmi
@@ -104,11 +105,12 @@ class MailboxSite:
 
 @contextmanager
 def mailbox_site(root: Path, database_url: str, *, formats: tuple[str, ...] = ("wav",),
-                 **env: str) -> Iterator[MailboxSite]:
+                 standin: dict[str, Any] | None = None, **env: str) -> Iterator[MailboxSite]:
+    """``standin``: more StandinConfig fields (e.g. timing, callers for the phone menu)."""
     site = Site(root, database_url=database_url)
     site.prepare()
     site.standin = StandinThread(StandinConfig(spool_dir=site.spool, username="voicemail", secret=site.secret,
-                                               mailboxes=MAILBOXES, formats=formats))
+                                               mailboxes=MAILBOXES, formats=formats, **(standin or {})))
     site.port = site.standin.start()
     ext = {"wav": "wav", "wav49": "WAV"}
     settings = site.settings()

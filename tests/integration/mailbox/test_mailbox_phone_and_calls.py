@@ -26,9 +26,11 @@ class Inspecting:
         self.real = real
         self.seen: list[tuple[str, int, int, bytes]] = []
         self.outcomes: list[CallOutcome] = []
+        self.references: list[str] = []  # the Originates' ActionIDs
 
     def originate_playback(self, channel: str, sound: str, caller_id: str, *, ring_timeout: float,
-                           max_call: float, on_end: Callable[[CallOutcome], None]) -> str:
+                           max_call: float, on_end: Callable[[CallOutcome], None],
+                           on_response: Callable[[CallOutcome], None] | None = None) -> str:
         [path] = Path(sound).parent.glob(Path(sound).name + ".*")
         self.seen.append((sound, stat.S_IMODE(path.stat().st_mode), stat.S_IMODE(path.parent.stat().st_mode),
                           path.read_bytes()))
@@ -37,8 +39,10 @@ class Inspecting:
             on_end(outcome)
             self.outcomes.append(outcome)
 
-        return self.real.originate_playback(channel, sound, caller_id, ring_timeout=ring_timeout,
-                                            max_call=max_call, on_end=ended)
+        reference = self.real.originate_playback(channel, sound, caller_id, ring_timeout=ring_timeout,
+                                                 max_call=max_call, on_end=ended, on_response=on_response)
+        self.references.append(reference)
+        return reference
 
 
 def phone(box: MailboxSite, device: str) -> tuple[PhonePlayback, Inspecting]:
@@ -56,16 +60,17 @@ def test_play_on_phone_rings_the_owners_device_and_removes_the_staging_file(box:
     audio = make_wav(1.0, 21)
     mid = box.leave("1001@default", audio)
     playback, spy = phone(box, "Local/play@vmlab/n")
-    reference = box.mailboxes.play_on_phone(ALICE, mid)
-    assert reference
+    call = box.mailboxes.play_on_phone(ALICE, mid)
+    [reference] = spy.references
     [(sound, mode, dir_mode, content)] = spy.seen
-    assert (mode, dir_mode, content) == (0o600, 0o700, audio)  # plaintext only there, only for the call
+    assert (mode, dir_mode, content) == (0o640, 0o2750, audio)  # group-readable only there, only for the call
     wait_for(lambda: bool(spy.outcomes), 20, "the call to end")
     assert spy.outcomes[0].result == "answered"
     [response] = box.seen("OriginateResponse", ActionID=reference)
     assert (response.get("Response"), response.get("Application"), response.get("Data")) == (
         "Success", "Playback", sound)
     assert list(playback.staging_dir.iterdir()) == []
+    assert box.mailboxes.phone_call(ALICE, call).message == "The message was played on your phone."
     plays = [(a, act) for a, act, _o, _d in box.audit(mid) if act == "audio.play_phone"]
     assert plays == [("alice", "audio.play_phone")]
 
@@ -74,7 +79,8 @@ def test_a_failed_call_removes_the_staging_file_too(box: MailboxSite) -> None:
     box.start_watching()
     mid = box.leave("1001@default", make_wav(1.0, 22))
     playback, spy = phone(box, "Local/nosuch@nowhere/n")  # no such extension: OriginateResponse Failure
-    reference = box.mailboxes.play_on_phone(ALICE, mid)
+    box.mailboxes.play_on_phone(ALICE, mid)
+    [reference] = spy.references
     wait_for(lambda: bool(spy.outcomes), 20, "the failure")
     assert spy.outcomes[0].result == "failed"
     assert box.seen("OriginateResponse", ActionID=reference)[0].get("Response") == "Failure"

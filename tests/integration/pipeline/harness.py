@@ -45,7 +45,7 @@ _AUDIO_FILE = re.compile(r"^\.?msg[0-9]{4}\.(?P<fmt>(?!txt\b)[A-Za-z0-9]{1,16})(
 def make_wav(seconds: float, seed: int) -> bytes:
     """A PCM WAV (8 kHz, 16-bit mono) of seeded noise: every message's audio is different."""
     rng = random.Random(seed)
-    frames = bytes(rng.getrandbits(8) for _ in range(int(8000 * seconds) * 2))
+    frames = rng.randbytes(int(8000 * seconds) * 2)
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
@@ -104,6 +104,7 @@ class Site:
             "VOICEMAIL_DIRECTORY_FILE": str(self.root / "directory.csv"), "VOICEMAIL_SWEEP_INTERVAL": "1",
             "VOICEMAIL_STALE_AFTER": "4", "VOICEMAIL_LOG_LEVEL": "INFO", "VOICEMAIL_MAIL_SENDER": "vm@example.test",
             "VOICEMAIL_SPOOL_GRACE_SECONDS": "1", "VOICEMAIL_WEB_PORT": str(self.web_port),
+            "VOICEMAIL_MAIL_TIMEOUT": "3",  # below stale_after, as the settings require of a network mailer
             "VOICEMAIL_AUDIT_SIGNING_KEY": str(self.root / "audit-signing.pem"),
             "VOICEMAIL_PHONE_STAGING_DIR": str(self.root / "phone-staging"),
             "VOICEMAIL_RETENTION_RECORDS_DIR": str(self.root / "destruction-records"),

@@ -82,7 +82,7 @@ def test_each_page_is_shown_only_to_its_role_and_refusals_are_audited(site: WebS
     want = {page: 303 if who == "anonymous" else 200 if ALLOWED[page] == who else 404 for page in PAGES}
     assert got == want
     if who == "anonymous":
-        assert client.get("/audit", follow_redirects=False).headers["location"] == "/signin"
+        assert client.get("/audit", follow_redirects=False).headers["location"] == "/signin?next=%2Faudit"
         return
     refused = [e for e in events(site, actor=who)[before:] if e.outcome == "denied"]
     assert len(refused) == sum(1 for page in PAGES if ALLOWED[page] != who)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -39,7 +40,8 @@ def test_pages_redirect_to_sign_in_when_signed_out(site: WebSite) -> None:
     client = site.client()
     for path in ("/", "/calls", "/settings", "/messages/00000000-0000-4000-8000-000000000000"):
         r = client.get(path, follow_redirects=False)
-        assert r.status_code == 303 and r.headers["location"] == "/signin", path
+        expected = "/signin" if path == "/" else "/signin?next=" + quote(path, safe="")
+        assert r.status_code == 303 and r.headers["location"] == expected, path
 
 
 def test_sign_in_page_has_the_labelled_fields(site: WebSite) -> None:
@@ -58,7 +60,7 @@ def test_owner_reads_marks_plays_and_deletes_through_forms(site: WebSite) -> Non
     assert inbox.status_code == 200
     assert f'href="/messages/{mid}"' in inbox.text and '<th scope="col">Received</th>' in inbox.text
     player = client.get(f"/messages/{mid}")
-    assert f'<audio id="player" controls preload="metadata" src="/api/v1/messages/{mid}/audio"' in player.text
+    assert f'<audio id="player" controls preload="none" src="/api/v1/messages/{mid}/audio"' in player.text
     token = token_in(player.text)
 
     def post(path: str) -> str:
@@ -70,7 +72,7 @@ def test_owner_reads_marks_plays_and_deletes_through_forms(site: WebSite) -> Non
     page = client.get(f"/messages/{mid}?n=read").text
     assert "Marked as read." in page and ">Mark as unread</button>" in page
     assert post(f"/messages/{mid}/unread") == f"/messages/{mid}?n=unread"
-    assert post(f"/messages/{mid}/play") == f"/messages/{mid}?n=calling"
+    assert post(f"/messages/{mid}/play").startswith(f"/messages/{mid}?call=")
     confirm = client.get(f"/messages/{mid}/delete")
     assert confirm.status_code == 200 and "Delete this message?" in confirm.text
     assert post(f"/messages/{mid}/delete") == "/?n=deleted"
@@ -139,3 +141,31 @@ def test_owner_sees_an_outside_callers_number_and_the_administrator_does_not(sit
     listing = admin.get("/?mailbox=1001@default").text
     assert f'href="/messages/{mid}"' in listing and "+12025550188" not in listing and "Outside caller" in listing
     assert "+12025550188" not in admin.get(f"/messages/{mid}").text
+
+
+def test_owner_changes_the_phone_pin_on_the_settings_page(site: WebSite) -> None:
+    from voicemail.domain.models import MailboxRef
+
+    client = site.client()
+    form_sign_in(client, "bob")
+    page = client.get("/settings")
+    assert '<label for="pin">New PIN</label>' in page.text and 'action="/settings/phone-pin"' in page.text
+    token = token_in(page.text)
+
+    def post(pin: str, again: str, mailbox: str = "") -> tuple[int, str]:
+        r = client.post("/settings/phone-pin", data={"csrf_token": token, "pin": pin, "pin_again": again,
+                                                     "mailbox": mailbox},
+                        headers={"Origin": BASE}, follow_redirects=False)
+        return r.status_code, r.headers.get("location", "") or r.text
+
+    status, body = post("123456", "123456")
+    assert status == 400 and "too easy to guess" in body
+    status, body = post("583920", "583921")
+    assert status == 400 and "not the same" in body
+    assert post("583920", "583920", "1001@default")[0] == 404  # not bob's mailbox
+    assert post("583920", "583920") == (303, "/settings?n=pin")
+    pins = site.deps.pins
+    assert pins is not None
+    assert pins.verify(MailboxRef("default", "1002"), "583920", source="test") == "ok"
+    sets = [e for e in site.deps.audit.iter_all() if e.action == "phone.pin.set"]
+    assert [(e.actor, e.outcome) for e in sets] == [("bob", "ok")] and "583920" not in sets[0].details

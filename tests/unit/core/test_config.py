@@ -67,3 +67,13 @@ def test_readme_table_lists_every_setting() -> None:
 def test_readme_configuration_table_is_current() -> None:
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     assert settings_table() in readme, "README.md's configuration table is stale: run `voicemail config table`"
+
+
+def test_a_mail_timeout_not_below_stale_after_is_refused_for_network_mailers() -> None:
+    """A send that may outlast stale_after could be overtaken by another worker: refused with the names."""
+    smtp = {"VOICEMAIL_MAILER": "smtp", "VOICEMAIL_SMTP_HOST": "mail.example.org", "VOICEMAIL_STALE_AFTER": "30"}
+    with pytest.raises(ConfigError, match=r"mail_timeout \(VOICEMAIL_MAIL_TIMEOUT\): must be below stale_after"):
+        load_settings(environ={**smtp, "VOICEMAIL_MAIL_TIMEOUT": "30"})
+    assert load_settings(environ={**smtp, "VOICEMAIL_MAIL_TIMEOUT": "29"}).mail_timeout == 29
+    # the outbox writes a local file: its timeout plays no part
+    assert load_settings(environ={"VOICEMAIL_STALE_AFTER": "5", "VOICEMAIL_MAIL_TIMEOUT": "30"}).stale_after == 5

@@ -144,26 +144,33 @@ def test_vault_orphans_from_interrupted_seals_are_removed_and_records_kept(world
     from voicemail.services.vault_gc import collect_orphans
 
     world.discovery.reconcile()
-    sealed, pending = world.enqueued[0], world.enqueued[1]
+    sealed, pending, parked = world.enqueued
     world.custody.seal(sealed)
     kept = {r.blob_name for r in world.store.get(sealed).recordings}
     # what a worker killed after writing its blob (before the commit) leaves behind
     orphan = world.vault.path_for(f"{sealed}.wav.deadbeef")
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(b"ciphertext whose key was never stored")
-    in_flight = world.vault.path_for(f"{pending}.wav.cafef00d")  # its message is still being sealed
-    in_flight.parent.mkdir(parents=True, exist_ok=True)
-    in_flight.write_bytes(b"x")
+    killed = world.store.begin_custody(pending, 5)  # a run that died with its worker...
+    run = world.store.begin_custody(pending, 5)  # ...and the newest run, still sealing
+    stale = world.vault.path_for(f"{pending}.wav.{killed.attempt}")
+    in_flight = world.vault.path_for(f"{pending}.wav.{run.attempt}")
+    dead_end = world.store.begin_custody(parked, 5)  # a run of a message parked as dead letter since
+    world.store.dead_letter("workers.tasks.seal_message", parked, "CrashLoop: test", 5)
+    parked_blob = world.vault.path_for(f"{parked}.wav.{dead_end.attempt}")
+    for p in (stale, in_flight, parked_blob):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
     temp = orphan.parent / ".seal-interrupted"
     temp.write_bytes(b"x")
     fresh = world.vault.path_for("00000000-0000-0000-0000-000000000000.wav.11111111")
     fresh.parent.mkdir(parents=True, exist_ok=True)
     fresh.write_bytes(b"x")
     old = 0.0
-    for p in (orphan, in_flight, temp):
+    for p in (orphan, in_flight, temp, stale, parked_blob):
         os.utime(p, (old, old))
-    removed = collect_orphans(world.vault, world.store.committed_blobs, older_than_seconds=60)
-    assert removed == 2
-    assert not orphan.exists() and not temp.exists()
-    assert in_flight.exists() and fresh.exists()  # pending seal, and too young to judge
+    removed = collect_orphans(world.vault, world.store.vault_references, older_than_seconds=60)
+    assert removed == 4
+    assert not orphan.exists() and not temp.exists() and not stale.exists() and not parked_blob.exists()
+    assert in_flight.exists() and fresh.exists()  # the newest run may still commit; too young to judge
     assert all(world.vault.exists(name) for name in kept)

@@ -8,6 +8,7 @@ from sqlalchemy import engine_from_config, pool
 # registers every Core table on Base.metadata for autogenerate
 import voicemail.audit.tables
 import voicemail.lifecycle.tables
+import voicemail.phone.tables
 import voicemail.web.signin_identities
 import voicemail.web.tables  # noqa: F401
 from voicemail.db.models import Base

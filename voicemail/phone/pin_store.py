@@ -1,0 +1,85 @@
+"""SqlPinStore: the phone PINs and their lockout counters in the ``phone_pins`` table.
+
+Settling a PIN entry is one transaction that takes the row's write lock first (UPDATE), re-checks the
+lock time, counts and, at the threshold, locks: PINs entered on several calls at once cannot slip past
+the limit, or past a lock, between a read and a write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
+from sqlalchemy.engine import Engine
+
+from voicemail.domain.models import MailboxRef
+from voicemail.phone.tables import phone_pins
+
+
+@dataclass(frozen=True)
+class PinRow:
+    pin_hash: str
+    failed_count: int
+    locked_until: float | None
+
+
+def _key(ref: MailboxRef) -> ColumnElement[bool]:
+    return and_(phone_pins.c.context == ref.context, phone_pins.c.mailbox == ref.mailbox)
+
+
+class SqlPinStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, ref: MailboxRef) -> PinRow | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(phone_pins.c.pin_hash, phone_pins.c.failed_count, phone_pins.c.locked_until)
+                               .where(_key(ref))).first()
+        return PinRow(row.pin_hash, row.failed_count, row.locked_until) if row is not None else None
+
+    def put(self, ref: MailboxRef, pin_hash: str, by: str, now: float) -> None:
+        """Set the PIN (a new one also clears the failure counter and any lock)."""
+        values = {"pin_hash": pin_hash, "failed_count": 0, "locked_until": None, "updated_at": now,
+                  "updated_by": by[:200]}
+        with self._engine.begin() as conn:
+            done = conn.execute(update(phone_pins).where(_key(ref)).values(**values))
+            if done.rowcount == 0:
+                conn.execute(insert(phone_pins).values(context=ref.context, mailbox=ref.mailbox, **values))
+
+    def settle(self, ref: MailboxRef, matched: bool, now: float, threshold: int,
+               lock_seconds: float) -> tuple[str, int, bool]:
+        """Record the outcome of one PIN entry in one transaction that first takes the row's write lock
+        and re-checks the lock time, so that calls checking PINs at the same moment cannot slip past a
+        lock another call has just set. Returns ("ok" | "wrong" | "locked", failures so far, whether this
+        entry locked the mailbox). At ``threshold`` failures the mailbox is locked until
+        ``now + lock_seconds`` and the count starts again."""
+        open_row = and_(_key(ref), or_(phone_pins.c.locked_until.is_(None), phone_pins.c.locked_until <= now))
+        with self._engine.begin() as conn:
+            if matched:
+                done = conn.execute(update(phone_pins).where(open_row).values(failed_count=0, locked_until=None))
+                return ("ok" if done.rowcount else "locked"), 0, False
+            done = conn.execute(update(phone_pins).where(open_row)
+                                .values(failed_count=phone_pins.c.failed_count + 1, locked_until=None))
+            if not done.rowcount:
+                return "locked", 0, False
+            count = int(conn.execute(select(phone_pins.c.failed_count).where(_key(ref))).scalar_one())
+            if count >= threshold:
+                conn.execute(update(phone_pins).where(_key(ref))
+                             .values(failed_count=0, locked_until=now + lock_seconds))
+                return "wrong", count, True
+            return "wrong", count, False
+
+    def record_failure(self, ref: MailboxRef, now: float, threshold: int, lock_seconds: float) -> tuple[int, bool]:
+        """One more failure (see ``settle``): (failures counted so far, whether this one locked the mailbox)."""
+        _, count, locked = self.settle(ref, False, now, threshold, lock_seconds)
+        return count, locked
+
+    def unlock(self, ref: MailboxRef) -> bool:
+        """Clear the lock and the counter. False when the mailbox has no PIN."""
+        with self._engine.begin() as conn:
+            done = conn.execute(update(phone_pins).where(_key(ref)).values(failed_count=0, locked_until=None))
+        return bool(done.rowcount)
+
+    def remove(self, ref: MailboxRef) -> bool:
+        with self._engine.begin() as conn:
+            return bool(conn.execute(delete(phone_pins).where(_key(ref))).rowcount)
