@@ -88,7 +88,7 @@ def build_manifest(site: Site, *, version: str = "1.0.0.0", provider: str = "Voi
   <ProviderName>{_xml_text(provider)}</ProviderName>
   <DefaultLocale>en-US</DefaultLocale>
   <DisplayName DefaultValue="ViewMail"/>
-  <Description DefaultValue="Play, mark, delete and forward-to-phone your voicemail from its notification e-mail."/>
+  <Description DefaultValue="Play and manage your voicemail from its notification e-mail."/>
   <IconUrl DefaultValue={_attr(icon[64])}/>
   <HighResolutionIconUrl DefaultValue={_attr(icon[80])}/>
   <SupportUrl DefaultValue={_attr(site.url("/"))}/>

@@ -1,15 +1,19 @@
-"""The generated manifest as Microsoft's own tooling (npm office-addin-manifest, offline) reads it."""
+"""The generated manifest as Microsoft's own tooling reads it, offline: office-addin-manifest, and the converter
+to the unified manifest whose result is checked against Microsoft's JSON schema (@microsoft/app-manifest)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 from click.testing import CliRunner
 
 from tests.requirements import require_binary, require_file
 from voicemail.cli.root import main
+from voicemail.outlook.manifest import build_manifest, parse_site_url
 
 HERE = Path(__file__).parent
 NODE_MODULES = HERE.parent.parent / "browser" / "node_modules"
@@ -38,6 +42,43 @@ def test_cli_manifest_is_read_by_microsofts_tooling_as_a_mail_addin(tmp_path: Pa
     assert info["appDomains"] == ["https://vm.example.org"]
     assert info["permissions"] == "ReadItem"
     assert info["iconUrl"] == "https://vm.example.org/static/outlook/icon-64.png"
+
+
+def _convert_with_office_tooling(manifest: Path, out: Path) -> dict[str, Any]:
+    node = require_binary("node", package="nodejs")
+    require_file(NODE_MODULES / "office-addin-manifest-converter" / "package.json",
+                 package="office-addin-manifest-converter",
+                 install="npm ci --prefix tests/browser (npm package office-addin-manifest-converter)")
+    done = subprocess.run([node, str(HERE / "office_convert_manifest.js"), str(NODE_MODULES), str(manifest), str(out)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    converted: dict[str, Any] = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    return converted
+
+
+def test_manifest_converts_to_a_unified_manifest_valid_against_microsofts_json_schema(tmp_path: Path) -> None:
+    site = parse_site_url("https://vm.example.org")
+    manifest = tmp_path / "viewmail.xml"
+    manifest.write_text(build_manifest(site), encoding="utf-8")
+    converted = _convert_with_office_tooling(manifest, tmp_path / "unified")
+    # The schema of the version the converter wrote, as shipped offline in @microsoft/app-manifest.
+    version = converted["manifestVersion"]
+    schema_file = require_file(
+        NODE_MODULES / "@microsoft" / "app-manifest" / "build" / "json-schemas" / "teams" / f"v{version}"
+        / "MicrosoftTeams.schema.json", package="@microsoft/app-manifest",
+        install="npm ci --prefix tests/browser (npm package office-addin-manifest)")
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(converted), key=lambda e: list(e.path))
+    assert [f"{list(e.path)}: {e.message}" for e in errors] == []
+    # The converter marks what it had to shorten to fit the unified manifest.
+    assert "<TRUNCATED>" not in json.dumps(converted)
+    extension = converted["extensions"][0]
+    assert [r["code"]["page"] for r in extension["runtimes"]] == ["https://vm.example.org/outlook/taskpane"]
+    ribbon = extension["ribbons"][0]
+    assert ribbon["contexts"] == ["mailRead"]
+    button = ribbon["tabs"][0]["groups"][0]["controls"][0]
+    assert button["label"] == "ViewMail"
+    assert button["actionId"] in {a["id"] for a in extension["runtimes"][0]["actions"]}
 
 
 def test_cli_refuses_a_plain_http_site_and_writes_nothing(tmp_path: Path) -> None:
