@@ -15,6 +15,7 @@ from voicemail.cli import (
     messages,
     notifications,
     ops,
+    outlook,
     phone,
     service,
     signin,
@@ -32,5 +33,5 @@ def main() -> None:
 # Order matters where a module adds commands to another's group: keys before audit and lifecycle,
 # web (which creates `accounts`) before signin.
 for _module in (service, keys, messages, notifications, config, directory, audit, cases, web, signin, lifecycle,
-                ops, phone):
+                ops, phone, outlook):
     _module.register(main)

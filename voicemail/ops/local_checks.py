@@ -157,9 +157,10 @@ def check_spool(settings: Settings) -> CheckResult:
 
 
 def check_staging(settings: Settings) -> CheckResult:
-    """The "play on my phone" staging folder, when the feature is on: ours, writable, closed to others."""
-    if not settings.phone_device_template:
-        return skipped("staging", "play on my phone is off (phone_device_template empty)")
+    """The staging folder of the telephone menu and of "play on my phone", when either is on: ours, writable,
+    closed to others."""
+    if not settings.phone_device_template and not settings.phone_menu:
+        return skipped("staging", "the telephone menu and play on my phone are off (phone_menu, phone_device_template)")
     folder = Path(settings.phone_staging_dir)
     if not folder.exists():
         parent = folder.parent

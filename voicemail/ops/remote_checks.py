@@ -23,10 +23,12 @@ TIMEOUT = 5.0  # seconds per connection attempt
 AMI_ACTIONS = ("VoicemailUsersList", "VoicemailBoxSummary", "VoicemailMove", "VoicemailRemove", "VoicemailRefresh",
                "MailboxCount")
 AMI_PHONE_ACTIONS = ("Originate",)  # "play on my phone", when phone_device_template is set
+AMI_MENU_ACTIONS = ("AGI",)  # the telephone menu drives its calls with Async AGI, when phone_menu is on
 
 
 def missing_actions(listed: set[str], settings: Settings) -> list[str]:
-    wanted = AMI_ACTIONS + (AMI_PHONE_ACTIONS if settings.phone_device_template else ())
+    wanted = (AMI_ACTIONS + (AMI_PHONE_ACTIONS if settings.phone_device_template else ())
+              + (AMI_MENU_ACTIONS if settings.phone_menu else ()))
     return [name for name in wanted if name not in listed]
 
 

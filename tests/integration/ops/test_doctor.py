@@ -58,7 +58,8 @@ def test_complete_installation_passes_every_check(site: Site) -> None:
     by_name = {r.name: r for r in results}
     assert not by_name["broker"].skipped and "redis://127.0.0.1:6379/" in by_name["broker"].detail
     assert "VoicemailMove" in by_name["ami"].detail and "VoicemailRefresh" in by_name["ami"].detail
-    assert by_name["staging"].skipped  # play on my phone is off in this site
+    assert not by_name["staging"].skipped  # the telephone menu is on (the default) and needs the folder
+    assert "AGI allowed" in by_name["ami"].detail  # the menu's Async AGI actions
     assert all(len(r.line().splitlines()) == 1 for r in results)
     assert settings.ami_secret not in "".join(r.line() for r in results)
 
@@ -167,7 +168,7 @@ def test_doctor_command_prints_one_line_per_check_and_exits_0_when_all_pass(site
     result = CliRunner().invoke(main, ["doctor"], env=site.env())
     lines = result.output.splitlines()
     assert result.exit_code == 0, result.output
-    assert [ln.split()[0] for ln in lines] == ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "skip", "ok"]
+    assert [ln.split()[0] for ln in lines] == ["ok"] * 9  # the staging check runs: the telephone menu is on
     assert site.secret not in result.output
 
 

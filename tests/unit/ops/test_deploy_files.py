@@ -141,3 +141,14 @@ def test_cleanup_unit_removes_only_old_outbox_mail_and_old_destruction_records(t
         subprocess.run(argv, check=True, timeout=30)
     left = sorted(p.name for p in files if p.exists())
     assert left == ["destruction-2-b.json", "new.eml", "old-not-mail.txt", "other.json"]
+
+
+def test_doctor_asks_for_the_agi_action_only_when_the_telephone_menu_is_on() -> None:
+    import dataclasses
+
+    from voicemail.config import Settings
+    from voicemail.ops.remote_checks import AMI_ACTIONS, missing_actions
+
+    on = Settings(phone_menu=True)
+    assert missing_actions(set(AMI_ACTIONS), on) == ["AGI"]
+    assert missing_actions(set(AMI_ACTIONS), dataclasses.replace(on, phone_menu=False)) == []

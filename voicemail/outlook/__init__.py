@@ -1,0 +1,1 @@
+"""The Outlook add-in: its manifest, generated for a site."""
