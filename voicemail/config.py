@@ -245,6 +245,8 @@ class Settings:
     phone_menu_wait: float = _s(6.0, "Seconds the menu waits for a key after a prompt; a silent caller hears the "
                                 "prompt three times, then goodbye.")
     phone_greeting_max_seconds: int = _s(60, "Longest greeting recorded from the phone.")
+    hotdesk_enabled: bool = _s(False, "Extension mobility (hot-desking, *96): off unless the site grants the AMI "
+                               "user `system` write for DBPut/DBDel (deploy/asterisk/manager.conf).")
     hotdesk_max_hours: float = _s(12.0, "Extension mobility: hours after which a phone signed in with "
                                   "AGI(agi:async,extension-mobility,DEVICE) is signed out automatically (0 = never).")
     hotdesk_check_interval: float = _s(60.0, "Extension mobility: seconds between two checks of `voicemail run` "

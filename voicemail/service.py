@@ -110,7 +110,7 @@ def build_service(settings: Settings) -> Service:
     listener = Listener(client, container.discovery, container.store.upsert_mailbox,
                         reconcile_interval=settings.reconcile_interval,
                         on_cdr=CdrStore(container.engine).ingest, retry_max=settings.discovery_retry_max)
-    hotdesk = build_hotdesk(container, client) if settings.phone_menu else None
+    hotdesk = build_hotdesk(container, client) if settings.phone_menu and settings.hotdesk_enabled else None
     phone = build_phone_menu(container, client, hotdesk) if settings.phone_menu else None
     return Service(settings, container, client, listener, worker, phone=phone, hotdesk=hotdesk)
 

@@ -24,11 +24,13 @@ AMI_ACTIONS = ("VoicemailUsersList", "VoicemailBoxSummary", "VoicemailMove", "Vo
                "MailboxCount")
 AMI_PHONE_ACTIONS = ("Originate",)  # "play on my phone", when phone_device_template is set
 AMI_MENU_ACTIONS = ("AGI",)  # the telephone menu drives its calls with Async AGI, when phone_menu is on
+AMI_HOTDESK_ACTIONS = ("DBPut", "DBGet", "DBDel")  # extension mobility's AstDB family, when hotdesk_enabled
 
 
 def missing_actions(listed: set[str], settings: Settings) -> list[str]:
     wanted = (AMI_ACTIONS + (AMI_PHONE_ACTIONS if settings.phone_device_template else ())
-              + (AMI_MENU_ACTIONS if settings.phone_menu else ()))
+              + (AMI_MENU_ACTIONS if settings.phone_menu else ())
+              + (AMI_HOTDESK_ACTIONS if settings.phone_menu and settings.hotdesk_enabled else ()))
     return [name for name in wanted if name not in listed]
 
 

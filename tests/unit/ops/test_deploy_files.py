@@ -152,3 +152,15 @@ def test_doctor_asks_for_the_agi_action_only_when_the_telephone_menu_is_on() -> 
     on = Settings(phone_menu=True)
     assert missing_actions(set(AMI_ACTIONS), on) == ["AGI"]
     assert missing_actions(set(AMI_ACTIONS), dataclasses.replace(on, phone_menu=False)) == []
+
+
+def test_doctor_asks_for_the_astdb_actions_only_when_hot_desking_is_enabled() -> None:
+    import dataclasses
+
+    from voicemail.config import Settings
+    from voicemail.ops.remote_checks import AMI_ACTIONS, missing_actions
+
+    menu = Settings(phone_menu=True)
+    assert missing_actions({*AMI_ACTIONS, "AGI"}, menu) == []
+    assert missing_actions({*AMI_ACTIONS, "AGI"}, dataclasses.replace(menu, hotdesk_enabled=True)) == [
+        "DBPut", "DBGet", "DBDel"]
