@@ -63,7 +63,7 @@ def _shown_caller(facts: NotificationFacts) -> _Shown:
 def _owner_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder name such as "America"
         return ZoneInfo("UTC")  # the rendered time names its zone, so this is never misleading
 
 

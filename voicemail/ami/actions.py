@@ -69,14 +69,19 @@ class MessageWaiting:
 
 def _int(msg: AmiMessage, name: str, action: str) -> int:
     value = (msg.get(name) or "").strip()
-    if not value.isdigit():
+    if not _is_ascii_number(value):
         raise AmiActionError(f"{action}: reply has no numeric {name}", msg)
     return int(value)
 
 
 def _maybe_int(value: str | None) -> int | None:
     value = (value or "").strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if _is_ascii_number(value) else None
+
+
+def _is_ascii_number(value: str) -> bool:
+    """Digits 0-9 only: ``str.isdigit`` also accepts "²" and other digits ``int`` refuses."""
+    return value.isascii() and value.isdigit()
 
 
 def _folder(name: str) -> str:

@@ -166,3 +166,9 @@ def test_message_waiting_parsed_from_real_events(captures: Path) -> None:
     assert [w for w in map(parse_message_waiting, q2b) if w][:2] == [
         MessageWaiting("1002@default", True, 16, 1), MessageWaiting("1002@default", True, 15, 1)]
     assert parse_message_waiting(messages[0]) is None  # the Login reply
+
+
+def test_counts_with_non_ascii_digits_are_treated_as_absent() -> None:
+    from voicemail.ami.actions import _maybe_int
+
+    assert _maybe_int("²") is None and _maybe_int("١") is None and _maybe_int(" 7 ") == 7

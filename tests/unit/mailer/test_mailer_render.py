@@ -146,3 +146,8 @@ def test_extra_headers_are_written() -> None:
     email = compose(facts(internal()), SETTINGS)
     raw = render_rfc5322(replace(email, headers=(*email.headers, ("X-Voicemail-Site", "hq"))), date=SENT)
     assert parse(raw)["X-Voicemail-Site"] == "hq"
+
+
+def test_a_stored_zone_that_names_a_folder_falls_back_to_utc() -> None:
+    assert format_received(datetime(2026, 11, 29, 18, 55, tzinfo=UTC), "America") == (
+        "Sunday, 29 November 2026, 18:55 UTC")
