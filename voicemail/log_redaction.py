@@ -6,7 +6,7 @@ of defence for what slips through (an exception text quoting a caller id, a valu
 * runs of 7 or more digits, with the separators phone numbers are written with (``+ ( ) - . /`` and
   spaces, any script's digits), become ``[number]``: outside numbers, but also long counts and
   timestamps written without separators; dates, times, UUIDs, hex digests, IPv4 addresses, Asterisk
-  msg_ids (``1795978545-00000000``) and decimals (``0.0123456``) are kept;
+  msg_ids (``1795978545-0000002a``) and decimals (``0.0123456``) are kept;
 * an Asterisk caller id (``"Name" <number>``, ``callerid=…``) becomes ``[callerid]``;
 * PEM blocks and long base64 / hex runs that are not digests become ``[key]``;
 * ``bytes`` (audio, keys) become ``[N bytes]``; a domain ``Caller`` becomes ``[internal caller]`` or
@@ -42,7 +42,7 @@ _KEEP = re.compile(
     r"|\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
     r"|\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?"
     r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
-    r"|\b\d{9,11}-\d{8}\b"  # Asterisk's msg_id: epoch seconds - sequence
+    r"|\b\d{9,11}-[0-9a-fA-F]{8}\b"  # Asterisk's msg_id: epoch seconds - hex counter ("%ld-%08x")
     r"|(?<![\d.])\d{1,6}\.\d+(?![\d.])")  # a decimal (durations), not a dotted phone number
 _SECRETISH = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{40,}={0,2}(?![A-Za-z0-9+/=_-])")
 _DIGITS = re.compile(r"(?:\+|\b|(?<=\())[\d()][\d\s()./+-]*\d")

@@ -86,7 +86,7 @@ def test_keys_retire_of_an_unknown_key_exits_non_zero(tmp_path: Path) -> None:
 
 def test_config_show_prints_valid_toml_naming_where_each_value_came_from(tmp_path: Path) -> None:
     config = tmp_path / "vm.toml"
-    config.write_text('[voicemail]\nami_host = "pbx.example.test"\n')
+    config.write_text('[voicemail]\nami_host = "pbx.example.test"\nami_tls = true\n')
     env = {"VOICEMAIL_AMI_SECRET": 'se"cr\\et\n', "VOICEMAIL_AMI_PORT": "5039"}
     result = CliRunner().invoke(main, ["config", "show", "--config", str(config)], env=env)
     assert result.exit_code == 0, result.output

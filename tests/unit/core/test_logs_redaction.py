@@ -123,9 +123,10 @@ def test_dates_times_digests_and_short_counts_survive(logged: tuple[str, io.Stri
     log.info("checkpoint at 2026-12-04T07:39:15+00:00 seq 1234 head %s; 3 of 12 mailboxes; host 10.0.0.12:5038",
              digest)
     log.info("msg_id %s took %ss", "1795978545-00000000", 0.012345678)
+    log.info("msg_id %s (Asterisk counts in hex)", "1795978545-0000002a")
     out = stream.getvalue()
     for kept in ("2026-12-04T07:39:15+00:00", "1234", digest, "3 of 12", "10.0.0.12:5038", "1795978545-00000000",
-                 "0.012345678s"):
+                 "1795978545-0000002a", "0.012345678s"):
         assert kept in out, (kept, out)
     assert "[number]" not in out and "[key]" not in out
 
