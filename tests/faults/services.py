@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from tests.integration.pipeline.harness import free_port, wait_for
+from tests.requirements import missing
 
 
 def _listening(port: int) -> bool:
@@ -41,6 +42,8 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        if shutil.which("redis-server") is None:
+            missing("the program redis-server", "apt-get install redis-server")
         self.root.mkdir(parents=True, exist_ok=True)
         log = open(self.root / "redis.log", "ab")  # noqa: SIM115 (closed with the process)
         self.proc = subprocess.Popen(
@@ -86,7 +89,7 @@ class PrivateRabbit:
 
     def start(self) -> None:
         if shutil.which("rabbitmq-server") is None:
-            raise FileNotFoundError("rabbitmq-server is not installed")
+            missing("the program rabbitmq-server", "apt-get install rabbitmq-server")
         (self.root / "mnesia").mkdir(parents=True, exist_ok=True)
         (self.root / "log").mkdir(exist_ok=True)
         (self.root / "enabled_plugins").write_text("[].\n")
@@ -127,7 +130,7 @@ class PrivatePostgres:
         self.port = free_port()
         bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
         if not bins:
-            raise FileNotFoundError("no PostgreSQL server binaries under /usr/lib/postgresql")
+            missing("PostgreSQL server binaries under /usr/lib/postgresql", "apt-get install postgresql")
         self.bin = bins[-1].parent
 
     @property
