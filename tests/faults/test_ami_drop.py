@@ -11,7 +11,8 @@ import pytest
 from tests.integration.pipeline.harness import CALLERS, Site, make_wav, sha256, wait_async
 from voicemail.service import build_service
 
-pytestmark = [pytest.mark.slow]
+# Timing-sensitive (real processes, lab call timing): one rerun on a machine starved of CPU.
+pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=1)]
 
 
 def test_messages_left_while_disconnected_are_found_after_reconnect(tmp_path: Path) -> None:
