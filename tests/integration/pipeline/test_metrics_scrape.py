@@ -7,7 +7,6 @@ import json
 import re
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -15,15 +14,6 @@ from tests.integration.pipeline.harness import CALLERS, EXTERNAL_NUMBER, Site, m
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 N = 6
-
-
-@pytest.fixture
-def site(tmp_path: Path, pg_url: str, redis_url: str):  # type: ignore[no-untyped-def]
-    s = Site(tmp_path / "site", database_url=pg_url, broker_url=redis_url)
-    s.prepare()
-    s.start_standin()
-    yield s
-    s.stop_all()
 
 
 def scrape(site: Site) -> str:

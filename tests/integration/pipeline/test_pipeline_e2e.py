@@ -16,15 +16,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 N = 12
 
 
-@pytest.fixture
-def site(tmp_path: Path, pg_url: str, redis_url: str):  # type: ignore[no-untyped-def]
-    s = Site(tmp_path / "site", database_url=pg_url, broker_url=redis_url)
-    s.prepare()
-    s.start_standin()
-    yield s
-    s.stop_all()
-
-
 # Our random identifiers (message ids in links, MIME boundaries) may contain any four digits by chance.
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
