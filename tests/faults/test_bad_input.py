@@ -14,8 +14,7 @@ from voicemail.ami.listener import Listener
 from voicemail.ami.parser import AmiParser
 from voicemail.service import build_service
 
-# Timing-sensitive (real processes, lab call timing): one rerun on a machine starved of CPU.
-pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=1)]
+pytestmark = [pytest.mark.slow]
 
 HOSTILE_NAMES = [
     "Evil\r\nBcc: victim@example.test",

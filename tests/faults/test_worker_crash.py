@@ -10,8 +10,7 @@ import pytest
 
 from tests.integration.pipeline.harness import CALLERS, VOICEMAIL, Site, make_wav, sha256, wait_for
 
-# Timing-sensitive (real processes): one rerun on a machine starved of CPU.
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.flaky(reruns=1)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 
 @pytest.mark.parametrize("failpoint", ["seal.mid", "seal.after_commit", "strip.before_commit", "notify.after_send"])

@@ -54,6 +54,9 @@ class Call:
     epoch: float = 0.0
     wakers: dict[int, asyncio.Future[bool | str] | None] = field(default_factory=lambda: {1: None, 2: None})
     accept: dict[int, str | None] = field(default_factory=lambda: {1: None, 2: None})
+    # where on the call's timeline each half hung up, and where the wait of each half ends (None: not on it)
+    gone_at: dict[int, float | None] = field(default_factory=lambda: {1: None, 2: None})
+    waiting_until: dict[int, float | None] = field(default_factory=lambda: {1: None, 2: None})
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -73,20 +76,31 @@ class Call:
         """Play/wait for ``lab_seconds`` (scaled unless ``real``). False when the peer hung up first.
 
         Waits end at deadlines on the call's own timeline (answer + the sum of what this half played),
-        so the two halves keep the lab's relative order however busy the event loop is."""
-        if self.peer_gone(ch):
-            return False
+        so the two halves keep the lab's relative order however busy the event loop is: a half that lags
+        behind still finishes what it played before the point on the timeline where its peer hung up."""
         loop = asyncio.get_running_loop()
         nominal = self.nominal[ch.side]
         if real or nominal is None:
+            if self.peer_gone(ch):
+                return False
             if real:
                 self.nominal[ch.side] = None
             deadline = loop.time() + (lab_seconds if real else self.pbx.timing.scaled(lab_seconds))
-        else:
-            nominal += lab_seconds
-            self.nominal[ch.side] = nominal
-            deadline = self.epoch + self.pbx.timing.scaled(nominal)
-        return await self._sleep_until(ch, deadline) is True
+            return await self._sleep_until(ch, deadline) is True
+        end = nominal + lab_seconds
+        if self.peer_gone(ch):
+            gone_at = self.gone_at[3 - ch.side]
+            if gone_at is None or gone_at <= nominal:
+                return False
+            if end > gone_at:  # the peer hung up during this play
+                self.nominal[ch.side] = gone_at
+                return False
+        self.nominal[ch.side] = end
+        self.waiting_until[ch.side] = end
+        try:
+            return await self._sleep_until(ch, self.epoch + self.pbx.timing.scaled(end)) is True
+        finally:
+            self.waiting_until[ch.side] = None
 
     async def listen(self, ch: Channel, lab_seconds: float | None, accept: str) -> bool | str:
         """Wait up to ``lab_seconds`` (scaled; None: no limit) for a digit of ``accept`` to reach ``ch``.
@@ -126,7 +140,10 @@ class Call:
         start = time.monotonic()
         peer = 3 - ch.side
         if self.gone[peer].is_set():
-            return 0.0
+            gone_at = self.gone_at[peer]
+            if gone_at is None or start_nominal is None or gone_at <= start_nominal:
+                return 0.0
+            return min(limit_lab_seconds, gone_at - start_nominal)  # this half lagged behind the hangup
         deadline = asyncio.get_running_loop().time() + self.pbx.timing.scaled(limit_lab_seconds)
         if await self._sleep_until(ch, deadline) is True:
             return limit_lab_seconds
@@ -277,8 +294,11 @@ class Call:
             self.cause = cause
         ch.hungup = True
         self.gone[ch.side].set()
+        gone_at = self.gone_at[ch.side] = self.nominal[ch.side]
+        peer_until = self.waiting_until[3 - ch.side]
         waker = self.wakers[3 - ch.side]
-        if waker is not None:
+        # a peer still playing what ends before this hangup on the timeline plays it to the end
+        if waker is not None and (gone_at is None or peer_until is None or peer_until > gone_at):
             _resolve(waker, False)
         self.pbx.unregister(ch)
         if all(g.is_set() for g in self.gone.values()):

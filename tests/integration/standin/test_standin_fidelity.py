@@ -21,7 +21,9 @@ from voicemail.standin import AsteriskStandin, StandinConfig
 from voicemail.standin import audio as standin_audio
 from voicemail.standin.clock import Timing, VirtualClock
 
-# Timing-sensitive (real processes, lab call timing): one rerun on a machine starved of CPU.
+# The replay runs 20 lab seconds to the real one and compares the Cdr durations the stand-in derives from
+# elapsed time: an event loop held up for 100 ms shifts them by 2 lab seconds. On a machine starved of CPU
+# that comparison is rerun once; a second difference fails.
 pytestmark = [pytest.mark.flaky(reruns=1)]
 
 K = 0.05  # real seconds per lab second
