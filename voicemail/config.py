@@ -177,8 +177,11 @@ class Settings:
                                   "or strict.")
     web_session_idle: float = _s(1800.0, "Seconds of inactivity after which a session ends.")
     web_session_absolute: float = _s(43200.0, "Seconds after sign-in after which a session ends regardless.")
-    web_inbox_poll_seconds: int = _s(30, "How often an open inbox page asks whether new messages arrived, in "
-                                     "seconds (0 = never; the page then shows them on reload only).")
+    web_inbox_poll_seconds: int = _s(25, "How long an open inbox page's request for new messages waits for one "
+                                     "to arrive before it asks again, in seconds (0 = never ask; the page "
+                                     "then shows them on reload only).")
+    web_inbox_check_seconds: float = _s(1.0, "How often the web process looks for mailboxes with a new or changed "
+                                        "message while inbox pages wait, in seconds (one query for all of them).")
     web_lockout_threshold: int = _s(5, "Failed sign-ins in a row that lock an account.")
     web_lockout_minutes: float = _s(15.0, "How long a locked account stays locked (`voicemail accounts unlock` "
                                     "ends it early).")
@@ -438,6 +441,8 @@ def _validate(s: Settings) -> Settings:
             raise bad(name, "must be at least 1")
     if not 0 <= s.web_inbox_poll_seconds <= 3600:
         raise bad("web_inbox_poll_seconds", "must be 0 (never) to 3600")
+    if not 0.1 <= s.web_inbox_check_seconds <= 60:
+        raise bad("web_inbox_check_seconds", "must be 0.1 to 60")
     # --- sign-in methods: PIV/CAC and OIDC ---
     from voicemail.web.signin_settings import check_signin_settings
 

@@ -17,6 +17,7 @@ from voicemail.domain.mailbox import MailboxService
 from voicemail.services.call_history import DeskSignIns
 from voicemail.services.phone_pins import PinService
 from voicemail.web.accounts_store import AccountStore
+from voicemail.web.new_message_feed import NewMessageFeed
 from voicemail.web.ratelimit import RateLimiter
 from voicemail.web.sessions_store import SessionStore
 
@@ -38,7 +39,7 @@ class WebSettings:
     allowed_origins: tuple[str, ...] = ()
     default_timezone: str = "UTC"
     max_body_bytes: int = 1_048_576  # request bodies above this are refused (413) before they are read
-    inbox_poll_seconds: int = 30  # an open inbox asks for new messages this often (0 = never)
+    inbox_poll_seconds: int = 25  # an open inbox's request for new messages waits this long at most (0 = never)
     # --- investigation pages ---
     audit_signing_key: str = ""  # the audit chain is verified against this key's public half
     audit_checkpoint_file: str = ""  # shipped checkpoints, checked too when set
@@ -75,6 +76,8 @@ class WebDeps:
     # --- investigation pages: None = those pages answer 404 ---
     investigations: Investigations | None = None
     messages: SqlMessageStore | None = None  # evidence requests check that the messages are sealed
+    # --- open inboxes waiting for new messages (None: the request answers at once) ---
+    feed: NewMessageFeed | None = None
     # --- telephone menu: the owner's phone PIN on the settings page (None = no PIN form) ---
     pins: PinService | None = None
     # --- extension mobility: the viewer's desk-phone sign-ins on the call-history page (None = not shown) ---

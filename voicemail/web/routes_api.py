@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from voicemail.domain.errors import InvalidInput
@@ -205,9 +206,19 @@ def update_settings(request: Request, notify_address: str, timezone: str, langua
 
 
 @router.get("/me/new-messages")
-def new_messages_json(request: Request) -> dict[str, Any]:
-    """How many new messages the signed-in owner has and when the newest arrived (epoch seconds): what an
-    open inbox page asks every web_inbox_poll_seconds."""
-    require(request)
-    found = new_messages(request)
+async def new_messages_json(request: Request, after: int | None = Query(default=None, ge=0),
+                            wait: float = Query(default=0, ge=0, le=3600)) -> dict[str, Any]:
+    """How many new messages the signed-in owner has and when the newest arrived (epoch seconds). With
+    ``after`` (the newest the page shows) and ``wait``, the answer waits until something changed in the
+    owner's mailboxes or ``wait`` seconds (at most web_inbox_poll_seconds) passed: what an open inbox asks."""
+    deps = web_deps(request)
+    v = await run_in_threadpool(authz.viewer, request)
+    longest = min(wait, float(deps.settings.inbox_poll_seconds))
+    if deps.feed is None or after is None or longest <= 0 or not v.mailboxes:
+        found = await run_in_threadpool(new_messages, request)
+    else:
+        with deps.feed.watch(v.mailboxes) as watch:
+            found = await run_in_threadpool(new_messages, request)
+            if found is not None and (found.newest or 0) <= after and await watch.wait(longest):
+                found = await run_in_threadpool(new_messages, request)
     return {"new": found.count if found else 0, "newest": found.newest if found else None}

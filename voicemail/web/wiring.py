@@ -11,6 +11,7 @@ from voicemail.app import Container, tls_context
 from voicemail.audit.service import Investigations
 from voicemail.audit.store import AuditLog
 from voicemail.config import Settings
+from voicemail.db.mailbox_changes import SqlMailboxChanges
 from voicemail.domain.errors import ConfigError
 from voicemail.observe.observer import build_observer
 from voicemail.observe.runtime import RuntimeStatus
@@ -18,6 +19,7 @@ from voicemail.phone.hotdesk_store import SqlHotdeskStore
 from voicemail.web.accounts_store import AccountStore
 from voicemail.web.app import create_app
 from voicemail.web.deps import Probe, WebDeps, WebSettings
+from voicemail.web.new_message_feed import NewMessageFeed
 from voicemail.web.ratelimit import RateLimiter
 from voicemail.web.routes_operations import operations_router
 from voicemail.web.sessions_store import SessionStore
@@ -57,7 +59,8 @@ def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | 
         probes=probes, signin_links=signin_links(s),
         extra_routers=(*signin_method_routers(s, container.engine),
                        operations_router(build_observer(container.engine, s, runtime))),
-        pins=container.pins, desk_signins=SqlHotdeskStore(container.engine))
+        pins=container.pins, desk_signins=SqlHotdeskStore(container.engine),
+        feed=NewMessageFeed(SqlMailboxChanges(container.engine), s.web_inbox_check_seconds))
 
 
 def signin_links(s: Settings) -> tuple[tuple[str, str], ...]:

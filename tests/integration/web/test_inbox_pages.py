@@ -110,7 +110,7 @@ def test_new_messages_endpoint_tells_an_open_inbox_what_arrived(site: WebSite) -
     form_sign_in(client, "bob")
     before = client.get("/api/v1/me/new-messages").json()
     inbox = client.get("/").text
-    assert 'data-poll-seconds="30"' in inbox and f'data-newest="{before["newest"] or 0}"' in inbox
+    assert 'data-poll-seconds="25"' in inbox and f'data-newest="{before["newest"] or 0}"' in inbox
     site.box.leave("1002@default", make_wav(1.0, 66))
     after = client.get("/api/v1/me/new-messages").json()
     assert after["new"] == before["new"] + 1 and after["newest"] >= (before["newest"] or 0)

@@ -1,5 +1,7 @@
-// An open inbox asks every data-poll-seconds whether new messages arrived (GET /api/v1/me/new-messages);
-// when one newer than the page's newest did, it says so (a polite live region, with a link that shows
+// An open inbox keeps one request open asking whether new messages arrived
+// (GET /api/v1/me/new-messages?after=<newest shown>&wait=<data-poll-seconds>): the server answers as soon
+// as something changed in the owner's mailboxes, or when the wait is over, and the page asks again at once
+// (after an error, 5 s later). When a message newer than the page's newest arrived, it says so (a polite live region, with a link that shows
 // them) and updates the count in the title and the navigation. The list itself is not rearranged under
 // the reader's eyes. Stops when the session has ended.
 (function () {
@@ -9,7 +11,6 @@
   var seconds = parseInt(box.getAttribute("data-poll-seconds") || "0", 10);
   var newest = parseInt(box.getAttribute("data-newest") || "0", 10);
   if (!(seconds > 0)) { return; }
-  var timer = null;
 
   function showCount(count) {
     var base = document.title.replace(/^\(\d+ new\) /, "");
@@ -42,21 +43,24 @@
   }
 
   function check() {
-    fetch("/api/v1/me/new-messages", { credentials: "same-origin", headers: { Accept: "application/json" } })
+    var url = "/api/v1/me/new-messages?after=" + newest + "&wait=" + seconds;
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
-        if (response.status === 401 || response.status === 403) { window.clearInterval(timer); return null; }
+        if (response.status === 401 || response.status === 403) { return "stop"; }
         return response.ok ? response.json() : null;
       })
       .then(function (data) {
-        if (!data) { return; }
+        if (data === "stop") { return; }
+        if (!data) { window.setTimeout(check, 5000); return; }
         showCount(data["new"] || 0);
         if (data.newest && data.newest > newest) {
           newest = data.newest;
           announce();
         }
+        window.setTimeout(check, 100);
       })
-      .catch(function () { /* the next check tries again */ });
+      .catch(function () { window.setTimeout(check, 5000); });
   }
 
-  timer = window.setInterval(check, seconds * 1000);
+  check();
 }());
