@@ -212,6 +212,8 @@ async def new_messages_json(request: Request, after: int | None = Query(default=
     ``after`` (the newest the page shows) and ``wait``, the answer waits until something changed in the
     owner's mailboxes or ``wait`` seconds (at most web_inbox_poll_seconds) passed: what an open inbox asks."""
     deps = web_deps(request)
+    # an open page asking on its own is not activity: the session still ends after web_session_idle
+    await run_in_threadpool(lambda: current(request, touch=False))
     v = await run_in_threadpool(authz.viewer, request)
     longest = min(wait, float(deps.settings.inbox_poll_seconds))
     if deps.feed is None or after is None or longest <= 0 or not v.mailboxes:

@@ -74,14 +74,15 @@ def _clear_cookie(request: Request, response: Response, name: str) -> None:
                            samesite="strict" if s.cookie_samesite == "strict" else "lax")
 
 
-def current(request: Request) -> Authed | None:
-    """The signed-in person of this request, or None. Looked up once per request."""
+def current(request: Request, *, touch: bool = True) -> Authed | None:
+    """The signed-in person of this request, or None. Looked up once per request. ``touch=False``: this
+    request does not keep the session from ending when idle (a page asking for news on its own)."""
     if hasattr(request.state, "authed"):
         cached: Authed | None = request.state.authed
         return cached
     deps = web_deps(request)
     authed = None
-    info = deps.sessions.lookup(request.cookies.get(SESSION_COOKIE))
+    info = deps.sessions.lookup(request.cookies.get(SESSION_COOKIE), touch=touch)
     if info is not None and info.account_id is not None:
         account = deps.accounts.by_id(info.account_id)
         if account is not None and not account.disabled:

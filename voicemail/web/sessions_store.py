@@ -51,8 +51,9 @@ class SessionStore:
                                                      source=source[:64], created_at=now, last_seen=now))
         return raw, info
 
-    def lookup(self, raw: str | None) -> SessionInfo | None:
-        """The live session for a cookie value, or None (unknown, idle too long, or too old)."""
+    def lookup(self, raw: str | None, *, touch: bool = True) -> SessionInfo | None:
+        """The live session for a cookie value, or None (unknown, idle too long, or too old). ``touch=False``:
+        the request does not count as activity (a page asking for news on its own)."""
         if not raw or len(raw) > 128:
             return None
         key = id_hash(raw)
@@ -66,7 +67,7 @@ class SessionStore:
         if now - row["created_at"] > absolute or now - row["last_seen"] > idle:
             self.destroy_hash(key)
             return None
-        if now - row["last_seen"] > _TOUCH_EVERY:
+        if touch and now - row["last_seen"] > _TOUCH_EVERY:
             with self._engine.begin() as conn:
                 conn.execute(update(web_sessions).where(web_sessions.c.id_hash == key).values(last_seen=now))
         return SessionInfo(key, row["account_id"], row["csrf_token"], row["method"], row["created_at"], now)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.integration.pipeline.harness import make_wav
 from tests.integration.web.test_web_pages import form_sign_in
-from tests.integration.web.web_harness import WebSite, web_site
+from tests.integration.web.web_harness import BASE, WebSite, web_site
+from voicemail.web.app import create_app
+from voicemail.web.sessions_store import SessionStore
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +89,20 @@ def test_a_wait_is_capped_by_the_setting_and_needs_a_session(site: WebSite) -> N
     finally:
         site.rebuild(inbox_poll_seconds=25)
     assert client.get("/api/v1/me/new-messages?after=-1&wait=5").status_code in (401, 422)
+
+
+def test_an_open_inbox_asking_for_news_does_not_keep_an_idle_session_alive(site: WebSite) -> None:
+    now = [time.time()]
+    sessions = SessionStore(site.box.container.engine, 120.0, 43200.0, clock=lambda: now[0])
+    client = TestClient(create_app(dataclasses.replace(site.deps, sessions=sessions)), base_url=BASE,
+                        raise_server_exceptions=False)
+    form_sign_in(client, "bob")
+    for _ in range(5):  # the page asks every 25 s on its own for 125 s, nobody touching it
+        now[0] += 25
+        client.get("/api/v1/me/new-messages?after=0&wait=0")
+    assert client.get("/api/v1/me/new-messages").status_code == 401  # idle for 125 s > 120 s: signed out
+    form_sign_in(client, "bob")
+    for _ in range(5):  # the person clicks around: each page is activity
+        now[0] += 25
+        assert client.get("/").status_code == 200
+    assert client.get("/api/v1/me/new-messages").status_code == 200
