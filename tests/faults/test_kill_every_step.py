@@ -24,6 +24,7 @@ from voicemail.domain.records import DISCOVERED, SEALED
 # Timing-sensitive (real processes): one rerun on a machine starved of CPU.
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.flaky(reruns=1)]
 BOX = "1001@default"
+FAST = {"VOICEMAIL_STALE_AFTER": "2"}  # the sweeper re-enqueues a killed run sooner: the scenario stays short
 
 
 def stopped(pid: int) -> bool:
@@ -118,11 +119,11 @@ def test_worker_killed_at_every_custody_step_seals_once_and_leaves_nothing(
     expected: list[Expected] = []
     recoveries: list[float] = []
     try:
-        site.spawn("run", "--no-web", log="run")
+        site.spawn("run", "--no-web", log="run", **FAST)
         wait_for(lambda: site.standin.session_count() >= 1, 30, "the listener to log in")  # type: ignore[union-attr]
         for n, (step, _, seen) in enumerate(STEPS, start=1):
             doomed = site.spawn("worker", "--pool", "solo", log=f"worker-doomed-{n}",
-                                VOICEMAIL_FAILPOINTS=f"{step}=stop")
+                                VOICEMAIL_FAILPOINTS=f"{step}=stop", **FAST)
             audio = make_wav(0.5, seed=300 + n)
             callerid, context = CALLERS[n % len(CALLERS)]
             msg_id = site.standin.leave_message(BOX, callerid, caller_context=context, audio=audio)
@@ -135,7 +136,7 @@ def test_worker_killed_at_every_custody_step_seals_once_and_leaves_nothing(
             doomed.wait(10)
             assert doomed.returncode == -9
             killed_at = time.monotonic()
-            healer = site.spawn("worker", "--pool", "solo", log=f"worker-{n}")  # the service manager's restart
+            healer = site.spawn("worker", "--pool", "solo", log=f"worker-{n}", **FAST)  # the service manager's restart
             try:
                 wait_for(lambda: site.sent() >= n, 60, f"the message killed at {step} to be notified")  # noqa: B023
             except AssertionError:
