@@ -53,7 +53,7 @@ def test_host_clock_hours_ahead_then_behind_the_database_keeps_every_invariant(
                 caller, context = CALLERS[n % len(CALLERS)]
                 audio = make_wav(0.5, seed=900 + 10 * phase + n)
                 msg_id = None
-                for _ in range(3):  # the stand-in may find the folder busy while custody works in it: call again
+                for _ in range(3):  # a starved stand-in caller may hang up before the beep: call again
                     msg_id = site.standin.leave_message("2001@default", caller, caller_context=context, audio=audio)
                     if msg_id is not None:
                         break

@@ -66,7 +66,7 @@ def test_a_hold_placed_during_a_retention_run_keeps_every_held_message(
             audio = make_wav(0.5, seed=500 + n)
             caller, context = CALLERS[n % len(CALLERS)]
             msg_id = None
-            for _ in range(3):  # the stand-in may find the folder busy while custody works in it: call again
+            for _ in range(3):  # a starved stand-in caller may hang up before the beep: call again
                 msg_id = site.standin.leave_message(box, caller, caller_context=context, audio=audio)
                 if msg_id is not None:
                     break
