@@ -18,6 +18,7 @@ from tests.faults.invariants import Expected, Outcome, check, mail_counts_from_o
 from tests.integration.pipeline.harness import CALLERS, VOICEMAIL, Site, make_wav, wait_for
 from tests.requirements import require_file
 
+# Timing-sensitive (real processes): one rerun on a machine starved of CPU.
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.flaky(reruns=1)]
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 PER_PHASE = 3
