@@ -18,19 +18,20 @@ demo: $(BIN)/voicemail
 EWS_SCHEMA ?= $(wildcard $(abspath ../shared/ews-schema))
 
 # The telephone-menu tests spend most of their time waiting out real call timing (the lab's prompt
-# lengths), so they run in a second pytest process beside the rest, on the next Redis database; their
-# report follows the main one, and either failing fails `make test`.
-PHONE_TESTS = tests/integration/phone
+# lengths) and the fault suite waiting for real processes to fail and recover, so they run in a second
+# pytest process beside the rest, on the next Redis database; their report follows the main one, and
+# either failing fails `make test`.
+BESIDE = tests/integration/phone tests/faults
 
 test: $(BIN)/voicemail
 	@export VOICEMAIL_EWS_SCHEMA="$${VOICEMAIL_EWS_SCHEMA:-$(EWS_SCHEMA)}"; \
-	phone_log=$$(mktemp); \
+	beside_log=$$(mktemp); \
 	VOICEMAIL_TEST_REDIS_DB=$$(( $${VOICEMAIL_TEST_REDIS_DB:-9} + 1 )) \
-		$(BIN)/pytest $(PHONE_TESTS) -p no:cacheprovider >"$$phone_log" 2>&1 & phone=$$!; \
-	trap 'kill $$phone 2>/dev/null; rm -f "$$phone_log"' INT TERM; \
-	$(BIN)/pytest --ignore=$(PHONE_TESTS); main=$$?; \
-	wait $$phone; second=$$?; \
-	echo "=== $(PHONE_TESTS), run beside the rest ==="; cat "$$phone_log"; rm -f "$$phone_log"; \
+		$(BIN)/pytest $(BESIDE) -p no:cacheprovider >"$$beside_log" 2>&1 & beside=$$!; \
+	trap 'kill $$beside 2>/dev/null; rm -f "$$beside_log"' INT TERM; \
+	$(BIN)/pytest $(addprefix --ignore=,$(BESIDE)); main=$$?; \
+	wait $$beside; second=$$?; \
+	echo "=== $(BESIDE), run beside the rest ==="; cat "$$beside_log"; rm -f "$$beside_log"; \
 	[ $$main -eq 0 ] && [ $$second -eq 0 ]
 
 lint: $(BIN)/voicemail
