@@ -28,8 +28,6 @@ def register(main: click.Group) -> click.Group:
         from voicemail.outlook.manifest import build_manifest, parse_site_url
 
         text = build_manifest(parse_site_url(site_url))
-        click.echo("note: this version does not serve the add-in's task pane (/outlook/taskpane) yet; the manifest "
-                   "is for checking the deployment path, not for users (README, Outlook)", err=True)
         if output is None:
             click.echo(text, nl=False)
         else:

@@ -95,12 +95,13 @@ def test_cli_prints_the_manifest_without_output_file() -> None:
     assert result.stdout.startswith('<?xml version="1.0" encoding="UTF-8"?>')
 
 
-def test_the_manifest_command_says_the_task_pane_is_not_served_yet() -> None:
+def test_the_manifest_command_prints_only_the_manifest() -> None:
     from click.testing import CliRunner
 
     from voicemail.cli import main
 
     result = CliRunner().invoke(main, ["outlook", "manifest", "--url", "https://voicemail.example.org"])
     assert result.exit_code == 0
-    assert "does not serve the add-in's task pane" in result.stderr
-    assert "does not serve" not in result.stdout
+    assert result.stderr == ""
+    assert result.stdout.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    assert result.stdout.rstrip().endswith("</OfficeApp>")
