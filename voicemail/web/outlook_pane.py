@@ -73,7 +73,10 @@ def outlook_router(sso: SsoExchange | None) -> APIRouter:
 
     @router.get("/outlook/taskpane", include_in_schema=False)
     def taskpane(request: Request) -> Response:
-        return _page("taskpane.html", pane_csp(web_deps(request).settings.outlook_frame_ancestors))
+        # COOP is ignored for a framed page; unsafe-none keeps the dialog it opens connected when the pane is a
+        # window of its own (the new Outlook's pop-out, the tests)
+        return _page("taskpane.html", pane_csp(web_deps(request).settings.outlook_frame_ancestors),
+                     **{"Cross-Origin-Opener-Policy": "unsafe-none"})
 
     @router.get("/outlook/dialog", include_in_schema=False)
     def dialog(request: Request) -> Response:

@@ -10,6 +10,7 @@
   var message = null;
   var audioUrl = null;
   var deleteArmed = false;
+  var me = null;  // GET /api/v1/me: the signed-in person's roles and mailboxes
   var $ = function (id) { return document.getElementById(id); };
 
   function status(text, isError) {
@@ -54,6 +55,11 @@
     $("state").textContent = read ? "Read" : "New (unread)";
     $("mark").textContent = read ? "Mark as unread" : "Mark as read";
     $("open").href = "/messages/" + encodeURIComponent(m.id);
+    // only the mailbox's owner may play or act (the server refuses anyone else too): others see the facts
+    var owner = me && me.roles.indexOf("owner") >= 0
+      && me.mailboxes.indexOf(m.mailbox.mailbox + "@" + m.mailbox.context) >= 0;
+    $("player").hidden = !owner;
+    $("actions").hidden = !owner;
     $("signin").hidden = true;
     $("message").hidden = false;
   }
@@ -147,6 +153,9 @@
         : "/api/v1/messages/" + ref.id;
       return api("GET", "/api/v1/session").then(function (r) { return r.json(); }).then(function (s) {
         $("phone").hidden = !s.plays_on_phones;
+        return api("GET", "/api/v1/me");
+      }).then(function (r) { return r.json(); }).then(function (who) {
+        me = who;
         return api("GET", path);
       }).then(function (r) { return r.json(); }).then(function (m) { render(m); status("Signed in."); });
     }).catch(function (e) { status(e.message, true); });
