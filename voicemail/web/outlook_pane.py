@@ -29,7 +29,8 @@ from voicemail.web.errors import error_response
 from voicemail.web.oidc_client import OidcClient, OidcError
 from voicemail.web.render import HERE
 from voicemail.web.routes_api import item_json
-from voicemail.web.sessions import SignInRequired, audit, require, web_deps
+from voicemail.web.sessions import SignInRequired, audit, client_address, require, web_deps
+from voicemail.web.signin import THROTTLED
 from voicemail.web.signin_identities import IdentityStore, oidc_key
 
 OFFICE_JS = "https://appsforoffice.microsoft.com"
@@ -100,6 +101,9 @@ def outlook_router(sso: SsoExchange | None) -> APIRouter:
         """A bearer token for an Office SSO access token (404 when SSO is not set up on this site)."""
         if sso is None:
             return error_response(request, 404, "Office single sign-on is not set up on this site.")
+        if not web_deps(request).limiter.hit(client_address(request)):  # counted like sign-in attempts
+            audit(request, "(unknown)", "token.issue", "denied", reason="rate limited", method="sso")
+            return error_response(request, 429, THROTTLED)
         try:
             claims = await sso.client.access_token_claims(body.access_token, sso.audience)
         except OidcError as exc:

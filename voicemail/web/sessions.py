@@ -145,6 +145,11 @@ def establish_session(request: Request, response: Response, account_id: int, met
 def end_session(request: Request, response: Response) -> None:
     """Sign-out: the server-side session is destroyed (the cookie alone is worth nothing afterwards)."""
     authed = current(request)
+    if authed is not None and bearer.is_bearer(authed.session):  # the add-in's token: end that token only
+        web_deps(request).sessions.destroy_hash(authed.session.id_hash)
+        request.state.authed = None
+        audit(request, authed.account.username, "signout", "ok", method=authed.session.method)
+        return
     web_deps(request).sessions.destroy(request.cookies.get(SESSION_COOKIE))
     _clear_cookie(request, response, SESSION_COOKIE)
     request.state.authed = None

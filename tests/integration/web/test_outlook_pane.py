@@ -104,6 +104,12 @@ def test_a_signed_in_session_gets_an_audited_bearer_token_that_works_on_the_api_
     assert site.audit("token.issue")[-1]["outcome"] == "denied"
 
 
+def test_signing_out_with_a_bearer_token_ends_that_token(site: Site) -> None:
+    bearer = {"Authorization": f"Bearer {dialog_token(site)}"}
+    assert httpx.delete(site.base_url + "/api/v1/session", headers=bearer).status_code == 204
+    assert httpx.get(site.base_url + "/api/v1/me", headers=bearer).status_code == 401
+
+
 def test_a_bearer_request_needs_no_csrf_token_but_a_cookie_session_still_does(site: Site) -> None:
     token = dialog_token(site)
     nowhere = "/api/v1/messages/00000000-0000-4000-8000-000000000000/read"
@@ -119,7 +125,8 @@ def test_a_bearer_request_needs_no_csrf_token_but_a_cookie_session_still_does(si
 
 def test_a_bearer_token_expires(site: Site) -> None:
     token = dialog_token(site)
-    deps = site_app_deps(site)
+    assert site.app is not None
+    deps = site.app.state.web
     real = deps.clock
     deps.clock = lambda: real() + 61
     try:
@@ -127,15 +134,6 @@ def test_a_bearer_token_expires(site: Site) -> None:
     finally:
         deps.clock = real
     assert answer.status_code == 401
-
-
-def site_app_deps(site: Site) -> Any:
-    import gc
-
-    from fastapi import FastAPI
-
-    apps = [o for o in gc.get_objects() if isinstance(o, FastAPI) and o.state.web.engine is site.engine]
-    return apps[0].state.web
 
 
 def test_an_office_sso_access_token_is_exchanged_for_a_bearer_token(site: Site, provider: OidcProvider) -> None:
