@@ -10,11 +10,13 @@ Screenshots at a task-pane width (350 px) go to tests/browser/artifacts/outlook-
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from joserfc import jwt
 from sqlalchemy import select
 
 from tests.browser.conftest import (
@@ -30,6 +32,7 @@ from tests.browser.conftest import (
 )
 from tests.browser.office_double import OFFICE_JS_URL, office_config, office_js
 from tests.integration.pipeline.harness import wait_for
+from tests.integration.web.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider
 from voicemail.db.engine import make_engine
 from voicemail.db.models import NotificationRow
 
@@ -191,3 +194,39 @@ def test_an_outside_callers_number_shows_only_to_whom_may_see_it(browser: Any, w
         shot(page, "outlook-pane-outside-caller-withheld")
     finally:
         ctx.close()
+
+
+def test_with_office_single_sign_on_the_pane_needs_no_dialog(browser: Any, web_site: WebSite) -> None:
+    """SSO against a local OpenID provider: the double hands the pane an access token for our API, the
+    server checks it against the provider's JWKS and maps its subject to the owner."""
+    audience = f"api://127.0.0.1/{CLIENT_ID}"
+    with OidcProvider() as idp:
+        mapped = subprocess.run([VOICEMAIL, "accounts", "map-oidc", web_site.username, "--subject", "sso-bob",
+                                 "--issuer", idp.issuer], env=web_site.site.env(), capture_output=True, timeout=60)
+        assert mapped.returncode == 0, mapped.stderr
+        port = free_port()
+        proc = web_site.site.spawn("web", log="web-sso", VOICEMAIL_WEB_HOST="127.0.0.1",
+                                   VOICEMAIL_WEB_PORT=str(port), VOICEMAIL_OIDC_ISSUER=idp.issuer,
+                                   VOICEMAIL_OIDC_CLIENT_ID=CLIENT_ID, VOICEMAIL_OIDC_CLIENT_SECRET=CLIENT_SECRET,
+                                   VOICEMAIL_OIDC_REDIRECT_URL=f"http://127.0.0.1:{port}/signin/oidc/callback",
+                                   VOICEMAIL_OUTLOOK_SSO_AUDIENCE=audience)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda: _healthy(base + "/healthz"), 60, "voicemail web with Office SSO")
+            now = int(time.time())
+            token = jwt.encode({"alg": "RS256", "kid": idp.kid, "typ": "JWT"},
+                               {"iss": idp.issuer, "aud": audience, "sub": "sso-bob", "iat": now, "nbf": now,
+                                "exp": now + 600}, idp.key)
+            ctx = pane_context(browser, base, office_config(
+                headers={"X-Voicemail-Id": notification_id(web_site, "long")}, sso_token=token))
+            try:
+                page = ctx.new_page()
+                page.goto("/outlook/taskpane")
+                page.get_by_test_id("caller").wait_for()
+                assert "Alice Internal (1001)" in page.get_by_test_id("caller").inner_text()
+                assert page.get_by_test_id("signin").is_hidden()
+            finally:
+                ctx.close()
+        finally:
+            proc.terminate()
+            proc.wait(10)
