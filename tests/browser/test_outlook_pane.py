@@ -230,3 +230,21 @@ def test_with_office_single_sign_on_the_pane_needs_no_dialog(browser: Any, web_s
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def test_the_signed_out_pane_and_its_sign_in_dialog_are_axe_clean(browser: Any, web_site: WebSite) -> None:
+    ctx = pane_context(browser, web_site.base_url, office_config(body="no link here"))
+    try:
+        page = ctx.new_page()
+        page.goto("/outlook/taskpane")
+        page.get_by_role("button", name="Sign in").wait_for()
+        assert axe_violations(page) == []
+        shot(page, "outlook-pane-signed-out")
+        with page.expect_popup() as popup_info:
+            page.get_by_role("button", name="Sign in").click()
+        dialog = popup_info.value
+        dialog.locator("#username").wait_for()
+        assert axe_violations(dialog) == []
+        shot(dialog, "outlook-dialog")
+    finally:
+        ctx.close()
