@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -215,6 +216,17 @@ class Settings:
                                  "sub (stable), or preferred_username / email.")
     oidc_ca_file: str = _s("", "CA bundle that signed the identity provider's HTTPS certificate (empty = system "
                            "CAs).")
+    # --- Outlook add-in (ViewMail for Outlook) --------------------------------------------
+    outlook_frame_ancestors: tuple[str, ...] = _s(
+        ("https://outlook.office.com", "https://outlook.office365.com", "https://outlook.live.com",
+         "https://outlook.cloud.microsoft"),
+        "Origins allowed to frame the Outlook task pane /outlook/taskpane (CSP frame-ancestors; comma-separated "
+        "https origins). Every other page refuses framing. Empty = the task pane refuses framing too.")
+    outlook_token_minutes: int = _s(60, "Lifetime in minutes of the add-in's bearer token (1 to 720); the task "
+                                    "pane asks for a new one when it expires.")
+    outlook_sso_audience: str = _s("", "Audience (application ID URI, e.g. api://voicemail.example.org/<client "
+                                   "id>) of Office SSO access tokens, checked with the oidc_issuer's JWKS. "
+                                   "Empty = no SSO (the add-in signs in through a dialog).")
     # --- mailbox services ----------------------------------------------------------------
     phone_device_template: str = _s("", "Device channel of a mailbox owner's phone for \"Play on my phone\", with "
                                     "{mailbox} and {context}, e.g. PJSIP/{mailbox}. Empty = the feature is off.")
@@ -443,6 +455,13 @@ def _validate(s: Settings) -> Settings:
         raise bad("web_inbox_poll_seconds", "must be 0 (never) to 3600")
     if not 0.1 <= s.web_inbox_check_seconds <= 60:
         raise bad("web_inbox_check_seconds", "must be 0.1 to 60")
+    if not 1 <= s.outlook_token_minutes <= 720:
+        raise bad("outlook_token_minutes", "must be 1 to 720")
+    for origin in s.outlook_frame_ancestors:
+        if not re.fullmatch(r"https://[A-Za-z0-9.*-]+(:[0-9]{1,5})?", origin):
+            raise bad("outlook_frame_ancestors", f"{origin[:80]!r} is not an https origin (https://host[:port])")
+    if s.outlook_sso_audience and not s.oidc_issuer:
+        raise bad("outlook_sso_audience", "needs oidc_issuer (the SSO token is checked against its keys)")
     # --- sign-in methods: PIV/CAC and OIDC ---
     from voicemail.web.signin_settings import check_signin_settings
 

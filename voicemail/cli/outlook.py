@@ -22,14 +22,19 @@ def register(main: click.Group) -> click.Group:
                   help="The site's https URL (where users open the web inbox), e.g. https://voicemail.example.org")
     @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                   help="Write the manifest to this file instead of standard output.")
+    @click.option("--sso-client-id", default="",
+                  help="Office single sign-on: the Entra ID application (client) id registered for the add-in.")
+    @click.option("--sso-resource", default="",
+                  help="Its application ID URI (default api://<site host>/<client id>); set outlook_sso_audience "
+                       "to the audience its tokens carry.")
     @handle_errors
-    def manifest(site_url: str, output: Path | None) -> None:
+    def manifest(site_url: str, output: Path | None, sso_client_id: str, sso_resource: str) -> None:
         """Print (or write) the add-in manifest XML for the site at --url; the add-in id is stable per URL."""
-        from voicemail.outlook.manifest import build_manifest, parse_site_url
+        from voicemail.outlook.manifest import build_manifest, parse_site_url, parse_sso
 
-        text = build_manifest(parse_site_url(site_url))
-        click.echo("note: this version does not serve the add-in's task pane (/outlook/taskpane) yet; the manifest "
-                   "is for checking the deployment path, not for users (README, Outlook)", err=True)
+        site = parse_site_url(site_url)
+        sso = parse_sso(site, sso_client_id, sso_resource) if sso_client_id else None
+        text = build_manifest(site, sso=sso)
         if output is None:
             click.echo(text, nl=False)
         else:

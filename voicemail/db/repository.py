@@ -149,6 +149,12 @@ class SqlMessageStore:
                 MessageRow.msg_id == msg_id)).unique().first()
             return _to_record(row) if row else None
 
+    def message_of_notification(self, notification_id: str) -> str | None:
+        """The id of the message a notification e-mail (its X-Voicemail-Id) was sent for, or None."""
+        with self._reads() as s:
+            found = s.scalar(select(NotificationRow.message_id).where(NotificationRow.id == notification_id))
+            return str(found) if found is not None else None
+
     # --- custody -----------------------------------------------------------------------------
     def begin_custody(self, message_id: str, max_unfinished: int) -> CustodyRun:
         """Count a custody run in the database before its work starts, and give it a fresh attempt token.

@@ -59,6 +59,42 @@ def parse_site_url(value: str) -> Site:
     return Site(origin=origin, base=origin + parts.path.rstrip("/"))
 
 
+@dataclass(frozen=True)
+class SsoApp:
+    """The Entra ID application of Office single sign-on: its client id (a UUID) and application ID URI
+    (``api://<site host>/<client id>``), the audience of the tokens Office gives the pane."""
+
+    client_id: str
+    resource: str
+
+
+def parse_sso(site: Site, client_id: str, resource: str = "") -> SsoApp:
+    """The SSO application; ``resource`` defaults to ``api://<site host[:port]>/<client id>``."""
+    try:
+        cid = str(uuid.UUID(client_id.strip()))
+    except ValueError:
+        raise InvalidInput("the SSO client id must be the application's UUID (Entra ID: Application "
+                           "(client) ID)") from None
+    uri = resource.strip() or f"api://{site.origin.removeprefix('https://')}/{cid}"
+    if not uri.startswith("api://") or any(ord(c) <= 32 or ord(c) > 126 for c in uri):
+        raise InvalidInput("the SSO resource must be an application ID URI starting with api://")
+    return SsoApp(cid, uri)
+
+
+def _web_application_info(sso: SsoApp | None) -> str:
+    if sso is None:
+        return ""
+    return f"""    <WebApplicationInfo>
+      <Id>{sso.client_id}</Id>
+      <Resource>{_xml_text(sso.resource)}</Resource>
+      <Scopes>
+        <Scope>openid</Scope>
+        <Scope>profile</Scope>
+      </Scopes>
+    </WebApplicationInfo>
+"""
+
+
 def addin_id(site: Site) -> str:
     """The stable add-in id of ``site``."""
     return str(uuid.uuid5(_ADDIN_NAMESPACE, site.base))
@@ -73,8 +109,9 @@ def _attr(value: str) -> str:
     return quoteattr(value)
 
 
-def build_manifest(site: Site, *, version: str = "1.0.0.0", provider: str = "Voicemail") -> str:
-    """The manifest XML text for ``site``."""
+def build_manifest(site: Site, *, version: str = "1.0.0.0", provider: str = "Voicemail",
+                   sso: SsoApp | None = None) -> str:
+    """The manifest XML text for ``site`` (with ``sso``: the WebApplicationInfo Office SSO needs)."""
     pane = site.url(TASKPANE_PATH)
     icon = {size: site.url(path) for size, path in ICON_PATHS.items()}
     return f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -170,7 +207,7 @@ def build_manifest(site: Site, *, version: str = "1.0.0.0", provider: str = "Voi
         <bt:String id="buttonTip" DefaultValue="Play this voicemail and manage it without leaving Outlook."/>
       </bt:LongStrings>
     </Resources>
-  </VersionOverrides>
+{_web_application_info(sso)}  </VersionOverrides>
 </OfficeApp>
 """
 

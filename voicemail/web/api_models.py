@@ -53,6 +53,7 @@ class SessionOut(BaseModel):
     username: str | None = None
     csrf_token: str | None = None
     detail: str | None = None  # why a sign-in failed (the same text for every failure)
+    plays_on_phones: bool | None = None  # signed in: whether "Play on my phone" is set up on this site
 
 
 class SettingsOut(BaseModel):

@@ -44,6 +44,9 @@ class WebSettings:
     audit_signing_key: str = ""  # the audit chain is verified against this key's public half
     audit_checkpoint_file: str = ""  # shipped checkpoints, checked too when set
     audit_public_key: str = ""  # when set, the chain is verified with this PEM instead (no private key read)
+    # --- Outlook add-in ---
+    outlook_frame_ancestors: tuple[str, ...] = ()  # origins that may frame /outlook/taskpane (none: no one)
+    outlook_token_seconds: float = 3600.0  # lifetime of the add-in's bearer token
 
     @classmethod
     def from_settings(cls, s: Settings) -> WebSettings:
@@ -55,7 +58,8 @@ class WebSettings:
                    max_body_bytes=s.web_max_body_bytes,
                    inbox_poll_seconds=s.web_inbox_poll_seconds,
                    audit_signing_key=s.audit_signing_key, audit_checkpoint_file=s.audit_checkpoint_file,
-                   audit_public_key=s.audit_public_key)
+                   audit_public_key=s.audit_public_key, outlook_frame_ancestors=s.outlook_frame_ancestors,
+                   outlook_token_seconds=s.outlook_token_minutes * 60.0)
 
 
 @dataclass

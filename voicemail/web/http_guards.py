@@ -1,6 +1,7 @@
 """HTTP-level guards of the web app, outside any route.
 
 * ``security_headers``: the headers every answer carries (CSP, nosniff, DENY framing, referrer policy,
+  X-Frame-Options DENY unless the route's own CSP names the frame-ancestors allowed (the Outlook task pane),
   no-store, HSTS over HTTPS). Applied by the app's middleware and, for answers built outside it (the
   last-resort 500 handler runs outside the middleware stack, the 413 below runs before it), by whoever
   builds the answer.
@@ -28,7 +29,8 @@ def security_headers(headers: MutableMapping[str, str] | MutableHeaders, path: s
     """Add the security headers that are not already set."""
     headers.setdefault("Content-Security-Policy", CSP)
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
+    if "frame-ancestors 'none'" in headers.get("Content-Security-Policy", ""):
+        headers.setdefault("X-Frame-Options", "DENY")  # the one page framed (Outlook's task pane) sets its own CSP
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if not path.startswith("/static/"):

@@ -148,3 +148,26 @@ class OidcClient:
         if "nonce" not in decoded.claims:
             raise OidcError("id_token", TOKEN_INVALID, "id_token claims: nonce missing")
         return dict(decoded.claims)
+
+    async def access_token_claims(self, access_token: str, audience: str) -> dict[str, Any]:
+        """The claims of an access token this provider issued for ``audience`` (Office SSO: the add-in's
+        token for our API), checked as an ID token is: signature with a JWKS key, ``iss``, ``aud``,
+        ``exp`` / ``iat`` / ``nbf`` with the leeway. No nonce (none is issued with an access token)."""
+        meta = await self.metadata()
+        algs = [a for a in (meta.get("id_token_signing_alg_values_supported") or ["RS256"]) if a != "none"]
+        registry = JWSRegistry(algorithms=algs, strict_check_header=False)
+        try:
+            try:
+                decoded = jwt.decode(access_token, await self._keys(), algorithms=algs, registry=registry)
+            except InvalidKeyIdError:
+                decoded = jwt.decode(access_token, await self._keys(refresh=True), algorithms=algs,
+                                     registry=registry)
+            jwt.JWTClaimsRegistry(leeway=LEEWAY, iss={"essential": True, "value": meta["issuer"]},
+                                  aud={"essential": True, "value": audience},
+                                  exp={"essential": True}).validate(decoded.claims)
+        except JoseError as exc:
+            raise OidcError("access_token", TOKEN_INVALID, f"access token: {exc.error} "
+                            f"{getattr(exc, 'description', '') or ''}".strip()) from None
+        except (ValueError, TypeError) as exc:
+            raise OidcError("access_token", TOKEN_INVALID, f"access token unreadable: {type(exc).__name__}") from None
+        return dict(decoded.claims)

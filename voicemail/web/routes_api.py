@@ -61,7 +61,8 @@ def session_info(request: Request, response: Response) -> dict[str, Any]:
     """Whether this browser is signed in, and the CSRF token to send in X-CSRF-Token."""
     authed = current(request)
     if authed is not None:
-        return {"signed_in": True, "username": authed.account.username, "csrf_token": authed.session.csrf_token}
+        return {"signed_in": True, "username": authed.account.username, "csrf_token": authed.session.csrf_token,
+                "plays_on_phones": web_deps(request).mailbox.plays_on_phones}
     return {"signed_in": False, "csrf_token": presignin(request, response).csrf_token}
 
 

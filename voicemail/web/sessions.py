@@ -25,6 +25,7 @@ from fastapi import Request, Response
 
 from voicemail.audit.chain import AuditEvent
 from voicemail.domain.errors import NotFound
+from voicemail.web import bearer
 from voicemail.web.accounts_store import Account
 from voicemail.web.deps import WebDeps
 from voicemail.web.sessions_store import SessionInfo
@@ -75,14 +76,23 @@ def _clear_cookie(request: Request, response: Response, name: str) -> None:
 
 
 def current(request: Request, *, touch: bool = True) -> Authed | None:
-    """The signed-in person of this request, or None. Looked up once per request. ``touch=False``: this
-    request does not keep the session from ending when idle (a page asking for news on its own)."""
+    """The signed-in person of this request (session cookie, or an add-in's bearer token on the REST API:
+    voicemail.web.bearer), or None. Looked up once per request. ``touch=False``: this request does not
+    keep the session from ending when idle (a page asking for news on its own)."""
     if hasattr(request.state, "authed"):
         cached: Authed | None = request.state.authed
         return cached
     deps = web_deps(request)
     authed = None
-    info = deps.sessions.lookup(request.cookies.get(SESSION_COOKIE), touch=touch)
+    token = bearer.bearer_value(request)
+    if token is not None:  # the header decides alone: a cookie sent alongside it is not looked at
+        info = deps.sessions.lookup(token, touch=touch) if bearer.in_scope(request) else None
+        if info is not None and not bearer.live(info, deps.clock(), deps.settings.outlook_token_seconds):
+            info = None
+    else:
+        info = deps.sessions.lookup(request.cookies.get(SESSION_COOKIE), touch=touch)
+        if info is not None and bearer.is_bearer(info):
+            info = None
     if info is not None and info.account_id is not None:
         account = deps.accounts.by_id(info.account_id)
         if account is not None and not account.disabled:
@@ -136,6 +146,11 @@ def establish_session(request: Request, response: Response, account_id: int, met
 def end_session(request: Request, response: Response) -> None:
     """Sign-out: the server-side session is destroyed (the cookie alone is worth nothing afterwards)."""
     authed = current(request)
+    if authed is not None and bearer.is_bearer(authed.session):  # the add-in's token: end that token only
+        web_deps(request).sessions.destroy_hash(authed.session.id_hash)
+        request.state.authed = None
+        audit(request, authed.account.username, "signout", "ok", method=authed.session.method)
+        return
     web_deps(request).sessions.destroy(request.cookies.get(SESSION_COOKIE))
     _clear_cookie(request, response, SESSION_COOKIE)
     request.state.authed = None

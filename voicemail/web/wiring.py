@@ -20,9 +20,12 @@ from voicemail.web.accounts_store import AccountStore
 from voicemail.web.app import create_app
 from voicemail.web.deps import Probe, WebDeps, WebSettings
 from voicemail.web.new_message_feed import NewMessageFeed
+from voicemail.web.oidc_client import OidcClient
+from voicemail.web.outlook_pane import SsoExchange, outlook_router
 from voicemail.web.ratelimit import RateLimiter
 from voicemail.web.routes_operations import operations_router
 from voicemail.web.sessions_store import SessionStore
+from voicemail.web.signin_identities import IdentityStore
 from voicemail.web.signin_methods import piv_enabled, signin_method_routers
 from voicemail.web.status import (
     ami_banner_probe,
@@ -57,10 +60,19 @@ def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | 
         audit=audit, investigations=Investigations(container.engine, audit), messages=container.store,
         mailbox=container.mailboxes, limiter=RateLimiter(web.signin_rate_limit, web.signin_rate_window),
         probes=probes, signin_links=signin_links(s),
-        extra_routers=(*signin_method_routers(s, container.engine),
+        extra_routers=(*signin_method_routers(s, container.engine), outlook_router(sso_exchange(s, container)),
                        operations_router(build_observer(container.engine, s, runtime))),
         pins=container.pins, desk_signins=SqlHotdeskStore(container.engine),
         feed=NewMessageFeed(SqlMailboxChanges(container.engine), s.web_inbox_check_seconds))
+
+
+def sso_exchange(s: Settings, container: Container) -> SsoExchange | None:
+    """Office SSO for the Outlook add-in when outlook_sso_audience is set (with oidc_issuer)."""
+    if not s.outlook_sso_audience:
+        return None
+    client = OidcClient(s.oidc_issuer, s.oidc_client_id, s.oidc_client_secret, s.oidc_redirect_url, s.oidc_scopes,
+                        s.oidc_ca_file)
+    return SsoExchange(client, s.outlook_sso_audience, s.oidc_account_claim, IdentityStore(container.engine))
 
 
 def signin_links(s: Settings) -> tuple[tuple[str, str], ...]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -30,6 +31,7 @@ class Site:
     base_url: str
     settings: Settings
     container: Container
+    app: FastAPI | None = None  # the app being served (its deps: app.state.web)
 
     @property
     def engine(self) -> Engine:
@@ -79,8 +81,8 @@ def serve(settings: Settings, sock: socket.socket | None = None) -> Iterator[Sit
     container = build_container(settings, on_new=lambda _message_id: None)
     sock = sock or listening_socket()
     port = sock.getsockname()[1]
-    server = EmbeddedServer(uvicorn_config(build_web_app(container), settings, host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    app = build_web_app(container)
+    server = EmbeddedServer(uvicorn_config(app, settings, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -90,7 +92,7 @@ def serve(settings: Settings, sock: socket.socket | None = None) -> Iterator[Sit
         time.sleep(0.02)
     scheme = "https" if settings.web_tls_cert else "http"
     try:
-        yield Site(f"{scheme}://127.0.0.1:{port}", settings, container)
+        yield Site(f"{scheme}://127.0.0.1:{port}", settings, container, app)
     finally:
         server.should_exit = True
         thread.join(10)

@@ -95,12 +95,36 @@ def test_cli_prints_the_manifest_without_output_file() -> None:
     assert result.stdout.startswith('<?xml version="1.0" encoding="UTF-8"?>')
 
 
-def test_the_manifest_command_says_the_task_pane_is_not_served_yet() -> None:
+def test_the_manifest_command_prints_only_the_manifest() -> None:
     from click.testing import CliRunner
 
     from voicemail.cli import main
 
     result = CliRunner().invoke(main, ["outlook", "manifest", "--url", "https://voicemail.example.org"])
     assert result.exit_code == 0
-    assert "does not serve the add-in's task pane" in result.stderr
-    assert "does not serve" not in result.stdout
+    assert result.stderr == ""
+    assert result.stdout.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    assert result.stdout.rstrip().endswith("</OfficeApp>")
+
+
+def test_a_manifest_with_single_sign_on_is_read_by_microsofts_tooling_and_converts_validly(tmp_path: Path) -> None:
+    client_id = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+    out = tmp_path / "viewmail.xml"
+    result = CliRunner().invoke(main, ["outlook", "manifest", "--url", "https://vm.example.org",
+                                       "--sso-client-id", client_id, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert _read_with_office_tooling(out)["officeAppType"] == "MailApp"
+    converted = _convert_with_office_tooling(out, tmp_path / "unified")
+    assert converted["webApplicationInfo"]["id"] == client_id
+    assert converted["webApplicationInfo"]["resource"] == f"api://vm.example.org/{client_id}"
+    schema_file = (NODE_MODULES / "@microsoft" / "app-manifest" / "build" / "json-schemas" / "teams"
+                   / f"v{converted['manifestVersion']}" / "MicrosoftTeams.schema.json")
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    assert [e.message for e in jsonschema.Draft4Validator(schema).iter_errors(converted)] == []
+
+
+def test_a_bad_sso_client_id_is_refused_with_one_line() -> None:
+    result = CliRunner().invoke(main, ["outlook", "manifest", "--url", "https://vm.example.org",
+                                       "--sso-client-id", "not-a-uuid"])
+    assert result.exit_code == 1
+    assert "client id" in result.output
