@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal, Protocol
 
 from voicemail.audit.chain import AuditEvent
@@ -34,7 +35,7 @@ from voicemail.domain.phone_call import CallStatus
 from voicemail.domain.ports import Shredder
 from voicemail.domain.records import MessageRecord
 from voicemail.services.call_history import CallQuery, call_history
-from voicemail.services.inbox import check_query, may_list, require_listing, to_item
+from voicemail.services.inbox import check_query, may_list, require_listing, search_scope, to_item
 from voicemail.services.phone_playback import PhonePlayback
 from voicemail.services.playback import AudioSource
 from voicemail.services.shred import AuditSink, HoldCheck
@@ -95,6 +96,8 @@ class MailboxServices:
                         details={"mailbox": f"{mailbox.mailbox}@{mailbox.context}"})
             require_listing(viewer, mailbox)
         check_query(query)
+        scope = search_scope(viewer, mailbox, admin_sees_external=self._admin_sees_external)
+        query = replace(query, search_scope=scope)
         rows, total = self._store.inbox(mailbox, query)
         items = tuple(to_item(r, viewer, admin_sees_external=self._admin_sees_external) for r in rows)
         return InboxPage(items, total, query.offset, query.limit)

@@ -40,11 +40,18 @@ def duration(seconds: int) -> str:
 templates.env.filters["duration"] = duration
 
 
+def account_zone(request: Request) -> str:
+    """The signed-in person's time zone (their setting, else the site's default)."""
+    authed = current(request) if hasattr(request.app.state, "web") else None
+    account = authed.account if authed else None
+    return (account.timezone if account and account.timezone else None) or web_deps(request).settings.default_timezone
+
+
 def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
            headers: dict[str, str] | None = None, csrf_token: str | None = None) -> Response:
     authed = current(request) if hasattr(request.app.state, "web") else None
     account = authed.account if authed else None
-    tz = (account.timezone if account and account.timezone else None) or web_deps(request).settings.default_timezone
+    tz = account_zone(request)
     ctx = {"account": account, "csrf_token": csrf_token or (authed.session.csrf_token if authed else ""),
            "lang": "en", "tz": tz,  # pages are English only; the language setting is stored for later use
            "local_time": lambda epoch: local_time(epoch, tz),

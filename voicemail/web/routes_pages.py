@@ -18,10 +18,11 @@ from voicemail.services.call_history import desk_history
 from voicemail.web import authz
 from voicemail.web.caller_display import caller_display, caller_label
 from voicemail.web.csrf import csrf_protect
+from voicemail.web.inbox_search import parse_search
 from voicemail.web.next_url import MAX_LENGTH as MAX_NEXT
 from voicemail.web.next_url import safe_next
 from voicemail.web.pager import PageLink, page_count, page_links
-from voicemail.web.render import render
+from voicemail.web.render import account_zone, render
 from voicemail.web.routes_api import update_settings
 from voicemail.web.sessions import current, end_session, presignin, require, web_deps
 from voicemail.web.settings_rules import LANGUAGES
@@ -105,21 +106,35 @@ def _mailbox_choice(request: Request, text: str | None) -> tuple[MailboxRef | No
 def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
           folder: Literal["INBOX", "Old", ""] = "", caller: Literal["internal", "external", "anonymous", ""] = "",
           sort: Literal["newest", "oldest", "longest", "shortest"] = "newest", urgent: bool = False,
-          page: int = Query(1, ge=1, le=100_000), n: str | None = Query(None, max_length=20)) -> Response:
+          page: int = Query(1, ge=1, le=100_000), n: str | None = Query(None, max_length=20),
+          who: str = Query("", max_length=200), date_from: str = Query("", alias="from", max_length=40),
+          date_to: str = Query("", alias="to", max_length=40)) -> Response:
     require(request)
     ref, choices, admin_pick = _mailbox_choice(request, mailbox)
-    q = {"folder": folder, "caller": caller, "sort": sort, "urgent": urgent}
+    q = {"folder": folder, "caller": caller, "sort": sort, "urgent": urgent, "who": who[:64],
+         "from": date_from[:10], "to": date_to[:10]}
     result = None
     prev_url = next_url = ""
     pages: list[PageLink] = []
     page_total = 1
-    if ref is not None:
+    search_error = ""
+    try:
+        search = parse_search(who, date_from, date_to, account_zone(request))
+    except InvalidInput as exc:
+        search_error, search = str(exc), None
+    if ref is not None and search is not None:
         query = InboxQuery(folder=folder or None, urgent_only=urgent, caller_kind=caller or None, sort=sort,
-                           offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-        result = web_deps(request).mailbox.inbox(authz.viewer(request), ref, query)
+                           offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, caller_text=search.caller,
+                           received_from=search.received_from, received_before=search.received_before)
+        try:
+            result = web_deps(request).mailbox.inbox(authz.viewer(request), ref, query)
+        except InvalidInput as exc:
+            search_error = str(exc)
+    if ref is not None and result is not None:
         params: dict[str, Any] = {k: v for k, v in {"mailbox": f"{ref.mailbox}@{ref.context}", "folder": folder,
                                                      "caller": caller, "sort": sort,
-                                                     "urgent": "true" if urgent else ""}.items() if v}
+                                                     "urgent": "true" if urgent else "", "who": who,
+                                                     "from": date_from, "to": date_to}.items() if v}
         def url_for(number: int) -> str:
             return "/?" + urlencode({**params, "page": number})
 
@@ -135,7 +150,8 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
         "prev_url": prev_url, "next_url": next_url, "pages": pages, "page_number": page,
         "page_total": page_total, "poll_seconds": web_deps(request).settings.inbox_poll_seconds,
         "newest_new": (fresh.newest or 0) if (fresh := new_messages(request)) else 0,
-        "caller_label": caller_label, "caller_of": caller_display,
+        "caller_label": caller_label, "caller_of": caller_display, "search_error": search_error,
+        "searching": bool(who.strip() or date_from.strip() or date_to.strip()),
         "notice": notice(n)})
 
 
