@@ -157,6 +157,10 @@ class MailboxService(Protocol):
         """Owner only (administrators get NotFound). Audited as audio.play. Raises RangeNotSatisfiable."""
         ...
 
+    def download(self, viewer: Viewer, message_id: str) -> tuple[AudioStream, int]:
+        """The whole recording as WAV and its origtime. Owner only. Audited as audio.download."""
+        ...
+
     def mark(self, viewer: Viewer, message_id: str, read: bool) -> InboxItem:
         """VoicemailMove INBOX<->Old over AMI (the lamp follows). Owner only."""
         ...

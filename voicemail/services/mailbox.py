@@ -140,6 +140,23 @@ class MailboxServices:
             raise
         return stream
 
+    def download(self, viewer: Viewer, message_id: str) -> tuple[AudioStream, int]:
+        """The whole recording as a WAV file for the owner to keep, and when it was received (epoch seconds,
+        for the file name). Audited as ``audio.download`` before the first byte; no record, no file."""
+        row = self._owned(viewer, message_id, "audio.download")
+        if not row.sealed:
+            raise Conflict("this message is still being secured; try again in a moment")
+        stream = self._audio.open(self._store.get(row.id), None, "browser")
+        try:
+            self._event(viewer, "audio.download", row.id, details={
+                "content_type": stream.content_type, "total": stream.total})
+        except BaseException:  # fail closed: no audit record, no file
+            for close in stream.close:
+                if callable(close):
+                    close()
+            raise
+        return stream, row.origtime
+
     # --- changing -----------------------------------------------------------------------------------
     def mark(self, viewer: Viewer, message_id: str, read: bool) -> InboxItem:
         row = self._owned(viewer, message_id, "message.mark")

@@ -21,7 +21,7 @@ from voicemail.web.api_models import (
     SessionOut,
     SettingsOut,
 )
-from voicemail.web.audio import audio_response, parse_range
+from voicemail.web.audio import audio_response, download_name, parse_range
 from voicemail.web.csrf import csrf_protect
 from voicemail.web.inbox_search import parse_search
 from voicemail.web.render import account_zone
@@ -110,6 +110,15 @@ def list_messages(request: Request, context: str, mailbox: str,
 def get_message(request: Request, message_id: str) -> dict[str, Any]:
     viewer = authz.viewer(request)
     return item_json(web_deps(request).mailbox.message(viewer, authz.message_id(message_id)))
+
+
+@router.get("/messages/{message_id}/download", responses={200: {"description": "The recording as a WAV file"}})
+def download_audio(request: Request, message_id: str) -> Response:
+    """The owner's own message as a WAV file to keep (``Content-Disposition: attachment``); audited."""
+    mid = authz.message_id(message_id)
+    viewer = authz.owner_viewer(request, "audio.download", mid)
+    stream, received_at = web_deps(request).mailbox.download(viewer, mid)
+    return audio_response(stream, attachment=download_name(received_at))
 
 
 @router.get("/messages/{message_id}/audio", responses={206: {"description": "Partial content (Range)"},
