@@ -24,6 +24,7 @@ from voicemail.web.next_url import safe_next
 from voicemail.web.pager import PageLink, page_count, page_links
 from voicemail.web.render import account_zone, render
 from voicemail.web.routes_api import update_settings
+from voicemail.web.routes_bulk import bulk_notice
 from voicemail.web.sessions import current, end_session, presignin, require, web_deps
 from voicemail.web.settings_rules import LANGUAGES
 from voicemail.web.signin import password_signin
@@ -108,7 +109,7 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
           sort: Literal["newest", "oldest", "longest", "shortest"] = "newest", urgent: bool = False,
           page: int = Query(1, ge=1, le=100_000), n: str | None = Query(None, max_length=20),
           who: str = Query("", max_length=200), date_from: str = Query("", alias="from", max_length=40),
-          date_to: str = Query("", alias="to", max_length=40)) -> Response:
+          date_to: str = Query("", alias="to", max_length=40), b: str | None = Query(None, max_length=20)) -> Response:
     require(request)
     ref, choices, admin_pick = _mailbox_choice(request, mailbox)
     q = {"folder": folder, "caller": caller, "sort": sort, "urgent": urgent, "who": who[:64],
@@ -152,7 +153,9 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
         "newest_new": (fresh.newest or 0) if (fresh := new_messages(request)) else 0,
         "caller_label": caller_label, "caller_of": caller_display, "search_error": search_error,
         "searching": bool(who.strip() or date_from.strip() or date_to.strip()),
-        "notice": notice(n)})
+        "can_act": ref is not None and "owner" in authz.viewer(request).roles and authz.viewer(request).owns(ref),
+        "notice": notice(n) or bulk_notice(b), "back": str(request.url.path) + (
+            "?" + request.url.query if request.url.query else "")})
 
 
 # --- one message ---------------------------------------------------------------------------------
