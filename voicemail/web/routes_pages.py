@@ -22,6 +22,7 @@ from voicemail.web.inbox_search import parse_search
 from voicemail.web.next_url import MAX_LENGTH as MAX_NEXT
 from voicemail.web.next_url import safe_next
 from voicemail.web.pager import PageLink, page_count, page_links
+from voicemail.web.password_change import change_password
 from voicemail.web.render import account_zone, render
 from voicemail.web.routes_api import update_settings
 from voicemail.web.routes_bulk import bulk_notice
@@ -36,7 +37,9 @@ SORTS = (("newest", "Newest first"), ("oldest", "Oldest first"), ("longest", "Lo
          ("shortest", "Shortest first"))
 NOTICES = {"read": "Marked as read.", "unread": "Marked as unread.", "deleted": "Message deleted.",
            "calling": "Calling your phone. Answer it to hear the message.", "saved": "Settings saved.",
-           "pin": "Phone PIN changed."}
+           "pin": "Phone PIN changed.",
+           "password": "Password changed. Every other place you were signed in has been signed out.",
+           "totp": "Two-step sign-in is on. From now on, sign-in asks for a code from your app."}
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -227,14 +230,14 @@ def calls(request: Request, page: int = Query(1, ge=1, le=100_000)) -> Response:
 
 
 def _settings_page(request: Request, form: dict[str, str], error: str = "", status: int = 200,
-                   n: str | None = None, pin_error: str = "") -> Response:
+                   n: str | None = None, pin_error: str = "", **extra: Any) -> Response:
     zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
     deps = web_deps(request)
     return render(request, "settings.html", {"active": "settings", "form": form, "error": error, "zones": zones,
                                              "languages": LANGUAGES, "notice": notice(n),
                                              "default_tz": deps.settings.default_timezone,
                                              "pin_min": deps.pins.min_length if deps.pins is not None else 0,
-                                             "pin_error": pin_error}, status=status)
+                                             "pin_error": pin_error, **extra}, status=status)
 
 
 @router.get("/settings")
@@ -253,6 +256,21 @@ def settings_submit(request: Request, notify_address: str = Form("", max_length=
     except InvalidInput as exc:
         return _settings_page(request, form, error=str(exc), status=400)
     return redirect("/settings?n=saved")
+
+
+@router.post("/settings/password")
+def password_submit(request: Request, current_password: str = Form("", max_length=1024),
+                    new_password: str = Form("", max_length=1100),
+                    new_password_again: str = Form("", max_length=1100)) -> Response:
+    """The signed-in person changes their own password (audited as password.change)."""
+    account = require(request).account
+    form = {"notify_address": account.notify_address, "timezone": account.timezone, "language": account.language}
+    response = redirect("/settings?n=password")
+    try:
+        change_password(request, response, current_password, new_password, new_password_again)
+    except InvalidInput as exc:
+        return _settings_page(request, form, status=400, password_error=str(exc))
+    return response
 
 
 @router.post("/settings/phone-pin")
