@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
+import pyotp
 import pytest
 
 from tests.browser.axe import assert_axe_clean
@@ -74,3 +75,28 @@ def test_owner_changes_their_password_and_is_signed_out_elsewhere(browser: Any, 
     finally:
         here.close()
         elsewhere.close()
+
+
+def test_owner_sets_up_two_step_sign_in_from_the_qr_page(browser: Any, web_site: WebSite, size: str) -> None:
+    name = f"totp.owner.{size}"
+    password = add_account(web_site, name)
+    ctx = signed_in_context(browser, web_site, size, name, password)
+    try:
+        page = ctx.pages[0]
+        page.goto("/settings")
+        page.get_by_role("link", name="set it up").click()
+        page.get_by_role("heading", name="Two-step sign-in").wait_for()
+        qr = page.get_by_test_id("totp-qr").locator("svg")
+        box = qr.bounding_box()
+        assert box is not None and box["width"] >= 150 and box["x"] + box["width"] <= SIZES[size]["width"]
+        assert horizontal_overflow(page) == 0
+        shot(page, f"screen-two-step-{size}")
+        assert_axe_clean(page, f"two-step set-up ({size})")
+        secret = page.get_by_test_id("totp-secret").inner_text()
+        page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+        page.get_by_label("Your password").fill(password)
+        page.get_by_role("button", name="Turn on two-step sign-in").click()
+        page.get_by_role("status").filter(has_text="Two-step sign-in is on.").wait_for()
+        assert page.locator(".details").get_by_text("On").count() >= 1
+    finally:
+        ctx.close()
