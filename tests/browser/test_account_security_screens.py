@@ -100,3 +100,29 @@ def test_owner_sets_up_two_step_sign_in_from_the_qr_page(browser: Any, web_site:
         assert page.locator(".details").get_by_text("On").count() >= 1
     finally:
         ctx.close()
+
+
+def test_owner_picks_a_time_zone_and_the_call_history_follows(browser: Any, web_site: WebSite, size: str) -> None:
+    name = f"tz.owner.{size}"
+    password = add_account(web_site, name)
+    ctx = signed_in_context(browser, web_site, size, name, password)
+    try:
+        page = ctx.pages[0]
+        page.goto("/settings")
+        picker = page.get_by_label("Time zone")
+        assert picker.evaluate("el => el.tagName") == "SELECT"
+        picker.select_option("Asia/Tokyo")
+        page.get_by_role("button", name="Save settings").click()
+        page.get_by_role("status").filter(has_text="Settings saved.").wait_for()
+        assert page.get_by_label("Time zone").input_value() == "Asia/Tokyo"
+        assert horizontal_overflow(page) == 0
+        shot(page, f"screen-settings-time-zone-{size}")
+        assert_axe_clean(page, f"settings with the zone picker ({size})")
+        page.get_by_role("link", name="Call history").click()
+        page.get_by_role("heading", name="Call history").wait_for()
+        assert "times in Asia/Tokyo" in page.content() or page.get_by_text("No calls.").is_visible()
+        assert page.locator("td", has_text="play").count() == 0
+        shot(page, f"screen-calls-time-zone-{size}")
+        assert_axe_clean(page, f"call history ({size})")
+    finally:
+        ctx.close()

@@ -274,7 +274,7 @@ def calls_of(engine: Engine, numbers: Sequence[str], devices: Sequence[str], off
     mine += [cdrs.c.channel.like(_like_prefix(d) + "-%", escape="\\") for d in devices]
     match = and_(or_(*mine), ~_other_half_of_local())
     columns = [cdrs.c[c] for c in ("start_time", "source", "destination", "caller_id", "channel", "duration",
-                                    "billable_seconds", "disposition")]
+                                    "billable_seconds", "disposition", "last_application")]
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(cdrs).where(match)).scalar_one()
         rows = conn.execute(select(*columns).where(match).order_by(cdrs.c.start_time.desc(), cdrs.c.id.desc())

@@ -40,6 +40,17 @@ def duration(seconds: int) -> str:
 templates.env.filters["duration"] = duration
 
 
+def pbx_epoch(at: str, zone_name: str) -> int | None:
+    """Asterisk's CDR time ("2026-12-04 10:42:13", the phone system's local time in ``zone_name``) as epoch
+    seconds; None when it is not such a time. A time the clocks skipped or repeated takes its first reading."""
+    try:
+        naive = dt.datetime.strptime((at or "").strip()[:19], "%Y-%m-%d %H:%M:%S")
+        zone = zoneinfo.ZoneInfo(zone_name or "UTC")
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):
+        return None
+    return int(naive.replace(tzinfo=zone).timestamp())
+
+
 def account_zone(request: Request) -> str:
     """The signed-in person's time zone (their setting, else the site's default)."""
     authed = current(request) if hasattr(request.app.state, "web") else None

@@ -4,7 +4,6 @@ csrf_token, so everything works without JavaScript and by keyboard alone."""
 from __future__ import annotations
 
 import contextlib
-import zoneinfo
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -23,11 +22,11 @@ from voicemail.web.next_url import MAX_LENGTH as MAX_NEXT
 from voicemail.web.next_url import safe_next
 from voicemail.web.pager import PageLink, page_count, page_links
 from voicemail.web.password_change import change_password
-from voicemail.web.render import account_zone, render
+from voicemail.web.render import account_zone, pbx_epoch, render
 from voicemail.web.routes_api import update_settings
 from voicemail.web.routes_bulk import bulk_notice
 from voicemail.web.sessions import current, end_session, presignin, require, web_deps
-from voicemail.web.settings_rules import LANGUAGES
+from voicemail.web.settings_rules import LANGUAGES, offered_timezones
 from voicemail.web.signin import password_signin
 from voicemail.web.unread import new_messages
 
@@ -225,13 +224,15 @@ def calls(request: Request, page: int = Query(1, ge=1, le=100_000)) -> Response:
     next_url = f"/calls?page={page + 1}" if result.offset + len(result.items) < result.total else ""
     store = web_deps(request).desk_signins
     desks = desk_history(store, v.mailboxes) if store is not None and page == 1 else []
+    pbx_zone = web_deps(request).settings.pbx_timezone
     return render(request, "calls.html", {"active": "calls", "page": result, "prev_url": prev_url,
-                                          "next_url": next_url, "desks": desks})
+                                          "next_url": next_url, "desks": desks,
+                                          "call_epoch": lambda at: pbx_epoch(at, pbx_zone)})
 
 
 def _settings_page(request: Request, form: dict[str, str], error: str = "", status: int = 200,
                    n: str | None = None, pin_error: str = "", **extra: Any) -> Response:
-    zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+    zones = offered_timezones()
     deps = web_deps(request)
     return render(request, "settings.html", {"active": "settings", "form": form, "error": error, "zones": zones,
                                              "languages": LANGUAGES, "notice": notice(n),
