@@ -84,6 +84,20 @@ def format_duration(seconds: int) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def new_messages_line(count: int) -> str:
+    """``You have 1 new message.`` / ``You have 3 new messages.`` (this one included, never below one)."""
+    count = max(1, count)
+    return f"You have {count} new message{'' if count == 1 else 's'}."
+
+
+def callback_uri(shown: _Shown) -> str:
+    """``tel:`` link to an internal caller's number; empty for anyone else (an outside caller's number never
+    reaches an e-mail). The number is already reduced to digits, ``+``, ``*`` and ``#``."""
+    if not shown.internal or not shown.number:
+        return ""
+    return "tel:" + shown.number.replace("#", "%23")
+
+
 def _subject(shown: _Shown, facts: NotificationFacts, settings: MailSettings) -> str:
     if shown.internal:
         # The template is checked to hold only {name} and {number}; the values are safe single lines.
@@ -130,8 +144,11 @@ def compose(facts: NotificationFacts, settings: MailSettings) -> OutgoingEmail:
     subject = _subject(shown, facts, settings)
     owner = one_line(facts.recipient_name, OWNER_NAME_LIMIT)
     site = one_line(settings.site_name, MAX_SUBJECT)
+    callback = callback_uri(shown)
+    phone_text = "From the web player you can also have it played on your phone.\n" if facts.play_on_phone else ""
     values = {
         "greeting": f"Hello {owner}," if owner else "Hello,",
+        "new_messages": new_messages_line(facts.new_count),
         "urgent_word": "urgent " if facts.urgent else "",
         "mailbox": one_line(facts.mailbox, 80),
         "caller": shown.label,
@@ -140,12 +157,21 @@ def compose(facts: NotificationFacts, settings: MailSettings) -> OutgoingEmail:
         "player_url": facts.player_url,
         "site_name": site,
     }
-    text = _fill("notification.txt", {**values, "priority_line": "  Priority:  Urgent\n" if facts.urgent else ""})
+    text = _fill("notification.txt", {
+        **values,
+        "priority_line": "  Priority:  Urgent\n" if facts.urgent else "",
+        "phone_line": phone_text,
+        "callback_line": f"Call back: {callback}\n\n" if callback else "",
+    })
     escaped = {key: html.escape(value, quote=True) for key, value in values.items()}
     markup = _fill("notification.html", {
         **escaped,
         "priority_row": ('<tr><th align="left" scope="row">Priority</th><td>Urgent</td></tr>'
                          if facts.urgent else ""),
+        "phone_line": "<p>From the web player you can also have it played on your phone.</p>\n"
+                      if facts.play_on_phone else "",
+        "callback_line": (f'<p><a href="{html.escape(callback, quote=True)}">Call back</a></p>\n'
+                          if callback else ""),
     })
     sender = _from_address(site, settings.sender)
     return OutgoingEmail(

@@ -56,6 +56,8 @@ class NotificationFacts:
     urgent: bool
     player_url: str
     owner_timezone: str = "UTC"  # IANA name, e.g. "Europe/Berlin"; unknown names fall back to UTC
+    new_count: int = 1  # new (unheard) messages in the mailbox, this one included
+    play_on_phone: bool = False  # the web player offers "Play on my phone" (the feature is switched on)
 
     def __post_init__(self) -> None:
         check_notification_id(self.notification_id)
@@ -70,5 +72,7 @@ class NotificationFacts:
             or not 0 <= self.duration_seconds <= _MAX_DURATION
         ):
             raise InvalidInput("duration_seconds must be a whole number of seconds from 0 to 86400")
+        if isinstance(self.new_count, bool) or not isinstance(self.new_count, int) or self.new_count < 0:
+            raise InvalidInput("new_count must be a whole number from 0")
         if not isinstance(self.caller, Caller):
             raise InvalidInput("caller must be a classified Caller")

@@ -13,6 +13,7 @@ from mailer.settings import MailSettings
 from voicemail.config import Settings
 from voicemail.container import Container
 from voicemail.db.engine import make_store_sessions
+from voicemail.db.mailbox_counts import NewMessageCounter
 from voicemail.db.migrate import upgrade
 from voicemail.db.repository import SqlMessageStore
 from voicemail.directory import Classifier, CsvDirectory, EmptyDirectory
@@ -141,9 +142,10 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     # Mailbox owners' addresses may come from a synced directory that is too old to decide who is internal.
     owners = directory.owners() if isinstance(directory, DbDirectory) else directory
     notifier = Notifier(store, mailer, mail_settings,
-                        NotifySettings(settings.web_base_url, settings.default_timezone, settings.stale_after),
+                        NotifySettings(settings.web_base_url, settings.default_timezone, settings.stale_after,
+                                       play_on_phone=bool(settings.phone_device_template)),
                         owners, failpoints,
-                        preferences=AccountPreferences(engine))
+                        preferences=AccountPreferences(engine), new_messages=NewMessageCounter(engine))
     container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)
     build_mailbox_services(container, sessions, reads)  # mailbox services

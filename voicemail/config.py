@@ -230,6 +230,8 @@ class Settings:
     # --- mailbox services ----------------------------------------------------------------
     phone_device_template: str = _s("", "Device channel of a mailbox owner's phone for \"Play on my phone\", with "
                                     "{mailbox} and {context}, e.g. PJSIP/{mailbox}. Empty = the feature is off.")
+    pbx_timezone: str = _s("UTC", "IANA time zone of the phone system's clock: Asterisk writes a CDR's StartTime "
+                           "in its local time; the call history shows it in each person's own time zone.")
     calls_device_template: str = _s("PJSIP/{number}", "How Asterisk names the device of an extension in CDRs "
                                     "(Channel without its -sequence suffix), with {number}. A call is listed as "
                                     "placed by a user only when it was made on one of their devices; caller ID "
@@ -378,6 +380,8 @@ def _validate(s: Settings) -> Settings:
                   "(caller numbers) in cleartext: turn on ami_tls (manager.conf tlsenable, port 5039), or set "
                   "ami_allow_plaintext_remote if the network path is protected otherwise")
     # --- mailbox services ---
+    if not _iana_zone(s.pbx_timezone):
+        raise bad("pbx_timezone", "must be an IANA time zone such as Europe/Berlin or UTC")
     if s.calls_device_template and not _device_template_ok(s.calls_device_template):
         raise bad("calls_device_template", "must look like TECH/resource with {number}, e.g. PJSIP/{number}")
     if s.phone_device_template and ("/" not in s.phone_device_template
@@ -524,6 +528,18 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def _iana_zone(name: str) -> bool:
+    import zoneinfo
+
+    if not name or name not in zoneinfo.available_timezones():
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def _device_template_ok(template: str) -> bool:

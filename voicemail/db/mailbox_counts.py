@@ -12,9 +12,10 @@ drops its triggers; such a migration must call ``create_triggers`` again afterwa
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, Engine, String, Table, func, select
 
 from voicemail.db.models import Base
+from voicemail.domain.models import MailboxRef
 
 mailbox_counts = Table(
     "mailbox_counts", Base.metadata,
@@ -25,6 +26,22 @@ mailbox_counts = Table(
     Column("kind", String(10), primary_key=True),  # internal | external | anonymous
     Column("n", BigInteger, nullable=False),
 )
+
+
+
+class NewMessageCounter:
+    """How many new (unheard) messages a mailbox holds, from the trigger-kept counts (for the notification)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __call__(self, mailbox: MailboxRef) -> int:
+        c = mailbox_counts.c
+        query = select(func.coalesce(func.sum(c.n), 0)).where(
+            c.context == mailbox.context, c.mailbox == mailbox.mailbox, c.is_new.is_(True))
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one() or 0)
+
 
 LISTED_SQL = "{r}.state IN ('discovered', 'sealed', 'stripped') AND {r}.hidden_at IS NULL"
 IS_NEW_SQL = "{r}.folder IN ('INBOX', 'Urgent')"

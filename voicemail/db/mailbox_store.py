@@ -8,6 +8,7 @@ of ``mailbox_counts`` (no COUNT over the mailbox). Only the columns the inbox sh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,6 +45,43 @@ def _visible() -> ColumnElement[bool]:
     return text(f"messages.{LISTED.replace(' AND ', ' AND messages.')}")  # type: ignore[return-value]
 
 
+_NUMBER_LIKE = re.compile(r"^[0-9+()\-. /]+$")
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its own % and _ taken literally (escape character \\)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _search(query: InboxQuery) -> list[ColumnElement[bool]]:
+    """The caller and date filters. A number matches on its digits (``+1 (202) 555`` finds ``+1202555…``);
+    other text matches a name, case-insensitively. Outside callers' claimed identity (``callerid_raw``) is
+    searched only in scope "all"."""
+    where: list[ColumnElement[bool]] = []
+    if query.received_from is not None:
+        where.append(MessageRow.origtime >= query.received_from)
+    if query.received_before is not None:
+        where.append(MessageRow.origtime < query.received_before)
+    term = query.caller_text.strip()
+    if not term:
+        return where
+    internal = MessageRow.caller_kind == "internal"
+    digits = "".join(c for c in term if c.isdigit()) if _NUMBER_LIKE.match(term) else ""
+    if digits:
+        pattern = _like(digits)
+        mine = and_(internal, MessageRow.caller_number.like(pattern, escape="\\"))
+        theirs = MessageRow.callerid_raw.like(pattern, escape="\\")
+    else:
+        pattern = _like(term.lower())
+        mine = and_(internal, func.lower(MessageRow.caller_name).like(pattern, escape="\\"))
+        theirs = func.lower(MessageRow.callerid_raw).like(pattern, escape="\\")
+    if query.search_scope == "all":
+        where.append(or_(mine, and_(~internal, MessageRow.caller_withheld.is_(False), theirs)))
+    else:
+        where.append(mine)
+    return where
+
+
 class SqlMailboxStore:
     def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None) -> None:
         self._sessions = sessions
@@ -65,8 +103,12 @@ class SqlMailboxStore:
             where.append(and_(MessageRow.caller_kind != "internal", MessageRow.caller_withheld.is_(False)))
         elif query.caller_kind == "anonymous":
             where.append(and_(MessageRow.caller_kind != "internal", MessageRow.caller_withheld.is_(True)))
+        where.extend(_search(query))
         with self._reads() as s:
-            total = s.execute(self._total(mailbox, query)).scalar_one()
+            if query.searches:  # the trigger-kept counts know no names or dates: count the matches
+                total = s.execute(select(func.count()).select_from(MessageRow).where(*where)).scalar_one()
+            else:
+                total = s.execute(self._total(mailbox, query)).scalar_one()
             # the page's ids from the index alone (index-only scan, also for deep offsets), then their rows
             page = (select(MessageRow.id).where(*where).order_by(*_ORDER[query.sort])
                     .offset(query.offset).limit(query.limit)).subquery()
@@ -232,7 +274,7 @@ def calls_of(engine: Engine, numbers: Sequence[str], devices: Sequence[str], off
     mine += [cdrs.c.channel.like(_like_prefix(d) + "-%", escape="\\") for d in devices]
     match = and_(or_(*mine), ~_other_half_of_local())
     columns = [cdrs.c[c] for c in ("start_time", "source", "destination", "caller_id", "channel", "duration",
-                                    "billable_seconds", "disposition")]
+                                    "billable_seconds", "disposition", "last_application")]
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(cdrs).where(match)).scalar_one()
         rows = conn.execute(select(*columns).where(match).order_by(cdrs.c.start_time.desc(), cdrs.c.id.desc())

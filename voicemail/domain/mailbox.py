@@ -69,6 +69,16 @@ class InboxQuery:
     sort: Sort = "newest"
     offset: int = 0
     limit: int = 50  # 1..200
+    caller_text: str = ""  # a caller's name or number, or part of it ("" = anyone)
+    received_from: int | None = None  # epoch seconds, inclusive
+    received_before: int | None = None  # epoch seconds, exclusive
+    # whose identities the caller search may match: "all", or "internal" for a viewer who may not see
+    # outside callers (set by the mailbox services from the viewer, never by the request)
+    search_scope: Literal["all", "internal"] = "all"
+
+    @property
+    def searches(self) -> bool:
+        return bool(self.caller_text) or self.received_from is not None or self.received_before is not None
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,10 @@ class MailboxService(Protocol):
     def audio(self, viewer: Viewer, message_id: str, byte_range: ByteRange | None,
               fmt: Literal["original", "browser"] = "browser") -> AudioStream:
         """Owner only (administrators get NotFound). Audited as audio.play. Raises RangeNotSatisfiable."""
+        ...
+
+    def download(self, viewer: Viewer, message_id: str) -> tuple[AudioStream, int]:
+        """The whole recording as WAV and its origtime. Owner only. Audited as audio.download."""
         ...
 
     def mark(self, viewer: Viewer, message_id: str, read: bool) -> InboxItem:

@@ -45,12 +45,30 @@ def _name_of(caller_id: str) -> str:
     return match.group("name").strip() if match else ""
 
 
+_NUMBER = re.compile(r"^\+?[0-9*#]+$")
+# what a dialplan application did, in words: for a call whose other end is no telephone number but an
+# extension name of the dialplan (a test or service extension such as "play" or "s")
+_SERVICES = {"voicemail": "Voicemail (leaving a message)", "voicemailmain": "Voicemail (listening)",
+             "agi": "Voicemail menu", "playback": "Recorded announcement", "background": "Recorded announcement",
+             "meetme": "Conference", "confbridge": "Conference", "queue": "Call queue"}
+SERVICE = "Phone system service"
+
+
+def readable_party(party: str, last_application: str) -> str:
+    """A number as the phone system saw it; a dialplan's own extension name (never meant for people) is
+    replaced by what the call reached there, in words."""
+    party = (party or "").strip()
+    if not party or _NUMBER.match(party):
+        return party
+    return _SERVICES.get(last_application.strip().lower(), SERVICE)
+
+
 def to_record(row: dict[str, Any], devices: frozenset[str]) -> CallRecord:
     placed = device_of(row.get("channel") or "") in devices
     answered = (row["disposition"] or "").upper() == "ANSWERED"
     direction: Literal["placed", "received", "missed"] = (
         "placed" if placed else ("received" if answered else "missed"))
-    other = row["destination"] if placed else row["source"]
+    other = readable_party(row["destination"] if placed else row["source"], row.get("last_application") or "")
     other_name = "" if placed else _name_of(row["caller_id"])
     return CallRecord(at=row["start_time"], direction=direction, other_party=other or "", other_name=other_name,
                       duration=int(row["duration"] or 0), billable_seconds=int(row["billable_seconds"] or 0),

@@ -11,12 +11,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from voicemail.domain.errors import InvalidInput, NotFound
 from voicemail.domain.mailbox import InboxItem, InboxQuery, InboxRow, Viewer
 from voicemail.domain.models import NEW_FOLDERS, MailboxRef
 from voicemail.spool.envelope import parse_callerid
 
 MAX_LIMIT = 200
+MAX_CALLER_TEXT = 64
 
 
 def check_query(query: InboxQuery) -> None:
@@ -30,6 +33,18 @@ def check_query(query: InboxQuery) -> None:
         raise InvalidInput("sort must be newest, oldest, longest or shortest")
     if query.caller_kind not in (None, "internal", "external", "anonymous"):
         raise InvalidInput("caller kind must be internal, external or anonymous")
+    if len(query.caller_text) > MAX_CALLER_TEXT:
+        raise InvalidInput(f"the caller to search for must be at most {MAX_CALLER_TEXT} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in query.caller_text):
+        raise InvalidInput("the caller to search for must be plain text")
+    if (query.received_from is not None and query.received_before is not None
+            and query.received_from >= query.received_before):
+        raise InvalidInput("the 'from' date must not be after the 'to' date")
+
+
+def search_scope(viewer: Viewer, mailbox: MailboxRef, *, admin_sees_external: bool) -> Literal["all", "internal"]:
+    """Whose identities a caller search may match: an outside caller's only for who may see them."""
+    return "all" if viewer.owns(mailbox) or admin_sees_external else "internal"
 
 
 def may_list(viewer: Viewer, mailbox: MailboxRef) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal, Protocol
 
 from voicemail.audit.chain import AuditEvent
@@ -34,7 +35,7 @@ from voicemail.domain.phone_call import CallStatus
 from voicemail.domain.ports import Shredder
 from voicemail.domain.records import MessageRecord
 from voicemail.services.call_history import CallQuery, call_history
-from voicemail.services.inbox import check_query, may_list, require_listing, to_item
+from voicemail.services.inbox import check_query, may_list, require_listing, search_scope, to_item
 from voicemail.services.phone_playback import PhonePlayback
 from voicemail.services.playback import AudioSource
 from voicemail.services.shred import AuditSink, HoldCheck
@@ -95,6 +96,8 @@ class MailboxServices:
                         details={"mailbox": f"{mailbox.mailbox}@{mailbox.context}"})
             require_listing(viewer, mailbox)
         check_query(query)
+        scope = search_scope(viewer, mailbox, admin_sees_external=self._admin_sees_external)
+        query = replace(query, search_scope=scope)
         rows, total = self._store.inbox(mailbox, query)
         items = tuple(to_item(r, viewer, admin_sees_external=self._admin_sees_external) for r in rows)
         return InboxPage(items, total, query.offset, query.limit)
@@ -136,6 +139,23 @@ class MailboxServices:
                     close()
             raise
         return stream
+
+    def download(self, viewer: Viewer, message_id: str) -> tuple[AudioStream, int]:
+        """The whole recording as a WAV file for the owner to keep, and when it was received (epoch seconds,
+        for the file name). Audited as ``audio.download`` before the first byte; no record, no file."""
+        row = self._owned(viewer, message_id, "audio.download")
+        if not row.sealed:
+            raise Conflict("this message is still being secured; try again in a moment")
+        stream = self._audio.open(self._store.get(row.id), None, "browser")
+        try:
+            self._event(viewer, "audio.download", row.id, details={
+                "content_type": stream.content_type, "total": stream.total})
+        except BaseException:  # fail closed: no audit record, no file
+            for close in stream.close:
+                if callable(close):
+                    close()
+            raise
+        return stream, row.origtime
 
     # --- changing -----------------------------------------------------------------------------------
     def mark(self, viewer: Viewer, message_id: str, read: bool) -> InboxItem:

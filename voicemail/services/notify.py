@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailer.compose import compose
 from mailer.facts import NotificationFacts
 from mailer.settings import MailSettings
 from voicemail.domain.errors import InvalidInput, LeaseLost, PermanentError, TransientError
+from voicemail.domain.models import MailboxRef
 from voicemail.domain.ports import Directory, Mailer, MessageStore, OwnerPreferences
 from voicemail.domain.records import MessageRecord
 from voicemail.failpoints import Failpoints
@@ -33,12 +35,14 @@ class NotifySettings:
     web_base_url: str
     default_timezone: str = "UTC"
     lease_seconds: float = 60.0  # stale_after: how long a claim holds; longer than any one mail attempt
+    play_on_phone: bool = False  # the web player offers "Play on my phone": the e-mail says so
 
 
 class Notifier:
     def __init__(self, store: MessageStore, mailer: Mailer, mail_settings: MailSettings,
                  settings: NotifySettings, directory: Directory | None = None,
-                 failpoints: Failpoints | None = None, preferences: OwnerPreferences | None = None) -> None:
+                 failpoints: Failpoints | None = None, preferences: OwnerPreferences | None = None,
+                 new_messages: Callable[[MailboxRef], int] | None = None) -> None:
         self._store = store
         self._mailer = mailer
         self._mail = mail_settings
@@ -46,6 +50,17 @@ class Notifier:
         self._directory = directory
         self._fail = failpoints or Failpoints()
         self._preferences = preferences
+        self._new_messages = new_messages
+
+    def _new_count(self, mailbox: MailboxRef) -> int:
+        """New messages in the mailbox, this one included (1 when they cannot be counted)."""
+        if self._new_messages is None:
+            return 1
+        try:
+            return max(1, self._new_messages(mailbox))
+        except Exception as exc:  # a count is not worth failing the notification for
+            log.warning("could not count new messages for the notification: %s", type(exc).__name__)
+            return 1
 
     def _recipient(self, record: MessageRecord) -> tuple[str, str, str]:
         """(address, display name, time zone): the owner's own choice on the web settings page first,
@@ -93,7 +108,8 @@ class Notifier:
                 received_at=dt.datetime.fromtimestamp(record.origtime, dt.UTC),
                 duration_seconds=max(0, record.duration), urgent=record.urgent,
                 player_url=f"{self._settings.web_base_url.rstrip('/')}/messages/{record.id}",
-                owner_timezone=zone)
+                owner_timezone=zone, new_count=self._new_count(record.mailbox),
+                play_on_phone=self._settings.play_on_phone)
             email = compose(facts, self._mail)
             self._mailer.send(email, before_commit)
             self._fail.hit("notify.after_send")

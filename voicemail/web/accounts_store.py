@@ -184,6 +184,19 @@ class AccountStore:
         self._update(account_id, totp_kek_id=wrapped.kek_id, totp_blob=wrapped.blob, totp_last_step=None)
         return totp.provisioning_uri(key, account.username)
 
+    def pending_totp_keyring(self) -> Keyring:
+        """The keyring that wraps a secret while its owner enrols it (see ``voicemail.web.totp_enrolment``)."""
+        return self._need_keyring()
+
+    def confirm_totp(self, account_id: int, key: bytes, code: str) -> bool:
+        """Store ``key`` as the account's TOTP secret if ``code`` is its current code; that step is used up."""
+        step = totp.matching_step(key, code, at=self._clock())
+        if step is None:
+            return False
+        wrapped = self._need_keyring().wrap(key, totp.context_for(account_id))
+        self._update(account_id, totp_kek_id=wrapped.kek_id, totp_blob=wrapped.blob, totp_last_step=step)
+        return True
+
     def disable_totp(self, account_id: int) -> None:
         self._update(account_id, totp_kek_id=None, totp_blob=None, totp_last_step=None)
 

@@ -9,7 +9,16 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from voicemail import __version__
-from voicemail.web import errors, routes_api, routes_audit, routes_investigation, routes_pages, status
+from voicemail.web import (
+    errors,
+    routes_account,
+    routes_api,
+    routes_audit,
+    routes_bulk,
+    routes_investigation,
+    routes_pages,
+    status,
+)
 from voicemail.web.deps import WebDeps
 from voicemail.web.http_guards import RequestGuard, security_headers
 from voicemail.web.render import HERE
@@ -33,6 +42,8 @@ def create_app(deps: WebDeps) -> FastAPI:
 
     app.include_router(status.router)
     app.include_router(routes_api.router)
+    app.include_router(routes_bulk.router)
+    app.include_router(routes_account.router)
     app.include_router(routes_pages.router)
     app.include_router(routes_audit.router)  # auditor, investigator, cleared administrator pages
     app.include_router(routes_investigation.router)

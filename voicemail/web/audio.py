@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import re
 import threading
@@ -67,10 +68,16 @@ def _guarded(chunks: Iterator[bytes], closer: _Closer) -> Iterator[bytes]:
         closer()
 
 
-def audio_response(stream: AudioStream) -> StreamingResponse:
+def download_name(received_at: int) -> str:
+    """``voicemail-20261204-093015.wav`` (UTC): nothing about the caller, nothing from the request."""
+    return f"voicemail-{dt.datetime.fromtimestamp(received_at, dt.UTC):%Y%m%d-%H%M%S}.wav"
+
+
+def audio_response(stream: AudioStream, *, attachment: str = "") -> StreamingResponse:
+    """The stream as a response; ``attachment`` (a safe file name) makes browsers save it instead of play it."""
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
                "Accept-Ranges": "bytes" if stream.total is not None else "none",
-               "Content-Disposition": "inline"}
+               "Content-Disposition": f'attachment; filename="{attachment}"' if attachment else "inline"}
     if stream.end is not None:
         headers["Content-Length"] = str(stream.end - stream.start + 1)
     status = 200

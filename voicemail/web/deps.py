@@ -40,6 +40,7 @@ class WebSettings:
     default_timezone: str = "UTC"
     max_body_bytes: int = 1_048_576  # request bodies above this are refused (413) before they are read
     inbox_poll_seconds: int = 25  # an open inbox's request for new messages waits this long at most (0 = never)
+    pbx_timezone: str = "UTC"  # the zone of the CDRs' StartTime (the phone system's clock)
     # --- investigation pages ---
     audit_signing_key: str = ""  # the audit chain is verified against this key's public half
     audit_checkpoint_file: str = ""  # shipped checkpoints, checked too when set
@@ -56,7 +57,7 @@ class WebSettings:
                    signin_rate_limit=s.web_signin_rate_limit, signin_rate_window=s.web_signin_rate_window,
                    allowed_origins=s.web_allowed_origins, default_timezone=s.default_timezone,
                    max_body_bytes=s.web_max_body_bytes,
-                   inbox_poll_seconds=s.web_inbox_poll_seconds,
+                   inbox_poll_seconds=s.web_inbox_poll_seconds, pbx_timezone=s.pbx_timezone,
                    audit_signing_key=s.audit_signing_key, audit_checkpoint_file=s.audit_checkpoint_file,
                    audit_public_key=s.audit_public_key, outlook_frame_ancestors=s.outlook_frame_ancestors,
                    outlook_token_seconds=s.outlook_token_minutes * 60.0)

@@ -40,11 +40,29 @@ def duration(seconds: int) -> str:
 templates.env.filters["duration"] = duration
 
 
+def pbx_epoch(at: str, zone_name: str) -> int | None:
+    """Asterisk's CDR time ("2026-12-04 10:42:13", the phone system's local time in ``zone_name``) as epoch
+    seconds; None when it is not such a time. A time the clocks skipped or repeated takes its first reading."""
+    try:
+        naive = dt.datetime.strptime((at or "").strip()[:19], "%Y-%m-%d %H:%M:%S")
+        zone = zoneinfo.ZoneInfo(zone_name or "UTC")
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):
+        return None
+    return int(naive.replace(tzinfo=zone).timestamp())
+
+
+def account_zone(request: Request) -> str:
+    """The signed-in person's time zone (their setting, else the site's default)."""
+    authed = current(request) if hasattr(request.app.state, "web") else None
+    account = authed.account if authed else None
+    return (account.timezone if account and account.timezone else None) or web_deps(request).settings.default_timezone
+
+
 def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
            headers: dict[str, str] | None = None, csrf_token: str | None = None) -> Response:
     authed = current(request) if hasattr(request.app.state, "web") else None
     account = authed.account if authed else None
-    tz = (account.timezone if account and account.timezone else None) or web_deps(request).settings.default_timezone
+    tz = account_zone(request)
     ctx = {"account": account, "csrf_token": csrf_token or (authed.session.csrf_token if authed else ""),
            "lang": "en", "tz": tz,  # pages are English only; the language setting is stored for later use
            "local_time": lambda epoch: local_time(epoch, tz),

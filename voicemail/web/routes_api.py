@@ -22,8 +22,10 @@ from voicemail.web.api_models import (
     SessionOut,
     SettingsOut,
 )
-from voicemail.web.audio import audio_response, parse_range
+from voicemail.web.audio import audio_response, download_name, parse_range
 from voicemail.web.csrf import csrf_protect
+from voicemail.web.inbox_search import parse_search
+from voicemail.web.render import account_zone
 from voicemail.web.sessions import Authed, audit, current, end_session, presignin, require, web_deps
 from voicemail.web.signin import password_signin
 from voicemail.web.unread import new_messages
@@ -93,11 +95,16 @@ def list_messages(request: Request, context: str, mailbox: str,
                   folder: Literal["INBOX", "Old"] | None = None, urgent: bool = False,
                   caller: Literal["internal", "external", "anonymous"] | None = None,
                   sort: Literal["newest", "oldest", "longest", "shortest"] = "newest",
-                  offset: int = Query(0, ge=0, le=10_000_000), limit: int = Query(50, ge=1, le=200)) -> dict[str, Any]:
+                  offset: int = Query(0, ge=0, le=10_000_000), limit: int = Query(50, ge=1, le=200),
+                  search: str = Query("", max_length=64), date_from: str = Query("", alias="from", max_length=10),
+                  date_to: str = Query("", alias="to", max_length=10)) -> dict[str, Any]:
     viewer = authz.viewer(request)
     ref = authz.mailbox_ref(context, mailbox)
     authz.require_listing(request, viewer, ref)
-    query = InboxQuery(folder=folder, urgent_only=urgent, caller_kind=caller, sort=sort, offset=offset, limit=limit)
+    found = parse_search(search, date_from, date_to, account_zone(request))
+    query = InboxQuery(folder=folder, urgent_only=urgent, caller_kind=caller, sort=sort, offset=offset, limit=limit,
+                       caller_text=found.caller, received_from=found.received_from,
+                       received_before=found.received_before)
     return page_json(web_deps(request).mailbox.inbox(viewer, ref, query))
 
 
@@ -105,6 +112,15 @@ def list_messages(request: Request, context: str, mailbox: str,
 def get_message(request: Request, message_id: str) -> dict[str, Any]:
     viewer = authz.viewer(request)
     return item_json(web_deps(request).mailbox.message(viewer, authz.message_id(message_id)))
+
+
+@router.get("/messages/{message_id}/download", responses={200: {"description": "The recording as a WAV file"}})
+def download_audio(request: Request, message_id: str) -> Response:
+    """The owner's own message as a WAV file to keep (``Content-Disposition: attachment``); audited."""
+    mid = authz.message_id(message_id)
+    viewer = authz.owner_viewer(request, "audio.download", mid)
+    stream, received_at = web_deps(request).mailbox.download(viewer, mid)
+    return audio_response(stream, attachment=download_name(received_at))
 
 
 @router.get("/messages/{message_id}/audio", responses={206: {"description": "Partial content (Range)"},

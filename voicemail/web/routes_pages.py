@@ -4,7 +4,6 @@ csrf_token, so everything works without JavaScript and by keyboard alone."""
 from __future__ import annotations
 
 import contextlib
-import zoneinfo
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -18,13 +17,16 @@ from voicemail.services.call_history import desk_history
 from voicemail.web import authz
 from voicemail.web.caller_display import caller_display, caller_label
 from voicemail.web.csrf import csrf_protect
+from voicemail.web.inbox_search import parse_search
 from voicemail.web.next_url import MAX_LENGTH as MAX_NEXT
 from voicemail.web.next_url import safe_next
 from voicemail.web.pager import PageLink, page_count, page_links
-from voicemail.web.render import render
+from voicemail.web.password_change import change_password
+from voicemail.web.render import account_zone, pbx_epoch, render
 from voicemail.web.routes_api import update_settings
+from voicemail.web.routes_bulk import bulk_notice
 from voicemail.web.sessions import current, end_session, presignin, require, web_deps
-from voicemail.web.settings_rules import LANGUAGES
+from voicemail.web.settings_rules import LANGUAGES, offered_timezones
 from voicemail.web.signin import password_signin
 from voicemail.web.unread import new_messages
 
@@ -34,7 +36,9 @@ SORTS = (("newest", "Newest first"), ("oldest", "Oldest first"), ("longest", "Lo
          ("shortest", "Shortest first"))
 NOTICES = {"read": "Marked as read.", "unread": "Marked as unread.", "deleted": "Message deleted.",
            "calling": "Calling your phone. Answer it to hear the message.", "saved": "Settings saved.",
-           "pin": "Phone PIN changed."}
+           "pin": "Phone PIN changed.",
+           "password": "Password changed. Every other place you were signed in has been signed out.",
+           "totp": "Two-step sign-in is on. From now on, sign-in asks for a code from your app."}
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -105,21 +109,35 @@ def _mailbox_choice(request: Request, text: str | None) -> tuple[MailboxRef | No
 def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
           folder: Literal["INBOX", "Old", ""] = "", caller: Literal["internal", "external", "anonymous", ""] = "",
           sort: Literal["newest", "oldest", "longest", "shortest"] = "newest", urgent: bool = False,
-          page: int = Query(1, ge=1, le=100_000), n: str | None = Query(None, max_length=20)) -> Response:
+          page: int = Query(1, ge=1, le=100_000), n: str | None = Query(None, max_length=20),
+          who: str = Query("", max_length=200), date_from: str = Query("", alias="from", max_length=40),
+          date_to: str = Query("", alias="to", max_length=40), b: str | None = Query(None, max_length=20)) -> Response:
     require(request)
     ref, choices, admin_pick = _mailbox_choice(request, mailbox)
-    q = {"folder": folder, "caller": caller, "sort": sort, "urgent": urgent}
+    q = {"folder": folder, "caller": caller, "sort": sort, "urgent": urgent, "who": who[:64],
+         "from": date_from[:10], "to": date_to[:10]}
     result = None
     prev_url = next_url = ""
     pages: list[PageLink] = []
     page_total = 1
-    if ref is not None:
+    search_error = ""
+    try:
+        search = parse_search(who, date_from, date_to, account_zone(request))
+    except InvalidInput as exc:
+        search_error, search = str(exc), None
+    if ref is not None and search is not None:
         query = InboxQuery(folder=folder or None, urgent_only=urgent, caller_kind=caller or None, sort=sort,
-                           offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-        result = web_deps(request).mailbox.inbox(authz.viewer(request), ref, query)
+                           offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, caller_text=search.caller,
+                           received_from=search.received_from, received_before=search.received_before)
+        try:
+            result = web_deps(request).mailbox.inbox(authz.viewer(request), ref, query)
+        except InvalidInput as exc:
+            search_error = str(exc)
+    if ref is not None and result is not None:
         params: dict[str, Any] = {k: v for k, v in {"mailbox": f"{ref.mailbox}@{ref.context}", "folder": folder,
                                                      "caller": caller, "sort": sort,
-                                                     "urgent": "true" if urgent else ""}.items() if v}
+                                                     "urgent": "true" if urgent else "", "who": who,
+                                                     "from": date_from, "to": date_to}.items() if v}
         def url_for(number: int) -> str:
             return "/?" + urlencode({**params, "page": number})
 
@@ -135,8 +153,11 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
         "prev_url": prev_url, "next_url": next_url, "pages": pages, "page_number": page,
         "page_total": page_total, "poll_seconds": web_deps(request).settings.inbox_poll_seconds,
         "newest_new": (fresh.newest or 0) if (fresh := new_messages(request)) else 0,
-        "caller_label": caller_label, "caller_of": caller_display,
-        "notice": notice(n)})
+        "caller_label": caller_label, "caller_of": caller_display, "search_error": search_error,
+        "searching": bool(who.strip() or date_from.strip() or date_to.strip()),
+        "can_act": ref is not None and "owner" in authz.viewer(request).roles and authz.viewer(request).owns(ref),
+        "notice": notice(n) or bulk_notice(b), "back": str(request.url.path) + (
+            "?" + request.url.query if request.url.query else "")})
 
 
 # --- one message ---------------------------------------------------------------------------------
@@ -203,19 +224,21 @@ def calls(request: Request, page: int = Query(1, ge=1, le=100_000)) -> Response:
     next_url = f"/calls?page={page + 1}" if result.offset + len(result.items) < result.total else ""
     store = web_deps(request).desk_signins
     desks = desk_history(store, v.mailboxes) if store is not None and page == 1 else []
+    pbx_zone = web_deps(request).settings.pbx_timezone
     return render(request, "calls.html", {"active": "calls", "page": result, "prev_url": prev_url,
-                                          "next_url": next_url, "desks": desks})
+                                          "next_url": next_url, "desks": desks,
+                                          "call_epoch": lambda at: pbx_epoch(at, pbx_zone)})
 
 
 def _settings_page(request: Request, form: dict[str, str], error: str = "", status: int = 200,
-                   n: str | None = None, pin_error: str = "") -> Response:
-    zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+                   n: str | None = None, pin_error: str = "", **extra: Any) -> Response:
+    zones = offered_timezones()
     deps = web_deps(request)
     return render(request, "settings.html", {"active": "settings", "form": form, "error": error, "zones": zones,
                                              "languages": LANGUAGES, "notice": notice(n),
                                              "default_tz": deps.settings.default_timezone,
                                              "pin_min": deps.pins.min_length if deps.pins is not None else 0,
-                                             "pin_error": pin_error}, status=status)
+                                             "pin_error": pin_error, **extra}, status=status)
 
 
 @router.get("/settings")
@@ -234,6 +257,21 @@ def settings_submit(request: Request, notify_address: str = Form("", max_length=
     except InvalidInput as exc:
         return _settings_page(request, form, error=str(exc), status=400)
     return redirect("/settings?n=saved")
+
+
+@router.post("/settings/password")
+def password_submit(request: Request, current_password: str = Form("", max_length=1024),
+                    new_password: str = Form("", max_length=1100),
+                    new_password_again: str = Form("", max_length=1100)) -> Response:
+    """The signed-in person changes their own password (audited as password.change)."""
+    account = require(request).account
+    form = {"notify_address": account.notify_address, "timezone": account.timezone, "language": account.language}
+    response = redirect("/settings?n=password")
+    try:
+        change_password(request, response, current_password, new_password, new_password_again)
+    except InvalidInput as exc:
+        return _settings_page(request, form, status=400, password_error=str(exc))
+    return response
 
 
 @router.post("/settings/phone-pin")

@@ -21,11 +21,23 @@ def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+@functools.cache
+def _by_folded_name() -> dict[str, str]:
+    return {name.casefold(): name for name in known_timezones()}
+
+
+def offered_timezones() -> list[str]:
+    """The zones the settings page offers (Region/City names; not the Etc/ and SystemV/ aliases)."""
+    return [*sorted(z for z in known_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))), "UTC"]
+
+
 def check_timezone(name: str) -> str:
-    """Only a name of the IANA database is accepted: a folder of it ("America") is no zone, and opening
-    one as a file raises IsADirectoryError."""
+    """Only a name of the IANA database is accepted, in any case ("europe/berlin" is stored as
+    "Europe/Berlin"): a folder of it ("America") is no zone, and opening one as a file raises
+    IsADirectoryError."""
     if not name:
         return ""
+    name = _by_folded_name().get(name.casefold(), name) if len(name) <= 64 else name
     if len(name) > 64 or ".." in name or name.startswith("/") or name not in known_timezones():
         raise InvalidInput("unknown time zone")
     try:

@@ -1,0 +1,102 @@
+"""Enrolling one's own second factor: the secret is shown once and changes nothing until a code from the
+app and the current password confirm it; then sign-in asks for a code; the confirming code cannot be
+used again; a token from another session or altered is refused; audited as totp.enrol."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.integration.web.test_web_pages import token_in
+from tests.integration.web.web_harness import BASE, PASSWORD, WebSite, web_site
+from voicemail.web.auth import totp
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[WebSite]:
+    with web_site(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}") as s:
+        yield s
+
+
+def signed_in(site: WebSite, code: str = "") -> TestClient:
+    client = site.client()
+    page = client.get("/signin").text
+    r = client.post("/signin", data={"username": "alice", "password": PASSWORD, "totp": code,
+                                     "csrf_token": token_in(page)}, headers={"Origin": BASE}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/", "sign-in refused"
+    return client
+
+
+def enrolment_page(client: TestClient) -> tuple[str, bytes, str]:
+    """(page, the secret's key bytes as the app would hold them, the form's token)."""
+    page = client.get("/settings/two-step").text
+    uri = html.unescape(re.search(r'data-testid="totp-uri">([^<]+)<', page).group(1))  # type: ignore[union-attr]
+    secret = parse_qs(urlsplit(uri).query)["secret"][0]
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    return page, base64.b32decode(secret), token
+
+
+def confirm(client: TestClient, page: str, token: str, code: str, password: str = PASSWORD) -> tuple[int, str]:
+    r = client.post("/settings/two-step", data={"csrf_token": token_in(page), "token": token, "code": code,
+                                                "current_password": password},
+                    headers={"Origin": BASE}, follow_redirects=False)
+    return r.status_code, r.headers.get("location", "") or r.text
+
+
+def code_for(key: bytes) -> str:
+    return totp.current_code(key + b"\0" * 12, time.time())
+
+
+def test_the_page_shows_a_qr_code_and_the_key_and_changes_nothing(site: WebSite) -> None:
+    client = signed_in(site)
+    page, key, _ = enrolment_page(client)
+    assert "<svg" in page and 'data-testid="totp-qr"' in page
+    assert base64.b32encode(key).decode() in page
+    assert client.get("/settings/two-step").text != page  # a new secret each time it is shown
+    account = site.deps.accounts.by_username("alice")
+    assert account is not None and not account.totp_enabled
+    signed_in(site)  # still no code asked
+
+
+def test_a_code_and_the_password_turn_it_on_and_sign_in_then_asks_for_a_code(site: WebSite) -> None:
+    client = signed_in(site)
+    page, key, token = enrolment_page(client)
+    before = site.deps.audit.head().seq
+    code = code_for(key)
+    status, where = confirm(client, page, token, code)
+    assert status == 303 and where == "/settings?n=totp"
+    assert "Two-step sign-in is on." in client.get(where).text
+    with pytest.raises(AssertionError):
+        signed_in(site)  # no code: refused
+    with pytest.raises(AssertionError):
+        signed_in(site, code)  # the confirming code is used up
+    events = [(e.action, e.outcome) for e in site.deps.audit.events(actor="alice") if e.seq > before]
+    assert ("totp.enrol", "ok") in events
+
+
+@pytest.mark.parametrize("wrong", ["code", "password", "token", "other-session"])
+def test_a_wrong_confirmation_changes_nothing(site: WebSite, wrong: str) -> None:
+    client = signed_in(site)
+    page, key, token = enrolment_page(client)
+    code, password = code_for(key), PASSWORD
+    if wrong == "code":
+        code = "000000" if code != "000000" else "111111"
+    elif wrong == "password":
+        password = "not the password"
+    elif wrong == "token":
+        token = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    else:  # a token shown to another session of the same person
+        _, _, token = enrolment_page(signed_in(site))
+    status, text = confirm(client, page, token, code, password)
+    assert status == 400 and 'role="alert"' in text
+    account = site.deps.accounts.by_username("alice")
+    assert account is not None and not account.totp_enabled
+    signed_in(site)

@@ -1,0 +1,66 @@
+"""What the notification says besides the message's facts: the Listen button, how many new messages
+wait, the play-on-phone line only when that feature is on, and a call-back link for internal callers only."""
+
+from __future__ import annotations
+
+import re
+
+from mailer_testdata import EXTERNAL_NAME, EXTERNAL_NUMBER, SETTINGS, facts, internal, spoofed_external
+
+from mailer import compose
+from voicemail.domain.models import Caller, CallerKind
+
+URL = "https://voicemail.example.org/play/nq-fixed-id-abcdef"
+
+
+def test_html_has_a_listen_button_linking_to_the_player() -> None:
+    email = compose(facts(internal()), SETTINGS)
+    button = re.search(r'<a href="([^"]+)"[^>]*>Listen</a>', email.html)
+    assert button is not None and button.group(1) == URL
+    assert URL in email.text
+
+
+def test_new_message_count_is_said_in_text_and_html() -> None:
+    three = compose(facts(internal(), new_count=3), SETTINGS)
+    assert "You have 3 new messages." in three.text and "You have 3 new messages." in three.html
+    one = compose(facts(internal(), new_count=1), SETTINGS)
+    assert "You have 1 new message." in one.text and "You have 1 new message." in one.html
+
+
+def test_new_message_count_never_says_fewer_than_this_one() -> None:
+    email = compose(facts(internal(), new_count=0), SETTINGS)
+    assert "You have 1 new message." in email.text
+
+
+def test_play_on_phone_line_only_when_the_feature_is_on() -> None:
+    off = compose(facts(internal(), play_on_phone=False), SETTINGS)
+    on = compose(facts(internal(), play_on_phone=True), SETTINGS)
+    for text in (off.text, off.html):
+        assert "played on your phone" not in text
+    for text in (on.text, on.html):
+        assert "From the web player you can also have it played on your phone." in text
+
+
+def test_internal_caller_gets_a_call_back_link_to_their_number() -> None:
+    email = compose(facts(internal("Bob Colleague", "1002")), SETTINGS)
+    assert '<a href="tel:1002">Call back</a>' in email.html
+    assert "Call back: tel:1002" in email.text
+
+
+def test_outside_caller_gets_no_call_back_link_and_no_number() -> None:
+    email = compose(facts(spoofed_external(), new_count=2, play_on_phone=True), SETTINGS)
+    for text in (email.text, email.html, email.subject):
+        assert "tel:" not in text
+        assert "Call back" not in text
+        assert EXTERNAL_NUMBER not in text and EXTERNAL_NUMBER.lstrip("+") not in text
+        assert EXTERNAL_NAME not in text
+
+
+def test_withheld_caller_gets_no_call_back_link() -> None:
+    email = compose(facts(Caller(CallerKind.EXTERNAL, name="", number="")), SETTINGS)
+    assert "tel:" not in email.html and "tel:" not in email.text
+
+
+def test_internal_caller_without_a_number_gets_no_call_back_link() -> None:
+    email = compose(facts(internal("Reception Desk", "")), SETTINGS)
+    assert "tel:" not in email.html and "Call back" not in email.text
