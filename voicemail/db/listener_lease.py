@@ -35,7 +35,7 @@ class _Clock:
         elif dialect == "sqlite":
             stamp = "strftime('%Y-%m-%d %H:%M:%f', 'now'{})"
             self.now = stamp.format("")
-            self.later = stamp.format(", '+' || :seconds || ' seconds'")
+            self.later = stamp.format(", printf('%+.3f seconds', :seconds)")
             self.left = "(julianday(expires_at) - julianday('now')) * 86400.0"
         else:
             raise ValueError(f"the listener lease supports PostgreSQL and SQLite, not {dialect}")
