@@ -163,7 +163,8 @@ async def run_service(settings: Settings, *, web: bool = False) -> None:
     service = build_service(settings)
     stop = asyncio.Event()
     install_stop_signals(stop)
-    runtime = ListenerRuntime(service.client, service.listener)  # the listener's figures for /metrics, /operations
+    # the listener's figures for /metrics, /operations
+    runtime = ListenerRuntime(service.client, service.listener, service.lease)
     metrics = None
     try:
         if settings.metrics_port:  # /metrics of the listener on its own port (also with --no-web)

@@ -13,7 +13,7 @@ import time
 
 from sqlalchemy import text
 
-from tests.integration.pipeline.harness import Site, wait_for
+from tests.integration.pipeline.harness import VOICEMAIL, Site, wait_for
 from voicemail.db.engine import make_engine
 
 FAST = {"VOICEMAIL_LISTENER_LEASE_SECONDS": "4", "VOICEMAIL_LISTENER_RENEW_SECONDS": "1"}
@@ -115,3 +115,13 @@ def test_a_paused_listener_steps_down_when_resumed_and_never_acts_beside_the_new
     assert "lost" in log_of(site, "active") and "stepping down" in log_of(site, "active")
     assert standby.poll() is None and closed_at(site, new_session) is None
     assert site.standin.session_count() == 1
+
+
+def test_doctor_names_the_listener_holding_the_lease(site: Site) -> None:
+    site.spawn("run", "--no-web", log="active", **FAST)
+    wait_for(lambda: len(logins(site)) == 1, 30, "`voicemail run` to log in to AMI")
+    holder, token = lease_token(site)
+    out = subprocess.run([VOICEMAIL, "doctor", "--check", "listener"], env=site.env(), capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"listened to by {holder} (fencing token {token}" in out.stdout

@@ -135,3 +135,30 @@ def test_a_stale_listener_records_nothing_from_the_spool(tmp_path: Path, capture
     asyncio.run(listener.reconcile())
     assert len(found) == 1
     engine.dispose()
+
+
+def test_a_stand_by_exports_the_lease_gauge_as_0_and_the_holder_as_1(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from voicemail.observe.collector import RuntimeCollector
+    from voicemail.observe.runtime import ListenerRuntime
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'vm.db'}")
+    upgrade(engine)
+    store = LeaseStore(engine)
+    store.acquire("default", "someone-else", 60)
+    lease = ListenerLease(store, "default", duration=15, renew_every=5, holder="me", clock=Clock())
+    client = AmiClient("127.0.0.1", 9, "voicemail", "secret")
+
+    def gauge() -> str:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(RuntimeCollector(ListenerRuntime(client, Listener(client, None, print), lease)))  # type: ignore[arg-type]
+        line = next(x for x in generate_latest(registry).decode().splitlines()
+                    if x.startswith("voicemail_listener_lease_held "))
+        return line.split()[1]
+
+    assert gauge() == "0.0"
+    store.release("default", "someone-else", 1)
+    asyncio.run(lease.wait_acquired())
+    assert gauge() == "1.0"
+    engine.dispose()
