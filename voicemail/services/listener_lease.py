@@ -49,6 +49,7 @@ class ListenerLease:
         self._clock = clock
         self.token: int | None = None
         self._valid_until = 0.0
+        self._db_down = False
 
     def held(self) -> bool:
         """This process may act as the site's listener now (its own, conservative view)."""
@@ -61,12 +62,19 @@ class ListenerLease:
             raise ListenerLeaseLost(f"listener lease of site {self.site!r} lost (token {token})")
 
     async def _try(self, call: Callable[[], object]) -> object:
+        """``call()`` in a thread; None when the database failed (logged once per outage, and its end once)."""
         try:
-            return await asyncio.to_thread(call)
+            result = await asyncio.to_thread(call)
         except Exception as exc:
-            log.warning("listener lease of site %r: the database did not answer (%s)", self.site,
-                        type(exc).__name__)
+            if not self._db_down:
+                log.warning("listener lease of site %r: the database did not answer (%s); retrying every %g s",
+                            self.site, type(exc).__name__, self._renew_every)
+            self._db_down = True
             return None
+        if self._db_down:
+            log.warning("listener lease of site %r: the database answers again", self.site)
+            self._db_down = False
+        return result
 
     async def wait_acquired(self) -> int:
         """Poll until the lease is ours; log stand-by once. Returns the fencing token."""
@@ -79,7 +87,7 @@ class ListenerLease:
                 self._valid_until = sent + self._duration - self._margin
                 log.info("listener lease of site %r taken (fencing token %d); listening", self.site, token)
                 return token
-            if not said:
+            if not said and not self._db_down:  # the database answered: someone else holds it
                 log.info("stand-by for site %r: another process holds the listener lease; taking over when "
                          "it lapses (checked every %g s)", self.site, self._renew_every)
                 said = True

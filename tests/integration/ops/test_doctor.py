@@ -54,7 +54,8 @@ def test_complete_installation_passes_every_check(site: Site) -> None:
     results = diagnose(settings)
     assert healthy(results), [r.line() for r in results if not r.ok]
     names = [r.name for r in results]
-    assert names == ["config", "database", "broker", "keyring", "signing-key", "ami", "listener", "spool", "staging", "mailer"]
+    assert names == ["config", "database", "broker", "keyring", "signing-key", "ami", "listener", "spool", "staging",
+                     "mailer"]
     by_name = {r.name: r for r in results}
     assert not by_name["broker"].skipped and "redis://127.0.0.1:6379/" in by_name["broker"].detail
     assert "VoicemailMove" in by_name["ami"].detail and "VoicemailRefresh" in by_name["ami"].detail

@@ -162,3 +162,28 @@ def test_a_stand_by_exports_the_lease_gauge_as_0_and_the_holder_as_1(tmp_path: P
     asyncio.run(lease.wait_acquired())
     assert gauge() == "1.0"
     engine.dispose()
+
+
+@pytest.mark.parametrize(("lease", "renew"), [("15", "8"), ("15", "0"), ("4", "-1")])
+def test_a_renewal_interval_above_half_the_lease_is_refused_with_the_setting_named(lease: str, renew: str) -> None:
+    from voicemail.config import load_settings
+    from voicemail.domain.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="listener_renew_seconds"):
+        load_settings(environ={"VOICEMAIL_LISTENER_LEASE_SECONDS": lease, "VOICEMAIL_LISTENER_RENEW_SECONDS": renew})
+
+
+def test_the_database_outage_is_logged_once_by_a_stand_by(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    class Down:
+        def acquire(self, site: str, holder: str, seconds: float) -> int | None:
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls < 4:
+                raise OSError("database unreachable")
+            return 7
+
+    lease = ListenerLease(Down(), "default", duration=4, renew_every=0.01, holder="a")  # type: ignore[arg-type]
+    with caplog.at_level("INFO", logger="voicemail.services.listener_lease"):
+        assert asyncio.run(lease.wait_acquired()) == 7
+    text = caplog.text
+    assert text.count("did not answer") == 1 and text.count("answers again") == 1
+    assert "stand-by for site" not in text  # nobody else was said to hold it: the database did not answer
