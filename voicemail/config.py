@@ -40,6 +40,13 @@ class Settings:
                                           "logins and events (caller numbers) then cross the network in "
                                           "cleartext; without this, ami_host must be loopback or ami_tls on.")
     ami_ping_interval: float = _s(20.0, "Seconds between AMI Ping keepalives (half-open detection).")
+    site_name: str = _s("default", "Name of the Asterisk this service listens to; processes with the same site "
+                        "share one listener lease (one listens, the others stand by).")
+    listener_lease_seconds: float = _s(15.0, "How long the listener lease lasts without renewal (database clock): "
+                                       "a stand-by takes over at most this long plus listener_renew_seconds "
+                                       "after the listener died.")
+    listener_renew_seconds: float = _s(5.0, "Seconds between renewals of the listener lease, and between a "
+                                       "stand-by's attempts to take it (at most half of listener_lease_seconds).")
     # --- Asterisk's spool ------------------------------------------------------------------------
     spool_dir: str = _s("/var/spool/asterisk/voicemail", "Folder that holds the voicemail contexts.")
     spool_formats: tuple[str, ...] = _s(("wav",), "Extensions voicemail.conf's format= writes, e.g. WAV,wav for "
@@ -420,6 +427,10 @@ def _validate(s: Settings) -> Settings:
     if not s.custody_retry_for > 0 or not s.discovery_retry_max > 0 or not s.stale_after > 0:
         name = next(n for n in ("custody_retry_for", "discovery_retry_max", "stale_after") if not getattr(s, n) > 0)
         raise bad(name, "must be a positive number of seconds")
+    if not s.site_name.strip() or len(s.site_name) > 64:
+        raise bad("site_name", "must be 1 to 64 characters")
+    if not 0 < s.listener_renew_seconds <= s.listener_lease_seconds / 2:
+        raise bad("listener_renew_seconds", "must be positive and at most half of listener_lease_seconds")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise bad("log_level", f"unknown level {s.log_level!r}")
     if s.log_format not in ("text", "json"):

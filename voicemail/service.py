@@ -14,9 +14,11 @@ from voicemail.ami.listener import Listener
 from voicemail.app import Container, build_container, build_hotdesk, build_phone_menu, tls_context
 from voicemail.audit.cdr import CdrStore
 from voicemail.config import Settings
+from voicemail.db.listener_lease import LeaseStore
 from voicemail.observe.runtime import ListenerRuntime
 from voicemail.phone.driver import MenuDriver
 from voicemail.phone.wiring import Hotdesk, run_hotdesk_expiry
+from voicemail.services.listener_lease import ListenerLease
 from workers.celery_app import configure
 from workers.embedded import EmbeddedWorker
 from workers.runtime import install
@@ -35,6 +37,7 @@ class Service:
     web: Any = None  # --- web: voicemail.web.server.EmbeddedServer, served beside the listener ---
     phone: MenuDriver | None = None  # --- telephone menu: answers AGI(agi:async,voicemail-menu) calls ---
     hotdesk: Hotdesk | None = None  # --- extension mobility: signs out expired sign-ins ---
+    lease: ListenerLease | None = None  # --- the site's listener lease: listen only while holding it ---
 
     async def _sweeper(self) -> None:
         loop = asyncio.get_running_loop()
@@ -50,10 +53,37 @@ class Service:
                 log.exception("sweep failed")
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Stand by until this process holds the site's listener lease, then listen until ``stop`` is set;
+        raises ListenerLeaseLost when the lease is lost (the process then exits and comes back as stand-by)."""
+        web_task = asyncio.create_task(self.web.serve(), name="web") if self.web is not None else None  # web
+        try:
+            if self.lease is not None:
+                acquire = asyncio.create_task(self.lease.wait_acquired(), name="lease")
+                waiter = asyncio.create_task(self._wait(stop))
+                await asyncio.wait([acquire, waiter], return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if not acquire.done():
+                    acquire.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await acquire
+                    return
+            await self._listen(stop, web_task)
+        finally:
+            if web_task is not None and not web_task.done():  # --- web: graceful stop, in-flight requests end ---
+                self.web.should_exit = True
+                await asyncio.wait({web_task}, timeout=10)
+                if not web_task.done():
+                    web_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await web_task
+
+    async def _listen(self, stop: asyncio.Event, web_task: asyncio.Task[Any] | None) -> None:
         if self.phone is not None:
             self.phone.start()
         tasks = [asyncio.create_task(self.listener.run(), name="listener"),
                  asyncio.create_task(self._sweeper(), name="sweeper")]
+        if self.lease is not None:
+            tasks.append(asyncio.create_task(self.lease.keep(), name="lease"))
         s = self.settings
         if self.hotdesk is not None and s.hotdesk_max_hours > 0:  # --- extension mobility ---
             tasks.append(asyncio.create_task(run_hotdesk_expiry(*self.hotdesk, s.hotdesk_check_interval),
@@ -62,24 +92,17 @@ class Service:
             from voicemail.directory.operations import run_sync_schedule
 
             tasks.append(asyncio.create_task(run_sync_schedule(s, self.container.engine), name="directory-sync"))
-        web_task = asyncio.create_task(self.web.serve(), name="web") if self.web is not None else None  # web
         waiter = asyncio.create_task(self._wait(stop))
         done, _ = await asyncio.wait([*tasks, *([web_task] if web_task else []), waiter],
                                      return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
-        if web_task is not None:  # --- web: graceful stop, in-flight requests finish ---
-            self.web.should_exit = True
-            await asyncio.wait({web_task}, timeout=10)
-            if not web_task.done():
-                web_task.cancel()
-            tasks.append(web_task)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for task in done:
-            error = None if task is waiter or task.cancelled() else task.exception()
+            error = None if task is waiter or task is web_task or task.cancelled() else task.exception()
             if error is not None:
                 raise error
 
@@ -88,6 +111,9 @@ class Service:
         await stop.wait()
 
     async def close(self) -> None:
+        if self.lease is not None and self.lease.held():  # a clean stop: the stand-by need not wait for expiry
+            await self.client.close()
+            await asyncio.to_thread(self.lease.release)
         if self.phone is not None:  # calls in progress end; their staging files are removed
             await self.phone.close()
         await self.client.close()
@@ -98,7 +124,17 @@ class Service:
 
 def build_service(settings: Settings) -> Service:
     configure(settings)
-    container = build_container(settings, on_new=enqueue_seal)
+    leases: list[ListenerLease] = []
+
+    def submit(message_id: str) -> None:  # a custody task is handed over only under the current lease
+        for lease in leases:
+            lease.fence()
+        enqueue_seal(message_id)
+
+    container = build_container(settings, on_new=submit)
+    lease = ListenerLease(LeaseStore(container.engine), settings.site_name,
+                          duration=settings.listener_lease_seconds, renew_every=settings.listener_renew_seconds)
+    leases.append(lease)
     install(container)
     worker = None
     if not settings.broker_url:
@@ -106,13 +142,14 @@ def build_service(settings: Settings) -> Service:
         worker.start()
     client = AmiClient(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,
                        ssl=tls_context(settings),  # type: ignore[arg-type]
-                       ping_interval=settings.ami_ping_interval)
+                       ping_interval=settings.ami_ping_interval, gate=lease.held)
     listener = Listener(client, container.discovery, container.store.upsert_mailbox,
                         reconcile_interval=settings.reconcile_interval,
-                        on_cdr=CdrStore(container.engine).ingest, retry_max=settings.discovery_retry_max)
+                        on_cdr=CdrStore(container.engine).ingest, retry_max=settings.discovery_retry_max,
+                        fence=lease.fence)
     hotdesk = build_hotdesk(container, client) if settings.phone_menu and settings.hotdesk_enabled else None
     phone = build_phone_menu(container, client, hotdesk) if settings.phone_menu else None
-    return Service(settings, container, client, listener, worker, phone=phone, hotdesk=hotdesk)
+    return Service(settings, container, client, listener, worker, phone=phone, hotdesk=hotdesk, lease=lease)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
@@ -126,7 +163,8 @@ async def run_service(settings: Settings, *, web: bool = False) -> None:
     service = build_service(settings)
     stop = asyncio.Event()
     install_stop_signals(stop)
-    runtime = ListenerRuntime(service.client, service.listener)  # the listener's figures for /metrics, /operations
+    # the listener's figures for /metrics, /operations
+    runtime = ListenerRuntime(service.client, service.listener, service.lease)
     metrics = None
     try:
         if settings.metrics_port:  # /metrics of the listener on its own port (also with --no-web)

@@ -105,7 +105,8 @@ class AmiClient:
                  action_timeout: float = 10.0, ping_interval: float = 20.0, ping_timeout: float = 5.0,
                  reconnect_min: float = 0.5, reconnect_max: float = 30.0,
                  logger: logging.Logger | None = None,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+                 max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 gate: Callable[[], bool] | None = None) -> None:
         if reconnect_min <= 0 or reconnect_max < reconnect_min:
             raise InvalidInput("reconnect_min must be > 0 and <= reconnect_max")
         self.host, self.port = host, port
@@ -129,6 +130,9 @@ class AmiClient:
         self._id_next = 0
         self.banner: str | None = None
         self.connects = 0  # successful logins by run_forever (the first one and every reconnect)
+        # while gate() is False this client sends no action (not even Ping) and passes on no event (the listener
+        # lease: a holder that lost it, e.g. resumed after a pause, must not act before it steps down)
+        self._gate = gate
 
     # -- state -------------------------------------------------------------------------------------
 
@@ -166,6 +170,8 @@ class AmiClient:
             raise AmiConnectionLost("the AMI client is closed")
         if self.connected:
             return
+        if not self._open():
+            raise AmiConnectionLost("this process does not hold the listener lease")
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(self.host, self.port, ssl=self._ssl),
@@ -227,6 +233,8 @@ class AmiClient:
         conn = self._conn
         if conn is None or not conn.ready or conn.lost is not None:
             raise AmiConnectionLost(f"not connected to AMI at {self.where}")
+        if not self._open():
+            raise AmiConnectionLost("this process no longer holds the listener lease")
         return await conn.request(name, headers, self._new_id(), self.action_timeout if timeout is None else timeout)
 
     def _new_id(self) -> str:
@@ -252,7 +260,12 @@ class AmiClient:
     def events(self, maxsize: int = 10000) -> EventStream:
         return EventStream(self, maxsize)
 
+    def _open(self) -> bool:
+        return self._gate is None or self._gate()
+
     def _publish(self, msg: AmiMessage) -> None:
+        if not self._open():
+            return
         for callback in list(self._callbacks):
             try:
                 result = callback(msg)
@@ -275,6 +288,8 @@ class AmiClient:
     async def _watchdog(self, conn: Session) -> None:
         while conn.lost is None:
             await asyncio.sleep(self.ping_interval)
+            if not self._open():
+                continue
             try:
                 await conn.request("Ping", (), self._new_id(), self.ping_timeout)
             except AmiTimeout:

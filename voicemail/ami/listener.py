@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from voicemail.ami.actions import parse_message_waiting, voicemail_users_list
 from voicemail.ami.client import AmiClient
@@ -25,6 +26,7 @@ from voicemail.domain.records import MailboxOwner
 from voicemail.services.discovery import Discovery, ScanReport
 
 log = logging.getLogger(__name__)
+_A = TypeVar("_A")
 
 
 class Listener:
@@ -32,8 +34,12 @@ class Listener:
                  save_owner: Callable[[MailboxOwner], None], *,
                  debounce: float = 0.05, reconcile_interval: float = 300.0,
                  on_cdr: Callable[[AmiMessage], object] | None = None,
-                 retry_first: float = 0.5, retry_max: float = 30.0) -> None:
+                 retry_first: float = 0.5, retry_max: float = 30.0,
+                 fence: Callable[[], None] | None = None) -> None:
         self._client = client
+        # called (in a worker thread) before every scan and reconciliation; raises when this process's listener
+        # lease is no longer the current one, so a stale listener records and hands over nothing
+        self._fence = fence
         self._on_cdr = on_cdr  # store AMI Cdr events (voicemail.audit.cdr.CdrStore.ingest)
         self._discovery = discovery
         self._save_owner = save_owner
@@ -110,13 +116,18 @@ class Listener:
         self._wake.set()
 
     async def reconcile(self) -> ScanReport:
-        report = await asyncio.to_thread(self._discovery.reconcile, tuple(self._known))
+        report = await asyncio.to_thread(self._fenced, self._discovery.reconcile, tuple(self._known))
         self.reconciliations += 1
         self.last_report = report
         self.last_reconciled_at = time.time()
         log.info("reconciliation: %d mailbox(es), %d message(s) seen, %d new, %d problem(s)",
                  report.mailboxes, report.seen, report.new, len(report.problems))
         return report
+
+    def _fenced(self, work: Callable[[_A], ScanReport], arg: _A) -> ScanReport:
+        if self._fence is not None:
+            self._fence()
+        return work(arg)
 
     async def _drain(self) -> None:
         while True:
@@ -153,7 +164,7 @@ class Listener:
                 self._dirty.add(mailbox)
                 continue
             try:
-                await asyncio.to_thread(self._discovery.scan, mailbox)
+                await asyncio.to_thread(self._fenced, self._discovery.scan, mailbox)
             except Exception as exc:
                 self._dirty.add(mailbox)
                 error = exc

@@ -19,7 +19,8 @@ def register(main: click.Group) -> None:
     @config_option
     def doctor(only: tuple[str, ...], config_file: str | None) -> None:
         """Check the installation: settings, database migrations, broker, keyring, signing key, AMI login and
-        the actions the service needs, spool permissions, the phone staging folder and the mail server.
+        the actions the service needs, which process holds the listener lease, spool permissions, the phone
+        staging folder and the mail server.
         Prints one line per check (ok / FAIL / skip for a piece that is not configured) and exits 0 only
         when every check passes. Changes nothing and sends nothing."""
         try:

@@ -22,13 +22,21 @@ def register(main: click.Group) -> None:
     @handle_errors
     def run(config_file: str | None, no_web: bool) -> None:
         """Connect to Asterisk (AMI) and run the listener. With no broker configured this also runs a
-        worker and the sweeper in-process, so one command is a whole working system."""
+        worker and the sweeper in-process, so one command is a whole working system. Only the process
+        holding the site's listener lease listens; another `voicemail run` for the same site_name stands by
+        and takes over when the lease lapses. A listener that lost its lease exits with status 75 (its
+        service manager restarts it, as a stand-by)."""
+        from voicemail.domain.errors import ListenerLeaseLost
         from voicemail.service import run_service
 
         settings = settings_from(config_file)
         if not settings.ami_secret:
             raise ConfigError("setting ami_secret (VOICEMAIL_AMI_SECRET): required to log in to Asterisk")
-        asyncio.run(run_service(settings, web=not no_web))
+        try:
+            asyncio.run(run_service(settings, web=not no_web))
+        except ListenerLeaseLost as exc:
+            click.echo(f"voicemail: {exc}; stepped down (restart to stand by)", err=True)
+            sys.exit(75)
 
     @main.command()
     @config_option

@@ -52,6 +52,10 @@ class LeaseLost(TransientError):
     """Another worker took over this work (our lease ended); this one must not commit it."""
 
 
+class ListenerLeaseLost(LeaseLost):
+    """This process no longer holds its site's listener lease (a stand-by took over): it must stop listening."""
+
+
 class SpoolChanged(TransientError):
     """Asterisk renumbered or changed the spool under us; look again."""
 

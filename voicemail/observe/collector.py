@@ -174,6 +174,8 @@ class RuntimeCollector(Collector):
                                   value=max(0, r.ami_connects() - 1))
         yield CounterMetricFamily("voicemail_reconciliations", "Completed full reconciliation passes.",
                                   value=r.reconciliations())
+        yield _gauge("voicemail_listener_lease_held", "1 while this process holds its site's listener lease (it "
+                     "listens to AMI); 0 on a stand-by.", 1.0 if r.listener_lease_held() else 0.0)
         last = r.last_reconciled_at()
         if last is not None:
             yield _gauge("voicemail_last_reconciliation_timestamp_seconds", "When the last reconciliation finished "

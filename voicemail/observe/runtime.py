@@ -6,6 +6,7 @@ from typing import Protocol
 
 from voicemail.ami.client import AmiClient
 from voicemail.ami.listener import Listener
+from voicemail.services.listener_lease import ListenerLease
 
 
 class RuntimeStatus(Protocol):
@@ -15,12 +16,14 @@ class RuntimeStatus(Protocol):
     def ami_connects(self) -> int: ...
     def reconciliations(self) -> int: ...
     def last_reconciled_at(self) -> float | None: ...  # epoch seconds of the last completed pass
+    def listener_lease_held(self) -> bool: ...  # this process holds its site's listener lease (else: stand-by)
 
 
 class ListenerRuntime:
-    def __init__(self, client: AmiClient, listener: Listener) -> None:
+    def __init__(self, client: AmiClient, listener: Listener, lease: ListenerLease | None = None) -> None:
         self._client = client
         self._listener = listener
+        self._lease = lease
 
     def ami_connected(self) -> bool:
         return self._client.connected
@@ -33,3 +36,6 @@ class ListenerRuntime:
 
     def last_reconciled_at(self) -> float | None:
         return self._listener.last_reconciled_at
+
+    def listener_lease_held(self) -> bool:
+        return self._lease is None or self._lease.held()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from voicemail.config import Settings
 from voicemail.domain.errors import InvalidInput
 from voicemail.ops.checks import Check, CheckResult, run_checks
+from voicemail.ops.listener_check import check_listener
 from voicemail.ops.local_checks import (
     check_config,
     check_database,
@@ -29,6 +30,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("keyring", check_keyring),
     ("signing-key", check_signing_key),
     ("ami", check_ami),
+    ("listener", check_listener),
     ("spool", check_spool),
     ("staging", check_staging),
     ("mailer", check_mailer),

@@ -148,6 +148,7 @@ class Session:
         except Exception:
             log.exception("standin: AMI session failed; closing it")
         finally:
+            self.server.activity.append((time.monotonic(), self.session_id, "closed"))
             if not self.closed:
                 await self.close()
 
@@ -157,6 +158,7 @@ class Session:
             self.send(replies.error(m, "Missing action in request"))
             return
         name = action.lower()
+        self.server.activity.append((time.monotonic(), self.session_id, name))
         if not self.authenticated and name not in PRE_LOGIN:
             self.send(replies.error(m, "Permission denied"))
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 
 from voicemail.domain.errors import InvalidInput
 from voicemail.standin import audio
@@ -40,6 +41,9 @@ class AsteriskStandin:
         if timing is not None:
             self.pbx.timing = timing
         self.sessions: set[Session] = set()
+        # what each AMI session did, in order: (monotonic seconds, session id, lower-case action or "closed");
+        # tests read it to show which sessions were acting, and when
+        self.activity: deque[tuple[float, str, str]] = deque(maxlen=10000)
         self.paused = False
         self.resumed = asyncio.Event()
         self.resumed.set()

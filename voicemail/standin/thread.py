@@ -97,6 +97,13 @@ class StandinThread:
             self.standin.pause_replies(paused)
         self._call(apply())
 
+    def activity(self) -> list[tuple[float, str, str]]:
+        """Every AMI session's actions so far: (time.monotonic(), session id, lower-case action or "closed")."""
+
+        async def copy() -> list[tuple[float, str, str]]:
+            return list(self.standin.activity)
+        return self._call(copy())
+
     def session_count(self) -> int:
         """Open, logged-in AMI sessions."""
 

@@ -57,9 +57,13 @@ def cards(observer: Observer, snap: Snapshot, took: float, checks: dict[str, dic
     out: list[Card] = []
     if runtime is not None:
         connected = runtime.ami_connected()
-        out.append(Card("ami", "Phone system (AMI)", _state(connected),
-                        f"{'connected' if connected else 'not connected'}; "
-                        f"{max(0, runtime.ami_connects() - 1)} reconnect(s) since start"))
+        if not runtime.listener_lease_held():  # a stand-by: another process holds the site's listener lease
+            out.append(Card("ami", "Phone system (AMI)", "ok", "stand-by: another `voicemail run` holds the "
+                            "listener lease; this one takes over when it lapses"))
+        else:
+            out.append(Card("ami", "Phone system (AMI)", _state(connected),
+                            f"{'connected' if connected else 'not connected'}; "
+                            f"{max(0, runtime.ami_connects() - 1)} reconnect(s) since start"))
     else:
         probe = checks.get("ami", {"ok": None, "detail": "not checked"})
         out.append(Card("ami", "Phone system (AMI)", _state(probe["ok"]), f"{probe['detail']} (port check; the "

@@ -95,7 +95,7 @@ def test_prometheus_scrapes_the_service_and_loads_the_alerts(site: Site, tmp_pat
         with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as r:
             groups = json.load(r)["data"]["groups"]
         rules = [rule for g in groups for rule in g["rules"]]
-        assert len(rules) == 13 and all(rule["health"] == "ok" for rule in rules), rules
+        assert len(rules) == 14 and all(rule["health"] == "ok" for rule in rules), rules
         firing = {a["metric"]["alertname"] for a in query(base, "ALERTS")}  # type: ignore[index]
         assert not firing & {"VoicemailAmiDown", "VoicemailCustodyBacklog", "VoicemailDeadLetters"}, firing
     except AssertionError:

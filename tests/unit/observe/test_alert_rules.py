@@ -55,6 +55,9 @@ class ListenerState:
     def last_reconciled_at(self) -> float | None:
         return 1_700_000_000.0
 
+    def listener_lease_held(self) -> bool:
+        return True
+
 
 def test_every_metric_the_alerts_use_is_exported(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
