@@ -41,7 +41,7 @@ from voicemail.phone.menu import identify, menu
 log = logging.getLogger(__name__)
 
 APP_NAME = "voicemail-menu"
-WORKERS = 32  # threads answering the calls' requests (most of their time is spent waiting on I/O)
+WORKERS = 8  # threads answering the calls' requests (most of their time is spent waiting on I/O)
 CLOSERS = 4  # threads ending calls (staging files removed, heard messages moved to Old)
 
 
