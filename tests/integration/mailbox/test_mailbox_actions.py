@@ -169,6 +169,7 @@ def test_mark_read_follows_a_move_made_on_the_phone_system_behind_our_back(box: 
     box.watcher.call("VoicemailMove", [("Context", "default"), ("Mailbox", "1001"), ("Folder", "INBOX"),
                                        ("ID", row(box, mid).msg_id), ("ToFolder", "Old")])
     assert folders(box) == ["Old/msg0000.txt", "Old/msg0000.wav"]
+    wait_for(lambda: bool(box.seen("MessageWaiting", Mailbox="1001@default", New="0", Old="1")), 5, "MWI 0/1")
     moves = len(box.seen("MessageWaiting"))
     assert box.mailboxes.mark(ALICE, mid, read=True).folder == "Old"
     assert folders(box) == ["Old/msg0000.txt", "Old/msg0000.wav"]
