@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from voicemail.ami.actions import voicemail_box_summary, voicemail_move, voicemail_remove
 from voicemail.ami.blocking import BlockingAmi
-from voicemail.ami.client import AmiClient
+from voicemail.ami.client import AmiActionError, AmiClient
 from voicemail.domain.errors import AmiError, InvalidInput
 from voicemail.domain.models import MailboxRef
 
@@ -77,6 +77,29 @@ class AmiMailboxControl:
         """VoicemailMove, confirmed (AmiActionError, a TransientError, when Asterisk did not move it)."""
         self._client().run(lambda c: voicemail_move(c, mailbox.context, mailbox.mailbox, from_folder, msg_id,
                                                     to_folder, confirm=True), timeout=ACTION_TIMEOUT)
+
+    def move_from(self, mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None:
+        """VoicemailMove from ``listed`` (the folder our database lists the message in), confirmed by
+        re-reading the mailbox: two AMI round trips instead of the three of ``folder_of`` + ``move``.
+
+        Returns the folder the message was in: ``listed`` when Asterisk moved it, ``to_folder`` when it
+        was there already. None when Asterisk did not move it and it is not in ``to_folder`` (our listing
+        was out of date: nothing changed; use ``folder_of`` + ``move``). AmiActionError when Asterisk
+        said it moved it but the mailbox does not show it in ``to_folder`` alone (capture q8)."""
+
+        async def work(client: AmiClient) -> str | None:
+            claimed = await voicemail_move(client, mailbox.context, mailbox.mailbox, listed, msg_id, to_folder)
+            where = {item.folder for item in await voicemail_box_summary(client, mailbox.context, mailbox.mailbox)
+                     if item.msg_id == msg_id}
+            if where == {to_folder}:
+                return listed if claimed else to_folder
+            if not claimed:
+                return None
+            found = ", ".join(sorted(where)) or "nowhere"
+            raise AmiActionError(f"VoicemailMove {listed}->{to_folder} of {msg_id} in {mailbox} not confirmed: "
+                                 f"the message is in {found}")
+
+        return self._client().run(work, timeout=ACTION_TIMEOUT)
 
     def remove(self, mailbox: MailboxRef, msg_id: str) -> bool:
         """Remove the message from whatever folder it is in now. False when Asterisk has no such message

@@ -10,9 +10,12 @@
 * ``AsyncAGIEnd`` or ``Hangup`` of the channel, an ``Action: AGI`` refused (``Channel ... does not
   exist``), or the AMI connection going away end the session; a command queued behind one that a
   hangup interrupted is dropped by Asterisk without a reply (q9b), so nothing waits for it.
-* The menu's requests run in a worker thread (database, vault, AMI); the call's ``CallPort`` is closed
-  whatever happens, so no staging file or unkept recording outlives the call. Nothing raised by a
-  call escapes the session.
+* The menu's requests run in the driver's own thread pool (database, vault, AMI; ``workers`` threads,
+  so that many calls waiting on the database or on Asterisk at once do not queue behind each other,
+  and none of it runs on the event loop). The call's ``CallPort`` is closed whatever happens, in a
+  separate small pool (closing moves the heard messages to Old over AMI, which must not hold up the
+  keys of the calls still in progress), so no staging file or unkept recording outlives the call.
+  Nothing raised by a call escapes the session.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -37,6 +41,8 @@ from voicemail.phone.menu import identify, menu
 log = logging.getLogger(__name__)
 
 APP_NAME = "voicemail-menu"
+WORKERS = 8  # threads answering the calls' requests (most of their time is spent waiting on I/O)
+CLOSERS = 4  # threads ending calls (staging files removed, heard messages moved to Old)
 
 
 class AmiPeer(Protocol):
@@ -90,8 +96,12 @@ class MenuDriver:
                  trusted_contexts: frozenset[str], *, command_timeout: float = 900.0,
                  on_sent: Callable[[str, str], None] | None = None,
                  on_result: Callable[[str, AgiReply], None] | None = None,
-                 apps: Mapping[str, AppFactory] | None = None) -> None:
+                 apps: Mapping[str, AppFactory] | None = None, workers: int = WORKERS,
+                 closers: int = CLOSERS) -> None:
         self._client = client
+        self._workers = workers
+        self._closers = closers
+        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self._apps = dict(apps or {})
         self._make_port = make_port
         self._settings = settings
@@ -120,6 +130,16 @@ class MenuDriver:
             session.ended.set()
         if tasks:
             await asyncio.wait(tasks, timeout=30)
+        pools, self._pools = self._pools, None
+        for pool in pools or ():
+            pool.shutdown(wait=False)
+
+    def _pool(self, index: int) -> ThreadPoolExecutor:
+        """0: the requests' pool, 1: the pool that ends calls (created on first use)."""
+        if self._pools is None:
+            self._pools = (ThreadPoolExecutor(self._workers, thread_name_prefix="phone-menu"),
+                           ThreadPoolExecutor(self._closers, thread_name_prefix="phone-menu-end"))
+        return self._pools[index]
 
     async def wait_idle(self, timeout: float) -> None:
         """Return once no call is in progress (tests)."""
@@ -179,7 +199,8 @@ class MenuDriver:
                     value: object = await self._command(session, out.text)
                 else:
                     try:
-                        value = await asyncio.to_thread(session.port.answer, out)
+                        loop = asyncio.get_running_loop()
+                        value = await loop.run_in_executor(self._pool(0), session.port.answer, out)
                     except Exception:
                         log.exception("phone menu: call %s: %s failed", session.uniqueid, type(out).__name__)
                         await self._apologise(session)
@@ -194,7 +215,7 @@ class MenuDriver:
         finally:
             flow.close()
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(session.port.close)
+                await asyncio.get_running_loop().run_in_executor(self._pool(1), session.port.close)
             for future in session.pending.values():
                 future.cancel()
             if self._sessions.get(session.channel) is session:

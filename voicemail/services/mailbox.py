@@ -67,6 +67,8 @@ class FolderControl(Protocol):
 
     def move(self, mailbox: MailboxRef, msg_id: str, from_folder: str, to_folder: str) -> None: ...
 
+    def move_from(self, mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None: ...
+
 
 class SpoolFinder(Protocol):
     def find(self, mailbox: MailboxRef, msg_id: str, hint: tuple[str, int] | None = None) -> SpoolMessage | None: ...
@@ -163,13 +165,17 @@ class MailboxServices:
         if self._control is None:
             raise Conflict("marking read needs the connection to Asterisk, which is not configured")
         target = "Old" if read else "INBOX"
-        current = self._control.folder_of(row.mailbox, row.msg_id)
-        if current is None:
-            raise Conflict("the message is no longer in the mailbox on the phone system")
-        if (current in NEW_FOLDERS) == read:  # not yet where it should be
-            self._control.move(row.mailbox, row.msg_id, current, target)
-        else:
-            target = current
+        current = None
+        if row.folder and (row.folder in NEW_FOLDERS) == read:  # as we list it, it is not yet where it should be
+            current = self._control.move_from(row.mailbox, row.msg_id, row.folder, target)
+        if current is None:  # already there as we list it, or our listing was out of date
+            current = self._control.folder_of(row.mailbox, row.msg_id)
+            if current is None:
+                raise Conflict("the message is no longer in the mailbox on the phone system")
+            if (current in NEW_FOLDERS) == read:  # not yet where it should be
+                self._control.move(row.mailbox, row.msg_id, current, target)
+            else:
+                target = current
         number = None
         if self._spool is not None:
             found = self._spool.find(row.mailbox, row.msg_id)

@@ -157,3 +157,34 @@ def _audit(box: MailboxSite):  # type: ignore[no-untyped-def]
     from voicemail.audit.store import AuditLog
 
     return AuditLog(box.container.engine)
+
+
+def test_mark_read_follows_a_move_made_on_the_phone_system_behind_our_back(box: MailboxSite) -> None:
+    """Our listing says INBOX, Asterisk already moved it to Old (e.g. VoiceMailMain): no second move,
+    no duplicate, our row follows, and the audit says it came from Old."""
+    box.start_watching()
+    mid = box.leave("1001@default", make_wav(1.0, 1))
+    assert row(box, mid).folder == "INBOX"
+    assert box.watcher is not None
+    box.watcher.call("VoicemailMove", [("Context", "default"), ("Mailbox", "1001"), ("Folder", "INBOX"),
+                                       ("ID", row(box, mid).msg_id), ("ToFolder", "Old")])
+    assert folders(box) == ["Old/msg0000.txt", "Old/msg0000.wav"]
+    wait_for(lambda: bool(box.seen("MessageWaiting", Mailbox="1001@default", New="0", Old="1")), 5, "MWI 0/1")
+    moves = len(box.seen("MessageWaiting"))
+    assert box.mailboxes.mark(ALICE, mid, read=True).folder == "Old"
+    assert folders(box) == ["Old/msg0000.txt", "Old/msg0000.wav"]
+    assert len(box.seen("MessageWaiting")) == moves  # Asterisk moved nothing more
+    assert row(box, mid).folder == "Old"
+    marks = [d for _, action, _, d in box.audit(mid) if action == "message.mark"]
+    assert marks == [{"read": True, "from": "Old", "to": "Old"}]
+
+
+def test_mark_read_of_a_message_moved_to_another_folder_on_the_phone_leaves_it_there(box: MailboxSite) -> None:
+    box.start_watching()
+    mid = box.leave("1001@default", make_wav(1.0, 1))
+    assert box.watcher is not None
+    box.watcher.call("VoicemailMove", [("Context", "default"), ("Mailbox", "1001"), ("Folder", "INBOX"),
+                                       ("ID", row(box, mid).msg_id), ("ToFolder", "Work")])
+    box.mailboxes.mark(ALICE, mid, read=True)
+    assert folders(box) == ["Work/msg0000.txt", "Work/msg0000.wav"]
+    assert row(box, mid).folder == "Work"

@@ -5,6 +5,7 @@ against the stand-in is in tests/integration/phone/."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -144,3 +145,46 @@ def test_the_mailbox_argument_from_an_untrusted_context_is_ignored() -> None:
     peer = Peer({a: ["200 result=-1"]})
     asyncio.run(run(peer, [(a, env(a, "voicemail-menu", "1001@default", context="from-trunk"))], Port))
     assert peer.sent == [(a, "GET DATA vm-login 5000 20")]
+
+
+def test_calls_that_are_slow_to_end_do_not_hold_up_the_keys_of_calls_in_progress() -> None:
+    """Ending a call moves its heard messages over AMI; while many calls are ending (their closing still
+    waits on Asterisk), a call in progress is still signed in."""
+    release = threading.Event()
+    ending = [f"Local/end{n}@vmphone-0000001{n};1" for n in range(8)]
+    a = "Local/pin@vmphone-00000020;1"
+    peer = Peer({**{ch: ["200 result=-1"] for ch in ending},
+                 a: ["200 result=4242", "200 result=0 endpos=100", "200 result=1"]})
+    ports: dict[str, Port] = {}
+
+    class SlowToEnd(Port):
+        def close(self) -> None:
+            release.wait(10)
+            super().close()
+
+    async def main() -> bool:
+        def make_port(source: str) -> Port:
+            ports[source] = SlowToEnd() if source != "phone a" else Port()
+            return ports[source]
+
+        driver = MenuDriver(peer, make_port, MenuSettings(), frozenset({"vm-internal"}))
+        driver.start()
+        for n, channel in enumerate(ending):
+            peer.emit(Event="AsyncAGIStart", Channel=channel, Uniqueid=f"e{n}", Env=env(channel, "voicemail-menu"))
+        while len(peer.sent) < len(ending):  # every ending call has hung up and is being closed
+            await asyncio.sleep(0.01)
+        peer.emit(Event="AsyncAGIStart", Channel=a, Uniqueid="a", Env=env(a, "voicemail-menu", "1001@default"))
+        try:
+            async with asyncio.timeout(5):
+                while "phone a" not in ports or not any(isinstance(r, fx.Login) for r in ports["phone a"].requests):
+                    await asyncio.sleep(0.01)
+            signed_in = True
+        except TimeoutError:
+            signed_in = False
+        release.set()
+        await driver.wait_idle(10)
+        await driver.close()
+        return signed_in
+
+    assert asyncio.run(main()), "the PIN was not checked while other calls were ending"
+    assert all(p.closed == 1 for p in ports.values()) and len(ports) == len(ending) + 1
