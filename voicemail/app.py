@@ -13,6 +13,7 @@ from mailer.settings import MailSettings
 from voicemail.config import Settings
 from voicemail.container import Container
 from voicemail.db.engine import make_store_sessions
+from voicemail.db.import_store import SqlImportStore
 from voicemail.db.migrate import upgrade
 from voicemail.db.repository import SqlMessageStore
 from voicemail.directory import Classifier, CsvDirectory, EmptyDirectory
@@ -31,6 +32,7 @@ from voicemail.phone.wiring import Hotdesk
 from voicemail.services.custody import Custody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier, NotifySettings
+from voicemail.services.spool_import import SpoolImport
 from voicemail.spool import FileSpool
 from voicemail.vault import FileVault
 from voicemail.web.preferences import AccountPreferences
@@ -150,6 +152,19 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     # --- lifecycle: the vault quota is enforced after each seal ---
     install_quota(container)
     return container
+
+
+# --- spool import ----------------------------------------------------------------------
+def build_spool_import(container: Container, *, batch_size: int, rate: float) -> tuple[SpoolImport, SqlImportStore]:
+    """`voicemail import`: the importer over the container's spool, vault and keyring, and its store."""
+    from voicemail.db.engine import make_sessionmaker
+
+    s = container.settings
+    store = SqlImportStore(make_sessionmaker(container.engine))
+    classify = Classifier(frozenset(s.internal_contexts), container.directory)
+    importer = SpoolImport(container.spool, container.vault, container.keyring, store, classify,
+                           batch_size=batch_size, rate=rate, failpoints=Failpoints(s.failpoints))
+    return importer, store
 
 
 # --- mailbox services ------------------------------------------------------------------

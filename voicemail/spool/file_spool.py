@@ -104,6 +104,18 @@ class FileSpool:
             raise ConfigError(f"voicemail spool root not found: {self._root}") from None
         return sorted(found)
 
+    def count_envelopes(self) -> int:
+        """How many ``msgNNNN.txt`` files the folders of every mailbox hold (a quick count, no parsing)."""
+        total = 0
+        for mailbox in self.mailboxes():
+            for folder in FOLDERS:
+                try:
+                    with os.scandir(self._root / mailbox.context / mailbox.mailbox / folder) as entries:
+                        total += sum(1 for e in entries if e.name.endswith(".txt") and MSG_FILE.match(e.name))
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+        return total
+
     @staticmethod
     def _subdirs(dir_fd: int) -> list[str]:
         with os.scandir(dir_fd) as entries:
