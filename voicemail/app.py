@@ -139,7 +139,8 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                       max_unfinished_runs=settings.custody_max_unfinished,
                       heartbeat_every=settings.stale_after / 4)
     classifier = Classifier(internal, directory)
-    discovery = Discovery(spool, store, classifier, on_new)
+    discovery = Discovery(spool, store, classifier, on_new,
+                          import_cutoff=SqlImportStore(reads).unfinished_cutoff)
     # Mailbox owners' addresses may come from a synced directory that is too old to decide who is internal.
     owners = directory.owners() if isinstance(directory, DbDirectory) else directory
     notifier = Notifier(store, mailer, mail_settings,

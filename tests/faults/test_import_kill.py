@@ -50,7 +50,8 @@ def _finish(site: Site, report: list[Outcome], scenario: str, expected: list[Exp
     again = _import(site)
     assert again.wait(120) == 0, site.logs()
     outcome = check(site, scenario, expected, Counter(), announced=False,
-                    recovery_seconds=time.monotonic() - began, note="import rerun after the kill; imports are not announced")
+                    recovery_seconds=time.monotonic() - began,
+                    note="import rerun after the kill; imports are not announced")
     report.append(outcome)
     assert not outcome.violations, outcome.violations
     assert outcome.sealed == MESSAGES

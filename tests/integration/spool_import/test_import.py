@@ -106,3 +106,33 @@ def test_rate_limit_slows_the_import(site: Site) -> None:
     began = time.monotonic()
     assert run_import(site, "--rate", "5").returncode == 0
     assert time.monotonic() - began >= 1.8  # 10 messages at 5/s: at least ~2 s of pacing
+
+
+def test_live_discovery_leaves_old_messages_to_an_unfinished_import(site: Site) -> None:
+    fill(site, mailboxes=2, messages=6)
+    fill(site, mailboxes=1, messages=1, newest=int(time.time()) + 3600, years=0.0, seed=9)  # after the start
+    from voicemail.app import build_container
+    from voicemail.db.engine import make_sessionmaker
+    from voicemail.db.import_store import INTERRUPTED, SqlImportStore
+
+    engine = make_engine(site.database_url)
+    store = SqlImportStore(make_sessionmaker(engine))
+    run = store.open_run(int(time.time()), False, "tester")
+    store.end_run(run.id, INTERRUPTED, 0)  # Ctrl-C before its first batch
+    engine.dispose()
+    container = build_container(site.settings(), on_new=lambda _id: None, migrate=False)
+    try:
+        report = container.discovery.reconcile()
+    finally:
+        container.close()
+    assert (report.new, report.left_to_import) == (1, 6)  # only the newer message is the live pipeline's
+    result = run_import(site)
+    assert result.returncode == 0, result.stderr
+    assert "resuming import run" in result.stderr and "imported: 6" in result.stdout
+    states, notes, _ = _counts(site)
+    assert states == {"stripped": 6, "discovered": 1} and notes == {"skipped": 6}
+    container = build_container(site.settings(), on_new=lambda _id: None, migrate=False)
+    try:
+        assert container.discovery.reconcile().left_to_import == 0  # the run is done
+    finally:
+        container.close()
