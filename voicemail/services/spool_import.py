@@ -84,6 +84,7 @@ class SpoolImport:
     def run(self, run: ImportRun, step: Callable[[int], None] | None = None) -> ImportReport:
         """Take custody of every message older than ``run.cutoff``. ``step(n)`` is told of messages done."""
         report = ImportReport()
+        self._vault.prepare()
         batch: list[SealedImport] = []
         strips: list[tuple[str, SpoolMessage]] = []
         for mailbox in self._spool.mailboxes():
@@ -164,6 +165,7 @@ class SpoolImport:
         for message_id, message, hashes in todo:
             if self._strip(message_id, message, hashes):
                 stripped.append(message_id)
+        self._spool.sync()  # the placeholders are durable before the strips are recorded
         self._store.mark_stripped(stripped, notify)
         fresh = {b.message_id for b in batch}
         report.imported += sum(1 for m in stripped if m in fresh)
@@ -181,7 +183,7 @@ class SpoolImport:
                 expected = hashes.get(audio.fmt)
                 if expected is None:
                     return False
-                self._spool.replace_with_placeholder(message, audio.fmt, expected)
+                self._spool.replace_with_placeholder(message, audio.fmt, expected, durable=False)
         except SpoolChanged:
             log.info("message %s moved while being stripped; it is stripped where it lies later", message_id)
             return False

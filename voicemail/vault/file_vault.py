@@ -11,8 +11,10 @@ name if attempts can race.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import BinaryIO
 from voicemail.domain.errors import IntegrityError, InvalidInput, NotFound
 from voicemail.domain.models import SealedRecording
 from voicemail.vault.private_files import (
+    DIR_MODE,
     ensure_private_dir,
     fsync_directory,
     private_temp_file,
@@ -90,6 +93,21 @@ class FileVault:
             result = seal_stream(source, sink, dek, key_id, self._chunk_size)
         publish_replace(temp, final, fsync=durable)
         return SealedRecording(fmt="", blob_name=blob_name, sha256=result.sha256, size=result.size)
+
+    def prepare(self) -> None:
+        """Create every fan folder now, with one fsync of the root, instead of one fsync each as blobs
+        first land in them (a bulk import fills all 256 at once)."""
+        ensure_private_dir(self._root)
+        made = False
+        for n in range(256):
+            fan = self._root / f"{n:02x}"
+            if not fan.is_dir():
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(fan, DIR_MODE)
+                    os.chmod(fan, DIR_MODE)
+                    made = True
+        if made:
+            fsync_directory(self._root)
 
     def sync(self) -> None:
         """Make every blob written so far durable, files and directory entries: one syncfs(2) of the
