@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +24,7 @@ from voicemail.audit.store import AuditLog
 from voicemail.db.models import ImportRunRow, MessageRow, NotificationRow, RecordingRow, utcnow
 from voicemail.domain.models import Caller, MailboxRef, SealedRecording, SpoolMessage, WrappedKey
 from voicemail.domain.records import SEALED, STRIPPED
+from voicemail.spool.envelope import parse_callerid
 
 RUNNING, INTERRUPTED, DONE = "running", "interrupted", "done"
 SKIPPED = "skipped"  # a notification state: imported without announcement, never sent
@@ -119,34 +120,41 @@ class SqlImportStore:
             return {(MailboxRef(r.context, r.mailbox), r.msg_id) for r in rows}
 
     def _insert(self, batch: Sequence[SealedImport], notify: bool) -> None:
+        """Core inserts (one multi-row statement per table), not ORM objects: a batch is hundreds of rows."""
         if not batch:
             return
         now = utcnow()
+        messages: list[dict[str, object]] = []
+        recordings: list[dict[str, object]] = []
+        notes: list[dict[str, object]] = []
+        events: list[AuditEvent] = []
+        for item in batch:
+            env, msg = item.message.envelope, item.message
+            messages.append({
+                "id": item.message_id, "context": msg.mailbox.context, "mailbox": msg.mailbox.mailbox,
+                "msg_id": env.msg_id, "state": SEALED, "folder": msg.folder, "spool_number": msg.number,
+                "origtime": env.origtime, "duration": env.duration, "urgent": env.urgent,
+                "caller_context": env.context[:80], "callerid_raw": env.callerid,
+                "caller_kind": item.caller.kind.value, "caller_name": item.caller.name,
+                "caller_number": item.caller.number, "envelope": item.envelope, "kek_id": item.wrapped.kek_id,
+                "wrapped_dek": item.wrapped.blob, "attempts": 0, "last_error": "", "deliveries": 0,
+                "seal_attempt": "", "discovered_at": now, "sealed_at": now, "updated_at": now,
+                "caller_withheld": parse_callerid(env.callerid)[1] is None})
+            recordings.extend({"message_id": item.message_id, "fmt": r.fmt, "blob_name": r.blob_name,
+                               "sha256": r.sha256, "size": r.size} for r in item.recordings)
+            if not notify:
+                notes.append({"id": str(uuid.uuid4()), "message_id": item.message_id, "state": SKIPPED,
+                              "attempts": 0, "last_error": "imported: not announced", "recipient": "",
+                              "created_at": now, "updated_at": now, "lease_token": 0})
+            events.append(self._trail.discovered_event(item.message_id, msg.mailbox, env.msg_id, msg.folder))
+            events.append(self._trail.sealed_event(item.message_id, item.recordings, item.wrapped.kek_id))
         with self._sessions.begin() as s:
-            for item in batch:
-                env, msg = item.message.envelope, item.message
-                row = MessageRow(
-                    id=item.message_id, context=msg.mailbox.context, mailbox=msg.mailbox.mailbox,
-                    msg_id=env.msg_id, state=SEALED, folder=msg.folder, spool_number=msg.number,
-                    origtime=env.origtime, duration=env.duration, urgent=env.urgent,
-                    caller_context=env.context[:80], callerid_raw=env.callerid, caller_kind=item.caller.kind.value,
-                    caller_name=item.caller.name, caller_number=item.caller.number, envelope=item.envelope,
-                    kek_id=item.wrapped.kek_id, wrapped_dek=item.wrapped.blob, attempts=0, last_error="",
-                    discovered_at=now, sealed_at=now, updated_at=now,
-                    recordings=[RecordingRow(fmt=r.fmt, blob_name=r.blob_name, sha256=r.sha256, size=r.size)
-                                for r in item.recordings])
-                s.add(row)
-                if not notify:
-                    s.add(NotificationRow(id=str(uuid.uuid4()), message_id=item.message_id, state=SKIPPED,
-                                          attempts=0, last_error="imported: not announced", recipient="",
-                                          created_at=now, updated_at=now))
-            s.flush()
-            events = []
-            for item in batch:
-                events.append(self._trail.discovered_event(item.message_id, item.message.mailbox,
-                                                           item.message.envelope.msg_id, item.message.folder))
-                events.append(self._trail.sealed_event(item.message_id, item.recordings, item.wrapped.kek_id))
-            self._trail.write_all(s.connection(), events)
+            conn = s.connection()
+            conn.execute(insert(MessageRow), messages)
+            conn.execute(insert(RecordingRow), recordings)
+            if notes:
+                conn.execute(insert(NotificationRow), notes)
+            self._trail.write_all(conn, events)
 
     def mark_stripped(self, message_ids: Sequence[str], notify: bool) -> list[str]:
         """Sealed -> stripped for the batch, one transaction, one ``custody.stripped`` event each, and (with
