@@ -156,7 +156,8 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
 
 
 # --- spool import ----------------------------------------------------------------------
-def build_spool_import(container: Container, *, batch_size: int, rate: float) -> tuple[SpoolImport, SqlImportStore]:
+def build_spool_import(container: Container, *, batch_size: int, rate: float,
+                       threads: int = 8) -> tuple[SpoolImport, SqlImportStore]:
     """`voicemail import`: the importer over the container's spool, vault and keyring, and its store."""
     from voicemail.db.engine import make_sessionmaker
 
@@ -164,7 +165,8 @@ def build_spool_import(container: Container, *, batch_size: int, rate: float) ->
     store = SqlImportStore(make_sessionmaker(container.engine))
     classify = Classifier(frozenset(s.internal_contexts), container.directory)
     importer = SpoolImport(container.spool, container.vault, container.keyring, store, classify,
-                           batch_size=batch_size, rate=rate, failpoints=Failpoints(s.failpoints))
+                           batch_size=batch_size, rate=rate, threads=threads,
+                           failpoints=Failpoints(s.failpoints))
     return importer, store
 
 

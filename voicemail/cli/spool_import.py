@@ -25,9 +25,12 @@ def register(main: click.Group) -> None:
                   "low (nice 10, lowest best-effort disk level) or normal.")
     @click.option("--batch", "batch_size", type=click.IntRange(1, 10_000), default=200, show_default=True,
                   help="Messages sealed per database commit (and per file-system sync).")
+    @click.option("--threads", type=click.IntRange(1, 32), default=8, show_default=True,
+                  help="Messages sealed and stripped at once within a batch (their file operations overlap).")
     @config_option
     @handle_errors
-    def import_spool(notify: bool, rate: float, priority: str, batch_size: int, config_file: str | None) -> None:
+    def import_spool(notify: bool, rate: float, priority: str, batch_size: int, threads: int,
+                     config_file: str | None) -> None:
         """Take custody of every message already in the spool: seal it into the vault, record it, and
         replace its recording by a placeholder (Asterisk's counts and lamps stay as they are).
 
@@ -43,7 +46,7 @@ def register(main: click.Group) -> None:
         click.echo(lower_priority(priority), err=True)
         container = build_container(settings, on_new=lambda _id: None)
         try:
-            importer, store = build_spool_import(container, batch_size=batch_size, rate=rate)
+            importer, store = build_spool_import(container, batch_size=batch_size, rate=rate, threads=threads)
             run = store.open_run(int(time.time()), notify, cli_actor())
             if run.resumed:
                 click.echo(f"resuming import run {run.id} (messages before {run.cutoff}, "

@@ -25,6 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from voicemail.db.import_store import ImportRun, SealedImport, SqlImportStore
@@ -74,10 +75,11 @@ class RateLimit:
 class SpoolImport:
     def __init__(self, spool: FileSpool, vault: FileVault, keyring: Keyring, store: SqlImportStore,
                  classify: Callable[[Envelope], Caller], *, batch_size: int = 200, rate: float = 0.0,
-                 failpoints: Failpoints | None = None) -> None:
+                 threads: int = 8, failpoints: Failpoints | None = None) -> None:
         self._spool, self._vault, self._keyring, self._store = spool, vault, keyring, store
         self._classify = classify
         self._batch_size = max(1, batch_size)
+        self._threads = max(1, threads)
         self._limit = RateLimit(rate)
         self._fail = failpoints or Failpoints()
 
@@ -85,7 +87,13 @@ class SpoolImport:
         """Take custody of every message older than ``run.cutoff``. ``step(n)`` is told of messages done."""
         report = ImportReport()
         self._vault.prepare()
-        batch: list[SealedImport] = []
+        with ThreadPoolExecutor(self._threads, thread_name_prefix="import") as pool:
+            self._walk(run, report, pool, step)
+        return report
+
+    def _walk(self, run: ImportRun, report: ImportReport, pool: ThreadPoolExecutor,
+              step: Callable[[int], None] | None) -> None:
+        batch: list[SpoolMessage] = []
         strips: list[tuple[str, SpoolMessage]] = []
         for mailbox in self._spool.mailboxes():
             report.mailboxes += 1
@@ -95,11 +103,7 @@ class SpoolImport:
                     report.left_to_live += 1
                 elif known is None:
                     self._limit.wait()
-                    sealed = self._seal(message)
-                    if sealed is None:
-                        report.vanished += 1
-                    else:
-                        batch.append(sealed)
+                    batch.append(message)
                 elif known[1] == SEALED:  # an interrupted run committed it and was stopped before the strip
                     strips.append((known[0], message))
                 elif known[1] == STRIPPED:
@@ -109,10 +113,9 @@ class SpoolImport:
                 else:  # vanished, destroyed: not ours to touch
                     report.already += 1
                 if len(batch) + len(strips) >= self._batch_size:
-                    self._flush(batch, strips, run.notify, report, step)
+                    self._flush(pool, batch, strips, run.notify, report, step)
                     batch, strips = [], []
-        self._flush(batch, strips, run.notify, report, step)
-        return report
+        self._flush(pool, batch, strips, run.notify, report, step)
 
     def _messages(self, mailbox: MailboxRef,
                   report: ImportReport) -> Iterator[tuple[SpoolMessage, tuple[str, str] | None]]:
@@ -145,10 +148,17 @@ class SpoolImport:
         caller = Caller.external() if message.envelope_problem else self._classify(message.envelope)
         return SealedImport(message_id, message, caller, envelope, self._keyring.wrap(dek, key_id), tuple(sealed))
 
-    def _flush(self, batch: list[SealedImport], strips: list[tuple[str, SpoolMessage]], notify: bool,
-               report: ImportReport, step: Callable[[int], None] | None) -> None:
-        if not batch and not strips:
+    def _flush(self, pool: ThreadPoolExecutor, found: list[SpoolMessage], strips: list[tuple[str, SpoolMessage]],
+               notify: bool, report: ImportReport, step: Callable[[int], None] | None) -> None:
+        """Seal ``found`` (several at once: the file operations overlap), commit, strip, commit."""
+        if not found and not strips:
             return
+        batch: list[SealedImport] = []
+        for sealed in pool.map(self._seal, found):
+            if sealed is None:
+                report.vanished += 1
+            else:
+                batch.append(sealed)
         if batch:
             self._vault.sync()  # the blobs are durable before any row points to them
             self._fail.hit("import.before_commit")
@@ -161,17 +171,15 @@ class SpoolImport:
         todo: list[tuple[str, SpoolMessage, dict[str, str] | None]] = [
             (b.message_id, b.message, {r.fmt: r.sha256 for r in b.recordings}) for b in batch]
         todo += [(message_id, message, None) for message_id, message in strips]
-        stripped: list[str] = []
-        for message_id, message, hashes in todo:
-            if self._strip(message_id, message, hashes):
-                stripped.append(message_id)
+        done = pool.map(lambda job: self._strip(*job), todo)
+        stripped = [message_id for (message_id, _, _), ok in zip(todo, done, strict=True) if ok]
         self._spool.sync()  # the placeholders are durable before the strips are recorded
         self._store.mark_stripped(stripped, notify)
         fresh = {b.message_id for b in batch}
         report.imported += sum(1 for m in stripped if m in fresh)
         report.resumed_strips += sum(1 for m in stripped if m not in fresh)
         if step is not None:
-            step(len(todo))
+            step(len(found) + len(strips))
 
     def _strip(self, message_id: str, message: SpoolMessage, hashes: dict[str, str] | None) -> bool:
         """Replace each sealed format by its placeholder; False when the message moved meanwhile (the
