@@ -59,7 +59,7 @@ def register(main: click.Group) -> None:
                 with progress("importing", rate=True) as bar:
                     report = importer.run(run, bar(total))
             except KeyboardInterrupt:
-                store.end_run(run.id, INTERRUPTED, 0)
+                store.end_run(run.id, INTERRUPTED)
                 click.echo("\ninterrupted: run `voicemail import` again to resume (nothing is sealed twice)",
                            err=True)
                 sys.exit(130)

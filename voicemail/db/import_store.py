@@ -83,10 +83,11 @@ class SqlImportStore:
             return s.scalars(select(ImportRunRow.cutoff).where(ImportRunRow.state.in_((RUNNING, INTERRUPTED)))
                              .order_by(ImportRunRow.started_at.desc())).first()
 
-    def end_run(self, run_id: str, state: str, imported: int) -> None:
+    def end_run(self, run_id: str, state: str, imported: int = 0) -> None:
+        """Record the run as interrupted or done; ``imported``: messages this invocation imported (added)."""
         with self._sessions.begin() as s:
             s.execute(update(ImportRunRow).where(ImportRunRow.id == run_id).values(
-                state=state, imported=imported, updated_at=utcnow(),
+                state=state, imported=ImportRunRow.imported + imported, updated_at=utcnow(),
                 finished_at=utcnow() if state == DONE else None))
 
     # --- messages -------------------------------------------------------------------------------

@@ -136,3 +136,31 @@ def test_live_discovery_leaves_old_messages_to_an_unfinished_import(site: Site) 
         assert container.discovery.reconcile().left_to_import == 0  # the run is done
     finally:
         container.close()
+
+
+def test_ctrl_c_interrupts_and_the_next_run_resumes(site: Site) -> None:
+    import os
+    import signal
+
+    from tests.integration.pipeline.harness import wait_for
+
+    fill(site, mailboxes=3, messages=60)
+    proc = site.spawn("import", "--rate", "20", "--batch", "5", log="import")
+
+    def recorded() -> int:
+        return sum(_counts(site)[0].values())
+
+    wait_for(lambda: recorded() >= 10, 60, "a few batches")
+    os.kill(proc.pid, signal.SIGINT)
+    assert proc.wait(30) == 130
+    assert "run `voicemail import` again to resume" in (site.root / "import.log").read_text()
+    engine = make_engine(site.database_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(ImportRunRow.state)).scalars().all() == ["interrupted"]
+    engine.dispose()
+    again = run_import(site)
+    assert again.returncode == 0, again.stderr
+    assert "resuming import run" in again.stderr
+    states, notes, actions = _counts(site)
+    assert states == {"stripped": 60} and notes == {"skipped": 60} and actions["custody.sealed"] == 60
+    assert actions["custody.import"] == 2  # one per invocation of the run
