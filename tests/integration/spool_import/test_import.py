@@ -164,3 +164,23 @@ def test_ctrl_c_interrupts_and_the_next_run_resumes(site: Site) -> None:
     states, notes, actions = _counts(site)
     assert states == {"stripped": 60} and notes == {"skipped": 60} and actions["custody.sealed"] == 60
     assert actions["custody.import"] == 2  # one per invocation of the run
+
+
+def test_the_live_sweeper_strips_a_sealed_import_without_announcing_it(site: Site) -> None:
+    fill(site, mailboxes=2, messages=12)
+    killed = run_import(site, "--batch", "5", VOICEMAIL_FAILPOINTS="import.after_commit=kill")
+    assert killed.returncode == -9
+    from voicemail.app import build_container
+
+    container = build_container(site.settings(), on_new=lambda _id: None, migrate=False)
+    try:  # what strip_message and send_notification do for a sealed message the sweeper finds stuck
+        sealed = [w.id for w in container.store.stuck(0) if w.kind == "message"]
+        assert len(sealed) == 5
+        for message_id in sealed:
+            assert container.notifier.send(container.custody.strip(message_id)) == "already"
+    finally:
+        container.close()
+    states, notes, _ = _counts(site)
+    assert states == {"stripped": 5} and notes == {"skipped": 5}
+    outbox = site.root / "outbox"
+    assert not outbox.exists() or not list(outbox.glob("*.eml"))
