@@ -11,7 +11,8 @@ BENCHES = ["bench_ami_parser.py", "bench_vault.py", "bench_ingest.py", "bench_ma
            "bench_directory.py",
            "bench_rewrap.py", "bench_purge.py",  # lifecycle
            "bench_playback.py", "bench_inbox.py", "bench_metrics.py",  # mailbox services
-           "bench_phone_menu.py"]  # telephone menu
+           "bench_phone_menu.py",  # telephone menu
+           "bench_import.py"]  # spool import
 
 if __name__ == "__main__":
     status = 0

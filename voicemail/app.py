@@ -13,6 +13,7 @@ from mailer.settings import MailSettings
 from voicemail.config import Settings
 from voicemail.container import Container
 from voicemail.db.engine import make_store_sessions
+from voicemail.db.import_store import SqlImportStore
 from voicemail.db.mailbox_counts import NewMessageCounter
 from voicemail.db.migrate import upgrade
 from voicemail.db.repository import SqlMessageStore
@@ -32,6 +33,7 @@ from voicemail.phone.wiring import Hotdesk
 from voicemail.services.custody import Custody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier, NotifySettings
+from voicemail.services.spool_import import SpoolImport
 from voicemail.spool import FileSpool
 from voicemail.vault import FileVault
 from voicemail.web.preferences import AccountPreferences
@@ -138,7 +140,8 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                       max_unfinished_runs=settings.custody_max_unfinished,
                       heartbeat_every=settings.stale_after / 4)
     classifier = Classifier(internal, directory)
-    discovery = Discovery(spool, store, classifier, on_new)
+    discovery = Discovery(spool, store, classifier, on_new,
+                          import_cutoff=SqlImportStore(reads).unfinished_cutoff)
     # Mailbox owners' addresses may come from a synced directory that is too old to decide who is internal.
     owners = directory.owners() if isinstance(directory, DbDirectory) else directory
     notifier = Notifier(store, mailer, mail_settings,
@@ -152,6 +155,21 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     # --- lifecycle: the vault quota is enforced after each seal ---
     install_quota(container)
     return container
+
+
+# --- spool import ----------------------------------------------------------------------
+def build_spool_import(container: Container, *, batch_size: int, rate: float,
+                       threads: int = 8) -> tuple[SpoolImport, SqlImportStore]:
+    """`voicemail import`: the importer over the container's spool, vault and keyring, and its store."""
+    from voicemail.db.engine import make_sessionmaker
+
+    s = container.settings
+    store = SqlImportStore(make_sessionmaker(container.engine))
+    classify = Classifier(frozenset(s.internal_contexts), container.directory)
+    importer = SpoolImport(container.spool, container.vault, container.keyring, store, classify,
+                           batch_size=batch_size, rate=rate, threads=threads,
+                           failpoints=Failpoints(s.failpoints))
+    return importer, store
 
 
 # --- mailbox services ------------------------------------------------------------------

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("seal.mid", "seal.after_commit", "strip.after_swap", "strip.before_commit", "notify.after_send")
+POINTS = ("seal.mid", "seal.after_commit", "strip.after_swap", "strip.before_commit", "notify.after_send",
+          "import.before_commit", "import.after_commit")
 ACTIONS = ("kill", "stop")
 
 

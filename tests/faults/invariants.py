@@ -135,11 +135,12 @@ def mail_counts_from_smtp(contents: Iterable[bytes]) -> Counter[str]:
 
 def check(site: Site, scenario: str, expected: list[Expected], mail: Counter[str], *,
           stays_in_spool: Iterable[str] = (), allowed_duplicates: int = 0, gc: bool = True,
-          recovery_seconds: float | None = None, note: str = "") -> Outcome:
+          recovery_seconds: float | None = None, note: str = "", announced: bool = True) -> Outcome:
     """Check every invariant for ``expected`` and return the outcome (violations listed, never raised).
 
     ``stays_in_spool``: msg_ids documented to stay unsealed (a parked poison recording). ``mail``: how
-    many times each Message-ID reached the owner (outbox or SMTP server).
+    many times each Message-ID reached the owner (outbox or SMTP server). ``announced=False`` (an import
+    without --notify): each message's notification must be recorded as skipped and never reach anyone.
     """
     if gc:
         collect_vault_orphans(site)
@@ -193,7 +194,11 @@ def check(site: Site, scenario: str, expected: list[Expected], mail: Counter[str
             out.sealed += 1
             n = notes.get(row.id)
             copies = mail.get(f"<{n.id}@{site.settings().mail_domain}>", 0) if n is not None else 0
-            if n is None or n.state != "sent" or copies == 0:
+            if not announced:
+                if n is None or n.state != "skipped" or copies:
+                    out.violations.append(f"{exp.msg_id}: announced or not recorded as skipped "
+                                          f"(notification {n.state if n else 'missing'}, {copies} sent)")
+            elif n is None or n.state != "sent" or copies == 0:
                 out.violations.append(f"{exp.msg_id}: not notified (notification {n.state if n else 'missing'})")
             else:
                 out.notified += 1

@@ -37,21 +37,38 @@ class CustodyTrail:
 
     def discovered(self, conn: Connection, message_id: str, mailbox: MailboxRef, msg_id: str, folder: str,
                    *, again: bool = False) -> None:
-        self._write(conn, "custody.discovered", message_id, {
+        self.write_all(conn, [self.discovered_event(message_id, mailbox, msg_id, folder, again=again)])
+
+    def discovered_event(self, message_id: str, mailbox: MailboxRef, msg_id: str, folder: str,
+                         *, again: bool = False) -> AuditEvent:
+        return self._event("custody.discovered", message_id, {
             "mailbox": f"{mailbox.mailbox}@{mailbox.context}", "msg_id": msg_id, "folder": folder, "again": again})
 
     def sealed(self, conn: Connection, message_id: str, recordings: Sequence[SealedRecording], kek_id: str) -> None:
-        self._write(conn, "custody.sealed", message_id, {
+        self.write_all(conn, [self.sealed_event(message_id, recordings, kek_id)])
+
+    def sealed_event(self, message_id: str, recordings: Sequence[SealedRecording], kek_id: str) -> AuditEvent:
+        return self._event("custody.sealed", message_id, {
             "recordings": [{"fmt": r.fmt, "sha256": r.sha256, "size": r.size, "blob": r.blob_name}
                            for r in recordings], "kek_id": kek_id})
 
     def stripped(self, conn: Connection, message_id: str) -> None:
-        self._write(conn, "custody.stripped", message_id, {})
+        self.write_all(conn, [self.stripped_event(message_id)])
+
+    def stripped_event(self, message_id: str) -> AuditEvent:
+        return self._event("custody.stripped", message_id, {})
 
     def notified(self, conn: Connection, message_id: str, notification_id: str, recipient: str) -> None:
         self._write(conn, "custody.notified", message_id, {"notification": notification_id,
                                                             "recipient": recipient[:320]})
 
     def _write(self, conn: Connection, action: str, message_id: str, details: Mapping[str, Any]) -> None:
-        AuditLog(conn.engine).append(AuditEvent(actor=ACTOR, action=action, source=self.source,
-                                                message_id=message_id, details=details), conn)
+        self.write_all(conn, [self._event(action, message_id, details)])
+
+    def _event(self, action: str, message_id: str, details: Mapping[str, Any]) -> AuditEvent:
+        return AuditEvent(actor=ACTOR, action=action, source=self.source, message_id=message_id, details=details)
+
+    def write_all(self, conn: Connection, events: Sequence[AuditEvent]) -> None:
+        """Append ``events`` in order in the caller's transaction (one lock of the chain's head)."""
+        if events:
+            AuditLog(conn.engine).append_many(events, conn)

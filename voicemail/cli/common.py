@@ -10,6 +10,7 @@ import contextlib
 import functools
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -56,12 +57,22 @@ def settings_from(config_file: str | None, **overrides: Any) -> Settings:
 
 
 @contextlib.contextmanager
-def progress(label: str) -> Iterator[Callable[[int], Callable[[int], None]]]:
+def progress(label: str, *, rate: bool = False) -> Iterator[Callable[[int], Callable[[int], None]]]:
     """A progress bar on standard error (count and time left; drawn only on a terminal). The service is
-    handed a factory it calls with the total once known; the factory returns the bar's update function."""
+    handed a factory it calls with the total once known; the factory returns the bar's update function.
+    ``rate``: the bar also shows items per second since the start."""
     with contextlib.ExitStack() as stack:
         def start(total: int) -> Callable[[int], None]:
-            bar = stack.enter_context(click.progressbar(length=max(total, 1), label=label, show_pos=True,
-                                                        show_eta=True, file=sys.stderr))
-            return bar.update
+            bar = stack.enter_context(click.progressbar(
+                length=max(total, 1), label=label, show_pos=True, show_eta=True, file=sys.stderr,
+                item_show_func=(lambda shown: shown) if rate else None))
+            if not rate:
+                return bar.update
+            began, done = time.monotonic(), [0]
+
+            def update(n: int) -> None:
+                done[0] += n
+                per_second = done[0] / max(time.monotonic() - began, 1e-6)
+                bar.update(n, f"{per_second:.0f}/s")
+            return update
         yield start

@@ -19,6 +19,7 @@ from voicemail.cli import (
     phone,
     service,
     signin,
+    spool_import,
     web,
 )
 
@@ -33,5 +34,5 @@ def main() -> None:
 # Order matters where a module adds commands to another's group: keys before audit and lifecycle,
 # web (which creates `accounts`) before signin.
 for _module in (service, keys, messages, notifications, config, directory, audit, cases, web, signin, lifecycle,
-                ops, phone, outlook):
+                ops, phone, outlook, spool_import):
     _module.register(main)

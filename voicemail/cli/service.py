@@ -120,6 +120,9 @@ def register(main: click.Group) -> None:
         for refused in report.envelopes_refused:
             click.echo(f"  envelope refused, audio in custody, caller treated as unknown: {refused.path}: "
                        f"{refused.reason}")
+        if report.left_to_import:
+            click.echo(f"  left to the unfinished `voicemail import` run: {report.left_to_import} message(s) "
+                       "recorded before it started; run `voicemail import` again to finish it")
         if report.swaps_removed:
             click.echo(f"  spool: removed {report.swaps_removed} swap file(s) left by interrupted strips "
                        "(each held a sealed recording or a placeholder)")

@@ -241,3 +241,20 @@ class ListenerLeaseRow(Base):
     token: Mapped[int] = mapped_column(BigInteger)  # +1 on every acquisition
     acquired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ImportRunRow(Base):
+    """One `voicemail import` run: the messages older than ``cutoff`` (origtime) are its to take.
+
+    state: running -> interrupted (Ctrl-C) | done; a killed run stays "running" and is resumed."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    cutoff: Mapped[int] = mapped_column(BigInteger)
+    notify: Mapped[bool] = mapped_column()
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    imported: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -260,7 +260,7 @@ class SqlMessageStore:
         now = utcnow()
         with self._sessions.begin() as s:
             row = s.get(NotificationRow, notification_id, with_for_update=True)
-            if row is None or row.state in ("sent", "failed"):
+            if row is None or row.state in ("sent", "failed", "skipped"):  # skipped: imported, not announced
                 return None
             if row.state == "sending" and row.lease_until is not None and _aware(row.lease_until) > now:
                 return NotificationWork(row.id, row.message_id, "busy", row.attempts, row.lease_token)

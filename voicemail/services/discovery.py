@@ -18,6 +18,7 @@ class ScanReport:
     seen: int = 0
     new: int = 0
     swaps_removed: int = 0  # leftovers of interrupted strips that held only what is sealed
+    left_to_import: int = 0  # older than an unfinished `voicemail import` run's cutoff: that run takes them
     problems: list[SpoolProblem] = field(default_factory=list)
     # messages in custody whose .txt the envelope parser refuses (caller treated as unknown), every scan
     envelopes_refused: list[SpoolProblem] = field(default_factory=list)
@@ -27,6 +28,7 @@ class ScanReport:
         self.seen += other.seen
         self.new += other.new
         self.swaps_removed += other.swaps_removed
+        self.left_to_import += other.left_to_import
         self.problems.extend(other.problems)
         self.envelopes_refused.extend(other.envelopes_refused)
 
@@ -37,14 +39,19 @@ class Discovery:
     Safe to run concurrently and repeatedly: the row insert is idempotent on (mailbox, msg_id). A hand-over
     that fails (the broker is down) does not fail the scan: the recorded row is the work, and the sweeper
     enqueues it once it has waited stale_after.
+
+    While a `voicemail import` run is unfinished (running, interrupted or killed, until it is run again
+    to its end), ``import_cutoff()`` gives its cutoff: messages recorded before it are that run's to take
+    (sealed in batches and, unless it announces them, not notified), so the scan leaves them alone.
     """
 
     def __init__(self, spool: Spool, store: MessageStore, classify: Callable[[Envelope], Caller],
-                 on_new: Callable[[str], None]) -> None:
+                 on_new: Callable[[str], None], import_cutoff: Callable[[], int | None] | None = None) -> None:
         self._spool = spool
         self._store = store
         self._classify = classify
         self._on_new = on_new
+        self._import_cutoff = import_cutoff
 
     def scan(self, mailbox: MailboxRef) -> ScanReport:
         report = ScanReport(mailboxes=1)
@@ -57,11 +64,15 @@ class Discovery:
         for problem in result.problems:
             log.warning("spool entry left untouched: %s (%s)", problem.path, problem.reason)
         known = self._store.known_msg_ids(mailbox)
+        cutoff = self._import_cutoff() if self._import_cutoff is not None else None
         for message in result.messages:
             report.seen += 1
             if message.envelope_problem:
                 report.envelopes_refused.append(SpoolProblem(message.txt_path, message.envelope_problem))
             if message.envelope.msg_id in known:
+                continue
+            if cutoff is not None and message.envelope.origtime < cutoff:
+                report.left_to_import += 1
                 continue
             # custody never depends on the caller fields: a refused envelope is sealed like any other,
             # its caller announced as an unknown outside caller
@@ -80,6 +91,8 @@ class Discovery:
                 except Exception as exc:  # broker down: the row is recorded, the sweeper hands it over later
                     log.warning("message %s recorded but not handed to the workers (%s); the sweeper will",
                                 message_id, type(exc).__name__)
+        if report.left_to_import:
+            log.info("%d message(s) in %s left to the unfinished spool import", report.left_to_import, mailbox)
         return report
 
     def reconcile(self, extra_mailboxes: Iterable[MailboxRef] = (),

@@ -44,6 +44,7 @@ from voicemail.spool.safe_fs import (
     read_capped,
 )
 from voicemail.spool.strip import replace_recording, verify_msg_id
+from voicemail.vault.private_files import sync_filesystem
 
 DEFAULT_GRACE_SECONDS = 10.0
 
@@ -103,6 +104,18 @@ class FileSpool:
         except FileNotFoundError:
             raise ConfigError(f"voicemail spool root not found: {self._root}") from None
         return sorted(found)
+
+    def count_envelopes(self) -> int:
+        """How many ``msgNNNN.txt`` files the folders of every mailbox hold (a quick count, no parsing)."""
+        total = 0
+        for mailbox in self.mailboxes():
+            for folder in FOLDERS:
+                try:
+                    with os.scandir(self._root / mailbox.context / mailbox.mailbox / folder) as entries:
+                        total += sum(1 for e in entries if e.name.endswith(".txt") and MSG_FILE.match(e.name))
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+        return total
 
     @staticmethod
     def _subdirs(dir_fd: int) -> list[str]:
@@ -324,17 +337,23 @@ class FileSpool:
         with self._folder(parts) as folder_fd:
             return verify_msg_id(folder_fd, base, msg_id)
 
-    def replace_with_placeholder(self, message: SpoolMessage, fmt: str, expected_sha256: str) -> str:
+    def replace_with_placeholder(self, message: SpoolMessage, fmt: str, expected_sha256: str, *,
+                                 durable: bool = True) -> str:
         """Swap the recording for the placeholder if it still hashes to ``expected_sha256``.
 
-        Returns "replaced" or "already"; SpoolChanged when something else lies there now.
+        Returns "replaced" or "already"; SpoolChanged when something else lies there now. ``durable=False``:
+        no fsync per file; the caller calls ``sync()`` once for a batch before it records the strips.
         """
         parts, base, msg_id = self._place(message)
         check_audio_ext(fmt)
         placeholder_bytes(fmt)  # UnsupportedFormat before touching the disk
         with self._folder(parts) as folder_fd:
             return replace_recording(folder_fd, base, fmt, msg_id, expected_sha256, use_exchange=self._use_exchange,
-                                     after_swap=self._after_swap)
+                                     after_swap=self._after_swap, durable=durable)
+
+    def sync(self) -> None:
+        """Make every change made in the spool so far durable (one syncfs of its file system)."""
+        sync_filesystem(self._root)
 
     def clear_swap_leftovers(self, mailbox: MailboxRef, sealed_hashes: Callable[[], set[str]]) -> int:
         """Remove swap files an interrupted strip left in ``mailbox`` (older than the grace period) whose

@@ -59,13 +59,14 @@ def verify_msg_id(folder_fd: int, base: str, msg_id: str) -> bytes:
 
 def replace_recording(
     folder_fd: int, base: str, fmt: str, msg_id: str, expected_sha256: str, *, use_exchange: bool = True,
-    after_swap: Callable[[], None] | None = None,
+    after_swap: Callable[[], None] | None = None, durable: bool = True,
 ) -> str:
     """Replace ``<base>.<fmt>`` by the placeholder for ``fmt``. Returns REPLACED or ALREADY.
 
     Swap files an earlier, interrupted attempt left for this recording are removed first when they hold
     the sealed copy (same SHA-256) or the placeholder. ``after_swap`` runs between the exchange and the
-    unlink (fault tests stop the process there).
+    unlink (fault tests stop the process there). ``durable=False`` skips the twin's and the folder's
+    fsync: the caller syncs the file system once for a whole batch before recording the strips.
     """
     placeholder = placeholder_bytes(fmt)
     expected = expected_sha256.lower()
@@ -82,7 +83,7 @@ def replace_recording(
     if original.digest != expected:
         raise SpoolChanged("the recording differs from the sealed copy; it was left in place")
 
-    twin, twin_ino = _write_twin(folder_fd, name, placeholder, original.st)
+    twin, twin_ino = _write_twin(folder_fd, name, placeholder, original.st, durable)
     twin_holds_placeholder = True
     try:
         if use_exchange:
@@ -99,12 +100,14 @@ def replace_recording(
         if not use_exchange:
             _replace_fallback(folder_fd, twin, name, base, msg_id, expected, original.st)
             twin_holds_placeholder = False  # the twin's name no longer exists
-            _fsync_dir(folder_fd)
+            if durable:
+                _fsync_dir(folder_fd)
             return REPLACED
 
         if _displaced_matches(folder_fd, twin, original.st, expected) and _still_ours(folder_fd, base, msg_id):
             os.unlink(twin, dir_fd=folder_fd)
-            _fsync_dir(folder_fd)
+            if durable:
+                _fsync_dir(folder_fd)
             return REPLACED
         twin_holds_placeholder = _swap_back(folder_fd, twin, name, twin_ino, original.st.st_dev)
         raise SpoolChanged("the spool changed during the swap; the recording was put back")
@@ -139,7 +142,8 @@ def _hash_entry(folder_fd: int, name: str, head: int) -> _Hashed:
     return _Hashed(st, digest, first)
 
 
-def _write_twin(folder_fd: int, name: str, data: bytes, like: os.stat_result) -> tuple[str, int]:
+def _write_twin(folder_fd: int, name: str, data: bytes, like: os.stat_result,
+                durable: bool = True) -> tuple[str, int]:
     """Write ``data`` to a new hidden file beside ``name`` with ``like``'s owner, mode and times."""
     twin = f".{name}.{secrets.token_hex(6)}{SWAP_SUFFIX}"
     fd = os.open(twin, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=folder_fd)
@@ -150,7 +154,8 @@ def _write_twin(folder_fd: int, name: str, data: bytes, like: os.stat_result) ->
         _copy_owner(fd, like)
         os.fchmod(fd, stat.S_IMODE(like.st_mode))
         os.utime(fd, ns=(like.st_atime_ns, like.st_mtime_ns))
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
         ino = os.fstat(fd).st_ino
     except BaseException:
         os.close(fd)

@@ -11,8 +11,10 @@ name if attempts can race.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +23,12 @@ from typing import BinaryIO
 from voicemail.domain.errors import IntegrityError, InvalidInput, NotFound
 from voicemail.domain.models import SealedRecording
 from voicemail.vault.private_files import (
+    DIR_MODE,
     ensure_private_dir,
     fsync_directory,
     private_temp_file,
     publish_replace,
+    sync_filesystem,
 )
 from voicemail.vault.sealed_stream import (
     DEFAULT_CHUNK_SIZE,
@@ -75,16 +79,40 @@ class FileVault:
         fan = hashlib.sha256(blob_name.encode("ascii")).hexdigest()[:2]
         return self._root / fan / blob_name
 
-    def seal(self, source: BinaryIO, blob_name: str, dek: bytes, key_id: bytes) -> SealedRecording:
-        """Stream ``source`` into a sealed blob. ``fmt`` is left "" for the caller to fill in."""
+    def seal(self, source: BinaryIO, blob_name: str, dek: bytes, key_id: bytes, *,
+             durable: bool = True) -> SealedRecording:
+        """Stream ``source`` into a sealed blob. ``fmt`` is left "" for the caller to fill in.
+
+        ``durable=False`` skips the file's and the directory's fsync: the caller makes a whole batch
+        durable at once with ``sync()`` before anything relies on the blob (the import does)."""
         final = self.path_for(blob_name)
         check_data_key(dek)
         check_key_id(key_id)
         ensure_private_dir(final.parent)
-        with private_temp_file(final.parent, prefix=".seal-") as (sink, temp):
+        with private_temp_file(final.parent, prefix=".seal-", fsync=durable) as (sink, temp):
             result = seal_stream(source, sink, dek, key_id, self._chunk_size)
-        publish_replace(temp, final)
+        publish_replace(temp, final, fsync=durable)
         return SealedRecording(fmt="", blob_name=blob_name, sha256=result.sha256, size=result.size)
+
+    def prepare(self) -> None:
+        """Create every fan folder now, with one fsync of the root, instead of one fsync each as blobs
+        first land in them (a bulk import fills all 256 at once)."""
+        ensure_private_dir(self._root)
+        made = False
+        for n in range(256):
+            fan = self._root / f"{n:02x}"
+            if not fan.is_dir():
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(fan, DIR_MODE)
+                    os.chmod(fan, DIR_MODE)
+                    made = True
+        if made:
+            fsync_directory(self._root)
+
+    def sync(self) -> None:
+        """Make every blob written so far durable, files and directory entries: one syncfs(2) of the
+        vault's file system (os.sync where syncfs is unavailable)."""
+        sync_filesystem(self._root)
 
     def open(self, blob_name: str, dek: bytes, key_id: bytes) -> SealedReader:
         """Plaintext chunks, each authenticated before it is yielded.

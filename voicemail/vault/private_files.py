@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import tempfile
 from collections.abc import Iterator
@@ -37,10 +39,10 @@ def ensure_private_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def private_temp_file(directory: Path, prefix: str) -> Iterator[tuple[BinaryIO, Path]]:
+def private_temp_file(directory: Path, prefix: str, *, fsync: bool = True) -> Iterator[tuple[BinaryIO, Path]]:
     """A new 0600 temp file in ``directory``. Removed on error, left for the caller to publish on success.
 
-    The file is flushed and fsynced before the block's result is handed back.
+    The file is flushed and (unless ``fsync`` is False) fsynced before the block's result is handed back.
     """
     fd, name = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
     temp = Path(name)
@@ -49,22 +51,47 @@ def private_temp_file(directory: Path, prefix: str) -> Iterator[tuple[BinaryIO, 
             os.fchmod(handle.fileno(), FILE_MODE)
             yield handle, temp
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
 
 
-def publish_replace(temp: Path, final: Path) -> None:
-    """Atomically put ``temp`` at ``final`` (replacing what is there) and make it durable."""
+def publish_replace(temp: Path, final: Path, *, fsync: bool = True) -> None:
+    """Atomically put ``temp`` at ``final`` (replacing what is there) and (``fsync``) make it durable."""
     try:
         os.replace(temp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
-    fsync_directory(final.parent)
+    if fsync:
+        fsync_directory(final.parent)
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush every dirty file and directory entry of the file system holding ``path`` to stable storage
+    (Linux syncfs(2); os.sync() elsewhere)."""
+    libc = _libc()
+    if libc is not None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    os.sync()
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name, use_errno=True) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "syncfs") else None
 
 
 def publish_new(temp: Path, final: Path) -> None:

@@ -222,8 +222,9 @@ def test_fallback_rechecks_the_recording_right_before_replacing(inbox: Path, mon
     real_write_twin = strip_module._write_twin
     intruder = WAV[:44] + b"\x03\x00" * 100
 
-    def twin_then_asterisk(folder_fd: int, name: str, data: bytes, like: os.stat_result) -> tuple[str, int]:
-        result = real_write_twin(folder_fd, name, data, like)
+    def twin_then_asterisk(folder_fd: int, name: str, data: bytes, like: os.stat_result,
+                           durable: bool = True) -> tuple[str, int]:
+        result = real_write_twin(folder_fd, name, data, like, durable)
         (inbox / "msg0000.wav").write_bytes(intruder)
         return result
 

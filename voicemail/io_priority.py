@@ -1,0 +1,38 @@
+"""Lower this process's CPU and disk priority, so Asterisk keeps recording while a bulk job runs.
+
+CPU: ``os.setpriority`` (nice). Disk: Linux ``ioprio_set(2)`` (what ``ionice`` calls): class idle (disk
+time only when nobody else wants it) or best-effort at its lowest level. Elsewhere the disk part is
+skipped and said so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+
+IDLE, LOW, NORMAL = "idle", "low", "normal"
+_IOPRIO_SET = {"x86_64": 251, "aarch64": 30, "arm64": 30}
+_IOPRIO_WHO_PROCESS = 1
+_CLASS_SHIFT = 13
+_CLASS_BE, _CLASS_IDLE = 2, 3
+
+
+def lower_priority(level: str) -> str:
+    """Apply ``level`` (idle | low | normal) to this process; returns what was done, in words."""
+    if level == NORMAL:
+        return "normal CPU and disk priority"
+    os.setpriority(os.PRIO_PROCESS, 0, 19 if level == IDLE else 10)
+    ioprio = (_CLASS_IDLE << _CLASS_SHIFT) if level == IDLE else (_CLASS_BE << _CLASS_SHIFT) | 7
+    number = _IOPRIO_SET.get(platform.machine())
+    name = ctypes.util.find_library("c")
+    if number is None or platform.system() != "Linux" or not name:
+        return f"CPU priority lowered (nice {os.getpriority(os.PRIO_PROCESS, 0)}); disk priority unchanged " \
+               "(ioprio_set is Linux only)"
+    libc = ctypes.CDLL(name, use_errno=True)
+    if libc.syscall(number, _IOPRIO_WHO_PROCESS, 0, ioprio) != 0:
+        err = ctypes.get_errno()
+        return f"CPU priority lowered; disk priority unchanged ({os.strerror(err)})"
+    disk = "idle class" if level == IDLE else "best-effort, lowest level"
+    return f"CPU priority lowered (nice {os.getpriority(os.PRIO_PROCESS, 0)}), disk priority {disk}"
