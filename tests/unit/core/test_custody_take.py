@@ -188,3 +188,11 @@ def test_after_seal_is_told_each_sealed_message_and_its_failure_does_not_fail_cu
     assert world.custody.seal(first) == "already"
     assert told == [first, second]
     assert world.store.get(first).state == SEALED
+
+
+def test_take_custody_of_a_message_sealed_before_a_crash_strips_it(world: World, tmp_path: Path) -> None:
+    mid = world.enqueued[0]
+    assert world.custody.seal(mid) == "sealed"  # the worker died here; the task is delivered again
+    assert world.custody.take_custody(mid) is not None
+    assert world.store.get(mid).state == STRIPPED
+    assert is_placeholder_bytes("wav", (tmp_path / INBOX / "msg0000.wav").read_bytes())
