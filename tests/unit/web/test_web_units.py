@@ -91,6 +91,16 @@ def test_totp_after_an_earlier_step_was_used_the_current_step_is_still_accepted(
     assert totp.matching_step(key, totp.current_code(key, at + 30), at=at, after_step=step) == step + 1
 
 
+def test_totp_code_in_non_ascii_digits_is_refused() -> None:
+    key = totp.new_key()
+    assert totp.matching_step(key, "\u0661\u0662\u0663\u0664\u0665\u0666", at=1_700_000_000.0) is None
+
+
+def test_totp_without_a_time_given_uses_the_clock() -> None:
+    key = totp.new_key()
+    assert totp.matching_step(key, totp.current_code(key)) is not None  # one step of drift covers a boundary
+
+
 def test_totp_provisioning_uri_names_the_issuer_and_the_account() -> None:
     key = totp.new_key()
     uri = urlsplit(totp.provisioning_uri(key, "alice"))
