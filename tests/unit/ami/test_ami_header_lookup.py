@@ -55,3 +55,22 @@ def test_header_names_that_could_change_the_framing_are_refused(name: str) -> No
 def test_an_unsafe_value_is_refused_naming_its_header() -> None:
     with pytest.raises(UnsafeValue, match=r"unsafe value for AMI header 'Mailbox' \(CR, LF or NUL\)"):
         encode_message([("Action", "MailboxCount"), ("Mailbox", "1001\r\nAction: Originate")])
+
+
+@pytest.mark.parametrize(("banner", "lf"), [(False, False), (True, False), (False, True)])
+def test_bytes_that_are_not_utf8_are_replaced_never_fatal(banner: bool, lf: bool) -> None:
+    parser = AmiParser(expect_banner=banner, lf_lines=lf)
+    eol = b"\n" if lf else b"\r\n"
+    data = (b"Asterisk Call Manager/\xff9.0" + eol if banner else b"") + \
+        b"Event: X" + eol + b"CallerIDName: Caf\xe9" + eol + eol
+    [msg] = parser.feed(data)
+    assert msg.get("CallerIDName") == "Caf\ufffd"
+    if banner:
+        assert parser.banner == "Asterisk Call Manager/\ufffd9.0"
+
+
+def test_a_missing_header_is_a_key_error_naming_it() -> None:
+    [msg] = AmiParser(expect_banner=False).feed(b"Event: X\r\n\r\n")
+    assert msg["event"] == "X"
+    with pytest.raises(KeyError, match="Mailbox"):
+        msg["Mailbox"]
