@@ -4,6 +4,7 @@ vault, keyring, spool): seal -> request -> approve -> export -> verify offline."
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from voicemail.audit.errors import AccessDenied, HeldError
 from voicemail.audit.evidence import verify_package
 from voicemail.audit.service import Investigations
 from voicemail.audit.signing import SigningKey
+from voicemail.domain.errors import InvalidInput, NotFound
 from voicemail.domain.models import MailboxRef
 
 ADMIN, IVY, IAN, CARL, CLARA = (Actor(n, "cli@test") for n in ("root-admin", "ivy", "ian", "carl", "clara"))
@@ -147,3 +149,61 @@ def test_time_range_hold_covers_only_its_window(world: World, inv: Investigation
     assert held and all(r.origtime == t for r in held)
     inv.holds.place(IVY, "CI-2026-0142", "range", mailbox=MailboxRef("other", "9999"), start_at=0)
     assert [r for r in records if inv.holds.is_held(r)] == held
+
+
+@pytest.mark.parametrize(("scope", "kw", "message"), [
+    ("case", {"mailbox": BOX}, "unknown hold scope 'case' (mailbox, range or message)"),
+    ("mailbox", {}, "a mailbox hold needs --mailbox"),
+    ("message", {"mailbox": BOX}, "a message hold needs at least one message id"),
+    ("range", {"mailbox": BOX}, "a time-range hold needs a start or an end"),
+])
+def test_malformed_hold_request_is_refused_with_its_reason_and_changes_nothing(
+        inv: Investigations, scope: str, kw: dict[str, object], message: str) -> None:
+    before = len(inv.audit.events())
+    with pytest.raises(InvalidInput) as refused:
+        inv.holds.place(IVY, "CI-2026-0142", scope, **kw)  # type: ignore[arg-type]
+    assert str(refused.value) == message
+    assert inv.holds.active() == [] and len(inv.audit.events()) == before
+
+
+def test_placing_and_releasing_a_hold_is_audited_with_what_it_covers(world: World, inv: Investigations) -> None:
+    ids = inv.holds.place(IVY, "CI-2026-0142", "range", mailbox=BOX, start_at=100, end_at=200, reason="evidence")
+    [held] = inv.holds.active()
+    assert ids == [held.id]
+    assert (held.case_id, held.scope, held.mailbox, held.message_id, held.start_at, held.end_at) == \
+        ("CI-2026-0142", "range", BOX, None, 100, 200)
+    inv.holds.release(IVY, held.id, "case closed")
+    assert inv.holds.active() == []
+    place, release = [e for e in inv.audit.events(case_id="CI-2026-0142") if e.action.startswith("hold.")]
+    assert (place.actor, place.source, place.outcome, place.reason, place.message_id) == \
+        ("ivy", "cli@test", "ok", "evidence", None)
+    assert json.loads(place.details) == {"hold": held.id, "scope": "range", "mailbox": str(BOX),
+                                         "start_at": 100, "end_at": 200}
+    assert (release.actor, release.source, release.outcome, release.reason, release.case_id) == \
+        ("ivy", "cli@test", "ok", "case closed", "CI-2026-0142")
+    assert json.loads(release.details) == {"hold": held.id}
+
+
+def test_a_message_hold_is_one_hold_per_message_each_audited_on_its_message(
+        world: World, inv: Investigations) -> None:
+    first, second = world.enqueued[:2]
+    ids = inv.holds.place(IVY, "CI-2026-0142", "message", message_ids=[first, second])
+    assert len(set(ids)) == 2
+    assert sorted((h.message_id, h.mailbox) for h in inv.holds.active()) == sorted([(first, None), (second, None)])
+    inv.holds.release(IVY, ids[1])
+    [release] = [e for e in inv.audit.events(message_id=second) if e.action == "hold.release"]
+    assert release.case_id == "CI-2026-0142"
+
+
+def test_releasing_an_unknown_or_released_hold_is_not_found_and_a_non_member_is_refused(
+        inv: Investigations) -> None:
+    [hold] = inv.holds.place(IVY, "CI-2026-0142", "mailbox", mailbox=BOX)
+    with pytest.raises(AccessDenied):
+        inv.holds.release(IAN, hold)  # an investigator, but not on this case
+    assert [h.id for h in inv.holds.active()] == [hold]
+    assert ("ian", "hold.release", "denied") in actions(inv)
+    inv.holds.release(IVY, hold)
+    with pytest.raises(NotFound, match=f"no active hold {hold}"):
+        inv.holds.release(IVY, hold)
+    with pytest.raises(NotFound):
+        inv.holds.release(IVY, "no-such-hold")

@@ -151,3 +151,11 @@ def test_extra_headers_are_written() -> None:
 def test_a_stored_zone_that_names_a_folder_falls_back_to_utc() -> None:
     assert format_received(datetime(2026, 11, 29, 18, 55, tzinfo=UTC), "America") == (
         "Sunday, 29 November 2026, 18:55 UTC")
+
+
+@pytest.mark.parametrize(("owner", "greeting"), [("Alice Owner", "Hello Alice Owner,"), ("", "Hello,"),
+                                                  ("\n\t ", "Hello,")])
+def test_greeting_names_the_owner_or_says_hello_alone(owner: str, greeting: str) -> None:
+    email = compose(facts(internal(), recipient_name=owner), SETTINGS)
+    assert email.text.splitlines()[0] == greeting
+    assert f"{greeting}" in email.html and "Hello ," not in email.html

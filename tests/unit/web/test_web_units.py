@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, unquote, urlsplit
+
 import pytest
 
 from voicemail.domain.errors import InvalidInput
@@ -64,6 +66,49 @@ def test_totp_codes_match_one_step_of_drift_and_never_an_earlier_step() -> None:
     assert totp.matching_step(key, code, at=at, after_step=step) is None  # replay refused
     assert totp.matching_step(key, "12345", at=at) is None
     assert totp.matching_step(key, "abcdef", at=at) is None
+
+
+def test_totp_code_of_the_next_step_is_accepted_for_a_clock_running_ahead() -> None:
+    key = totp.new_key()
+    at = 1_700_000_000.0
+    ahead = totp.current_code(key, at + 30)
+    assert totp.matching_step(key, ahead, at=at) == int(at // 30) + 1
+
+
+def test_totp_code_typed_with_spaces_is_accepted() -> None:
+    key = totp.new_key()
+    at = 1_700_000_000.0
+    code = totp.current_code(key, at)
+    assert totp.matching_step(key, f" {code[:3]} {code[3:]} ", at=at) == int(at // 30)
+
+
+def test_totp_after_an_earlier_step_was_used_the_current_step_is_still_accepted() -> None:
+    key = totp.new_key()
+    at = 1_700_000_000.0
+    step = int(at // 30)
+    code = totp.current_code(key, at)
+    assert totp.matching_step(key, code, at=at, after_step=step - 1) == step
+    assert totp.matching_step(key, totp.current_code(key, at + 30), at=at, after_step=step) == step + 1
+
+
+def test_totp_code_in_non_ascii_digits_is_refused() -> None:
+    key = totp.new_key()
+    assert totp.matching_step(key, "\u0661\u0662\u0663\u0664\u0665\u0666", at=1_700_000_000.0) is None
+
+
+def test_totp_without_a_time_given_uses_the_clock() -> None:
+    key = totp.new_key()
+    assert totp.matching_step(key, totp.current_code(key)) is not None  # one step of drift covers a boundary
+
+
+def test_totp_provisioning_uri_names_the_issuer_and_the_account() -> None:
+    key = totp.new_key()
+    uri = urlsplit(totp.provisioning_uri(key, "alice"))
+    assert (uri.scheme, uri.netloc) == ("otpauth", "totp")
+    assert unquote(uri.path) == "/Voicemail:alice"
+    query = parse_qs(uri.query)
+    assert query["issuer"] == ["Voicemail"]
+    assert query["secret"] == [totp.secret_of(key)]
 
 
 @pytest.mark.parametrize(("url", "origin"), [
