@@ -54,7 +54,7 @@ class LeaseStore:
             f"VALUES (:site, :holder, 1, {c.now}, {c.later}) "
             f"ON CONFLICT (site) DO UPDATE SET holder = excluded.holder, token = listener_lease.token + 1, "
             f"acquired_at = excluded.acquired_at, expires_at = excluded.expires_at "
-            f"WHERE listener_lease.expires_at < {c.now} OR listener_lease.holder = excluded.holder "
+            f"WHERE listener_lease.expires_at <= {c.now} OR listener_lease.holder = excluded.holder "
             f"RETURNING token")
         with self._engine.begin() as conn:
             row = conn.execute(statement, {"site": site, "holder": holder, "seconds": float(seconds)}).first()
