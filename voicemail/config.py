@@ -193,7 +193,8 @@ class Settings:
     web_lockout_threshold: int = _s(5, "Failed sign-ins in a row that lock an account.")
     web_lockout_minutes: float = _s(15.0, "How long a locked account stays locked (`voicemail accounts unlock` "
                                     "ends it early).")
-    web_signin_rate_limit: int = _s(20, "Sign-in attempts allowed per client address per web_signin_rate_window.")
+    web_signin_rate_limit: int = _s(20, "Sign-in attempts allowed per client address per web_signin_rate_window "
+                                       "(and three times as many sign-in forms handed out).")
     web_signin_rate_window: float = _s(300.0, "Seconds of the per-address sign-in rate window.")
     web_allowed_origins: tuple[str, ...] = _s((), "Extra origins accepted on state-changing requests besides "
                                               "the site's own and web_base_url's (comma-separated).")

@@ -61,12 +61,12 @@ def test_owner_searches_by_date_and_a_reversed_range_is_explained(screen: tuple[
     assert page.locator("#no-messages").inner_text() == "No messages match your search."
     page.goto("/?from=2000-01-01")
     assert web_site.messages["long"].id in shown_ids(page)
-    page.get_by_label("Received from").fill("2026-02-02")
-    page.get_by_label("Received to").fill("2026-02-01")
+    page.get_by_label("Received from", exact=True).fill("2026-02-02")
+    page.get_by_label("Received to", exact=True).fill("2026-02-01")
     page.get_by_role("button", name="Apply").click()
     alert = page.get_by_role("alert")
     assert alert.inner_text() == "The 'from' date is after the 'to' date."
-    assert page.get_by_label("Received from").get_attribute("aria-describedby") == "search-error"
+    assert page.get_by_label("Received from", exact=True).get_attribute("aria-describedby") == "search-error"
     assert shown_ids(page) == set()
     assert horizontal_overflow(page) == 0
     shot(page, f"screen-search-dates-error-{size}")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,8 +10,7 @@ import pytest
 
 from mailer import MailSettings, NotificationFacts, compose
 from tests.browser.axe import assert_axe_clean
-from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from tests.requirements import require_file
+from tests.browser.conftest import ARTIFACTS
 from voicemail.domain.models import Caller, CallerKind
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -20,19 +18,6 @@ SCREENS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "h
 OUTSIDE_NUMBER = "+12025550123"
 CALLERS = {"internal": Caller(CallerKind.INTERNAL, name="Alice Internal", number="1001"),
            "outside": Caller(CallerKind.EXTERNAL, name="Mallory", number=OUTSIDE_NUMBER)}
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    require_file(CHROMIUM, package="chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _html(caller: Caller) -> str:
@@ -46,8 +31,9 @@ def _html(caller: Caller) -> str:
 
 @pytest.mark.parametrize("screen", list(SCREENS))
 @pytest.mark.parametrize("who", list(CALLERS))
-def test_notification_email_renders_with_a_visible_listen_button(chromium: Any, screen: str, who: str) -> None:
-    ctx = chromium.new_context(viewport=SCREENS[screen], java_script_enabled=True)
+def test_notification_email_renders_with_a_visible_listen_button(browser: Any, screen: str, who: str) -> None:
+    # the package's one Chromium: a second Playwright in the same thread is refused
+    ctx = browser.new_context(viewport=SCREENS[screen], java_script_enabled=True)
     try:
         page = ctx.new_page()
         page.set_content(_html(CALLERS[who]))

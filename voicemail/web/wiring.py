@@ -59,6 +59,8 @@ def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | 
         sessions=SessionStore(container.engine, web.session_idle, web.session_absolute),
         audit=audit, investigations=Investigations(container.engine, audit), messages=container.store,
         mailbox=container.mailboxes, limiter=RateLimiter(web.signin_rate_limit, web.signin_rate_window),
+        # sign-in forms handed out per address: three per allowed attempt
+        presignin_limiter=RateLimiter(3 * web.signin_rate_limit, web.signin_rate_window),
         probes=probes, signin_links=signin_links(s),
         extra_routers=(*signin_method_routers(s, container.engine), outlook_router(sso_exchange(s, container)),
                        operations_router(build_observer(container.engine, s, runtime))),
