@@ -23,8 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import insert, select, text
 
+from bench.pg_scratch import scratch_database
 from voicemail.db.engine import make_engine, make_sessionmaker
 from voicemail.db.mailbox_store import SqlMailboxStore
 from voicemail.db.migrate import upgrade
@@ -97,17 +98,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=300)
     args = parser.parse_args()
-    admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-    name = f"vm_bench_inbox_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = args.pg.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with scratch_database(args.pg, "vm_bench_inbox") as url:
         run(url, args.messages, args.repeat)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def run(url: str, n: int, repeat: int) -> None:

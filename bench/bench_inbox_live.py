@@ -22,15 +22,15 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from bench.bench_inbox import pct, seed, timed
+from bench.pg_scratch import scratch_database
 from tests.integration.pipeline.harness import make_wav
 from tests.integration.web.test_web_pages import form_sign_in
 from tests.integration.web.web_harness import WebSite, web_site
@@ -120,17 +120,8 @@ def main() -> None:
     parser.add_argument("--waiters", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-    name = f"vm_bench_live_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = args.pg.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with scratch_database(args.pg, "vm_bench_live") as url:
         run(url, args.messages, args.repeat, args.waiters, args.rounds)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -245,6 +245,19 @@ def page(context: Any) -> Any:
     return context.new_page()
 
 
+@contextmanager
+def signed_in_screen(browser: Any, web_site: WebSite, state: dict[str, Any], viewport: dict[str, int], *,
+                     timeout_ms: int = 15_000, **options: Any) -> Iterator[Any]:
+    """A page of a fresh profile carrying ``state``'s sign-in, at ``viewport`` (options: new_context's)."""
+    ctx = browser.new_context(base_url=web_site.base_url, viewport=viewport, bypass_csp=True,
+                              storage_state=state, **options)
+    ctx.set_default_timeout(timeout_ms)
+    try:
+        yield ctx.new_page()
+    finally:
+        ctx.close()
+
+
 @pytest.fixture(scope="package")
 def signed_in_state(browser: Any, web_site: WebSite) -> dict[str, Any]:
     """One sign-in (in the browser) whose cookies the tests that start signed in reuse."""

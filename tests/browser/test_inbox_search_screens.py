@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.browser.axe import assert_axe_clean
-from tests.browser.conftest import WebSite, shot
+from tests.browser.conftest import WebSite, shot, signed_in_screen
 from tests.browser.test_inbox_screens import SIZES, horizontal_overflow
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
@@ -19,13 +19,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 @pytest.fixture(params=list(SIZES))
 def screen(request: pytest.FixtureRequest, browser: Any, web_site: WebSite,
            signed_in_state: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    ctx = browser.new_context(base_url=web_site.base_url, viewport=SIZES[request.param], bypass_csp=True,
-                              storage_state=signed_in_state)
-    ctx.set_default_timeout(10_000)
-    try:
-        yield request.param, ctx.new_page()
-    finally:
-        ctx.close()
+    with signed_in_screen(browser, web_site, signed_in_state, SIZES[request.param]) as page:
+        yield request.param, page
 
 
 def shown_ids(page: Any) -> set[str]:

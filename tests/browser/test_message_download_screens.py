@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.browser.axe import assert_axe_clean
-from tests.browser.conftest import WebSite, require_playback, shot
+from tests.browser.conftest import WebSite, require_playback, shot, signed_in_screen
 from tests.browser.test_inbox_screens import SIZES, horizontal_overflow
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
@@ -19,13 +19,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 @pytest.fixture(params=list(SIZES))
 def screen(request: pytest.FixtureRequest, browser: Any, web_site: WebSite,
            signed_in_state: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    ctx = browser.new_context(base_url=web_site.base_url, viewport=SIZES[request.param], bypass_csp=True,
-                              storage_state=signed_in_state, accept_downloads=True)
-    ctx.set_default_timeout(20_000)
-    try:
-        yield request.param, ctx.new_page()
-    finally:
-        ctx.close()
+    with signed_in_screen(browser, web_site, signed_in_state, SIZES[request.param], timeout_ms=20_000,
+                          accept_downloads=True) as page:
+        yield request.param, page
 
 
 def test_owner_downloads_a_message_as_a_wav_file(screen: tuple[str, Any], web_site: WebSite,
