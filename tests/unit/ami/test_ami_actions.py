@@ -168,6 +168,24 @@ def test_message_waiting_parsed_from_real_events(captures: Path) -> None:
     assert parse_message_waiting(messages[0]) is None  # the Login reply
 
 
+def _waiting_event(*fields: str) -> AmiMessage:
+    raw = "\r\n".join(("Event: MessageWaiting", "Privilege: call,all", *fields)) + "\r\n\r\n"
+    [message] = AmiParser().feed(b"Asterisk Call Manager/11.0.0\r\n" + raw.encode())
+    return message
+
+
+@pytest.mark.parametrize("value,waiting", [("1", True), ("yes", True), ("True", True), ("0", False), ("no", False),
+                                           ("", False)])
+def test_message_waiting_reads_every_spelling_of_waiting(value: str, waiting: bool) -> None:
+    event = _waiting_event("Mailbox: 1001@default", f"Waiting: {value}", "New: 2", "Old: 1")
+    assert parse_message_waiting(event) == MessageWaiting("1001@default", waiting, 2, 1)
+
+
+def test_message_waiting_without_a_mailbox_is_ignored() -> None:
+    assert parse_message_waiting(_waiting_event("Waiting: 1", "New: 1", "Old: 0")) is None
+    assert parse_message_waiting(_waiting_event("Mailbox:  ", "Waiting: 1")) is None
+
+
 def test_counts_with_non_ascii_digits_are_treated_as_absent() -> None:
     from voicemail.ami.actions import _maybe_int
 
