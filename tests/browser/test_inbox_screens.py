@@ -13,16 +13,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.browser.conftest import AXE_JS, OWNER_MAILBOX, WebSite, shot
+from tests.browser.axe import assert_axe_clean
+from tests.browser.conftest import OWNER_MAILBOX, WebSite, shot
 from tests.integration.pipeline.harness import make_wav, wait_for
-from tests.requirements import require_file
 from voicemail.audit.tables import audit_events
 from voicemail.db.engine import make_engine
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "section508"]
 # page name -> (path with {key} = that message's id, signed in?)
 SCREENS: dict[str, tuple[str, bool]] = {
     "inbox": ("/", True),
@@ -56,17 +55,6 @@ def horizontal_overflow(page: Any) -> int:
     return int(page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth"))
 
 
-def serious_axe_violations(page: Any) -> list[str]:
-    require_file(AXE_JS, package="axe-core", install="npm ci --no-audit --no-fund --prefix tests/browser")
-    page.add_script_tag(path=str(AXE_JS))
-    result = page.evaluate(
-        "async (tags) => { const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});"
-        " return {violations: r.violations, passes: r.passes.length}; }", AXE_TAGS)
-    assert result["passes"] > 0, "axe checked nothing"
-    return [f"[{v['impact']}] {v['id']}: {[n['target'] for n in v['nodes'][:5]]}"
-            for v in result["violations"] if v.get("impact") in ("serious", "critical")]
-
-
 CASES = [pytest.param((size, signed), name, id=f"{name}-{size}")
          for name, (_, signed) in SCREENS.items() for size in SIZES]
 
@@ -80,7 +68,7 @@ def test_every_page_fits_the_screen_and_passes_axe(sized: Any, web_site: WebSite
     size = "phone" if page.viewport_size["width"] < 500 else "desktop"
     shot(page, f"screen-{name}-{size}")
     assert horizontal_overflow(page) <= 0, f"{name} scrolls sideways at {page.viewport_size}"
-    assert not serious_axe_violations(page)
+    assert_axe_clean(page, f"{name} ({size})")
     if name == "inbox":  # every message row is on screen, with its caller, status and time readable
         for row in page.locator("tr[data-message-id]").all():
             box = row.bounding_box()

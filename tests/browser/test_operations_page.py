@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, AXE_JS, EXTERNAL_NUMBER, VOICEMAIL, WebSite, shot
-from tests.browser.test_accessibility import AXE_TAGS, FAILING_IMPACTS, FOCUS_JS, _describe
+from tests.browser.axe import axe_violations
+from tests.browser.conftest import ARTIFACTS, EXTERNAL_NUMBER, VOICEMAIL, WebSite, shot
+from tests.browser.test_accessibility import FAILING_IMPACTS, FOCUS_JS, _describe
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 ADMIN = "ops.admin"
@@ -69,15 +70,9 @@ def test_operations_page_reads_at_a_glance_and_passes_axe(admin_page: tuple[str,
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= SCREENS[screen]["width"], f"{screen}: the page scrolls sideways ({width} px)"
 
-    if not AXE_JS.is_file():
-        pytest.fail(f"{AXE_JS} missing: run `npm ci --no-audit --no-fund --prefix tests/browser`")
-    page.add_script_tag(path=str(AXE_JS))
-    result = page.evaluate(
-        "async (tags) => { const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});"
-        " return {violations: r.violations, passes: r.passes.length}; }", AXE_TAGS)
-    assert result["passes"] > 0, "axe checked nothing"
-    failing = [v for v in result["violations"] if v.get("impact") in FAILING_IMPACTS]
-    minor = [v for v in result["violations"] if v.get("impact") not in FAILING_IMPACTS]
+    violations = axe_violations(page)
+    failing = [v for v in violations if v.get("impact") in FAILING_IMPACTS]
+    minor = [v for v in violations if v.get("impact") not in FAILING_IMPACTS]
     if minor:
         print(f"operations ({screen}): minor/moderate axe findings (not failing):\n{_describe(minor)}")
     assert not failing, f"operations ({screen}): serious/critical axe violations:\n{_describe(failing)}"
