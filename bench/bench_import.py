@@ -21,11 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.pg_scratch import scratch_database
 from voicemail.db.engine import make_engine
 from voicemail.db.migrate import upgrade
 from voicemail.standin.spool_fill import fill_spool
@@ -42,26 +42,6 @@ shutil.copytree(src, dst)
 sync_filesystem(os.path.dirname(dst))
 print(time.perf_counter() - start)
 """
-
-
-def new_database() -> tuple[str, str]:
-    name = f"vm_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url, name
-
-
-def drop_database(name: str) -> None:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
 
 
 def timed(args: list[str], env: dict[str, str] | None = None) -> tuple[str, float, int]:
@@ -99,11 +79,11 @@ def measure(root: Path, messages: int, mailboxes: int, copy: bool) -> dict[str, 
         text, _, rss = timed([sys.executable, "-c", COPY, str(root / "spool"), str(root / "copy")])
         out["copy_rate"], out["copy_rss"] = messages / float(text.strip().splitlines()[-1]), rss
         shutil.rmtree(root / "copy")
-    db_url, name = new_database()
-    try:
+    with scratch_database(PG_ADMIN, "vm_bench_import") as db_url:
+        engine = make_engine(db_url)
+        upgrade(engine)
+        engine.dispose()
         text, wall, rss = timed([VOICEMAIL, "import", "--priority", "normal"], site_env(root, db_url))
-    finally:
-        drop_database(name)
     found = re.search(r"imported: (\d+)\s+\((\d+)/s\)", text)
     if found is None or int(found.group(1)) != messages:
         raise SystemExit(f"import did not take every message: {text}")
