@@ -13,9 +13,10 @@ look like what app_voicemail uses (``voicemail.domain.models``), else InvalidInp
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from voicemail.ami.client import AmiActionError, AmiResponse
 from voicemail.ami.parser import AmiMessage
@@ -155,6 +156,27 @@ async def voicemail_refresh(client: ActionRunner, context: str | None, mailbox: 
     await client.action("VoicemailRefresh", headers)
 
 
+T = TypeVar("T")
+
+
+async def then_box_summary(client: ActionRunner, first: Coroutine[Any, Any, T], context: str,
+                           mailbox: str) -> tuple[T, list[BoxItem]]:
+    """Run ``first`` (one action) with VoicemailBoxSummary sent right behind it, without waiting for
+    its reply: one round trip instead of two. Asterisk runs the actions of one manager session one
+    after the other, in the order they arrive (manager.c reads an action, runs its handler, then reads
+    the next), so the listing shows the mailbox as ``first`` left it. ``first`` is started before the
+    listing and so written first (the client writes requests in the order they are made).
+    An error of ``first`` wins over one of the listing."""
+    first_task = asyncio.ensure_future(first)
+    listing_task = asyncio.ensure_future(voicemail_box_summary(client, context, mailbox))
+    outcome, listing = await asyncio.gather(first_task, listing_task, return_exceptions=True)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    if isinstance(listing, BaseException):
+        raise listing
+    return outcome, listing
+
+
 def _claims_success(reply: AmiResponse) -> bool:
     return reply.message.lower().endswith("successful")
 
@@ -169,19 +191,19 @@ async def voicemail_move(client: ActionRunner, context: str, mailbox: str, folde
     """
     check_name(context, "context")
     check_name(mailbox, "mailbox")
-    reply = await client.action("VoicemailMove", [
+    move = client.action("VoicemailMove", [
         ("Context", context), ("Mailbox", mailbox), ("Folder", _folder(folder)), ("ID", _msg_id(msg_id)),
         ("ToFolder", _folder(to_folder))])
-    claimed = _claims_success(reply)
-    if confirm:
-        where = {item.folder for item in await voicemail_box_summary(client, context, mailbox)
-                 if item.msg_id == msg_id}
-        if where != {to_folder}:
-            found = ", ".join(sorted(where)) or "nowhere"
-            raise AmiActionError(f"VoicemailMove {folder}->{to_folder} of {msg_id} in {mailbox}@{context} "
-                                 f"not confirmed: the message is in {found} (reply: {reply.message!r})",
-                                 reply.response)
-    return claimed
+    if not confirm:
+        return _claims_success(await move)
+    reply, items = await then_box_summary(client, move, context, mailbox)
+    where = {item.folder for item in items if item.msg_id == msg_id}
+    if where != {to_folder}:
+        found = ", ".join(sorted(where)) or "nowhere"
+        raise AmiActionError(f"VoicemailMove {folder}->{to_folder} of {msg_id} in {mailbox}@{context} "
+                             f"not confirmed: the message is in {found} (reply: {reply.message!r})",
+                             reply.response)
+    return _claims_success(reply)
 
 
 async def voicemail_remove(client: ActionRunner, context: str, mailbox: str, folder: str, msg_id: str, *,
@@ -192,16 +214,16 @@ async def voicemail_remove(client: ActionRunner, context: str, mailbox: str, fol
     """
     check_name(context, "context")
     check_name(mailbox, "mailbox")
-    reply = await client.action("VoicemailRemove", [
+    remove = client.action("VoicemailRemove", [
         ("Context", context), ("Mailbox", mailbox), ("Folder", _folder(folder)), ("ID", _msg_id(msg_id))])
-    claimed = _claims_success(reply)
-    if confirm:
-        where = {item.folder for item in await voicemail_box_summary(client, context, mailbox)
-                 if item.msg_id == msg_id}
-        if where:
-            raise AmiActionError(f"VoicemailRemove of {msg_id} in {mailbox}@{context} not confirmed: still "
-                                 f"in {', '.join(sorted(where))} (reply: {reply.message!r})", reply.response)
-    return claimed
+    if not confirm:
+        return _claims_success(await remove)
+    reply, items = await then_box_summary(client, remove, context, mailbox)
+    where = {item.folder for item in items if item.msg_id == msg_id}
+    if where:
+        raise AmiActionError(f"VoicemailRemove of {msg_id} in {mailbox}@{context} not confirmed: still "
+                             f"in {', '.join(sorted(where))} (reply: {reply.message!r})", reply.response)
+    return _claims_success(reply)
 
 
 def parse_message_waiting(msg: AmiMessage) -> MessageWaiting | None:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from voicemail.ami.actions import voicemail_box_summary, voicemail_move, voicemail_remove
+from voicemail.ami.actions import then_box_summary, voicemail_box_summary, voicemail_move, voicemail_remove
 from voicemail.ami.blocking import BlockingAmi
 from voicemail.ami.client import AmiActionError, AmiClient
 from voicemail.domain.errors import AmiError, InvalidInput
@@ -80,7 +80,8 @@ class AmiMailboxControl:
 
     def move_from(self, mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None:
         """VoicemailMove from ``listed`` (the folder our database lists the message in), confirmed by
-        re-reading the mailbox: two AMI round trips instead of the three of ``folder_of`` + ``move``.
+        re-reading the mailbox: both actions sent together, one AMI round trip (``then_box_summary``)
+        instead of the three of ``folder_of`` + ``move``.
 
         Returns the folder the message was in: ``listed`` when Asterisk moved it, ``to_folder`` when it
         was there already. None when Asterisk did not move it and it is not in ``to_folder`` (our listing
@@ -88,9 +89,10 @@ class AmiMailboxControl:
         said it moved it but the mailbox does not show it in ``to_folder`` alone (capture q8)."""
 
         async def work(client: AmiClient) -> str | None:
-            claimed = await voicemail_move(client, mailbox.context, mailbox.mailbox, listed, msg_id, to_folder)
-            where = {item.folder for item in await voicemail_box_summary(client, mailbox.context, mailbox.mailbox)
-                     if item.msg_id == msg_id}
+            claimed, items = await then_box_summary(
+                client, voicemail_move(client, mailbox.context, mailbox.mailbox, listed, msg_id, to_folder),
+                mailbox.context, mailbox.mailbox)
+            where = {item.folder for item in items if item.msg_id == msg_id}
             if where == {to_folder}:
                 return listed if claimed else to_folder
             if not claimed:

@@ -25,6 +25,7 @@ from voicemail.ami.actions import (
 )
 from voicemail.ami.client import AmiActionError, AmiClient
 from voicemail.ami.parser import AmiMessage, AmiParser
+from voicemail.ami.session import AmiResponse
 from voicemail.domain.errors import InvalidInput
 
 Q1, Q2B, Q5 = "q1-voicemail-session", "q2b-vm-move-remove-forward", "q5-urgent-message"
@@ -190,3 +191,42 @@ def test_counts_with_non_ascii_digits_are_treated_as_absent() -> None:
     from voicemail.ami.actions import _maybe_int
 
     assert _maybe_int("²") is None and _maybe_int("١") is None and _maybe_int(" 7 ") == 7
+
+
+class _PipelineProbe:
+    """An ActionRunner that answers VoicemailMove / VoicemailRemove only once the confirming
+    VoicemailBoxSummary has been sent too: a caller that waits for the first reply before sending
+    the listing never gets one. Records the order in which actions were sent."""
+
+    def __init__(self, listing: list[tuple[str, str]]) -> None:
+        self.sent: list[str] = []
+        self.listing_sent = asyncio.Event()
+        self.listing = listing
+
+    async def action(self, name: str, headers: Any = (), *, timeout: float | None = None) -> Any:
+        self.sent.append(name)
+        if name == "VoicemailBoxSummary":
+            self.listing_sent.set()
+            items = [AmiMessage([("Event", "VoicemailBoxDetail"), ("Folder", folder), ("ID", msg_id)])
+                     for folder, msg_id in self.listing]
+            return AmiResponse(AmiMessage([("Response", "Success")]), tuple(items))
+        await asyncio.wait_for(self.listing_sent.wait(), 2)
+        return AmiResponse(AmiMessage([("Response", "Success"), ("Message", f"{name[9:]} successful")]))
+
+
+def test_confirmed_move_sends_the_listing_without_waiting_for_the_move_reply() -> None:
+    probe = _PipelineProbe([("Old", MOVED)])
+    assert asyncio.run(voicemail_move(probe, "default", "1002", "INBOX", MOVED, "Old", confirm=True)) is True
+    assert probe.sent == ["VoicemailMove", "VoicemailBoxSummary"]
+
+
+def test_confirmed_remove_sends_the_listing_without_waiting_for_the_remove_reply() -> None:
+    probe = _PipelineProbe([("INBOX", MOVED)])
+    assert asyncio.run(voicemail_remove(probe, "default", "1002", "INBOX", REMOVED, confirm=True)) is True
+    assert probe.sent == ["VoicemailRemove", "VoicemailBoxSummary"]
+
+
+def test_pipelined_move_still_refuses_a_move_the_listing_does_not_show() -> None:
+    probe = _PipelineProbe([("INBOX", MOVED)])
+    with pytest.raises(AmiActionError, match="not confirmed: the message is in INBOX"):
+        asyncio.run(voicemail_move(probe, "default", "1002", "INBOX", MOVED, "Old", confirm=True))
