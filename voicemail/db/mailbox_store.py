@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from voicemail.audit.holds import Hold, covers
 from voicemail.audit.tables import cdrs, holds
 from voicemail.db.mailbox_counts import mailbox_counts
-from voicemail.db.models import LISTED, MessageRow, RecordingRow, utcnow
+from voicemail.db.models import LISTED, ForwardRow, MessageRow, RecordingRow, utcnow
 from voicemail.db.repository import _to_record
 from voicemail.domain.errors import NotFound
 from voicemail.domain.mailbox import InboxQuery, InboxRow
@@ -234,9 +234,10 @@ class SqlMailboxStore:
 
     def finish_destroyed(self, message_id: str) -> None:
         """Last step: the row becomes a tombstone (ids kept so the spool scan never re-discovers it;
-        caller data, envelope and recording rows removed)."""
+        caller data, envelope, recording rows and a forwarding comment removed)."""
         with self._sessions.begin() as s:
             s.execute(delete(RecordingRow).where(RecordingRow.message_id == message_id))
+            s.execute(delete(ForwardRow).where(ForwardRow.message_id == message_id))
             s.execute(update(MessageRow).where(MessageRow.id == message_id).values(
                 state=DESTROYED, kek_id=None, wrapped_dek=None, envelope=b"", callerid_raw="",
                 caller_name=None, caller_number=None, updated_at=utcnow()))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from voicemail.domain.models import Caller, Envelope, MailboxRef, SpoolProblem
+from voicemail.domain.models import Caller, Envelope, MailboxRef, SpoolMessage, SpoolProblem
 from voicemail.domain.ports import MessageStore, Spool
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,14 @@ class ScanReport:
         self.envelopes_refused.extend(other.envelopes_refused)
 
 
+class ForwardArrivals(Protocol):
+    """Forwarded copies on their way into a mailbox (``voicemail.services.forward.Forwarder``)."""
+
+    def waiting(self, mailbox: MailboxRef) -> dict[str, str]: ...
+
+    def arrived(self, message_id: str, found: SpoolMessage) -> str | None: ...
+
+
 class Discovery:
     """Spool scan -> one ``discovered`` row per new msg_id -> ``on_new(message_id)`` (enqueue seal).
 
@@ -52,6 +61,8 @@ class Discovery:
         self._classify = classify
         self._on_new = on_new
         self._import_cutoff = import_cutoff
+        # forwarding: a forwarded copy's placeholder is linked to its sealed copy, never sealed itself
+        self.forwards: ForwardArrivals | None = None
 
     def scan(self, mailbox: MailboxRef) -> ScanReport:
         report = ScanReport(mailboxes=1)
@@ -65,11 +76,22 @@ class Discovery:
             log.warning("spool entry left untouched: %s (%s)", problem.path, problem.reason)
         known = self._store.known_msg_ids(mailbox)
         cutoff = self._import_cutoff() if self._import_cutoff is not None else None
+        forwarded = self.forwards.waiting(mailbox) if self.forwards is not None else {}
         for message in result.messages:
             report.seen += 1
             if message.envelope_problem:
                 report.envelopes_refused.append(SpoolProblem(message.txt_path, message.envelope_problem))
+            if message.envelope.msg_id in forwarded and self.forwards is not None:
+                self.forwards.arrived(forwarded[message.envelope.msg_id], message)
+                continue
             if message.envelope.msg_id in known:
+                continue
+            if self._placeholder_only(message):
+                # e.g. Asterisk's own forward of a message in custody: it copied our placeholder, not audio
+                problem = SpoolProblem(message.txt_path, "only a placeholder (silence), no recording: a copy of a "
+                                                         "message in custody made outside the web inbox")
+                report.problems.append(problem)
+                log.warning("spool entry left untouched: %s (%s)", problem.path, problem.reason)
                 continue
             if cutoff is not None and message.envelope.origtime < cutoff:
                 report.left_to_import += 1
@@ -94,6 +116,12 @@ class Discovery:
         if report.left_to_import:
             log.info("%d message(s) in %s left to the unfinished spool import", report.left_to_import, mailbox)
         return report
+
+    def _placeholder_only(self, message: SpoolMessage) -> bool:
+        try:
+            return bool(message.audio) and all(self._spool.is_placeholder(message, a.fmt) for a in message.audio)
+        except Exception:  # unreadable now: custody decides (and reports) as for any new message
+            return False
 
     def reconcile(self, extra_mailboxes: Iterable[MailboxRef] = (),
                   progress: Callable[[int], Callable[[int], None]] | None = None) -> ScanReport:

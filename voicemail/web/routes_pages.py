@@ -10,10 +10,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from voicemail.domain.errors import InvalidInput, NotFound
+from voicemail.domain.errors import Conflict, InvalidInput, NotFound
 from voicemail.domain.mailbox import InboxQuery
 from voicemail.domain.models import MailboxRef
 from voicemail.services.call_history import desk_history
+from voicemail.services.forward import COMMENT_LIMIT
 from voicemail.web import authz
 from voicemail.web.caller_display import caller_display, caller_label
 from voicemail.web.csrf import csrf_protect
@@ -38,7 +39,8 @@ NOTICES = {"read": "Marked as read.", "unread": "Marked as unread.", "deleted": 
            "calling": "Calling your phone. Answer it to hear the message.", "saved": "Settings saved.",
            "pin": "Phone PIN changed.",
            "password": "Password changed. Every other place you were signed in has been signed out.",
-           "totp": "Two-step sign-in is on. From now on, sign-in asks for a code from your app."}
+           "totp": "Two-step sign-in is on. From now on, sign-in asks for a code from your app.",
+           "forwarded": "Message forwarded."}
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -163,7 +165,7 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
 # --- one message ---------------------------------------------------------------------------------
 @router.get("/messages/{message_id}")
 def player(request: Request, message_id: str, n: str | None = Query(None, max_length=20),
-           call: str | None = Query(None, max_length=32)) -> Response:
+           call: str | None = Query(None, max_length=32), to: str | None = Query(None, max_length=170)) -> Response:
     v = authz.viewer(request)
     mailbox = web_deps(request).mailbox
     item = mailbox.message(v, authz.message_id(message_id))
@@ -171,10 +173,48 @@ def player(request: Request, message_id: str, n: str | None = Query(None, max_le
     if call and v.owns(item.mailbox):
         with contextlib.suppress(InvalidInput, NotFound):  # an old or foreign call id: just no status
             phone_call = mailbox.phone_call(v, authz.call_id(call))
-    return render(request, "message.html", {"m": item, "can_listen": v.owns(item.mailbox),
+    owner = v.owns(item.mailbox)
+    return render(request, "message.html", {"m": item, "can_listen": owner,
                                             "caller_label": caller_label, "caller_of": caller_display,
-                                            "notice": notice(n), "plays_on_phones": mailbox.plays_on_phones,
-                                            "phone_call": phone_call})
+                                            "notice": _forward_notice(n, to), "phone_call": phone_call,
+                                            "plays_on_phones": mailbox.plays_on_phones, "forwards": mailbox.forwards,
+                                            "forward_note": mailbox.forward_note(v, item.id) if owner else None})
+
+
+def _forward_notice(n: str | None, to: str | None) -> str:
+    if n == "forwarded" and to:
+        with contextlib.suppress(InvalidInput):
+            return f"Message forwarded to mailbox {MailboxRef.parse(to).mailbox}."
+    return notice(n)
+
+
+# --- forwarding ----------------------------------------------------------------------------------
+def _forward_page(request: Request, mid: str, form: dict[str, str], error: str = "", status: int = 200) -> Response:
+    v = authz.owner_viewer(request, "message.forward", mid)
+    item = web_deps(request).mailbox.message(v, mid)
+    if not v.owns(item.mailbox):
+        raise authz.refuse(request, v, "message.forward", "not the mailbox owner", message_id=mid)
+    return render(request, "forward.html", {"m": item, "caller_label": caller_label, "form": form, "error": error,
+                                            "comment_limit": COMMENT_LIMIT}, status=status)
+
+
+@router.get("/messages/{message_id}/forward")
+def forward_form(request: Request, message_id: str) -> Response:
+    return _forward_page(request, authz.message_id(message_id), {"to": "", "comment": ""})
+
+
+@router.post("/messages/{message_id}/forward")
+def forward_submit(request: Request, message_id: str, to: str = Form("", max_length=170),
+                   comment: str = Form("", max_length=4 * COMMENT_LIMIT)) -> Response:
+    mid = authz.message_id(message_id)
+    v = authz.owner_viewer(request, "message.forward", mid)
+    try:
+        done = web_deps(request).mailbox.forward(v, mid, to, comment)
+    except InvalidInput as exc:
+        return _forward_page(request, mid, {"to": to, "comment": comment}, error=str(exc), status=400)
+    except Conflict as exc:
+        return _forward_page(request, mid, {"to": to, "comment": comment}, error=str(exc), status=409)
+    return redirect(f"/messages/{mid}?" + urlencode({"n": "forwarded", "to": str(done.to)}))
 
 
 @router.get("/messages/{message_id}/delete")
