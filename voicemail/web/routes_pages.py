@@ -10,11 +10,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from voicemail.domain.errors import Conflict, InvalidInput, NotFound
+from voicemail.domain.errors import InvalidInput, NotFound
 from voicemail.domain.mailbox import InboxQuery
 from voicemail.domain.models import MailboxRef
 from voicemail.services.call_history import desk_history
-from voicemail.services.forward import COMMENT_LIMIT
 from voicemail.web import authz
 from voicemail.web.caller_display import caller_display, caller_label
 from voicemail.web.csrf import csrf_protect
@@ -186,35 +185,6 @@ def _forward_notice(n: str | None, to: str | None) -> str:
         with contextlib.suppress(InvalidInput):
             return f"Message forwarded to mailbox {MailboxRef.parse(to).mailbox}."
     return notice(n)
-
-
-# --- forwarding ----------------------------------------------------------------------------------
-def _forward_page(request: Request, mid: str, form: dict[str, str], error: str = "", status: int = 200) -> Response:
-    v = authz.owner_viewer(request, "message.forward", mid)
-    item = web_deps(request).mailbox.message(v, mid)
-    if not v.owns(item.mailbox):
-        raise authz.refuse(request, v, "message.forward", "not the mailbox owner", message_id=mid)
-    return render(request, "forward.html", {"m": item, "caller_label": caller_label, "form": form, "error": error,
-                                            "comment_limit": COMMENT_LIMIT}, status=status)
-
-
-@router.get("/messages/{message_id}/forward")
-def forward_form(request: Request, message_id: str) -> Response:
-    return _forward_page(request, authz.message_id(message_id), {"to": "", "comment": ""})
-
-
-@router.post("/messages/{message_id}/forward")
-def forward_submit(request: Request, message_id: str, to: str = Form("", max_length=170),
-                   comment: str = Form("", max_length=4 * COMMENT_LIMIT)) -> Response:
-    mid = authz.message_id(message_id)
-    v = authz.owner_viewer(request, "message.forward", mid)
-    try:
-        done = web_deps(request).mailbox.forward(v, mid, to, comment)
-    except InvalidInput as exc:
-        return _forward_page(request, mid, {"to": to, "comment": comment}, error=str(exc), status=400)
-    except Conflict as exc:
-        return _forward_page(request, mid, {"to": to, "comment": comment}, error=str(exc), status=409)
-    return redirect(f"/messages/{mid}?" + urlencode({"n": "forwarded", "to": str(done.to)}))
 
 
 @router.get("/messages/{message_id}/delete")
