@@ -112,6 +112,14 @@ class SqlForwardStore:
                 MessageRow.state == FORWARDING))
             return {r.msg_id: r.id for r in rows}
 
+    def stale(self, older_than_seconds: float) -> list[tuple[str, MailboxRef, str]]:
+        """(message id, mailbox, msg_id) of the copies still ``forwarding`` after ``older_than_seconds``."""
+        cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
+        with self._reads() as s:
+            rows = s.execute(select(MessageRow.id, MessageRow.context, MessageRow.mailbox, MessageRow.msg_id).where(
+                MessageRow.state == FORWARDING, MessageRow.updated_at < cutoff).limit(500))
+            return [(r.id, MailboxRef(r.context, r.mailbox), r.msg_id) for r in rows]
+
     def note(self, message_id: str) -> ForwardNote | None:
         with self._reads() as s:
             row = s.get(ForwardRow, message_id)

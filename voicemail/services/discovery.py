@@ -20,6 +20,7 @@ class ScanReport:
     new: int = 0
     swaps_removed: int = 0  # leftovers of interrupted strips that held only what is sealed
     left_to_import: int = 0  # older than an unfinished `voicemail import` run's cutoff: that run takes them
+    forwards_dropped: int = 0  # forwarded copies Asterisk never made, removed with their sealed copy
     problems: list[SpoolProblem] = field(default_factory=list)
     # messages in custody whose .txt the envelope parser refuses (caller treated as unknown), every scan
     envelopes_refused: list[SpoolProblem] = field(default_factory=list)
@@ -40,6 +41,8 @@ class ForwardArrivals(Protocol):
     def waiting(self, mailbox: MailboxRef) -> dict[str, str]: ...
 
     def arrived(self, message_id: str, found: SpoolMessage) -> str | None: ...
+
+    def settle_stale(self) -> int: ...
 
 
 class Discovery:
@@ -134,4 +137,9 @@ class Discovery:
             report.add(self.scan(mailbox))
             if step is not None:
                 step(1)
+        if self.forwards is not None:
+            try:
+                report.forwards_dropped = self.forwards.settle_stale()
+            except Exception as exc:  # never fails the reconciliation; the next one tries again
+                log.warning("settling forwarded copies left on their way failed: %s", type(exc).__name__)
         return report

@@ -42,6 +42,7 @@ from voicemail.vault import new_data_key
 log = logging.getLogger(__name__)
 
 COMMENT_LIMIT = 500  # characters of a forwarding comment
+STALE_AFTER = 600.0  # seconds after which a copy still on its way is settled by the reconciliation
 
 
 class ForwardRows(Protocol):
@@ -54,6 +55,8 @@ class ForwardRows(Protocol):
     def discard(self, message_id: str) -> list[str]: ...
 
     def waiting(self, mailbox: MailboxRef) -> dict[str, str]: ...
+
+    def stale(self, older_than_seconds: float) -> list[tuple[str, MailboxRef, str]]: ...
 
     def note(self, message_id: str) -> ForwardNote | None: ...
 
@@ -288,6 +291,26 @@ class Forwarder:
             with contextlib.suppress(Exception):
                 self._notify(notification)
         return notification
+
+    def settle_stale(self, older_than_seconds: float = STALE_AFTER) -> int:
+        """Copies still ``forwarding`` long after the forward (its process died, or the connection broke
+        before Asterisk answered): completed when the placeholder is in the recipient's spool, else removed
+        with their blobs (Asterisk never made the copy; the sender was told it failed). Returns how many
+        were removed. Run by every reconciliation."""
+        removed = 0
+        for message_id, mailbox, msg_id in self._rows.stale(older_than_seconds):
+            found = self._spool.find(mailbox, msg_id)
+            if found is not None:
+                self.arrived(message_id, found)
+                continue
+            blobs = self._rows.discard(message_id)
+            self._delete_blobs(blobs)
+            if blobs:
+                removed += 1
+                self._audit.append(AuditEvent(actor="custody", action="custody.forward_dropped", source="service",
+                                              message_id=message_id, details={"mailbox": str(mailbox)}))
+                log.warning("forwarded copy %s never reached %s; removed with its sealed copy", message_id, mailbox)
+        return removed
 
     def note(self, message_id: str) -> ForwardNote | None:
         return self._rows.note(message_id)

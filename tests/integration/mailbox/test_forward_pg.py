@@ -13,6 +13,8 @@ import pytest
 
 from tests.integration.mailbox.harness import ALICE, ALICE_BOX, BOB, BOB_BOX, MailboxSite, mailbox_site
 from tests.integration.pipeline.harness import make_wav
+from voicemail.ami.actions import voicemail_forward
+from voicemail.ami.blocking import BlockingAmi
 from voicemail.domain.errors import Conflict, InvalidInput, NotFound
 from voicemail.domain.mailbox import InboxQuery
 from voicemail.spool.placeholder import placeholder_bytes
@@ -24,9 +26,11 @@ AUDIO = make_wav(9.0, seed=41)  # three vault chunks of 64 KiB
 COMMENT = "Please call them back <b>today</b>\nThanks"
 
 
-@pytest.fixture
-def box(tmp_path: Path, pg_url: str) -> Iterator[MailboxSite]:
-    with mailbox_site(tmp_path / "site", pg_url) as site:
+@pytest.fixture(params=["postgresql", "sqlite"])
+def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MailboxSite]:
+    """PostgreSQL (as deployed), and SQLite (the embedded default: its count triggers see the copy arrive)."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path / 'vm.db'}"
+    with mailbox_site(tmp_path / "site", url) as site:
         yield site
 
 
@@ -178,3 +182,19 @@ def test_a_full_recipient_mailbox_refuses_and_nothing_is_left_behind(tmp_path: P
         assert site.mailboxes.inbox(BOB, BOB_BOX, InboxQuery()).total == 2
         assert site.container.store.find(BOB_BOX, site.container.store.get(original).msg_id) is None
         assert sorted(p.name for p in (site.site.root / "vault").rglob("*") if p.is_file()) == blobs_before
+
+
+def test_asterisks_own_forward_of_a_message_in_custody_is_reported_not_sealed(box: MailboxSite) -> None:
+    """VoicemailForward straight to Asterisk (not through us) copies our placeholder: the spool scan must
+    not take that silence for a new recording."""
+    original = box.leave("1001@default", AUDIO)
+    msg_id = box.container.store.get(original).msg_id
+    ami = BlockingAmi("127.0.0.1", box.site.port, "voicemail", box.site.secret)
+    try:
+        ami.run(lambda c: voicemail_forward(c, ALICE_BOX, "INBOX", msg_id, BOB_BOX, confirm=True), timeout=15)
+    finally:
+        ami.close()
+    report = box.container.discovery.scan(BOB_BOX)
+    assert report.new == 0 and len(report.problems) == 1 and "only a placeholder" in report.problems[0].reason
+    assert box.container.store.find(BOB_BOX, msg_id) is None
+    assert box.mailboxes.inbox(BOB, BOB_BOX, InboxQuery()).total == 0

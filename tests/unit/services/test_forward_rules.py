@@ -50,6 +50,9 @@ class Rows:
     def waiting(self, mailbox: MailboxRef) -> dict[str, str]:
         return {}
 
+    def stale(self, older_than_seconds: float) -> list[tuple[str, MailboxRef, str]]:
+        return [(mid, c.mailbox, c.source.msg_id) for mid, c in self.inserted.items() if mid not in self.completed]
+
     def note(self, message_id: str) -> ForwardNote | None:
         return None
 
@@ -182,3 +185,19 @@ def test_comments_and_mailbox_names() -> None:
     for bad in ("", "  ", "../2001", "2001@../x", "a b"):
         with pytest.raises(InvalidInput):
             parse_recipient(bad, "default")
+
+
+@pytest.mark.parametrize("made", [True, False])
+def test_a_copy_left_on_its_way_is_settled_by_the_reconciliation(world: dict[str, Any], made: bool) -> None:
+    rows, control, forwarder = world["rows"], world["control"], world["forwarder"]
+    before = vault_files(world["vault"])
+    copy_id = "5f0c3c4e-0000-4000-8000-000000000001"
+    wrapped, recordings = forwarder._copy_sealed(world["record"], copy_id)  # as a forward that died after it
+    rows.insert(ForwardCopy(copy_id, BOB_BOX, world["record"], wrapped, tuple(recordings),
+                            ForwardNote(world["record"].id, "alice", "Alice (1001)", "")))
+    control.copied = made
+    assert forwarder.settle_stale(0) == (0 if made else 1)
+    if made:
+        assert rows.completed == [copy_id] and vault_files(world["vault"]) > before
+    else:
+        assert rows.discarded == [copy_id] and vault_files(world["vault"]) == before
