@@ -104,6 +104,9 @@ def test_owner_forwards_a_message_with_a_comment_by_keyboard(screen: tuple[str, 
         theirs.locator("#password").fill(password)
         theirs.get_by_role("button", name="Sign in").click()
         theirs.wait_for_url(lambda url: "/signin" not in url)
+        theirs.goto("/")
+        row = theirs.locator(f'tr[data-message-id="{copy.id}"]')
+        assert "Forwarded to you" in row.inner_text()
         theirs.goto(f"/messages/{copy.id}")
         assert theirs.get_by_test_id("forwarded-by").inner_text().startswith("Bob Internal (1002)")
         assert theirs.get_by_test_id("forward-comment").inner_text() == COMMENT  # shown as text, not markup

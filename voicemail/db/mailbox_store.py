@@ -37,7 +37,9 @@ _COLUMNS = (MessageRow.id, MessageRow.context, MessageRow.mailbox, MessageRow.ms
             MessageRow.folder, MessageRow.spool_number, MessageRow.origtime, MessageRow.duration,
             MessageRow.urgent, MessageRow.caller_kind, MessageRow.caller_withheld, MessageRow.caller_name,
             MessageRow.caller_number, MessageRow.callerid_raw,
-            MessageRow.wrapped_dek.is_not(None).label("keyed"))
+            MessageRow.wrapped_dek.is_not(None).label("keyed"),
+            # forwarding: the message was forwarded to this mailbox by a colleague
+            select(ForwardRow.message_id).where(ForwardRow.message_id == MessageRow.id).exists().label("forwarded"))
 
 
 def _visible() -> ColumnElement[bool]:
@@ -295,4 +297,4 @@ def _row(r: object, formats: tuple[str, ...]) -> InboxRow:
         duration=int(get["duration"] or 0), urgent=bool(get["urgent"]), caller_kind=get["caller_kind"],
         caller_withheld=bool(get["caller_withheld"]), caller_name=get["caller_name"],
         caller_number=get["caller_number"], callerid_raw=get["callerid_raw"] or "", formats=formats,
-        sealed=bool(get["keyed"]) and bool(formats))
+        sealed=bool(get["keyed"]) and bool(formats), forwarded=bool(get.get("forwarded", False)))

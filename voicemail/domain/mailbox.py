@@ -60,6 +60,7 @@ class InboxRow:
     callerid_raw: str
     formats: tuple[str, ...]
     sealed: bool  # a wrapped key and recordings exist
+    forwarded: bool = False  # a colleague forwarded it to this mailbox
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class InboxItem:
     caller_number: str | None
     formats: tuple[str, ...] = ()
     playable: bool = True  # sealed audio is available
+    forwarded: bool = False  # a colleague forwarded it to this mailbox (who and why: forward_note)
 
 
 @dataclass(frozen=True)

@@ -69,8 +69,9 @@ def test_the_recipient_gets_a_bit_identical_copy_under_its_own_key(box: MailboxS
     assert done.to == BOB_BOX and not done.held
 
     page = box.mailboxes.inbox(BOB, BOB_BOX, InboxQuery())
-    assert [item.id for item in page.items] == [done.message_id] and page.total == 1
-    assert box.mailboxes.inbox(ALICE, ALICE_BOX, InboxQuery()).total == 1  # the original stays
+    assert [(item.id, item.forwarded) for item in page.items] == [(done.message_id, True)] and page.total == 1
+    mine_listed = box.mailboxes.inbox(ALICE, ALICE_BOX, InboxQuery())
+    assert [(i.id, i.forwarded) for i in mine_listed.items] == [(original, False)]  # the original stays
     assert heard(box, BOB, done.message_id) == AUDIO
     assert heard(box, ALICE, original) == AUDIO
 
