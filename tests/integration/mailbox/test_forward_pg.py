@@ -13,10 +13,11 @@ import pytest
 
 from tests.integration.mailbox.harness import ALICE, ALICE_BOX, BOB, BOB_BOX, MailboxSite, mailbox_site
 from tests.integration.pipeline.harness import make_wav
-from voicemail.ami.actions import voicemail_forward
+from voicemail.ami.actions import mailbox_count, voicemail_forward
 from voicemail.ami.blocking import BlockingAmi
 from voicemail.domain.errors import Conflict, InvalidInput, NotFound
 from voicemail.domain.mailbox import InboxQuery
+from voicemail.domain.models import MailboxRef
 from voicemail.spool.placeholder import placeholder_bytes
 from voicemail.vault import FileVault
 
@@ -57,6 +58,16 @@ def body(message: Message, kind: str) -> str:
     raise AssertionError(f"no text/{kind} part")
 
 
+def asterisk_counts(site: MailboxSite, mailbox: MailboxRef) -> tuple[int, int]:
+    """(new, old) as Asterisk counts them (MailboxCount: what the message-waiting lamp shows)."""
+    ami = BlockingAmi("127.0.0.1", site.site.port, "voicemail", site.site.secret)
+    try:
+        counts = ami.run(lambda c: mailbox_count(c, mailbox), timeout=15)
+    finally:
+        ami.close()
+    return counts.new + counts.urgent, counts.old
+
+
 def send_notification(site: MailboxSite, copy_id: str) -> None:
     note = site.container.store.notification_for(copy_id)
     assert note is not None
@@ -86,6 +97,7 @@ def test_the_recipient_gets_a_bit_identical_copy_under_its_own_key(box: MailboxS
     assert not {r.blob_name for r in theirs.recordings} & {r.blob_name for r in mine.recordings}
 
     assert spool_audio(box, "1002@default") == [placeholder_bytes("wav")]  # Asterisk copied silence only
+    assert asterisk_counts(box, BOB_BOX) == (1, 0) and asterisk_counts(box, ALICE_BOX) == (1, 0)  # MWI follows
     assert box.container.discovery.scan(BOB_BOX).new == 0  # the placeholder is the copy, not a new message
 
     sent = [(a, action, outcome, d) for a, action, outcome, d in box.audit(original) if action == "message.forward"]
@@ -119,6 +131,8 @@ def test_destroying_either_copy_leaves_the_other_playable(box: MailboxSite) -> N
     blobs = [r.blob_name for r in box.container.store.get(copy2).recordings]
     box.mailboxes.delete(BOB, copy2)
     assert not any(vault.exists(b) for b in blobs)
+    assert box.services.forwarder is not None and box.services.forwarder.note(copy2) is None  # comment gone too
+    assert asterisk_counts(box, BOB_BOX) == (1, 0)  # the first copy only
     assert heard(box, ALICE, second) == make_wav(2.0, seed=43)
     assert box.mailboxes.forward_note(ALICE, second) is None
 
