@@ -214,16 +214,18 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
         phone=phone, admin_sees_external=s.inbox_admin_sees_external, call_device_template=s.calls_device_template)
     if control is not None:  # forwarding: Asterisk's VoicemailForward beside a copy in the vault
         from voicemail.services.forward import Forwarder, ForwardQuota
+        from voicemail.services.forward_arrivals import ForwardArrivals
 
         def owner_name(box: MailboxRef) -> str:
             owner = container.store.owner(box)
             return owner.fullname if owner is not None else ""
 
-        forwarder = Forwarder(SqlForwardStore(sessions, reads), container.vault, container.keyring, control,
-                              container.spool, audit, quota=ForwardQuota(s.quota_mailbox_bytes, s.quota_site_bytes),
-                              owner_name=owner_name, notify=notification_sender(s))
-        services.forwarder = forwarder
-        container.discovery.forwards = forwarder
+        forwards, notify = SqlForwardStore(sessions, reads), notification_sender(s)
+        services.forwarder = Forwarder(forwards, container.vault, container.keyring, control, container.spool, audit,
+                                       quota=ForwardQuota(s.quota_mailbox_bytes, s.quota_site_bytes),
+                                       owner_name=owner_name, notify=notify)
+        container.discovery.forwards = ForwardArrivals(forwards, container.spool, container.vault, audit,
+                                                       notify=notify)
     # --- telephone menu: the PINs it checks (also set from the CLI and the web settings page) ---
     from voicemail.phone.wiring import pin_service
 

@@ -42,7 +42,6 @@ from voicemail.vault import new_data_key
 log = logging.getLogger(__name__)
 
 COMMENT_LIMIT = 500  # characters of a forwarding comment
-STALE_AFTER = 600.0  # seconds after which a copy still on its way is settled by the reconciliation
 
 
 class ForwardRows(Protocol):
@@ -179,8 +178,7 @@ class Forwarder:
             self._delete_blobs([r.blob_name for r in recordings])
             raise
         found = self._deliver(source, to, copy_id)
-        placeholders = bool(found and found.audio) and all(
-            self._spool.is_placeholder(found, a.fmt) for a in found.audio) if found else False
+        placeholders = self._placeholder_only(found)
         sent = AuditEvent(actor=viewer.account, action="message.forward", source=viewer.source,
                           message_id=source.id, details={"to": str(to), "copy": copy_id, "held": held,
                                                          "comment": bool(text)})
@@ -270,6 +268,14 @@ class Forwarder:
             raise Conflict(f"Mailbox {_shown(to, source.mailbox)} is full; the message was not forwarded.")
         return found
 
+    def _placeholder_only(self, found: SpoolMessage | None) -> bool:
+        """Whether the copy's audio in the spool is our placeholder only (for the audit record)."""
+        try:
+            return found is not None and bool(found.audio) and all(
+                self._spool.is_placeholder(found, a.fmt) for a in found.audio)
+        except Exception:  # renumbered meanwhile, unreadable: not known
+            return False
+
     def _discard(self, copy_id: str) -> None:
         self._delete_blobs(self._rows.discard(copy_id))
 
@@ -277,40 +283,6 @@ class Forwarder:
         for name in names:
             with contextlib.suppress(Exception):  # vault GC removes what is left
                 self._vault.delete(name)
-
-    # --- the spool scan ----------------------------------------------------------------------
-    def waiting(self, mailbox: MailboxRef) -> dict[str, str]:
-        return self._rows.waiting(mailbox)
-
-    def arrived(self, message_id: str, found: SpoolMessage) -> str | None:
-        """The spool scan found the placeholder of a forwarded copy: complete it (once)."""
-        event = AuditEvent(actor="custody", action="custody.forward_arrived", source="service",
-                           message_id=message_id, details={"folder": found.folder})
-        notification = self._rows.complete(message_id, found.folder, found.number, [event])
-        if notification is not None and self._notify is not None:
-            with contextlib.suppress(Exception):
-                self._notify(notification)
-        return notification
-
-    def settle_stale(self, older_than_seconds: float = STALE_AFTER) -> int:
-        """Copies still ``forwarding`` long after the forward (its process died, or the connection broke
-        before Asterisk answered): completed when the placeholder is in the recipient's spool, else removed
-        with their blobs (Asterisk never made the copy; the sender was told it failed). Returns how many
-        were removed. Run by every reconciliation."""
-        removed = 0
-        for message_id, mailbox, msg_id in self._rows.stale(older_than_seconds):
-            found = self._spool.find(mailbox, msg_id)
-            if found is not None:
-                self.arrived(message_id, found)
-                continue
-            blobs = self._rows.discard(message_id)
-            self._delete_blobs(blobs)
-            if blobs:
-                removed += 1
-                self._audit.append(AuditEvent(actor="custody", action="custody.forward_dropped", source="service",
-                                              message_id=message_id, details={"mailbox": str(mailbox)}))
-                log.warning("forwarded copy %s never reached %s; removed with its sealed copy", message_id, mailbox)
-        return removed
 
     def note(self, message_id: str) -> ForwardNote | None:
         return self._rows.note(message_id)

@@ -19,6 +19,7 @@ from voicemail.domain.mailbox import Viewer
 from voicemail.domain.models import AudioFile, Caller, Envelope, MailboxRef, SpoolMessage
 from voicemail.domain.records import STRIPPED, MessageRecord
 from voicemail.services.forward import COMMENT_LIMIT, Forwarder, clean_comment, parse_recipient
+from voicemail.services.forward_arrivals import ForwardArrivals
 from voicemail.vault import FileKeyring, FileVault, new_data_key
 
 ALICE_BOX, BOB_BOX = MailboxRef("default", "1001"), MailboxRef("default", "1002")
@@ -196,7 +197,8 @@ def test_a_copy_left_on_its_way_is_settled_by_the_reconciliation(world: dict[str
     rows.insert(ForwardCopy(copy_id, BOB_BOX, world["record"], wrapped, tuple(recordings),
                             ForwardNote(world["record"].id, "alice", "Alice (1001)", "")))
     control.copied = made
-    assert forwarder.settle_stale(0) == (0 if made else 1)
+    arrivals = ForwardArrivals(rows, Spool(control), world["vault"], Audit())
+    assert arrivals.settle_stale(0) == (0 if made else 1)
     if made:
         assert rows.completed == [copy_id] and vault_files(world["vault"]) > before
     else:
