@@ -26,6 +26,9 @@ from voicemail.domain.models import CallerKind, OutgoingEmail
 CALLER_NAME_LIMIT = 64  # characters of a caller's name that reach the subject and body
 CALLER_NUMBER_LIMIT = 32
 OWNER_NAME_LIMIT = 64
+FORWARDER_LIMIT = 100
+COMMENT_LIMIT = 500  # characters of a forwarding comment that reach the e-mail
+FORWARD_SUBJECT_PREFIX = "Fwd: "
 EXTERNAL_CALLER_LABEL = "An outside caller"  # fixed text: never derived from caller data
 ID_HEADER = "X-Voicemail-Id"
 
@@ -108,6 +111,28 @@ def _subject(shown: _Shown, facts: NotificationFacts, settings: MailSettings) ->
     return one_line(prefix + core, MAX_SUBJECT)
 
 
+def comment_lines(comment: str) -> list[str]:
+    """A forwarding comment as safe single lines (at most COMMENT_LIMIT characters in all)."""
+    lines = (one_line(line, COMMENT_LIMIT) for line in comment[:COMMENT_LIMIT].splitlines())
+    return [line for line in lines if line]
+
+
+def _forward_parts(facts: NotificationFacts) -> tuple[str, str]:
+    """(text, HTML) of the "forwarded by" paragraph; both empty for a message that was not forwarded."""
+    who = one_line(facts.forwarded_by, FORWARDER_LIMIT)
+    if not who:
+        return "", ""
+    lines = comment_lines(facts.forward_comment)
+    text = f"Forwarded to you by {who} (internal).\n"
+    markup = f"<p>Forwarded to you by <strong>{html.escape(who, quote=True)}</strong> (internal).</p>\n"
+    if lines:
+        text += "Their comment:\n" + "".join(f"  | {line}\n" for line in lines)
+        markup += ('<p>Their comment:</p>\n<blockquote style="margin: 0 0 0 8px; padding-left: 8px; '
+                   'border-left: 3px solid #999999;">'
+                   + "<br>\n".join(html.escape(line, quote=True) for line in lines) + "</blockquote>\n")
+    return text + "\n", markup
+
+
 @lru_cache(maxsize=64)
 def _from_address(site: str, sender: str) -> str:
     """``Site Name <sender>`` (quoted as needed); the same for every notification of a site."""
@@ -142,6 +167,9 @@ def compose(facts: NotificationFacts, settings: MailSettings) -> OutgoingEmail:
     """Build the backend-neutral notification. Every field of the result is safe to put on the wire."""
     shown = _shown_caller(facts)
     subject = _subject(shown, facts, settings)
+    forward_text, forward_html = _forward_parts(facts)
+    if forward_text:
+        subject = one_line(FORWARD_SUBJECT_PREFIX + subject, MAX_SUBJECT)
     owner = one_line(facts.recipient_name, OWNER_NAME_LIMIT)
     site = one_line(settings.site_name, MAX_SUBJECT)
     callback = callback_uri(shown)
@@ -162,6 +190,7 @@ def compose(facts: NotificationFacts, settings: MailSettings) -> OutgoingEmail:
         "priority_line": "  Priority:  Urgent\n" if facts.urgent else "",
         "phone_line": phone_text,
         "callback_line": f"Call back: {callback}\n\n" if callback else "",
+        "forward_block": forward_text,
     })
     escaped = {key: html.escape(value, quote=True) for key, value in values.items()}
     markup = _fill("notification.html", {
@@ -172,6 +201,7 @@ def compose(facts: NotificationFacts, settings: MailSettings) -> OutgoingEmail:
                       if facts.play_on_phone else "",
         "callback_line": (f'<p><a href="{html.escape(callback, quote=True)}">Call back</a></p>\n'
                           if callback else ""),
+        "forward_block": forward_html,
     })
     sender = _from_address(site, settings.sender)
     return OutgoingEmail(

@@ -58,6 +58,9 @@ class NotificationFacts:
     owner_timezone: str = "UTC"  # IANA name, e.g. "Europe/Berlin"; unknown names fall back to UTC
     new_count: int = 1  # new (unheard) messages in the mailbox, this one included
     play_on_phone: bool = False  # the web player offers "Play on my phone" (the feature is switched on)
+    # --- forwarding: set when a colleague forwarded the message to this mailbox ---
+    forwarded_by: str = ""  # the colleague, e.g. "Alice Example (1001)" (an internal person)
+    forward_comment: str = ""  # their comment ("" = none); any text, escaped and limited by composition
 
     def __post_init__(self) -> None:
         check_notification_id(self.notification_id)

@@ -13,6 +13,7 @@ from mailer.settings import MailSettings
 from voicemail.config import Settings
 from voicemail.container import Container
 from voicemail.db.engine import make_store_sessions
+from voicemail.db.forward_store import SqlForwardStore
 from voicemail.db.import_store import SqlImportStore
 from voicemail.db.mailbox_counts import NewMessageCounter
 from voicemail.db.migrate import upgrade
@@ -148,7 +149,8 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                         NotifySettings(settings.web_base_url, settings.default_timezone, settings.stale_after,
                                        play_on_phone=bool(settings.phone_device_template)),
                         owners, failpoints,
-                        preferences=AccountPreferences(engine), new_messages=NewMessageCounter(engine))
+                        preferences=AccountPreferences(engine), new_messages=NewMessageCounter(engine),
+                        forward_note=SqlForwardStore(sessions, reads).note)
     container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)
     build_mailbox_services(container, sessions, reads)  # mailbox services
@@ -206,14 +208,42 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
                               ring_timeout=s.phone_ring_timeout, max_age=s.phone_staging_max_age,
                               group=s.phone_staging_group)
         phone.sweep()
-    container.mailboxes = MailboxServices(
+    container.mailboxes = services = MailboxServices(
         rows, AudioSource(container.keyring, container.vault.path_for), container.shredder, holds, audit,
         control=control, spool=container.spool, calls=lambda n, d, o, lim: calls_of(engine, n, d, o, lim),
         phone=phone, admin_sees_external=s.inbox_admin_sees_external, call_device_template=s.calls_device_template)
+    if control is not None:  # forwarding: Asterisk's VoicemailForward beside a copy in the vault
+        from voicemail.services.forward import Forwarder, ForwardQuota
+        from voicemail.services.forward_arrivals import ForwardArrivals
+
+        def owner_name(box: MailboxRef) -> str:
+            owner = container.store.owner(box)
+            return owner.fullname if owner is not None else ""
+
+        forwards, notify = SqlForwardStore(sessions, reads), notification_sender(s)
+        services.forwarder = Forwarder(forwards, container.vault, container.keyring, control, container.spool, audit,
+                                       quota=ForwardQuota(s.quota_mailbox_bytes, s.quota_site_bytes),
+                                       owner_name=owner_name, notify=notify)
+        container.discovery.forwards = ForwardArrivals(forwards, container.spool, container.vault, audit,
+                                                       notify=notify)
     # --- telephone menu: the PINs it checks (also set from the CLI and the web settings page) ---
     from voicemail.phone.wiring import pin_service
 
     container.pins = pin_service(s, engine, audit)
+
+
+def notification_sender(s: Settings) -> Callable[[str], None] | None:
+    """Hands a due notification to the workers at once when there is a broker; without one (embedded) the
+    running service's sweeper sends it (it is created due)."""
+    if not s.broker_url:
+        return None
+
+    def send(notification_id: str) -> None:
+        from workers.tasks import send_notification
+
+        send_notification.delay(notification_id)
+
+    return send
 
 
 def build_hotdesk(container: Container, client: AmiPeer) -> Hotdesk:

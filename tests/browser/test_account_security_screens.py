@@ -78,6 +78,7 @@ def test_owner_changes_their_password_and_is_signed_out_elsewhere(browser: Any, 
 
 
 def test_owner_sets_up_two_step_sign_in_from_the_qr_page(browser: Any, web_site: WebSite, size: str) -> None:
+    """The order: the current password first (a wrong one shows no secret), then the QR code, then the code."""
     name = f"totp.owner.{size}"
     password = add_account(web_site, name)
     ctx = signed_in_context(browser, web_site, size, name, password)
@@ -85,7 +86,18 @@ def test_owner_sets_up_two_step_sign_in_from_the_qr_page(browser: Any, web_site:
         page = ctx.pages[0]
         page.goto("/settings")
         page.get_by_role("link", name="set it up").click()
-        page.get_by_role("heading", name="Two-step sign-in").wait_for()
+        page.get_by_role("heading", name="Step 1 of 3: confirm your password").wait_for()
+        assert page.get_by_test_id("totp-qr").count() == 0 and page.get_by_test_id("totp-secret").count() == 0
+        assert_axe_clean(page, f"two-step set-up, password first ({size})")
+        page.get_by_label("Your password").fill("not my password")
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_role("alert").filter(has_text="Your current password is not right.").wait_for()
+        assert page.get_by_test_id("totp-qr").count() == 0 and page.get_by_test_id("totp-secret").count() == 0
+        shot(page, f"screen-two-step-password-refused-{size}")
+        page.get_by_label("Your password").fill(password)
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_role("heading", name="Step 2 of 3: scan this code with the app").wait_for()
+        assert page.get_by_label("Your password").count() == 0  # asked already
         qr = page.get_by_test_id("totp-qr").locator("svg")
         box = qr.bounding_box()
         assert box is not None and box["width"] >= 150 and box["x"] + box["width"] <= SIZES[size]["width"]
@@ -94,7 +106,6 @@ def test_owner_sets_up_two_step_sign_in_from_the_qr_page(browser: Any, web_site:
         assert_axe_clean(page, f"two-step set-up ({size})")
         secret = page.get_by_test_id("totp-secret").inner_text()
         page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
-        page.get_by_label("Your password").fill(password)
         page.get_by_role("button", name="Turn on two-step sign-in").click()
         page.get_by_role("status").filter(has_text="Two-step sign-in is on.").wait_for()
         assert page.locator(".details").get_by_text("On").count() >= 1

@@ -35,6 +35,7 @@ from tests.integration.pipeline.harness import wait_for
 from tests.integration.web.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider
 from voicemail.db.engine import make_engine
 from voicemail.db.models import NotificationRow
+from voicemail.domain.models import MailboxRef
 
 PANE_WIDTH = 350
 ADMIN = "carol.admin"
@@ -248,3 +249,21 @@ def test_the_signed_out_pane_and_its_sign_in_dialog_are_axe_clean(browser: Any, 
         shot(dialog, "outlook-dialog")
     finally:
         ctx.close()
+
+
+def test_the_pane_forwards_the_message_to_a_colleague(browser: Any, web_site: WebSite) -> None:
+    left = web_site.leave("outlook-forward", OWNER_MAILBOX, '"Alice Internal" <1001>', "vm-internal", 1.0, 7200)
+    with pane_on(browser, web_site, "outlook-forward") as page:
+        page.get_by_text("Forward to a colleague", exact=True).click()
+        page.get_by_label("Mailbox to forward to").fill("7777")
+        page.get_by_role("button", name="Forward the message").click()
+        page.get_by_test_id("status").filter(has_text="There is no mailbox 7777.").wait_for()
+        page.get_by_label("Mailbox to forward to").fill("2001")
+        page.get_by_label("Comment (optional)").fill("Sent on from Outlook")
+        page.get_by_role("button", name="Forward the message").click()
+        page.get_by_test_id("status").filter(has_text="Forwarded to mailbox 2001.").wait_for()
+        shot(page, "outlook-pane-forwarded")
+        assert axe_violations(page) == []
+    with web_site.site.store() as store:
+        copy = store.find(MailboxRef.parse("2001@default"), left.msg_id)
+    assert copy is not None and copy.state == "stripped"

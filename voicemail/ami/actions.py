@@ -39,6 +39,7 @@ class VoicemailUser:
     email: str | None  # None when Asterisk says "(null)" (no address configured)
     new: int
     old: int
+    max_messages: int | None = None  # maxmsg: how many messages one folder may hold (MaxMessageCount)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ async def voicemail_users_list(client: ActionRunner) -> list[VoicemailUser]:
             email=None if email in ("", "(null)") else email,
             new=_int(item, "NewMessageCount", "VoicemailUsersList"),
             old=_int(item, "OldMessageCount", "VoicemailUsersList"),
+            max_messages=_maybe_int(item.get("MaxMessageCount")),
         ))
     return users
 
@@ -224,6 +226,30 @@ async def voicemail_remove(client: ActionRunner, context: str, mailbox: str, fol
         raise AmiActionError(f"VoicemailRemove of {msg_id} in {mailbox}@{context} not confirmed: still "
                              f"in {', '.join(sorted(where))} (reply: {reply.message!r})", reply.response)
     return _claims_success(reply)
+
+
+async def voicemail_forward(client: ActionRunner, source: MailboxRef, folder: str, msg_id: str, to: MailboxRef,
+                            to_folder: str = "INBOX", *, confirm: bool = False) -> bool:
+    """VoicemailForward (capture q2b): app_voicemail copies the message's files, ``.txt`` included, into
+    ``to_folder`` of ``to`` (so the copy keeps the msg_id) and sends MessageWaiting for ``to``. Returns
+    whether the reply says it succeeded.
+
+    The reply proves nothing: a full recipient folder gets no copy while the reply still says
+    "successful". ``confirm=True``: afterwards the msg_id must be listed in ``to_folder`` of ``to``, else
+    AmiActionError.
+    """
+    reply = await client.action("VoicemailForward", [
+        ("Context", source.context), ("Mailbox", source.mailbox), ("Folder", _folder(folder)),
+        ("ID", _msg_id(msg_id)), ("ToContext", to.context), ("ToMailbox", to.mailbox),
+        ("ToFolder", _folder(to_folder))])
+    claimed = _claims_success(reply)
+    if confirm:
+        where = {item.folder for item in await voicemail_box_summary(client, to.context, to.mailbox)
+                 if item.msg_id == msg_id}
+        if to_folder not in where:
+            raise AmiActionError(f"VoicemailForward of {msg_id} to {to} not confirmed: the recipient's mailbox "
+                                 f"does not list it in {to_folder} (reply: {reply.message!r})", reply.response)
+    return claimed
 
 
 def parse_message_waiting(msg: AmiMessage) -> MessageWaiting | None:

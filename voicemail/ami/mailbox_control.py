@@ -21,7 +21,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from voicemail.ami.actions import then_box_summary, voicemail_box_summary, voicemail_move, voicemail_remove
+from voicemail.ami.actions import (
+    VoicemailUser,
+    then_box_summary,
+    voicemail_box_summary,
+    voicemail_forward,
+    voicemail_move,
+    voicemail_remove,
+    voicemail_users_list,
+)
 from voicemail.ami.blocking import BlockingAmi
 from voicemail.ami.client import AmiActionError, AmiClient
 from voicemail.domain.errors import AmiError, InvalidInput
@@ -112,6 +120,24 @@ class AmiMailboxControl:
         self._client().run(lambda c: voicemail_remove(c, mailbox.context, mailbox.mailbox, folder, msg_id,
                                                       confirm=True), timeout=ACTION_TIMEOUT)
         return True
+
+    def user(self, mailbox: MailboxRef) -> VoicemailUser | None:
+        """The mailbox as VoicemailUsersList lists it (counts, maxmsg), or None when Asterisk has no such
+        mailbox."""
+        users = self._client().run(voicemail_users_list, timeout=ACTION_TIMEOUT)
+        found = [u for u in users if u.context == mailbox.context and u.mailbox == mailbox.mailbox]
+        return found[0] if found else None
+
+    def forward(self, source: MailboxRef, folder: str, msg_id: str, to: MailboxRef) -> bool:
+        """VoicemailForward into the INBOX of ``to``. True when re-reading that mailbox shows the copy in its
+        INBOX; False when it does not (the reply says "successful" all the same when the folder is full)."""
+
+        async def work(client: AmiClient) -> bool:
+            await voicemail_forward(client, source, folder, msg_id, to, "INBOX")
+            return any(item.msg_id == msg_id and item.folder == "INBOX"
+                       for item in await voicemail_box_summary(client, to.context, to.mailbox))
+
+        return self._client().run(work, timeout=ACTION_TIMEOUT)
 
     # --- Originate ------------------------------------------------------------------------------
     def originate_playback(self, channel: str, sound: str, caller_id: str, *, ring_timeout: float,

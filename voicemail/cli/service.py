@@ -126,6 +126,9 @@ def register(main: click.Group) -> None:
         if report.swaps_removed:
             click.echo(f"  spool: removed {report.swaps_removed} swap file(s) left by interrupted strips "
                        "(each held a sealed recording or a placeholder)")
+        if report.forwards_dropped:
+            click.echo(f"  forwarding: removed {report.forwards_dropped} forwarded copy(ies) Asterisk never made "
+                       "(with their sealed copy; the sender was told the forward failed)")
         if removed:
             click.echo(f"  vault: removed {removed} file(s) that no record points to (left by interrupted seals)")
         if report.new and not settings.broker_url:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from voicemail.audit.holds import Hold, covers
 from voicemail.audit.tables import cdrs, holds
 from voicemail.db.mailbox_counts import mailbox_counts
-from voicemail.db.models import LISTED, MessageRow, RecordingRow, utcnow
+from voicemail.db.models import LISTED, ForwardRow, MessageRow, RecordingRow, utcnow
 from voicemail.db.repository import _to_record
 from voicemail.domain.errors import NotFound
 from voicemail.domain.mailbox import InboxQuery, InboxRow
@@ -37,7 +37,9 @@ _COLUMNS = (MessageRow.id, MessageRow.context, MessageRow.mailbox, MessageRow.ms
             MessageRow.folder, MessageRow.spool_number, MessageRow.origtime, MessageRow.duration,
             MessageRow.urgent, MessageRow.caller_kind, MessageRow.caller_withheld, MessageRow.caller_name,
             MessageRow.caller_number, MessageRow.callerid_raw,
-            MessageRow.wrapped_dek.is_not(None).label("keyed"))
+            MessageRow.wrapped_dek.is_not(None).label("keyed"),
+            # forwarding: the message was forwarded to this mailbox by a colleague
+            select(ForwardRow.message_id).where(ForwardRow.message_id == MessageRow.id).exists().label("forwarded"))
 
 
 def _visible() -> ColumnElement[bool]:
@@ -234,9 +236,10 @@ class SqlMailboxStore:
 
     def finish_destroyed(self, message_id: str) -> None:
         """Last step: the row becomes a tombstone (ids kept so the spool scan never re-discovers it;
-        caller data, envelope and recording rows removed)."""
+        caller data, envelope, recording rows and a forwarding comment removed)."""
         with self._sessions.begin() as s:
             s.execute(delete(RecordingRow).where(RecordingRow.message_id == message_id))
+            s.execute(delete(ForwardRow).where(ForwardRow.message_id == message_id))
             s.execute(update(MessageRow).where(MessageRow.id == message_id).values(
                 state=DESTROYED, kek_id=None, wrapped_dek=None, envelope=b"", callerid_raw="",
                 caller_name=None, caller_number=None, updated_at=utcnow()))
@@ -294,4 +297,4 @@ def _row(r: object, formats: tuple[str, ...]) -> InboxRow:
         duration=int(get["duration"] or 0), urgent=bool(get["urgent"]), caller_kind=get["caller_kind"],
         caller_withheld=bool(get["caller_withheld"]), caller_name=get["caller_name"],
         caller_number=get["caller_number"], callerid_raw=get["callerid_raw"] or "", formats=formats,
-        sealed=bool(get["keyed"]) and bool(formats))
+        sealed=bool(get["keyed"]) and bool(formats), forwarded=bool(get.get("forwarded", False)))

@@ -258,3 +258,19 @@ class ImportRunRow(Base):
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ForwardRow(Base):
+    """A message one mailbox owner forwarded to another mailbox: the recipient's message (its own row, its
+    own sealed copy under its own data key), where it came from, who sent it on and their comment.
+
+    Removed with the recipient's message when that is destroyed (the comment is personal data)."""
+
+    __tablename__ = "message_forwards"
+
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    source_message_id: Mapped[str] = mapped_column(String(36), index=True)  # no key: the original may be shredded
+    forwarded_by: Mapped[str] = mapped_column(String(200))  # the sender's account
+    forwarder_label: Mapped[str] = mapped_column(String(200))  # "Alice Example (1001)": an internal person
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from voicemail.domain.forwarding import ForwardNote
 from voicemail.domain.models import MailboxRef
 from voicemail.domain.phone_call import CallStatus
 
@@ -59,6 +60,7 @@ class InboxRow:
     callerid_raw: str
     formats: tuple[str, ...]
     sealed: bool  # a wrapped key and recordings exist
+    forwarded: bool = False  # a colleague forwarded it to this mailbox
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class InboxItem:
     caller_number: str | None
     formats: tuple[str, ...] = ()
     playable: bool = True  # sealed audio is available
+    forwarded: bool = False  # a colleague forwarded it to this mailbox (who and why: forward_note)
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,13 @@ class CallHistoryPage:
     limit: int
 
 
+@dataclass(frozen=True)
+class Forwarded:
+    message_id: str  # the recipient's new message
+    to: MailboxRef
+    held: bool  # the original is under a legal hold (it stays so; the copy is not covered)
+
+
 class MailboxService(Protocol):
     def inbox(self, viewer: Viewer, mailbox: MailboxRef, query: InboxQuery) -> InboxPage: ...
 
@@ -184,3 +194,17 @@ class MailboxService(Protocol):
         ...
 
     def call_history(self, viewer: Viewer, offset: int, limit: int) -> CallHistoryPage: ...
+
+    @property
+    def forwards(self) -> bool:
+        """Whether messages can be forwarded to another mailbox on this site."""
+        ...
+
+    def forward(self, viewer: Viewer, message_id: str, to: str, comment: str = "") -> Forwarded:
+        """Copy the message into mailbox ``to`` with an optional comment. Owner only. InvalidInput /
+        Conflict (with a sentence for the person) when it cannot be done."""
+        ...
+
+    def forward_note(self, viewer: Viewer, message_id: str) -> ForwardNote | None:
+        """Who forwarded the message to its owner, and their comment."""
+        ...

@@ -13,6 +13,7 @@ STRIPPED = "stripped"  # the spool holds placeholders only; the vault holds the 
 VANISHED = "vanished"  # gone from the spool before we could seal it (deleted on the phone)
 SHREDDING = "shredding"  # the data key is destroyed; blobs / spool / row still to go
 DESTROYED = "destroyed"  # a tombstone: nothing of the message is left but its ids
+FORWARDING = "forwarding"  # a forwarded copy, sealed under its own key, on its way into the recipient's spool
 LISTED_STATES = (DISCOVERED, SEALED, STRIPPED)  # the states an inbox lists
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from voicemail.domain.models import Caller, Envelope, MailboxRef, SpoolProblem
+from voicemail.domain.models import Caller, Envelope, MailboxRef, SpoolMessage, SpoolProblem
 from voicemail.domain.ports import MessageStore, Spool
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ class ScanReport:
     new: int = 0
     swaps_removed: int = 0  # leftovers of interrupted strips that held only what is sealed
     left_to_import: int = 0  # older than an unfinished `voicemail import` run's cutoff: that run takes them
+    forwards_dropped: int = 0  # forwarded copies Asterisk never made, removed with their sealed copy
     problems: list[SpoolProblem] = field(default_factory=list)
     # messages in custody whose .txt the envelope parser refuses (caller treated as unknown), every scan
     envelopes_refused: list[SpoolProblem] = field(default_factory=list)
@@ -31,6 +33,16 @@ class ScanReport:
         self.left_to_import += other.left_to_import
         self.problems.extend(other.problems)
         self.envelopes_refused.extend(other.envelopes_refused)
+
+
+class ForwardArrivals(Protocol):
+    """Forwarded copies on their way into a mailbox (``voicemail.services.forward.Forwarder``)."""
+
+    def waiting(self, mailbox: MailboxRef) -> dict[str, str]: ...
+
+    def arrived(self, message_id: str, found: SpoolMessage) -> str | None: ...
+
+    def settle_stale(self) -> int: ...
 
 
 class Discovery:
@@ -52,6 +64,8 @@ class Discovery:
         self._classify = classify
         self._on_new = on_new
         self._import_cutoff = import_cutoff
+        # forwarding: a forwarded copy's placeholder is linked to its sealed copy, never sealed itself
+        self.forwards: ForwardArrivals | None = None
 
     def scan(self, mailbox: MailboxRef) -> ScanReport:
         report = ScanReport(mailboxes=1)
@@ -65,11 +79,22 @@ class Discovery:
             log.warning("spool entry left untouched: %s (%s)", problem.path, problem.reason)
         known = self._store.known_msg_ids(mailbox)
         cutoff = self._import_cutoff() if self._import_cutoff is not None else None
+        forwarded = self.forwards.waiting(mailbox) if self.forwards is not None else {}
         for message in result.messages:
             report.seen += 1
             if message.envelope_problem:
                 report.envelopes_refused.append(SpoolProblem(message.txt_path, message.envelope_problem))
+            if message.envelope.msg_id in forwarded and self.forwards is not None:
+                self.forwards.arrived(forwarded[message.envelope.msg_id], message)
+                continue
             if message.envelope.msg_id in known:
+                continue
+            if self._placeholder_only(message):
+                # e.g. Asterisk's own forward of a message in custody: it copied our placeholder, not audio
+                problem = SpoolProblem(message.txt_path, "only a placeholder (silence), no recording: a copy of a "
+                                                         "message in custody made outside the web inbox")
+                report.problems.append(problem)
+                log.warning("spool entry left untouched: %s (%s)", problem.path, problem.reason)
                 continue
             if cutoff is not None and message.envelope.origtime < cutoff:
                 report.left_to_import += 1
@@ -95,6 +120,12 @@ class Discovery:
             log.info("%d message(s) in %s left to the unfinished spool import", report.left_to_import, mailbox)
         return report
 
+    def _placeholder_only(self, message: SpoolMessage) -> bool:
+        try:
+            return bool(message.audio) and all(self._spool.is_placeholder(message, a.fmt) for a in message.audio)
+        except Exception:  # unreadable now: custody decides (and reports) as for any new message
+            return False
+
     def reconcile(self, extra_mailboxes: Iterable[MailboxRef] = (),
                   progress: Callable[[int], Callable[[int], None]] | None = None) -> ScanReport:
         """A full pass over every mailbox in the spool (plus any Asterisk told us about). ``progress`` is
@@ -106,4 +137,9 @@ class Discovery:
             report.add(self.scan(mailbox))
             if step is not None:
                 step(1)
+        if self.forwards is not None:
+            try:
+                report.forwards_dropped = self.forwards.settle_stale()
+            except Exception as exc:  # never fails the reconciliation; the next one tries again
+                log.warning("settling forwarded copies left on their way failed: %s", type(exc).__name__)
         return report

@@ -69,4 +69,5 @@ def to_item(row: InboxRow, viewer: Viewer, *, admin_sees_external: bool = False)
         name, number = None, None
     return InboxItem(id=row.id, mailbox=row.mailbox, folder="INBOX" if row.folder in NEW_FOLDERS else "Old",
                      received_at=row.origtime, duration=row.duration, urgent=row.urgent, caller_kind=kind,
-                     caller_name=name, caller_number=number, formats=row.formats, playable=row.sealed)
+                     caller_name=name, caller_number=number, formats=row.formats, playable=row.sealed,
+                     forwarded=row.forwarded)

@@ -19,11 +19,13 @@ from dataclasses import replace
 from typing import Any, Literal, Protocol
 
 from voicemail.audit.chain import AuditEvent
-from voicemail.domain.errors import Conflict, FeatureUnavailable, NotFound, VoicemailError
+from voicemail.domain.errors import Conflict, FeatureUnavailable, InvalidInput, NotFound, VoicemailError
+from voicemail.domain.forwarding import ForwardNote
 from voicemail.domain.mailbox import (
     AudioStream,
     ByteRange,
     CallHistoryPage,
+    Forwarded,
     InboxItem,
     InboxPage,
     InboxQuery,
@@ -35,6 +37,7 @@ from voicemail.domain.phone_call import CallStatus
 from voicemail.domain.ports import Shredder
 from voicemail.domain.records import MessageRecord
 from voicemail.services.call_history import CallQuery, call_history
+from voicemail.services.forward import Forwarder
 from voicemail.services.inbox import check_query, may_list, require_listing, search_scope, to_item
 from voicemail.services.phone_playback import PhonePlayback
 from voicemail.services.playback import AudioSource
@@ -90,6 +93,7 @@ class MailboxServices:
         self._phone = phone
         self._admin_sees_external = admin_sees_external
         self._call_device_template = call_device_template  # whose device placed a call (call_history)
+        self.forwarder: Forwarder | None = None  # set by the composition root when Asterisk is configured
 
     # --- reading ------------------------------------------------------------------------------------
     def inbox(self, viewer: Viewer, mailbox: MailboxRef, query: InboxQuery) -> InboxPage:
@@ -198,6 +202,31 @@ class MailboxServices:
             details["asterisk_folder"] = self._out_of_sight(row.id, row.mailbox, row.msg_id)
         # The owner sees the same success either way; only auditors read this record.
         self._event(viewer, "message.delete", row.id, details=details)
+
+    @property
+    def forwards(self) -> bool:
+        """Whether forwarding to another mailbox is possible here (it needs Asterisk)."""
+        return self.forwarder is not None
+
+    def forward(self, viewer: Viewer, message_id: str, to: str, comment: str = "") -> Forwarded:
+        """Copy the message into another mailbox (sealed under its own key) with an optional comment.
+        Owner only. A held message may be forwarded: the original stays as it is. A refusal (no such
+        mailbox, your own, full, still being secured) raises InvalidInput / Conflict and is audited."""
+        row = self._owned(viewer, message_id, "message.forward")
+        if self.forwarder is None:
+            raise FeatureUnavailable("Forwarding needs the connection to the phone system, which is not set up here")
+        record = self._store.get(row.id)
+        try:
+            return self.forwarder.forward(viewer, record, to, comment, held=self._holds.is_held(record))
+        except (InvalidInput, Conflict) as exc:
+            self._event(viewer, "message.forward", row.id, outcome="error", reason=str(exc)[:200],
+                        details={"to": to.strip()[:80]})
+            raise
+
+    def forward_note(self, viewer: Viewer, message_id: str) -> ForwardNote | None:
+        """Who forwarded this message and their comment (its owner only; None when it was not forwarded)."""
+        row = self._owned(viewer, message_id, "message.view")
+        return self.forwarder.note(row.id) if self.forwarder is not None else None
 
     def tuck_away_hidden(self) -> int:
         """Move to HOLD_FOLDER the hidden messages that are not there yet (Asterisk was unreachable when

@@ -22,6 +22,7 @@ from mailer.compose import compose
 from mailer.facts import NotificationFacts
 from mailer.settings import MailSettings
 from voicemail.domain.errors import InvalidInput, LeaseLost, PermanentError, TransientError
+from voicemail.domain.forwarding import ForwardNote
 from voicemail.domain.models import MailboxRef
 from voicemail.domain.ports import Directory, Mailer, MessageStore, OwnerPreferences
 from voicemail.domain.records import MessageRecord
@@ -42,7 +43,8 @@ class Notifier:
     def __init__(self, store: MessageStore, mailer: Mailer, mail_settings: MailSettings,
                  settings: NotifySettings, directory: Directory | None = None,
                  failpoints: Failpoints | None = None, preferences: OwnerPreferences | None = None,
-                 new_messages: Callable[[MailboxRef], int] | None = None) -> None:
+                 new_messages: Callable[[MailboxRef], int] | None = None,
+                 forward_note: Callable[[str], ForwardNote | None] | None = None) -> None:
         self._store = store
         self._mailer = mailer
         self._mail = mail_settings
@@ -51,6 +53,7 @@ class Notifier:
         self._fail = failpoints or Failpoints()
         self._preferences = preferences
         self._new_messages = new_messages
+        self._forward_note = forward_note  # who forwarded a message to its owner, and their comment
 
     def _new_count(self, mailbox: MailboxRef) -> int:
         """New messages in the mailbox, this one included (1 when they cannot be counted)."""
@@ -100,6 +103,7 @@ class Notifier:
                 raise LeaseLost(f"notification {notification_id}: another worker took it over")
 
         record = self._store.get(work.message_id)
+        note = self._forward_note(record.id) if self._forward_note is not None else None
         try:
             address, name, zone = self._recipient(record)
             facts = NotificationFacts(
@@ -109,7 +113,8 @@ class Notifier:
                 duration_seconds=max(0, record.duration), urgent=record.urgent,
                 player_url=f"{self._settings.web_base_url.rstrip('/')}/messages/{record.id}",
                 owner_timezone=zone, new_count=self._new_count(record.mailbox),
-                play_on_phone=self._settings.play_on_phone)
+                play_on_phone=self._settings.play_on_phone,
+                forwarded_by=note.forwarder_label if note else "", forward_comment=note.comment if note else "")
             email = compose(facts, self._mail)
             self._mailer.send(email, before_commit)
             self._fail.hit("notify.after_send")

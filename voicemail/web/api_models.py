@@ -22,6 +22,7 @@ class MessageOut(BaseModel):
     caller_number: str | None
     formats: list[str]
     playable: bool
+    forwarded: bool = False  # a colleague forwarded it to this mailbox
 
 
 class MessagePage(BaseModel):

@@ -15,6 +15,7 @@ from voicemail.web import (
     routes_api,
     routes_audit,
     routes_bulk,
+    routes_forward,
     routes_investigation,
     routes_pages,
     status,
@@ -44,6 +45,7 @@ def create_app(deps: WebDeps) -> FastAPI:
     app.include_router(routes_api.router)
     app.include_router(routes_bulk.router)
     app.include_router(routes_account.router)
+    app.include_router(routes_forward.router)
     app.include_router(routes_pages.router)
     app.include_router(routes_audit.router)  # auditor, investigator, cleared administrator pages
     app.include_router(routes_investigation.router)

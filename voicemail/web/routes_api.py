@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from voicemail.domain.errors import InvalidInput
+from voicemail.domain.errors import Conflict, FeatureUnavailable, InvalidInput
 from voicemail.domain.mailbox import InboxItem, InboxPage, InboxQuery
 from voicemail.domain.phone_call import CallStatus
 from voicemail.web import authz
@@ -37,6 +37,16 @@ class SigninBody(BaseModel):
     username: str = Field(max_length=200)
     password: str = Field(max_length=1024)
     totp: str = Field(default="", max_length=16)
+
+
+class ForwardBody(BaseModel):
+    to: str = Field(max_length=170, description="the mailbox to forward to: 2001 or 2001@context")
+    comment: str = Field(default="", max_length=2000, description="optional text for the recipient (500 characters)")
+
+
+class ForwardOut(BaseModel):
+    to: str  # the mailbox it went to, mailbox@context
+    forwarded: bool
 
 
 class SettingsBody(BaseModel):
@@ -163,6 +173,21 @@ def play_on_phone(request: Request, message_id: str) -> dict[str, Any]:
     mailbox = web_deps(request).mailbox
     call_id = mailbox.play_on_phone(viewer, mid)
     return call_json(mailbox.phone_call(viewer, call_id))
+
+
+@router.post("/messages/{message_id}/forward", status_code=201, response_model=ForwardOut)
+def forward(body: ForwardBody, request: Request, message_id: str) -> dict[str, Any]:
+    """Forward the message to another mailbox with an optional comment (201). 400 / 409 with a plain
+    reason: no such mailbox, your own, the recipient's mailbox full, already there, still being secured."""
+    mid = authz.message_id(message_id)
+    viewer = authz.owner_viewer(request, "message.forward", mid)
+    try:
+        done = web_deps(request).mailbox.forward(viewer, mid, body.to, body.comment)
+    except FeatureUnavailable:
+        raise
+    except Conflict as exc:
+        raise HTTPException(409, str(exc)[:200]) from None
+    return {"to": str(done.to), "forwarded": True}
 
 
 @router.get("/phone-calls/{call_id}", response_model=CallRef)

@@ -38,7 +38,8 @@ NOTICES = {"read": "Marked as read.", "unread": "Marked as unread.", "deleted": 
            "calling": "Calling your phone. Answer it to hear the message.", "saved": "Settings saved.",
            "pin": "Phone PIN changed.",
            "password": "Password changed. Every other place you were signed in has been signed out.",
-           "totp": "Two-step sign-in is on. From now on, sign-in asks for a code from your app."}
+           "totp": "Two-step sign-in is on. From now on, sign-in asks for a code from your app.",
+           "forwarded": "Message forwarded."}
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -163,7 +164,7 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
 # --- one message ---------------------------------------------------------------------------------
 @router.get("/messages/{message_id}")
 def player(request: Request, message_id: str, n: str | None = Query(None, max_length=20),
-           call: str | None = Query(None, max_length=32)) -> Response:
+           call: str | None = Query(None, max_length=32), to: str | None = Query(None, max_length=170)) -> Response:
     v = authz.viewer(request)
     mailbox = web_deps(request).mailbox
     item = mailbox.message(v, authz.message_id(message_id))
@@ -171,10 +172,19 @@ def player(request: Request, message_id: str, n: str | None = Query(None, max_le
     if call and v.owns(item.mailbox):
         with contextlib.suppress(InvalidInput, NotFound):  # an old or foreign call id: just no status
             phone_call = mailbox.phone_call(v, authz.call_id(call))
-    return render(request, "message.html", {"m": item, "can_listen": v.owns(item.mailbox),
+    owner = v.owns(item.mailbox)
+    return render(request, "message.html", {"m": item, "can_listen": owner,
                                             "caller_label": caller_label, "caller_of": caller_display,
-                                            "notice": notice(n), "plays_on_phones": mailbox.plays_on_phones,
-                                            "phone_call": phone_call})
+                                            "notice": _forward_notice(n, to), "phone_call": phone_call,
+                                            "plays_on_phones": mailbox.plays_on_phones, "forwards": mailbox.forwards,
+                                            "forward_note": mailbox.forward_note(v, item.id) if owner else None})
+
+
+def _forward_notice(n: str | None, to: str | None) -> str:
+    if n == "forwarded" and to:
+        with contextlib.suppress(InvalidInput):
+            return f"Message forwarded to mailbox {MailboxRef.parse(to).mailbox}."
+    return notice(n)
 
 
 @router.get("/messages/{message_id}/delete")

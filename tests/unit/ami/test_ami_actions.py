@@ -18,6 +18,7 @@ from voicemail.ami.actions import (
     mailbox_count,
     parse_message_waiting,
     voicemail_box_summary,
+    voicemail_forward,
     voicemail_move,
     voicemail_refresh,
     voicemail_remove,
@@ -27,10 +28,12 @@ from voicemail.ami.client import AmiActionError, AmiClient
 from voicemail.ami.parser import AmiMessage, AmiParser
 from voicemail.ami.session import AmiResponse
 from voicemail.domain.errors import InvalidInput
+from voicemail.domain.models import MailboxRef
 
 Q1, Q2B, Q5 = "q1-voicemail-session", "q2b-vm-move-remove-forward", "q5-urgent-message"
 MOVED = "1795979530-00000001"  # q2b: moved INBOX -> Old by lab-003
 REMOVED = "1795979530-00000006"  # q2b: removed by lab-004
+FORWARDED = "1795979530-00000004"  # q2b: forwarded to 2001 by lab-005
 
 
 def with_server(answers: dict[str, tuple[str, str]], captures: Path,
@@ -61,9 +64,9 @@ def with_server(answers: dict[str, tuple[str, str]], captures: Path,
 def test_users_list_parses_entries_and_null_email(captures: Path) -> None:
     async def body(client: AmiClient, server: FakeAsterisk) -> None:
         users = await voicemail_users_list(client)
-        assert users == [VoicemailUser("default", "1001", "Alice Internal", "alice@example.test", 0, 0),
-                         VoicemailUser("default", "1002", "Bob Internal", None, 0, 0),
-                         VoicemailUser("default", "2001", "Carol", None, 0, 0)]
+        assert users == [VoicemailUser("default", "1001", "Alice Internal", "alice@example.test", 0, 0, 100),
+                         VoicemailUser("default", "1002", "Bob Internal", None, 0, 0, 100),
+                         VoicemailUser("default", "2001", "Carol", None, 0, 0, 100)]
 
     with_server({"VoicemailUsersList": (Q1, "lab-002")}, captures, body)
 
@@ -116,6 +119,19 @@ def test_move_that_claims_success_but_did_not_move_raises_with_confirm(captures:
             await voicemail_move(client, "default", "1002", "INBOX", MOVED, "Old", confirm=True)
 
     with_server({"VoicemailMove": (Q2B, "lab-003"), "VoicemailBoxSummary": (Q2B, "lab-002")}, captures, body)
+
+
+def test_forward_sends_the_q2b_headers_and_reads_the_claim(captures: Path) -> None:
+    async def body(client: AmiClient, server: FakeAsterisk) -> None:
+        claimed = await voicemail_forward(client, MailboxRef("default", "1002"), "INBOX", FORWARDED,
+                                          MailboxRef("default", "2001"))
+        assert claimed is True
+        sent = server.received("VoicemailForward")[0]
+        assert [(k, v) for k, v in sent.headers[2:]] == [
+            ("Context", "default"), ("Mailbox", "1002"), ("Folder", "INBOX"), ("ID", FORWARDED),
+            ("ToContext", "default"), ("ToMailbox", "2001"), ("ToFolder", "INBOX")]
+
+    with_server({"VoicemailForward": (Q2B, "lab-005")}, captures, body)
 
 
 def test_remove_is_confirmed_gone(captures: Path) -> None:

@@ -64,3 +64,31 @@ def test_withheld_caller_gets_no_call_back_link() -> None:
 def test_internal_caller_without_a_number_gets_no_call_back_link() -> None:
     email = compose(facts(internal("Reception Desk", "")), SETTINGS)
     assert "tel:" not in email.html and "Call back" not in email.text
+
+
+def test_a_forwarded_message_names_the_colleague_and_shows_the_comment_escaped() -> None:
+    comment = 'Please call back <a href="https://evil.example">here</a>\r\nBcc: x@evil.example\n\n& thanks'
+    email = compose(facts(internal(), forwarded_by="Alice Example (1001)", forward_comment=comment), SETTINGS)
+    assert email.subject.startswith("Fwd: ")
+    assert "Forwarded to you by Alice Example (1001) (internal)." in email.text
+    assert "  | Bcc: x@evil.example\n" in email.text  # a line of the comment, never a header
+    assert "Forwarded to you by <strong>Alice Example (1001)</strong> (internal)." in email.html
+    assert "&lt;a href=&quot;https://evil.example&quot;&gt;here&lt;/a&gt;" in email.html
+    assert "<a href=\"https://evil.example\"" not in email.html and "&amp; thanks" in email.html
+
+
+def test_a_forwarded_outside_callers_message_still_says_nothing_of_the_caller() -> None:
+    email = compose(facts(spoofed_external(), forwarded_by="Alice Example (1001)", forward_comment=""), SETTINGS)
+    for part in (email.subject, email.text, email.html):
+        assert EXTERNAL_NAME not in part and EXTERNAL_NUMBER not in part
+    assert "Their comment" not in email.text and "Forwarded to you by Alice Example (1001)" in email.text
+
+
+def test_a_long_comment_is_cut_at_the_limit() -> None:
+    email = compose(facts(internal(), forwarded_by="Alice (1001)", forward_comment="y" * 2000), SETTINGS)
+    assert "y" * 500 in email.text and "y" * 501 not in email.text
+
+
+def test_a_message_that_was_not_forwarded_says_nothing_of_forwarding() -> None:
+    email = compose(facts(internal()), SETTINGS)
+    assert not email.subject.startswith("Fwd:") and "Forwarded" not in email.text + email.html

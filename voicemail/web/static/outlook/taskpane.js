@@ -18,10 +18,12 @@
     $("status").className = isError ? "error" : "";
   }
 
-  function api(method, path) {
+  function api(method, path, body) {
     var headers = { "Accept": "application/json" };
     if (token) { headers["Authorization"] = "Bearer " + token; }
-    return fetch(path, { method: method, headers: headers, credentials: "omit" }).then(function (r) {
+    var init = { method: method, headers: headers, credentials: "omit" };
+    if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    return fetch(path, init).then(function (r) {
       if (r.status === 401) { token = null; showSignin(); throw new Error("Your sign-in has ended. Sign in again."); }
       if (!r.ok) {
         return r.json().catch(function () { return {}; }).then(function (b) {
@@ -60,6 +62,7 @@
       && me.mailboxes.indexOf(m.mailbox.mailbox + "@" + m.mailbox.context) >= 0;
     $("player").hidden = !owner;
     $("actions").hidden = !owner;
+    $("fwd").hidden = !owner;
     $("signin").hidden = true;
     $("message").hidden = false;
   }
@@ -107,6 +110,19 @@
     api("POST", "/api/v1/messages/" + message.id + "/play-on-phone").then(function (r) { return r.json(); })
       .then(function (call) { $("call-status").textContent = call.message; })
       .catch(function (e) { status(e.message, true); });
+  }
+
+  function forwardMessage(event) {
+    event.preventDefault();
+    var to = $("fwd-to").value.trim();
+    api("POST", "/api/v1/messages/" + message.id + "/forward", { to: to, comment: $("fwd-comment").value })
+      .then(function (r) { return r.json(); })
+      .then(function (done) {
+        $("fwd-form").reset();
+        $("fwd").open = false;
+        status("Forwarded to mailbox " + done.to.split("@")[0] + ".");
+      })
+      .catch(function (e) { status(e.message, true); $("fwd-to").focus(); });
   }
 
   function savedSpeed() {
@@ -200,6 +216,7 @@
     $("mark").addEventListener("click", mark);
     $("delete").addEventListener("click", del);
     $("phone").addEventListener("click", playOnPhone);
+    $("fwd-form").addEventListener("submit", forwardMessage);
     $("audio").addEventListener("play", function () {
       if (!audioUrl) { $("audio").pause(); loadAudio().then(function () { return $("audio").play(); })
         .catch(function (e) { status(e.message, true); }); }
