@@ -31,6 +31,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from typing import BinaryIO
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cryptography
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from voicemail.vault import DEFAULT_CHUNK_SIZE, FileVault, new_data_key
@@ -101,6 +103,43 @@ def baseline(data: bytes, chunk: int, repeat: int) -> tuple[float, float]:
             aead.decrypt(nonces[n], frame, aad)
 
     return best_of(repeat, encrypt), best_of(repeat, decrypt)
+
+
+def two_thread_parallelism(work: Callable[[], None]) -> float:
+    """CPU seconds per wall second while two threads run ``work``: 2.0 if they run in parallel (the
+    call releases the GIL), 1.0 if the GIL serializes them (lower still on a loaded machine)."""
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return (time.process_time() - cpu) / (time.perf_counter() - wall)
+
+
+def gil_check() -> dict[str, float]:
+    """Which of the seal's CPU steps can overlap on two threads (the reason for its thread layout)."""
+    data = os.urandom(4 << 20)
+    key = new_data_key()
+    aead = AESGCM(key)
+
+    def aes_gcm() -> None:
+        out = bytearray(len(data) + 16)
+        for _ in range(40):
+            aead.encrypt_into(b"\0" * 12, data, b"", out)
+
+    def aes_gcm_stream() -> None:
+        out = bytearray(len(data) + 15)
+        for _ in range(40):
+            Cipher(algorithms.AES(key), modes.GCM(b"\0" * 12)).encryptor().update_into(data, out)
+
+    def sha256() -> None:
+        for _ in range(10):
+            hashlib.sha256(data)
+
+    return {name: two_thread_parallelism(work) for name, work in
+            [("AESGCM.encrypt_into", aes_gcm), ("Cipher GCM update_into", aes_gcm_stream),
+             ("hashlib.sha256", sha256)]}
 
 
 def serial_seal(source: BinaryIO, sink: BinaryIO, dek: bytes, chunk: int) -> None:
@@ -261,6 +300,7 @@ def run(work: Path, pcm_bytes: int, repeat: int) -> None:
               for mode in ("seal", "open") for trace in (True, False)}
     enc_s, dec_s = baseline(wav.read_bytes(), chunk, repeat)
     times, digest = vault_times(vault, wav, out, repeat)
+    parallel = gil_check()
     assert digest == file_sha256(wav) == file_sha256(out), "round trip changed the file"
 
     print(f"vault benchmark: {size:,}-byte WAV-like file, chunk {chunk} B, batches of {BATCH_BYTES >> 20} MiB, "
@@ -285,6 +325,8 @@ def run(work: Path, pcm_bytes: int, repeat: int) -> None:
                         ("  reference: seal work without any fsync", "seal_no_fsync"),
                         ("  reference: seal on one thread, 64 KiB steps", "seal_one_thread")]:
         print(f"{label:<46}{rate(times[name][0]):>7.0f}{'':>8}{min(copy) / times[name][0]:>9.0%}")
+    print("  two threads at once, CPU s per wall s (2.00: GIL released, 1.00: serialized): "
+          + ", ".join(f"{name} {value:.2f}" for name, value in parallel.items()))
     print()
     print(f"{'in-memory baselines (MB/s)':<46}{'best':>7}{'':>8}{'vs base':>9}   target")
     for label, seconds, base in [("baseline encrypt (in memory, AES-GCM only)", enc_s, None),

@@ -16,13 +16,15 @@ The bytes on disk are exactly those of the format, chunk by chunk; only the work
   to disk (``sync_file_range``), so the caller's final fsync waits for the tail only, not for the whole
   file. The fsync itself stays the caller's, and still decides durability.
 
-A message that fits in one batch (a minute of 8 kHz audio does) is sealed inline, without threads.
+A message that fits in one batch (a minute of 8 kHz audio does) is sealed inline, without threads, and
+so is every message when the process may use one CPU only.
 Memory: ``RING + 2`` batch buffers (about 6 MiB), whatever the size of the message.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -36,6 +38,14 @@ BATCH_BYTES = 1 << 20  # plaintext read, encrypted and written at a time (rounde
 RING = 4  # input buffers being hashed, encrypted or read (the reader may run two batches ahead)
 
 Nonce = Callable[[int, bool], bytes]  # (chunk index, last chunk?) -> 12-byte nonce
+
+
+def several_cpus() -> bool:
+    """Whether this process may run on more than one CPU (the threads only pay when it can)."""
+    try:
+        return len(os.sched_getaffinity(0)) > 1
+    except (AttributeError, OSError):  # no affinity on this platform
+        return (os.cpu_count() or 1) > 1
 
 
 def read_into(source: BinaryIO, view: memoryview) -> int:
@@ -114,6 +124,24 @@ class _BatchSealer:
                 pending.result()
 
 
+def _seal_inline(source: BinaryIO, sealer: _BatchSealer, digest: Any, first: memoryview,
+                 count: int) -> tuple[str, int]:
+    """Batch after batch on the calling thread (``first`` holds the first ``count`` bytes read)."""
+    span, size = len(first), count
+    current, spare = first, memoryview(bytearray(0))
+    while True:
+        more = 0
+        if count == span:  # read ahead: the last-chunk flag must be right when a chunk is sealed
+            spare = spare if len(spare) else memoryview(bytearray(span))
+            more = read_into(source, spare)
+            size += more
+        digest.update(current[:count])
+        sealer.seal(current[:count], final=not more)
+        if not more:
+            return digest.hexdigest(), size
+        current, spare, count = spare, current, more
+
+
 def seal_chunks(source: BinaryIO, sink: BinaryIO, aead: AESGCM, header: bytes, nonce: Nonce,
                 chunk_size: int, *, start_writeback: bool = False) -> tuple[str, int]:
     """Write every chunk of ``source`` to ``sink`` (after the header, already written); return the hex
@@ -124,10 +152,8 @@ def seal_chunks(source: BinaryIO, sink: BinaryIO, aead: AESGCM, header: bytes, n
     digest = hashlib.sha256()
     views = [memoryview(bytearray(span))]
     size = read_into(source, views[0])
-    if size < span:  # the whole message is one batch: no threads
-        digest.update(views[0][:size])
-        sealer.seal(views[0][:size], final=True)
-        return digest.hexdigest(), size
+    if size < span or not several_cpus():  # one batch, or nothing to overlap with: no threads
+        return _seal_inline(source, sealer, digest, views[0], size)
     views += [memoryview(bytearray(span)) for _ in range(RING - 1)]
     hashed: list[Future[None] | None] = [None] * RING
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seal-sha256") as hasher, \

@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import subprocess
+import sys
 from pathlib import Path
 from typing import BinaryIO
 
@@ -13,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from voicemail.domain.errors import IntegrityError
-from voicemail.vault import FileVault, new_data_key, sealed_stream
+from voicemail.vault import FileVault, new_data_key, seal_writer, sealed_stream
 from voicemail.vault.seal_writer import BATCH_BYTES, RING
 from voicemail.vault.sealed_stream import DEFAULT_CHUNK_SIZE, chunk_nonce, encode_header, seal_stream
 
@@ -210,3 +212,22 @@ def test_a_read_error_mid_message_fails_the_seal_and_leaves_no_file(tmp_path: Pa
         vault.seal(BrokenSource(2 * B + 5), "m", new_data_key(), KEY_ID)  # type: ignore[arg-type]
     assert not vault.exists("m")
     assert [name for _, name, _ in vault.listing()] == []
+
+
+@pytest.mark.parametrize("size", [B - 1, B, 2 * B, 2 * B + C + 3])
+@pytest.mark.usefixtures("fixed_prefix")
+def test_a_process_bound_to_one_cpu_seals_the_same_bytes_without_threads(
+        monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    monkeypatch.setattr(seal_writer, "several_cpus", lambda: False)
+    monkeypatch.setattr(seal_writer, "ThreadPoolExecutor", None)  # any use of a thread would fail
+    data, dek, sink = payload(size), new_data_key(), io.BytesIO()
+    result = seal_stream(io.BytesIO(data), sink, dek, KEY_ID)
+    assert sink.getvalue() == chunk_by_chunk(data, dek, C)
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_process_pinned_to_one_cpu_is_told_apart() -> None:
+    pinned = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+              "from voicemail.vault.seal_writer import several_cpus; print(several_cpus())")
+    done = subprocess.run([sys.executable, "-c", pinned], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
