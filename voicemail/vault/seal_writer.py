@@ -2,8 +2,8 @@
 
 The bytes on disk are exactly those of the format, chunk by chunk; only the work is arranged for speed:
 
-* the source is read ``BATCH_BYTES`` at a time (a whole number of chunks) into preallocated buffers
-  (``readinto``), each chunk is encrypted with ``AESGCM.encrypt_into`` into a preallocated output
+* the source is read ``BATCH_BYTES`` at a time (a whole number of chunks), after the first batch into
+  preallocated buffers (``readinto``), each chunk is encrypted with ``AESGCM.encrypt_into`` into a preallocated output
   buffer, and the batch goes out in one ``write``: no per-chunk allocation or copy;
 * three threads share the work. ``hashlib`` releases the GIL while it hashes a buffer and so do file
   reads and writes; the AES binding (cryptography 50) holds it. So the SHA-256 of the plaintext (the
@@ -16,8 +16,10 @@ The bytes on disk are exactly those of the format, chunk by chunk; only the work
   to disk (``sync_file_range``), so the caller's final fsync waits for the tail only, not for the whole
   file. The fsync itself stays the caller's, and still decides durability.
 
-A message that fits in one batch (a minute of 8 kHz audio does) is sealed inline, without threads, and
-so is every message when the process may use one CPU only.
+A message shorter than ``PIPELINE_MIN_BYTES`` (4 MiB, four minutes of 8 kHz audio), or whose length is
+unknown (a pipe, an in-memory stream), is sealed on the calling thread, chunk by chunk (hash, encrypt,
+write while the chunk is in the CPU cache), and so is every message when the process may use one CPU
+only.
 Memory: ``RING + 2`` batch buffers (about 6 MiB), whatever the size of the message.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -36,6 +39,9 @@ from voicemail.vault.private_files import start_writeback as _start_writeback
 TAG_BYTES = 16
 BATCH_BYTES = 1 << 20  # plaintext read, encrypted and written at a time (rounded down to whole chunks)
 RING = 4  # input buffers being hashed, encrypted or read (the reader may run two batches ahead)
+# Threads pay from a few batches on: below, starting them and filling their buffers costs more CPU than
+# the overlap saves (a 3 MB message took 2x the CPU of the one-thread seal).
+PIPELINE_MIN_BYTES = 4 * BATCH_BYTES
 
 Nonce = Callable[[int, bool], bytes]  # (chunk index, last chunk?) -> 12-byte nonce
 
@@ -46,6 +52,41 @@ def several_cpus() -> bool:
         return len(os.sched_getaffinity(0)) > 1
     except (AttributeError, OSError):  # no affinity on this platform
         return (os.cpu_count() or 1) > 1
+
+
+def remaining_bytes(source: BinaryIO) -> int | None:
+    """Bytes left in ``source`` if it is a regular file (None for pipes and in-memory streams)."""
+    try:
+        status = os.fstat(source.fileno())
+        return status.st_size - source.tell() if stat.S_ISREG(status.st_mode) else None
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both of the last two
+        return None
+
+
+def read_first(source: BinaryIO, size: int) -> memoryview:
+    """Up to ``size`` bytes, fewer only at end of file. Unlike a preallocated buffer this costs only
+    what was read: most messages are far smaller than a batch."""
+    data = source.read(size)
+    if len(data) == size or not data:
+        return memoryview(data)
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = source.read(size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return memoryview(b"".join(parts))
+
+
+def writable(views: list[memoryview], at: int, size: int) -> memoryview:
+    """``views[at]`` if it is a buffer to read into, else a new one of ``size`` bytes in its place (the
+    first batch was read into a bytes object, dropped here before its successor is allocated)."""
+    if views[at].readonly or len(views[at]) != size:
+        views[at] = memoryview(b"")
+        views[at] = memoryview(bytearray(size))
+    return views[at]
 
 
 def read_into(source: BinaryIO, view: memoryview) -> int:
@@ -66,18 +107,18 @@ def read_into(source: BinaryIO, view: memoryview) -> int:
 
 
 class _BatchSealer:
-    """Encrypts whole batches of plaintext into one of two output buffers and writes each out, on the
-    ``writer`` thread if there is one (``write`` and ``sync_file_range`` release the GIL and may block
-    on the disk; encryption of the next batch goes on meanwhile)."""
+    """Seals batches of plaintext: ``seal`` encrypts a batch into one of two output buffers and has the
+    ``writer`` thread write it (``write`` and ``sync_file_range`` release the GIL and may block on the
+    disk; encryption of the next batch goes on meanwhile); ``seal_hashing`` does a batch chunk by chunk
+    on the calling thread, hash included."""
 
     def __init__(self, sink: BinaryIO, aead: AESGCM, header: bytes, nonce: Nonce, chunk_size: int,
-                 per_batch: int, start_writeback: bool) -> None:
+                 start_writeback: bool) -> None:
         self._sink = sink
         self._aead = aead
         self._header = header
         self._nonce = nonce
         self._chunk = chunk_size
-        self._frames = per_batch * (chunk_size + TAG_BYTES)
         self._outs: list[memoryview] = []
         self._writes: list[Future[None] | None] = [None, None]
         self._fd = sink.fileno() if start_writeback else None
@@ -88,15 +129,19 @@ class _BatchSealer:
 
     def seal(self, plain: memoryview, final: bool) -> None:
         """Encrypt and write ``plain`` (whole chunks, except possibly in the final batch)."""
-        turn = self._batches % 2 if self.writer is not None else 0
+        assert self.writer is not None, "batches go out on the writing thread"
+        turn = self._batches % 2
         self._batches += 1
         pending = self._writes[turn]
         if pending is not None:
             pending.result()  # the buffer was written out (or its error is raised here)
-        while len(self._outs) <= turn:
-            self._outs.append(memoryview(bytearray(self._frames)))
-        out, chunk = self._outs[turn], self._chunk
+        chunk = self._chunk
         count = max(1, -(-len(plain) // chunk))  # an empty message is one empty final chunk
+        while len(self._outs) <= turn:
+            self._outs.append(memoryview(b""))
+        if len(self._outs[turn]) < len(plain) + count * TAG_BYTES:  # a small message gets a small one
+            self._outs[turn] = memoryview(bytearray(len(plain) + count * TAG_BYTES))
+        out = self._outs[turn]
         at = 0
         for n in range(count):
             piece = plain[n * chunk:(n + 1) * chunk]
@@ -106,14 +151,28 @@ class _BatchSealer:
             at = end
             self.index += 1
         self._end += at
-        if self.writer is None:
-            self._write(out[:at], self._end)
-        else:
-            self._writes[turn] = self.writer.submit(self._write, out[:at], self._end)
+        self._writes[turn] = self.writer.submit(self._write, out[:at], self._end, final)
 
-    def _write(self, frames: memoryview, end: int) -> None:
+    def seal_hashing(self, plain: memoryview, final: bool, digest: Any) -> None:
+        """Hash, encrypt and write ``plain`` one chunk at a time, while the chunk is in the CPU cache:
+        on one thread this beats whole batches (a message of one batch is sealed this way)."""
+        chunk = self._chunk
+        count = max(1, -(-len(plain) // chunk))
+        for n in range(count):
+            piece = plain[n * chunk:(n + 1) * chunk]
+            digest.update(piece)
+            self._sink.write(self._aead.encrypt(self._nonce(self.index, final and n == count - 1), piece,
+                                                self._header))
+            self._end += len(piece) + TAG_BYTES
+            self.index += 1
+        self._hint_writeback(self._end, final)
+
+    def _write(self, frames: memoryview, end: int, final: bool) -> None:
         self._sink.write(frames)
-        if self._fd is not None:
+        self._hint_writeback(end, final)
+
+    def _hint_writeback(self, end: int, final: bool) -> None:
+        if self._fd is not None and not final:  # the final batch is the caller's fsync's business
             self._sink.flush()
             _start_writeback(self._fd, end)
 
@@ -125,21 +184,21 @@ class _BatchSealer:
 
 
 def _seal_inline(source: BinaryIO, sealer: _BatchSealer, digest: Any, first: memoryview,
-                 count: int) -> tuple[str, int]:
-    """Batch after batch on the calling thread (``first`` holds the first ``count`` bytes read)."""
-    span, size = len(first), count
-    current, spare = first, memoryview(bytearray(0))
+                 span: int) -> tuple[str, int]:
+    """Batch after batch of ``span`` bytes on the calling thread (``first`` is the first batch read; a
+    shorter one is the whole message)."""
+    count = size = len(first)
+    views, current = [first, memoryview(b"")], 0
+    del first
     while True:
         more = 0
         if count == span:  # read ahead: the last-chunk flag must be right when a chunk is sealed
-            spare = spare if len(spare) else memoryview(bytearray(span))
-            more = read_into(source, spare)
+            more = read_into(source, writable(views, 1 - current, span))
             size += more
-        digest.update(current[:count])
-        sealer.seal(current[:count], final=not more)
+        sealer.seal_hashing(views[current][:count], not more, digest)
         if not more:
             return digest.hexdigest(), size
-        current, spare, count = spare, current, more
+        current, count = 1 - current, more
 
 
 def seal_chunks(source: BinaryIO, sink: BinaryIO, aead: AESGCM, header: bytes, nonce: Nonce,
@@ -148,13 +207,12 @@ def seal_chunks(source: BinaryIO, sink: BinaryIO, aead: AESGCM, header: bytes, n
     SHA-256 and the size of the plaintext."""
     per_batch = max(1, BATCH_BYTES // chunk_size)
     span = per_batch * chunk_size
-    sealer = _BatchSealer(sink, aead, header, nonce, chunk_size, per_batch, start_writeback)
+    sealer = _BatchSealer(sink, aead, header, nonce, chunk_size, start_writeback)
     digest = hashlib.sha256()
-    views = [memoryview(bytearray(span))]
-    size = read_into(source, views[0])
-    if size < span or not several_cpus():  # one batch, or nothing to overlap with: no threads
-        return _seal_inline(source, sealer, digest, views[0], size)
-    views += [memoryview(bytearray(span)) for _ in range(RING - 1)]
+    if not several_cpus() or (remaining_bytes(source) or 0) < PIPELINE_MIN_BYTES:
+        return _seal_inline(source, sealer, digest, read_first(source, span), span)
+    views = [read_first(source, span)] + [memoryview(b"")] * (RING - 1)  # allocated as they are needed
+    size = len(views[0])
     hashed: list[Future[None] | None] = [None] * RING
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seal-sha256") as hasher, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="seal-write") as writer:
@@ -168,7 +226,7 @@ def seal_chunks(source: BinaryIO, sink: BinaryIO, aead: AESGCM, header: bytes, n
                 waiting = hashed[following]
                 if waiting is not None:
                     waiting.result()  # that buffer is hashed before it is refilled
-                more = read_into(source, views[following])
+                more = read_into(source, writable(views, following, span))
                 if more:
                     hashed[following] = hasher.submit(digest.update, views[following][:more])
                     size += more

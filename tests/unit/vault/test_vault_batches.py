@@ -8,15 +8,16 @@ import hashlib
 import io
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from voicemail.domain.errors import IntegrityError
 from voicemail.vault import FileVault, new_data_key, seal_writer, sealed_stream
-from voicemail.vault.seal_writer import BATCH_BYTES, RING
+from voicemail.vault.seal_writer import BATCH_BYTES, PIPELINE_MIN_BYTES, RING
 from voicemail.vault.sealed_stream import DEFAULT_CHUNK_SIZE, chunk_nonce, encode_header, seal_stream
 
 KEY_ID = b"1795978545-0000002a"
@@ -78,11 +79,19 @@ def fixed_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sealed_stream.os, "urandom", lambda n: PREFIX[:n])
 
 
+@pytest.fixture(params=["one-thread", "three-threads"])
+def both_ways(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seal in-memory sources on the calling thread (as is) or as if they were long files on two CPUs."""
+    if request.param == "three-threads":
+        monkeypatch.setattr(seal_writer, "remaining_bytes", lambda source: 1 << 40)
+        monkeypatch.setattr(seal_writer, "several_cpus", lambda: True)
+
+
 SIZES = [0, 1, C - 1, C, C + 1, B - 1, B, B + 1, 2 * B, 2 * B + C, RING * B + 3 * C + 5]
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.usefixtures("fixed_prefix")
+@pytest.mark.usefixtures("fixed_prefix", "both_ways")
 def test_batched_seal_writes_the_same_bytes_as_chunk_by_chunk(size: int) -> None:
     data, dek, sink = payload(size), new_data_key(), io.BytesIO()
     result = seal_stream(io.BytesIO(data), sink, dek, KEY_ID)
@@ -91,7 +100,7 @@ def test_batched_seal_writes_the_same_bytes_as_chunk_by_chunk(size: int) -> None
 
 
 @pytest.mark.parametrize("chunk", [1000, 3000, C - 1])
-@pytest.mark.usefixtures("fixed_prefix")
+@pytest.mark.usefixtures("fixed_prefix", "both_ways")
 def test_batched_seal_matches_for_chunk_sizes_that_do_not_divide_the_batch(chunk: int) -> None:
     per_batch = B // chunk * chunk
     data, dek, sink = payload(2 * per_batch + chunk // 2), new_data_key(), io.BytesIO()
@@ -100,7 +109,7 @@ def test_batched_seal_matches_for_chunk_sizes_that_do_not_divide_the_batch(chunk
 
 
 @pytest.mark.parametrize("source", [lambda d: Trickle(d, 7001), ReadOnly], ids=["short-reads", "read-only"])
-@pytest.mark.usefixtures("fixed_prefix")
+@pytest.mark.usefixtures("fixed_prefix", "both_ways")
 def test_sources_with_short_reads_or_without_readinto_seal_the_same(source: type[BinaryIO]) -> None:
     data, dek, sink = payload(2 * B + 12345), new_data_key(), io.BytesIO()
     result = seal_stream(source(data), sink, dek, KEY_ID)
@@ -184,7 +193,8 @@ class FullDisk(io.BytesIO):
 
 
 @pytest.mark.parametrize("room", [100, B + 100, 3 * B])
-def test_a_write_error_on_the_writing_thread_fails_the_seal(room: int) -> None:
+@pytest.mark.usefixtures("both_ways")
+def test_a_write_error_fails_the_seal(room: int) -> None:
     with pytest.raises(OSError) as caught:
         seal_stream(io.BytesIO(payload(4 * B)), FullDisk(room), new_data_key(), KEY_ID)
     assert caught.value.errno == errno.ENOSPC
@@ -206,6 +216,7 @@ class BrokenSource(io.RawIOBase):
         return n
 
 
+@pytest.mark.usefixtures("both_ways")
 def test_a_read_error_mid_message_fails_the_seal_and_leaves_no_file(tmp_path: Path) -> None:
     vault = FileVault(tmp_path / "vault")
     with pytest.raises(OSError, match="Input/output error"):
@@ -219,6 +230,7 @@ def test_a_read_error_mid_message_fails_the_seal_and_leaves_no_file(tmp_path: Pa
 def test_a_process_bound_to_one_cpu_seals_the_same_bytes_without_threads(
         monkeypatch: pytest.MonkeyPatch, size: int) -> None:
     monkeypatch.setattr(seal_writer, "several_cpus", lambda: False)
+    monkeypatch.setattr(seal_writer, "remaining_bytes", lambda source: 1 << 40)
     monkeypatch.setattr(seal_writer, "ThreadPoolExecutor", None)  # any use of a thread would fail
     data, dek, sink = payload(size), new_data_key(), io.BytesIO()
     result = seal_stream(io.BytesIO(data), sink, dek, KEY_ID)
@@ -231,3 +243,28 @@ def test_a_process_pinned_to_one_cpu_is_told_apart() -> None:
               "from voicemail.vault.seal_writer import several_cpus; print(several_cpus())")
     done = subprocess.run([sys.executable, "-c", pinned], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    started: ClassVar[list[str]] = []
+
+    def __init__(self, max_workers: int, thread_name_prefix: str) -> None:
+        CountingExecutor.started.append(thread_name_prefix)
+        super().__init__(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
+
+
+@pytest.mark.parametrize(("size", "threads"), [(PIPELINE_MIN_BYTES - 1, []),
+                                               (PIPELINE_MIN_BYTES, ["seal-sha256", "seal-write"])])
+def test_only_recordings_of_several_batches_are_sealed_on_threads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, threads: list[str]) -> None:
+    monkeypatch.setattr(seal_writer, "several_cpus", lambda: True)
+    monkeypatch.setattr(seal_writer, "ThreadPoolExecutor", CountingExecutor)
+    monkeypatch.setattr(CountingExecutor, "started", [])
+    data = payload(size)
+    (tmp_path / "m.wav").write_bytes(data)
+    vault, dek = FileVault(tmp_path / "vault"), new_data_key()
+    with (tmp_path / "m.wav").open("rb") as source:
+        sealed = vault.seal(source, "m", dek, KEY_ID)
+    assert CountingExecutor.started == threads
+    assert sealed.sha256 == hashlib.sha256(data).hexdigest()
+    assert b"".join(vault.open("m", dek, KEY_ID)) == data
