@@ -7,6 +7,8 @@
   floor of any durable file -> file copy here. Seal, copy and the one-thread seal (the former writer's
   algorithm: 64 KiB read, hash, encrypt, write in turn, then fsync) run in rounds of three, each round
   starting with another one, so all see the same machine load; the target is seal >= 80 % of copy.
+* shorter recordings (10 s to 8 min): wall and CPU time of the seal's writer and of the one-thread seal,
+  each into a file + fsync, in rounds
 * open: sealed blob -> plaintext file (FileVault.open: read, authenticate + decrypt, write; no fsync)
 * baseline: raw AESGCM encrypt / decrypt over the same bytes, already in memory, in the same chunk size
 
@@ -211,6 +213,44 @@ def vault_times(vault: FileVault, wav: Path, out: Path, repeat: int) -> tuple[di
     return times, digest
 
 
+SHORT_SIZES = [160_044, 960_044, 3_000_044, 8_000_044]  # 10 s, 1 min, about 3 and 8 min of 8 kHz audio
+
+
+def short_recordings(work: Path, repeat: int) -> dict[int, dict[str, tuple[float, float]]]:
+    """Best wall and CPU seconds (all threads) of sealing shorter recordings into a file + fsync, the
+    seal's writer and the one-thread seal in rounds: where the threads start to pay, and that short
+    recordings lose nothing."""
+    dek = new_data_key()
+    results: dict[int, dict[str, tuple[float, float]]] = {}
+    for size in SHORT_SIZES:
+        wav, copy = work / f"short-{size}.wav", work / "short-copy.bin"
+        write_wav(wav, size - 44)
+
+        def seal(wav: Path = wav, copy: Path = copy) -> None:  # the writer FileVault.seal uses, same fsync
+            with wav.open("rb") as source, copy.open("wb") as sink:
+                seal_stream(source, sink, dek, KEY_ID, DEFAULT_CHUNK_SIZE, start_writeback=True)
+                sink.flush()
+                os.fsync(sink.fileno())
+
+        def seal_one_thread(wav: Path = wav, copy: Path = copy) -> None:
+            with wav.open("rb") as source, copy.open("wb") as sink:
+                serial_seal(source, sink, dek, DEFAULT_CHUNK_SIZE)
+                sink.flush()
+                os.fsync(sink.fileno())
+
+        runs: dict[str, list[tuple[float, float]]] = {"seal": [], "one": []}
+        for n in range(repeat):
+            for name, run in [("seal", seal), ("one", seal_one_thread)][::1 if n % 2 else -1]:
+                copy.unlink(missing_ok=True)
+                os.sync()
+                wall, cpu = time.perf_counter(), time.process_time()
+                run()
+                runs[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+        results[size] = {name: (min(w for w, _ in got), min(c for _, c in got)) for name, got in runs.items()}
+        wav.unlink()
+    return results
+
+
 def open_to_file(vault: FileVault, out: Path, dek: bytes) -> Callable[[], None]:
     def run() -> None:
         with out.open("wb") as sink:
@@ -303,6 +343,7 @@ def run(work: Path, pcm_bytes: int, repeat: int) -> None:
     enc_s, dec_s = baseline(wav.read_bytes(), chunk, repeat)
     times, digest = vault_times(vault, wav, out, repeat)
     parallel = gil_check()
+    short = short_recordings(work, repeat)
     assert digest == file_sha256(wav) == file_sha256(out), "round trip changed the file"
 
     print(f"vault benchmark: {size:,}-byte WAV-like file, chunk {chunk} B, batches of {BATCH_BYTES >> 20} MiB, "
@@ -334,6 +375,12 @@ def run(work: Path, pcm_bytes: int, repeat: int) -> None:
         print(f"{label:<46}{rate(times[name][0]):>7.0f}{'':>8}{min(copy) / times[name][0]:>9.0%}")
     print("  two threads at once, CPU s per wall s (2.00: GIL released, 1.00: serialized): "
           + ", ".join(f"{name} {value:.2f}" for name, value in parallel.items()))
+    print()
+    print(f"{'shorter recordings into file + fsync (best, ms)':<48}{'seal wall / CPU':>15}"
+          f"{'one thread wall / CPU':>23}")
+    for n, got in short.items():
+        (sw, sc), (ow, oc) = got["seal"], got["one"]
+        print(f"{f'  {n / 1e6:.2f} MB':<46}{sw * 1e3:>8.2f} / {sc * 1e3:>5.2f}{ow * 1e3:>14.2f} / {oc * 1e3:>5.2f}")
     print()
     print(f"{'in-memory baselines (MB/s)':<46}{'best':>7}{'':>8}{'vs base':>9}   target")
     for label, seconds, base in [("baseline encrypt (in memory, AES-GCM only)", enc_s, None),
