@@ -84,13 +84,14 @@ class FileVault:
         """Stream ``source`` into a sealed blob. ``fmt`` is left "" for the caller to fill in.
 
         ``durable=False`` skips the file's and the directory's fsync: the caller makes a whole batch
-        durable at once with ``sync()`` before anything relies on the blob (the import does)."""
+        durable at once with ``sync()`` before anything relies on the blob (the import does). A durable
+        seal also starts the blob's writeback as it goes, so that the final fsync waits for the tail only."""
         final = self.path_for(blob_name)
         check_data_key(dek)
         check_key_id(key_id)
         ensure_private_dir(final.parent)
         with private_temp_file(final.parent, prefix=".seal-", fsync=durable) as (sink, temp):
-            result = seal_stream(source, sink, dek, key_id, self._chunk_size)
+            result = seal_stream(source, sink, dek, key_id, self._chunk_size, start_writeback=durable)
         publish_replace(temp, final, fsync=durable)
         return SealedRecording(fmt="", blob_name=blob_name, sha256=result.sha256, size=result.size)
 

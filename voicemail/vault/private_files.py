@@ -7,9 +7,9 @@ import ctypes
 import ctypes.util
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -92,6 +92,32 @@ def _libc() -> ctypes.CDLL | None:
     except OSError:
         return None
     return libc if libc is not None and hasattr(libc, "syncfs") else None
+
+
+_SYNC_FILE_RANGE_WRITE = 2
+_PAGE = 4096
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    libc = _libc()
+    function = getattr(libc, "sync_file_range", None) if libc is not None else None
+    if function is None:
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return cast(Callable[[int, int, int, int], int], function)
+
+
+_start_range = _sync_file_range()
+
+
+def start_writeback(fd: int, end: int) -> None:
+    """Ask the kernel to start writing the dirty whole pages of ``fd`` before offset ``end`` to disk,
+    without waiting (Linux ``sync_file_range``; nothing elsewhere). A hint only: it makes a later fsync
+    shorter, never replaces it. The page ``end`` falls in is left alone (it is still being written)."""
+    length = end - end % _PAGE
+    if _start_range is not None and length > 0:
+        _start_range(fd, 0, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def publish_new(temp: Path, final: Path) -> None:

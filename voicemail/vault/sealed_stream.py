@@ -19,7 +19,6 @@ No file names, no logging here: ``FileVault`` owns the files.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from voicemail.domain.errors import IntegrityError, InvalidInput
+from voicemail.vault.seal_writer import seal_chunks
 
 MAGIC = b"VMSEAL"
 VERSION = 1
@@ -106,28 +106,21 @@ def read_full(stream: BinaryIO, size: int) -> bytes:
 
 
 def seal_stream(source: BinaryIO, sink: BinaryIO, dek: bytes, key_id: bytes,
-                chunk_size: int = DEFAULT_CHUNK_SIZE) -> SealResult:
-    """Encrypt ``source`` (read chunk by chunk) into ``sink``; return the plaintext's SHA-256 and size."""
+                chunk_size: int = DEFAULT_CHUNK_SIZE, *, start_writeback: bool = False) -> SealResult:
+    """Encrypt ``source`` (read batch by batch, see ``seal_writer``) into ``sink``; return the plaintext's
+    SHA-256 and size. ``start_writeback`` (``sink`` must be a file) starts writing full pages to disk as
+    batches go out, so that the caller's fsync is shorter."""
     check_data_key(dek)
     prefix = os.urandom(NONCE_PREFIX_BYTES)
     header = encode_header(key_id, chunk_size, prefix)
-    aead = AESGCM(bytes(dek))
-    digest = hashlib.sha256()
     sink.write(header)
-    size = 0
-    index = 0
-    current = read_full(source, chunk_size)
-    while True:
-        # Look one chunk ahead: the last-chunk flag must be right when a chunk is sealed.
-        following = read_full(source, chunk_size) if len(current) == chunk_size else b""
-        last = not following
-        digest.update(current)
-        size += len(current)
-        sink.write(aead.encrypt(chunk_nonce(prefix, index, last), current, header))
-        if last:
-            return SealResult(sha256=digest.hexdigest(), size=size)
-        current = following
-        index += 1
+
+    def nonce(index: int, last: bool) -> bytes:
+        return chunk_nonce(prefix, index, last)
+
+    sha256, size = seal_chunks(source, sink, AESGCM(bytes(dek)), header, nonce, chunk_size,
+                               start_writeback=start_writeback)
+    return SealResult(sha256=sha256, size=size)
 
 
 class SealedReader(Iterator[bytes]):
