@@ -12,7 +12,8 @@ BENCHES = ["bench_ami_parser.py", "bench_vault.py", "bench_ingest.py", "bench_ma
            "bench_rewrap.py", "bench_purge.py",  # lifecycle
            "bench_playback.py", "bench_inbox.py", "bench_metrics.py",  # mailbox services
            "bench_phone_menu.py",  # telephone menu
-           "bench_import.py"]  # spool import
+           "bench_import.py",  # spool import
+           "bench_million.py"]  # a million messages: inbox, retention plan, audit verify, reconciliation (~12 min)
 
 if __name__ == "__main__":
     status = 0

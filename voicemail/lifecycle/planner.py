@@ -44,6 +44,7 @@ from voicemail.lifecycle.policy import (
 )
 
 messages = cast(Table, MessageRow.__table__)
+MESSAGE_CLASSES = (MESSAGES_NEW, MESSAGES_OLD, MESSAGES_DELETED)
 notifications = cast(Table, NotificationRow.__table__)
 
 
@@ -70,14 +71,28 @@ class ClassPlan:
     held: list[DueMessage] = field(default_factory=list)  # skipped: counted, never listed in a record
 
 
-def _age_column(rc: RecordClass) -> object:
+@dataclass
+class ClassSummary:
+    """What `retention plan` shows of one class: counts and the next due date, no message list."""
+
+    record_class: str
+    period_days: int
+    cutoff: str  # ISO UTC
+    due_now: int = 0
+    due_later: int = 0  # within the window asked for
+    held: int = 0
+    next_due: float | None = None  # epoch seconds of the first message due after now
+
+
+def _age_column(rc: RecordClass) -> Any:
     return messages.c.hidden_at if rc is MESSAGES_DELETED else messages.c.origtime
 
 
 class Planner:
     def __init__(self, engine: Engine, holds: Holds, policy: RetentionPolicy,
-                 now: Callable[[], float]) -> None:
+                 now: Callable[[], float], *, batch: int = 5000) -> None:
         self.engine = self._engine = engine
+        self._batch = batch
         self._holds = holds
         self.policy = policy
         self.now = now
@@ -96,35 +111,40 @@ class Planner:
             age = messages.c.origtime <= int(cutoff)
         return or_(age, messages.c.state == SHREDDING)
 
-    def _rows(self, rc: RecordClass, until: float, batch: int = 5000) -> Iterator[list[Any]]:
-        cols = (messages.c.id, messages.c.context, messages.c.mailbox, messages.c.msg_id, messages.c.state,
+    def _columns(self) -> tuple[Any, ...]:
+        return (messages.c.id, messages.c.context, messages.c.mailbox, messages.c.msg_id, messages.c.state,
                 messages.c.folder, messages.c.origtime, messages.c.hidden_at, messages.c.kek_id,
                 messages.c.wrapped_dek)
+
+    def _candidates(self, rc: RecordClass, until: float) -> Any:
+        return select(*self._columns()).where(
+            self._class_filter(rc), self._due_filter(rc, until),  # type: ignore[arg-type]
+            messages.c.state.not_in((DISCOVERED, DESTROYED)))
+
+    def _rows(self, rc: RecordClass, until: float) -> Iterator[list[Any]]:
+        """The candidates in batches of ``batch``, keyset-paginated on the primary key (one short read each)."""
         after = ""
         while True:
             with self._engine.connect() as conn:
-                rows = list(conn.execute(select(*cols).where(
-                    self._class_filter(rc), self._due_filter(rc, until),  # type: ignore[arg-type]
-                    messages.c.state.not_in((DISCOVERED, DESTROYED)), messages.c.id > after,
-                ).order_by(messages.c.id).limit(batch)).all())
+                rows = list(conn.execute(self._candidates(rc, until).where(messages.c.id > after)
+                                         .order_by(messages.c.id).limit(self._batch)).all())
             if not rows:
                 return
             after = str(rows[-1][0])
             yield rows
 
-    def _due_at(self, rc: RecordClass, row: Any) -> float:
-        if rc is MESSAGES_DELETED:
-            hidden: dt.datetime = row.hidden_at
-            if hidden.tzinfo is None:
-                hidden = hidden.replace(tzinfo=dt.UTC)
-            return hidden.timestamp() + self.policy.period(rc)
-        return float(row.origtime) + self.policy.period(rc)
+    def _rows_by_due_date(self, rc: RecordClass, until: float) -> Iterator[list[Any]]:
+        """The candidates oldest first (due-date order), one query streamed in batches of ``batch``
+        (a server-side cursor on PostgreSQL): the database sorts, this process holds one batch."""
+        query = self._candidates(rc, until).order_by(_age_column(rc), messages.c.id)
+        with self._engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=self._batch).execute(query)
+            for rows in result.partitions():
+                yield list(rows)
 
-    def messages(self, rc: RecordClass, *, within_days: int = 0) -> ClassPlan:
-        """Messages of ``rc`` due now (or within ``within_days``), held ones set apart."""
-        now = self.now()
-        plan = ClassPlan(rc.name, self.policy.days[rc.name], iso(now - self.policy.period(rc)))
-        for rows in self._rows(rc, now + within_days * DAY):
+    def _classified(self, rc: RecordClass, batches: Iterator[list[Any]]) -> Iterator[tuple[DueMessage, bool]]:
+        """(message, may be destroyed) per candidate, in the batches' order; held ones come with False."""
+        for rows in batches:
             records = {}
             due: dict[str, DueMessage] = {}
             for row in rows:
@@ -139,15 +159,51 @@ class Planner:
                                       hashlib.sha256(bytes(wrapped)).hexdigest() if wrapped else None)
             free = {m.id for m in self._holds.unheld(records.values())}
             for mid, item in due.items():
-                if mid in free or records[mid].state == SHREDDING:
-                    plan.due.append(item)
-                else:
-                    plan.held.append(item)
+                yield item, mid in free or records[mid].state == SHREDDING
+
+    def _due_at(self, rc: RecordClass, row: Any) -> float:
+        if rc is MESSAGES_DELETED:
+            hidden: dt.datetime = row.hidden_at
+            if hidden.tzinfo is None:
+                hidden = hidden.replace(tzinfo=dt.UTC)
+            return hidden.timestamp() + self.policy.period(rc)
+        return float(row.origtime) + self.policy.period(rc)
+
+    def messages(self, rc: RecordClass, *, within_days: int = 0) -> ClassPlan:
+        """Messages of ``rc`` due now (or within ``within_days``), held ones set apart: the whole list, for
+        a run (its destruction record names every message). ``summary`` and ``due_by_date`` do not hold it."""
+        now = self.now()
+        plan = ClassPlan(rc.name, self.policy.days[rc.name], iso(now - self.policy.period(rc)))
+        for item, destroyable in self._classified(rc, self._rows(rc, now + within_days * DAY)):
+            (plan.due if destroyable else plan.held).append(item)
         plan.due.sort(key=lambda d: (d.due_at, d.id))
         return plan
 
+    def summary(self, rc: RecordClass, *, within_days: int = 0) -> ClassSummary:
+        """How many messages of ``rc`` are due now, due within ``within_days``, and held; read batch by batch,
+        in memory that does not grow with the number of messages."""
+        now = self.now()
+        out = ClassSummary(rc.name, self.policy.days[rc.name], iso(now - self.policy.period(rc)))
+        for item, destroyable in self._classified(rc, self._rows(rc, now + within_days * DAY)):
+            if not destroyable:
+                out.held += 1
+            elif item.due_at <= now:
+                out.due_now += 1
+            else:
+                out.due_later += 1
+                out.next_due = item.due_at if out.next_due is None else min(out.next_due, item.due_at)
+        return out
+
+    def due_by_date(self, rc: RecordClass, *, within_days: int = 0) -> Iterator[DueMessage]:
+        """The messages of ``rc`` that may be destroyed by then (held ones left out), the earliest due first,
+        streamed."""
+        now = self.now()
+        for item, destroyable in self._classified(rc, self._rows_by_due_date(rc, now + within_days * DAY)):
+            if destroyable:
+                yield item
+
     def message_plans(self, *, within_days: int = 0) -> list[ClassPlan]:
-        return [self.messages(rc, within_days=within_days) for rc in (MESSAGES_NEW, MESSAGES_OLD, MESSAGES_DELETED)]
+        return [self.messages(rc, within_days=within_days) for rc in MESSAGE_CLASSES]
 
     # --- the other record classes: (class, period days, cutoff ISO) ---------------------------
     def cdr_days(self) -> int:

@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +27,10 @@ from voicemail.audit.store import AuditLog, utc_now_iso
 from voicemail.domain.errors import VoicemailError
 from voicemail.domain.ports import Shredder
 from voicemail.lifecycle.lease import leased
-from voicemail.lifecycle.planner import ClassPlan, DueMessage, Planner, iso
+from voicemail.lifecycle.planner import MESSAGE_CLASSES, ClassPlan, DueMessage, Planner, iso
 from voicemail.lifecycle.policy import AUDIT, CDRS, DAY, EVIDENCE, NOTIFICATIONS
 from voicemail.lifecycle.records import canonical, sign_record, store_record
-from voicemail.lifecycle.sweeps import sweep_cdrs, sweep_notifications, sweep_release_requests
+from voicemail.lifecycle.sweeps import count_due, sweep_cdrs, sweep_notifications, sweep_release_requests
 
 log = logging.getLogger(__name__)
 
@@ -160,25 +160,24 @@ class RetentionRunner:
                 "epoch_checkpoint_hash": cp.head_hash if cp else None}
 
 
-def plan_lines(planner: Planner, *, within_days: int = 0, show_ids: bool = False) -> list[str]:
-    """What `voicemail retention plan` prints: per class, what is due now (and within N days), and when."""
+def plan_lines(planner: Planner, *, within_days: int = 0, show_ids: bool = False) -> Iterator[str]:
+    """What `voicemail retention plan` prints, line by line: per class, what is due now (and within N days),
+    and when. Counted batch by batch (``--ids`` streams the ids, earliest due first): the memory it takes
+    does not grow with the number of messages."""
     now = planner.now()
-    lines = [f"retention plan at {iso(now)}" + (f" (and the next {within_days} days)" if within_days else "")]
-    for plan in planner.message_plans(within_days=within_days):
-        due_now = [d for d in plan.due if d.due_at <= now]
-        later = [d for d in plan.due if d.due_at > now]
-        lines.append(f"  {plan.record_class:<18} keep {plan.period_days} days: {len(due_now)} due now, "
-                     f"{len(later)} due later, {len(plan.held)} held (skipped)")
-        if later:
-            lines.append(f"    next due: {dt.datetime.fromtimestamp(later[0].due_at, dt.UTC):%Y-%m-%d %H:%M} UTC")
+    yield f"retention plan at {iso(now)}" + (f" (and the next {within_days} days)" if within_days else "")
+    for rc in MESSAGE_CLASSES:
+        summary = planner.summary(rc, within_days=within_days)
+        yield (f"  {summary.record_class:<18} keep {summary.period_days} days: {summary.due_now} due now, "
+               f"{summary.due_later} due later, {summary.held} held (skipped)")
+        if summary.next_due is not None:
+            yield f"    next due: {dt.datetime.fromtimestamp(summary.next_due, dt.UTC):%Y-%m-%d %H:%M} UTC"
         if show_ids:
-            lines.extend(f"    {d.id}  {d.mailbox}  due {dt.datetime.fromtimestamp(d.due_at, dt.UTC):%Y-%m-%d}"
-                         for d in plan.due)
-    sweeps = {CDRS.name: sweep_cdrs, NOTIFICATIONS.name: sweep_notifications, EVIDENCE.name: sweep_release_requests}
+            for d in planner.due_by_date(rc, within_days=within_days):
+                yield f"    {d.id}  {d.mailbox}  due {dt.datetime.fromtimestamp(d.due_at, dt.UTC):%Y-%m-%d}"
     for name, (days, cutoff) in planner.cutoffs().items():
-        count = len(sweeps[name](planner.engine, cutoff, dry_run=True))
-        lines.append(f"  {name:<18} keep {days} days: {count} due now (recorded before {cutoff})")
+        count = count_due(planner.engine, name, cutoff)
+        yield f"  {name:<18} keep {days} days: {count} due now (recorded before {cutoff})"
     audit_days = planner.policy.days[AUDIT.name]
-    lines.append(f"  {AUDIT.name:<18} keep {audit_days} days: events before {iso(now - audit_days * DAY)} are "
-                 "sealed by a signed epoch checkpoint and removed")
-    return lines
+    yield (f"  {AUDIT.name:<18} keep {audit_days} days: events before {iso(now - audit_days * DAY)} are "
+           "sealed by a signed epoch checkpoint and removed")

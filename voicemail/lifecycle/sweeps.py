@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -39,18 +39,39 @@ def _sweep(engine: Engine, table: Table, key: Any, condition: ColumnElement[bool
         ids.extend(str(i) for i in found)
 
 
+def _cdrs(cutoff_iso: str) -> tuple[Table, Any, ColumnElement[bool]]:
+    return cdrs, cdrs.c.id, cdrs.c.received_at < cutoff_iso
+
+
+def _notifications(cutoff_iso: str) -> tuple[Table, Any, ColumnElement[bool]]:
+    cutoff = dt.datetime.fromisoformat(cutoff_iso.replace("Z", "+00:00"))
+    return (notifications, notifications.c.id,
+            (notifications.c.created_at < cutoff) & notifications.c.state.in_(("sent", "failed")))
+
+
+def _release_requests(cutoff_iso: str) -> tuple[Table, Any, ColumnElement[bool]]:
+    return release_requests, release_requests.c.id, release_requests.c.requested_at < cutoff_iso
+
+
 def sweep_cdrs(engine: Engine, cutoff_iso: str, *, batch: int = 1000, dry_run: bool = False) -> list[str]:
-    return _sweep(engine, cdrs, cdrs.c.id, cdrs.c.received_at < cutoff_iso, batch, dry_run)
+    return _sweep(engine, *_cdrs(cutoff_iso), batch, dry_run)
 
 
 def sweep_notifications(engine: Engine, cutoff_iso: str, *, batch: int = 1000, dry_run: bool = False) -> list[str]:
-    cutoff = dt.datetime.fromisoformat(cutoff_iso.replace("Z", "+00:00"))
-    return _sweep(engine, notifications, notifications.c.id,
-                  (notifications.c.created_at < cutoff) & notifications.c.state.in_(("sent", "failed")),
-                  batch, dry_run)
+    return _sweep(engine, *_notifications(cutoff_iso), batch, dry_run)
 
 
 def sweep_release_requests(engine: Engine, cutoff_iso: str, *, batch: int = 1000,
                            dry_run: bool = False) -> list[str]:
-    return _sweep(engine, release_requests, release_requests.c.id, release_requests.c.requested_at < cutoff_iso,
-                  batch, dry_run)
+    return _sweep(engine, *_release_requests(cutoff_iso), batch, dry_run)
+
+
+TARGETS = {"cdrs": _cdrs, "notifications": _notifications, "evidence_exports": _release_requests}
+
+
+def count_due(engine: Engine, record_class: str, cutoff_iso: str) -> int:
+    """How many rows of ``record_class`` (cdrs, notifications, evidence_exports) a sweep at ``cutoff_iso``
+    would delete: one COUNT, nothing read into memory."""
+    _table, key, condition = TARGETS[record_class](cutoff_iso)
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count(key)).where(condition)).scalar_one())
