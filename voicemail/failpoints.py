@@ -12,6 +12,7 @@ import os
 import signal
 
 POINTS = ("seal.mid", "seal.after_commit", "strip.after_swap", "strip.before_commit", "notify.after_send",
+          "batch.mid_strip",
           "import.before_commit", "import.after_commit")
 ACTIONS = ("kill", "stop")
 
