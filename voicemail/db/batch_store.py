@@ -14,8 +14,9 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +26,9 @@ from voicemail.db.repository import _aware, _to_record
 from voicemail.domain.models import Caller, SealedRecording, SpoolMessage, WrappedKey
 from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED, CustodyRun, MessageRecord, NotificationWork
 from voicemail.spool.envelope import parse_callerid
+
+MESSAGES = cast(Table, MessageRow.__table__)  # Core updates with one parameter set per row (executemany)
+NOTIFICATIONS = cast(Table, NotificationRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -147,11 +151,10 @@ class SqlBatchStore:
             conn.execute(insert(RecordingRow), [
                 {"message_id": m, "fmt": r.fmt, "blob_name": r.blob_name, "sha256": r.sha256, "size": r.size}
                 for m in won for r in by_id[m].recordings])
-            for m in won:
-                wrapped = by_id[m].wrapped
-                conn.execute(update(MessageRow).where(MessageRow.id == m).values(
-                    kek_id=wrapped.kek_id, wrapped_dek=wrapped.blob, state=SEALED, sealed_at=now, updated_at=now,
-                    last_error="", retry_at=None))
+            conn.execute(update(MESSAGES).where(MESSAGES.c.id == bindparam("m_id")).values(
+                kek_id=bindparam("m_kek"), wrapped_dek=bindparam("m_dek"), state=SEALED, sealed_at=now,
+                updated_at=now, last_error="", retry_at=None),
+                [{"m_id": m, "m_kek": by_id[m].wrapped.kek_id, "m_dek": by_id[m].wrapped.blob} for m in won])
             self._trail.write_all(conn, [self._trail.sealed_event(m, by_id[m].recordings, by_id[m].wrapped.kek_id)
                                          for m in won])
         return set(won)
@@ -245,19 +248,22 @@ class SqlBatchStore:
         if not sent:
             return []
         now = utcnow()
-        lost: list[str] = []
-        events = []
         by_id = {n: (recipient, token) for n, recipient, token in sent}
         with self._sessions.begin() as s:
-            for row in s.scalars(select(NotificationRow).where(NotificationRow.id.in_(list(by_id)))
-                                 .with_for_update()):
-                recipient, token = by_id[row.id]
-                if row.lease_token != token:
-                    lost.append(row.id)
-                if row.state != "sent":
-                    row.state, row.sent_at, row.recipient, row.last_error = "sent", now, recipient[:320], ""
-                    events.append(self._trail.notified_event(row.message_id, row.id, recipient))
-                row.updated_at, row.lease_until = now, None
-            s.flush()
-            self._trail.write_all(s.connection(), events)
+            conn = s.connection()
+            rows = conn.execute(select(NotificationRow.id, NotificationRow.message_id, NotificationRow.state,
+                                       NotificationRow.lease_token)
+                                .where(NotificationRow.id.in_(list(by_id))).with_for_update()).all()
+            lost = [r.id for r in rows if r.lease_token != by_id[r.id][1]]
+            fresh = [r for r in rows if r.state != "sent"]
+            if fresh:
+                conn.execute(update(NOTIFICATIONS).where(NOTIFICATIONS.c.id == bindparam("n_id")).values(
+                    state="sent", sent_at=now, recipient=bindparam("n_to"), last_error="", updated_at=now,
+                    lease_until=None), [{"n_id": r.id, "n_to": by_id[r.id][0][:320]} for r in fresh])
+            done = [r.id for r in rows if r.state == "sent"]
+            if done:
+                conn.execute(update(NotificationRow).where(NotificationRow.id.in_(done))
+                             .values(updated_at=now, lease_until=None))
+            self._trail.write_all(conn, [self._trail.notified_event(r.message_id, r.id, by_id[r.id][0])
+                                         for r in fresh])
         return lost

@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from voicemail.db.batch_store import SealedItem, SqlBatchStore
@@ -47,8 +48,11 @@ class BatchOutcome:
 class BatchCustody:
     def __init__(self, spool: FileSpool, vault: FileVault, keyring: Keyring, store: SqlBatchStore,
                  asterisk: AsteriskControl | None = None, failpoints: Failpoints | None = None,
-                 heartbeat_every: float = 15.0) -> None:
+                 heartbeat_every: float = 15.0, threads: int = 4) -> None:
         self._spool, self._vault, self._keyring, self._store = spool, vault, keyring, store
+        # the file steps of a batch overlap in threads (their waits on the disk release the GIL), as in the import
+        self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="custody")
+        self._prepared = False
         self._asterisk = asterisk
         self._fail = failpoints or Failpoints()
         self._heartbeat_every = heartbeat_every
@@ -85,26 +89,36 @@ class BatchCustody:
         log.info("message %s handed to the per-message custody path (%s)", record.id, reason)
         outcome.isolated.append(record.id)
 
+    def _seal_one(self, record: MessageRecord, run: CustodyRun,
+                  ) -> tuple[SealedItem, SpoolMessage] | BaseException | str:
+        """Step 2 for one message: what to commit, or why it goes to the per-message path."""
+        try:
+            found = self._locate(record)
+            if found is None:  # vanished, or mid-renumbering: the per-message path looks again, then decides
+                return "not where it was seen"
+            wrapped, recordings = seal_unsynced(self._spool, self._vault, self._keyring, found, record.id,
+                                                run.attempt, after_blob=lambda: self._fail.hit("seal.mid"))
+        except Exception as exc:
+            return exc
+        return SealedItem(record.id, run.attempt, wrapped, recordings), found
+
     def _seal_all(self, runs: list[tuple[MessageRecord, CustodyRun]],
                   outcome: BatchOutcome) -> list[tuple[MessageRecord, SpoolMessage | None]]:
         """Steps 2-4. Returns the messages sealed on record (now or before) with where they lie."""
         ready: list[tuple[MessageRecord, SpoolMessage | None]] = [(r, None) for r, _ in runs if r.state == SEALED]
-        items: list[tuple[SealedItem, MessageRecord, SpoolMessage]] = []
+        todo = [(record, run) for record, run in runs if record.state == DISCOVERED]
+        if not todo:
+            return ready
+        if not self._prepared:  # every fan folder made once, with one fsync (as the import does)
+            self._vault.prepare()
+            self._prepared = True
         beat = self._beater([run.message_id for _, run in runs])
-        for record, run in runs:
-            if record.state != DISCOVERED:
-                continue
-            try:
-                found = self._locate(record)
-                if found is None:  # vanished, or mid-renumbering: the per-message path looks again, then decides
-                    self._isolate(outcome, record, "not where it was seen")
-                    continue
-                wrapped, recordings = seal_unsynced(self._spool, self._vault, self._keyring, found, record.id,
-                                                    run.attempt, after_blob=lambda: self._fail.hit("seal.mid"))
-            except Exception as exc:
-                self._isolate(outcome, record, exc)
-                continue
-            items.append((SealedItem(record.id, run.attempt, wrapped, recordings), record, found))
+        items: list[tuple[SealedItem, MessageRecord, SpoolMessage]] = []
+        for (record, _), done in zip(todo, self._pool.map(lambda job: self._seal_one(*job), todo), strict=True):
+            if isinstance(done, tuple):
+                items.append((done[0], record, done[1]))
+            else:
+                self._isolate(outcome, record, done)
             beat()
         if not items:
             return ready
@@ -127,24 +141,35 @@ class BatchCustody:
         log.info("custody batch: sealed %d message(s)", len(committed))
         return ready
 
+    def _strip_one(self, record: MessageRecord, seen: SpoolMessage | None, middle: bool) -> bool | BaseException:
+        """Step 5 for one message: True when a recording was replaced now, or the error. ``middle``: the
+        batch's middle message (a fault test kills the worker there, part of the batch stripped)."""
+        try:
+            found = seen or self._locate(record)  # None: gone after its seal, nothing left to strip
+            hashes = {r.fmt: r.sha256 for r in record.recordings}
+            replaced = found is not None and strip_unsynced(self._spool, found, hashes) > 0
+        except Exception as exc:
+            return exc
+        if middle:
+            self._fail.hit("batch.mid_strip")
+        return replaced
+
     def _strip_all(self, sealed: list[tuple[MessageRecord, SpoolMessage | None]],
                    outcome: BatchOutcome) -> tuple[list[str], set[MailboxRef]]:
         """Step 5 (without the sync). Returns the ids whose strip may be recorded, and the mailboxes in
         which a recording was replaced."""
         stripped: list[str] = []
         replaced: set[MailboxRef] = set()
-        for n, (record, seen) in enumerate(sealed):
-            try:
-                found = seen or self._locate(record)  # None: gone after its seal, nothing left to strip
-                hashes = {r.fmt: r.sha256 for r in record.recordings}
-                if found is not None and strip_unsynced(self._spool, found, hashes):
-                    replaced.add(record.mailbox)
-            except Exception as exc:
-                self._isolate(outcome, record, exc)
+        middle = len(sealed) // 2 if len(sealed) > 1 else -1
+        results = self._pool.map(lambda job: self._strip_one(job[1][0], job[1][1], job[0] == middle),
+                                  enumerate(sealed))
+        for (record, _), done in zip(sealed, results, strict=True):
+            if isinstance(done, BaseException):
+                self._isolate(outcome, record, done)
                 continue
+            if done:
+                replaced.add(record.mailbox)
             stripped.append(record.id)
-            if n == len(sealed) // 2 and len(sealed) > 1:
-                self._fail.hit("batch.mid_strip")
         return stripped, replaced
 
     def _locate(self, record: MessageRecord) -> SpoolMessage | None:
