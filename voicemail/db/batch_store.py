@@ -169,13 +169,15 @@ class SqlBatchStore:
                                                               MessageRow.state == SEALED)
                                      .values(state=STRIPPED, stripped_at=now, updated_at=now)
                                      .returning(MessageRow.id))) if stripped else []
-            self._trail.write_all(s.connection(), [self._trail.stripped_event(m) for m in changed])
             if ended:
                 s.execute(update(MessageRow).where(MessageRow.id.in_(list(ended)), MessageRow.deliveries != 0)
                           .values(deliveries=0))
             ready = list(s.scalars(select(MessageRow.id).where(MessageRow.id.in_(list(stripped)),
                                                                MessageRow.state == STRIPPED))) if stripped else []
-            return self._notifications(s, ready, now)
+            notes = self._notifications(s, ready, now)
+            # last: the audit chain's head stays locked only from here to the commit
+            self._trail.write_all(s.connection(), [self._trail.stripped_event(m) for m in changed])
+            return notes
 
     @staticmethod
     def _notifications(s: Session, message_ids: Sequence[str], now: dt.datetime) -> dict[str, str]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import ctypes
 import ctypes.util
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
