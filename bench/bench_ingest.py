@@ -214,30 +214,45 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=20.0)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--no-latency-baseline", action="store_true", help="latency of the batch tasks only")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        base = fresh(tmp, "base", lambda r: throughput(r, args.messages, 2, batched=False))
-        one = fresh(tmp, "one", lambda r: throughput(r, args.messages, 1, batched=True))
-        two = fresh(tmp, "two", lambda r: throughput(r, args.messages, 2, batched=True))
-        print(f"messages: {args.messages} (1 s PCM WAV each, 3 mailboxes), cores: {os.cpu_count()}, "
-              f"load average before: {os.getloadavg()[0]:.1f}")
-        print(f"{'throughput':44s} {'msg/s':>8s} {'p50 s':>7s} {'p99 s':>7s}")
-        for label, r in (("per-message tasks, 2 workers (baseline)", base), ("batch tasks, 1 worker", one),
-                         ("batch tasks, 2 workers", two)):
-            print(f"{label:44s} {r.rate:8.1f} {r.pct(0.5):7.2f} {r.pct(0.99):7.2f}")
-        print(f"batch 2 workers / per-message 2 workers: {two.rate / base.rate:.2f}x; "
-              f"batch 2 workers / batch 1 worker: {two.rate / one.rate:.2f}x")
-        if args.skip_latency:
-            return
-        lat_base = fresh(tmp, "lat-base", lambda r: steady(r, args.rate, args.seconds, batched=False))
-        lat = fresh(tmp, "lat", lambda r: steady(r, args.rate, args.seconds, batched=True))
-        print(f"steady {args.rate:g} msg/s for {args.seconds:g} s, 2 workers: event (in the spool) -> notified")
-        print(f"{'latency':44s} {'p50 s':>7s} {'p99 s':>7s} {'max s':>7s}")
-        for label, r in (("per-message tasks (baseline)", lat_base), ("batch tasks", lat)):
-            print(f"{label:44s} {r.pct(0.5):7.3f} {r.pct(0.99):7.3f} {max(r.latencies):7.3f}")
-        print(f"p99 batch / per-message: {lat.pct(0.99) / lat_base.pct(0.99):.2f}x; finished at "
-              f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average after: {os.getloadavg()[0]:.1f}")
+        if not args.skip_throughput:
+            report_throughput(tmp, args.messages)
+        if not args.skip_latency:
+            report_latency(tmp, args.rate, args.seconds, not args.no_latency_baseline)
+
+
+def report_throughput(tmp: Path, messages: int) -> None:
+    base = fresh(tmp, "base", lambda r: throughput(r, messages, 2, batched=False))
+    one = fresh(tmp, "one", lambda r: throughput(r, messages, 1, batched=True))
+    two = fresh(tmp, "two", lambda r: throughput(r, messages, 2, batched=True))
+    print(f"messages: {messages} (1 s PCM WAV each, 3 mailboxes), cores: {os.cpu_count()}, "
+          f"load average before: {os.getloadavg()[0]:.1f}")
+    print(f"{'throughput':44s} {'msg/s':>8s} {'p50 s':>7s} {'p99 s':>7s}")
+    for label, r in (("per-message tasks, 2 workers (baseline)", base), ("batch tasks, 1 worker", one),
+                     ("batch tasks, 2 workers", two)):
+        print(f"{label:44s} {r.rate:8.1f} {r.pct(0.5):7.2f} {r.pct(0.99):7.2f}")
+    print(f"batch 2 workers / per-message 2 workers: {two.rate / base.rate:.2f}x; "
+          f"batch 2 workers / batch 1 worker: {two.rate / one.rate:.2f}x")
+
+
+def report_latency(tmp: Path, rate: float, seconds: float, baseline: bool) -> None:
+    lat = fresh(tmp, "lat", lambda r: steady(r, rate, seconds, batched=True))
+    runs = [("batch tasks", lat)]
+    if baseline:
+        runs.insert(0, ("per-message tasks (baseline)", fresh(tmp, "lat-base",
+                                                             lambda r: steady(r, rate, seconds, batched=False))))
+    print(f"steady {rate:g} msg/s for {seconds:g} s, 2 workers: event (in the spool) -> notified")
+    print(f"{'latency':44s} {'p50 s':>7s} {'p99 s':>7s} {'max s':>7s}")
+    for label, r in runs:
+        print(f"{label:44s} {r.pct(0.5):7.3f} {r.pct(0.99):7.3f} {max(r.latencies):7.3f}")
+    if baseline:
+        print(f"p99 batch / per-message: {lat.pct(0.99) / runs[0][1].pct(0.99):.2f}x")
+    print(f"finished at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average after: "
+          f"{os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -160,7 +160,8 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)
     container.batch_custody = BatchCustody(spool, vault, keyring, batch_store, asterisk, failpoints,
-                                           heartbeat_every=settings.stale_after / 4)
+                                           heartbeat_every=settings.stale_after / 4,
+                                           batch_size=settings.custody_batch_size)
     container.batch_notifier = BatchNotifier(notifier, batch_store, mailer, settings.stale_after, failpoints)
     build_mailbox_services(container, sessions, reads)  # mailbox services
     # --- lifecycle: the vault quota is enforced after each seal ---

@@ -90,9 +90,12 @@ class SqlBatchStore:
         return [str(r["id"]) for r in rows]
 
     # --- custody -----------------------------------------------------------------------------
-    def begin_runs(self, message_ids: Sequence[str]) -> BatchStart:
+    def begin_runs(self, message_ids: Sequence[str], more: int = 0) -> BatchStart:
         """Count a custody run of each message that awaits custody and whose last run finished, with a
-        fresh attempt token each, in one transaction (the batch form of ``begin_custody``)."""
+        fresh attempt token each, in one transaction (the batch form of ``begin_custody``). ``more``: also
+        start runs of up to that many other messages of the same mailboxes that wait for their custody task
+        (discovered, no run counted, no retry scheduled): when the workers are behind, one batch takes what
+        queued up behind it, and those messages' own tasks then find them done."""
         runs: list[tuple[MessageRecord, CustodyRun]] = []
         isolate: list[str] = []
         stripped: list[str] = []
@@ -100,7 +103,18 @@ class SqlBatchStore:
         with self._sessions.begin() as s:
             rows = {r.id: r for r in s.scalars(select(MessageRow).where(MessageRow.id.in_(list(message_ids)))
                                                .with_for_update(of=MessageRow)).unique()}
-            for message_id in dict.fromkeys(message_ids):
+            order = list(dict.fromkeys(message_ids))
+            boxes = {(r.context, r.mailbox) for r in rows.values()}
+            if more > 0 and boxes:
+                extra = list(s.scalars(select(MessageRow.id).where(
+                    tuple_(MessageRow.context, MessageRow.mailbox).in_(list(boxes)), MessageRow.state == DISCOVERED,
+                    MessageRow.deliveries == 0, MessageRow.retry_at.is_(None), MessageRow.id.not_in(order))
+                    .order_by(MessageRow.discovered_at).limit(more).with_for_update(skip_locked=True)))
+                if extra:
+                    rows.update({r.id: r for r in s.scalars(select(MessageRow).where(MessageRow.id.in_(extra))
+                                                            .with_for_update(of=MessageRow)).unique()})
+                    order += extra
+            for message_id in order:
                 row = rows.get(message_id)
                 if row is None:
                     continue
@@ -114,18 +128,28 @@ class SqlBatchStore:
                     attempt = uuid.uuid4().hex[:8]
                     row.deliveries, row.seal_attempt, row.updated_at = 1, attempt, now
                     runs.append((_to_record(row), CustodyRun(message_id, attempt, 1)))
-            done = self._notifications(s, stripped, now)
-        skipped = [m for m in message_ids if m not in done and m not in isolate
-                   and m not in {r.message_id for _, r in runs}]
+            done = self._notifications(s, stripped, now, unsent_only=True)
+        started = {r.message_id for _, r in runs}
+        skipped = [m for m in message_ids if m not in done and m not in isolate and m not in started
+                   and m not in stripped]
         return BatchStart(runs, isolate, done, skipped)
 
-    def end_runs(self, message_ids: Sequence[str]) -> None:
-        """The runs finished in this process (the batch form of ``end_custody``)."""
-        if not message_ids:
+    def end_runs(self, message_ids: Sequence[str], handed_back: Sequence[str] = ()) -> None:
+        """The runs finished in this process (the batch form of ``end_custody``). ``handed_back``: messages
+        now the per-message task's (no batch takes them along until it has run: ``retry_at`` set)."""
+        if not message_ids and not handed_back:
             return
         with self._sessions.begin() as s:
-            s.execute(update(MessageRow).where(MessageRow.id.in_(list(message_ids)), MessageRow.deliveries != 0)
+            self._end(s, message_ids, handed_back)
+
+    @staticmethod
+    def _end(s: Session, ended: Sequence[str], handed_back: Sequence[str]) -> None:
+        if ended:
+            s.execute(update(MessageRow).where(MessageRow.id.in_(list(ended)), MessageRow.deliveries != 0)
                       .values(deliveries=0))
+        if handed_back:
+            s.execute(update(MessageRow).where(MessageRow.id.in_(list(handed_back)), MessageRow.retry_at.is_(None))
+                      .values(retry_at=utcnow()))
 
     def touch_messages(self, message_ids: Sequence[str]) -> None:
         """Mark the messages as progressing (the sweeper leaves them alone for ``stale_after``)."""
@@ -159,7 +183,8 @@ class SqlBatchStore:
                                          for m in won])
         return set(won)
 
-    def commit_stripped(self, stripped: Sequence[str], ended: Sequence[str]) -> dict[str, str]:
+    def commit_stripped(self, stripped: Sequence[str], ended: Sequence[str],
+                        handed_back: Sequence[str] = ()) -> dict[str, str]:
         """Sealed -> stripped for ``stripped`` (one ``custody.stripped`` event each), a pending notification
         for each, and the runs of ``ended`` ended, in one transaction. Returns message id -> notification
         id for every stripped message (also those another worker stripped first)."""
@@ -169,9 +194,7 @@ class SqlBatchStore:
                                                               MessageRow.state == SEALED)
                                      .values(state=STRIPPED, stripped_at=now, updated_at=now)
                                      .returning(MessageRow.id))) if stripped else []
-            if ended:
-                s.execute(update(MessageRow).where(MessageRow.id.in_(list(ended)), MessageRow.deliveries != 0)
-                          .values(deliveries=0))
+            self._end(s, ended, handed_back)
             ready = list(s.scalars(select(MessageRow.id).where(MessageRow.id.in_(list(stripped)),
                                                                MessageRow.state == STRIPPED))) if stripped else []
             notes = self._notifications(s, ready, now)
@@ -180,19 +203,23 @@ class SqlBatchStore:
             return notes
 
     @staticmethod
-    def _notifications(s: Session, message_ids: Sequence[str], now: dt.datetime) -> dict[str, str]:
-        """message id -> notification id, creating the missing pending rows (as ``mark_stripped``)."""
+    def _notifications(s: Session, message_ids: Sequence[str], now: dt.datetime,
+                       unsent_only: bool = False) -> dict[str, str]:
+        """message id -> notification id, creating the missing pending rows (as ``mark_stripped``);
+        ``unsent_only``: leaving out the notifications that are done (sent, failed, not announced)."""
         if not message_ids:
             return {}
-        found = {r.message_id: r.id for r in s.execute(select(NotificationRow.message_id, NotificationRow.id)
-                                                        .where(NotificationRow.message_id.in_(list(message_ids))))}
+        rows = s.execute(select(NotificationRow.message_id, NotificationRow.id, NotificationRow.state)
+                         .where(NotificationRow.message_id.in_(list(message_ids)))).all()
+        found = {r.message_id: r.id for r in rows}
+        finished = {r.message_id for r in rows if r.state in ("sent", "failed", "skipped")} if unsent_only else set()
         fresh = [{"id": str(uuid.uuid4()), "message_id": m, "state": "pending", "attempts": 0, "last_error": "",
                   "recipient": "", "created_at": now, "updated_at": now, "lease_token": 0}
                  for m in message_ids if m not in found]
         if fresh:
             s.connection().execute(insert(NotificationRow), fresh)
             found.update({str(f["message_id"]): str(f["id"]) for f in fresh})
-        return {m: found[m] for m in message_ids}
+        return {m: found[m] for m in message_ids if m not in finished}
 
     def records(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]:
         with self._reads() as s:

@@ -3,6 +3,8 @@
 Both leave durability to the caller, once per batch: ``seal_unsynced`` writes and verifies a message's
 blobs without fsync (the caller runs ``vault.sync()`` before any row points to them), ``strip_unsynced``
 swaps placeholders in without fsync (the caller runs ``spool.sync()`` before the strips are recorded).
+``durable=True`` fsyncs each file and folder instead (a small batch: a sync of the whole file system
+also flushes whatever else is written on it, which costs more than a few fsyncs on a busy host).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from voicemail.vault import FileVault, new_data_key
 
 
 def seal_unsynced(spool: FileSpool, vault: FileVault, keyring: Keyring, message: SpoolMessage, message_id: str,
-                  attempt: str, after_blob: Callable[[], None] | None = None,
+                  attempt: str, after_blob: Callable[[], None] | None = None, *, durable: bool = False,
                   ) -> tuple[WrappedKey, tuple[SealedRecording, ...]]:
     """Seal every format of ``message`` under a fresh data key (blob names ``<id>.<fmt>.<attempt>``), verify
     each blob by decrypting it, and wrap the key. A failure removes the blobs written so far and raises."""
@@ -29,7 +31,7 @@ def seal_unsynced(spool: FileSpool, vault: FileVault, keyring: Keyring, message:
     try:
         for audio in message.audio:
             with spool.open_audio(message, audio.fmt) as source:
-                result = vault.seal(source, f"{message_id}.{audio.fmt}.{attempt}", dek, key_id, durable=False)
+                result = vault.seal(source, f"{message_id}.{audio.fmt}.{attempt}", dek, key_id, durable=durable)
             sealed.append(dataclasses.replace(result, fmt=audio.fmt))
             if after_blob is not None:
                 after_blob()
@@ -43,7 +45,7 @@ def seal_unsynced(spool: FileSpool, vault: FileVault, keyring: Keyring, message:
         raise
 
 
-def strip_unsynced(spool: FileSpool, message: SpoolMessage, hashes: dict[str, str]) -> int:
+def strip_unsynced(spool: FileSpool, message: SpoolMessage, hashes: dict[str, str], *, durable: bool = False) -> int:
     """Replace each format of ``message`` by its placeholder if it still hashes to its sealed SHA-256
     (``hashes``: fmt -> SHA-256). Returns how many were replaced now. SpoolChanged when a format was never
     sealed or something else lies there now."""
@@ -52,6 +54,6 @@ def strip_unsynced(spool: FileSpool, message: SpoolMessage, hashes: dict[str, st
         expected = hashes.get(audio.fmt)
         if expected is None:  # a format that appeared after sealing: leave it, seal never saw it
             raise SpoolChanged(f"an unsealed format {audio.fmt!r} lies beside the sealed ones")
-        if spool.replace_with_placeholder(message, audio.fmt, expected, durable=False) == "replaced":
+        if spool.replace_with_placeholder(message, audio.fmt, expected, durable=durable) == "replaced":
             replaced += 1
     return replaced

@@ -8,6 +8,8 @@ the per-message path (voicemail.services.custody) and its durability order, per 
 5. swap each recording for its placeholder without a per-file fsync, then ``spool.sync()``;
 6. commit the strips, the runs' ends and the notification rows in one transaction.
 
+(A batch of fewer than ``sync_from`` messages fsyncs its own files and folders in steps 2 and 5 instead
+of the two syncs: on a busy host a sync of the file system also flushes everyone else's writes.)
 So a message's plaintext is replaced only after its sealed blob and its row are durable, as in the
 per-message path; a crash anywhere leaves each message discovered (blobs without a row: vault orphans),
 sealed (its strip is retried) or stripped. A message that fails in the batch's hands (it moved, the vault
@@ -48,11 +50,15 @@ class BatchOutcome:
 class BatchCustody:
     def __init__(self, spool: FileSpool, vault: FileVault, keyring: Keyring, store: SqlBatchStore,
                  asterisk: AsteriskControl | None = None, failpoints: Failpoints | None = None,
-                 heartbeat_every: float = 15.0, threads: int = 4) -> None:
+                 heartbeat_every: float = 15.0, threads: int = 4, sync_from: int = 8, batch_size: int = 50) -> None:
         self._spool, self._vault, self._keyring, self._store = spool, vault, keyring, store
         # the file steps of a batch overlap in threads (their waits on the disk release the GIL), as in the import
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="custody")
         self._prepared = False
+        # batches of at least this many messages are made durable by one sync of the file system per step;
+        # smaller ones fsync their own files (a busy host's syncfs flushes everyone's writes)
+        self._sync_from = max(1, sync_from)
+        self._batch_size = batch_size  # a batch takes along other waiting messages of its mailboxes up to this
         self._asterisk = asterisk
         self._fail = failpoints or Failpoints()
         self._heartbeat_every = heartbeat_every
@@ -60,7 +66,7 @@ class BatchCustody:
         self.after_seal: Callable[[str], None] | None = None
 
     def take_custody(self, message_ids: Sequence[str]) -> BatchOutcome:
-        start = self._store.begin_runs(message_ids)
+        start = self._store.begin_runs(message_ids, more=max(0, self._batch_size - len(message_ids)))
         outcome = BatchOutcome(notifications=dict(start.done), isolated=list(start.isolate),
                                skipped=list(start.skipped))
         if not start.runs:
@@ -69,12 +75,13 @@ class BatchCustody:
         try:
             sealed = self._seal_all(start.runs, outcome)
             stripped, replaced = self._strip_all(sealed, outcome)
-            self._spool.sync()  # the placeholders are durable before the strips are recorded
+            if len(sealed) >= self._sync_from:
+                self._spool.sync()  # the placeholders are durable before the strips are recorded
             self._fail.hit("strip.before_commit")
-            outcome.notifications.update(self._store.commit_stripped(stripped, ours))
+            outcome.notifications.update(self._store.commit_stripped(stripped, ours, outcome.isolated))
         except BaseException:
             try:  # failed in our hands: the per-message path starts afresh, its crash count untouched
-                self._store.end_runs(ours)
+                self._store.end_runs(ours, ours)
             except Exception as exc:
                 log.warning("could not record the end of %d custody run(s): %s", len(ours), type(exc).__name__)
             raise
@@ -89,7 +96,7 @@ class BatchCustody:
         log.info("message %s handed to the per-message custody path (%s)", record.id, reason)
         outcome.isolated.append(record.id)
 
-    def _seal_one(self, record: MessageRecord, run: CustodyRun,
+    def _seal_one(self, record: MessageRecord, run: CustodyRun, durable: bool,
                   ) -> tuple[SealedItem, SpoolMessage] | BaseException | str:
         """Step 2 for one message: what to commit, or why it goes to the per-message path."""
         try:
@@ -97,7 +104,8 @@ class BatchCustody:
             if found is None:  # vanished, or mid-renumbering: the per-message path looks again, then decides
                 return "not where it was seen"
             wrapped, recordings = seal_unsynced(self._spool, self._vault, self._keyring, found, record.id,
-                                                run.attempt, after_blob=lambda: self._fail.hit("seal.mid"))
+                                                run.attempt, after_blob=lambda: self._fail.hit("seal.mid"),
+                                                durable=durable)
         except Exception as exc:
             return exc
         return SealedItem(record.id, run.attempt, wrapped, recordings), found
@@ -114,7 +122,9 @@ class BatchCustody:
             self._prepared = True
         beat = self._beater([run.message_id for _, run in runs])
         items: list[tuple[SealedItem, MessageRecord, SpoolMessage]] = []
-        for (record, _), done in zip(todo, self._pool.map(lambda job: self._seal_one(*job), todo), strict=True):
+        durable = len(todo) < self._sync_from
+        sealed = self._pool.map(lambda job: self._seal_one(job[0], job[1], durable), todo)
+        for (record, _), done in zip(todo, sealed, strict=True):
             if isinstance(done, tuple):
                 items.append((done[0], record, done[1]))
             else:
@@ -122,7 +132,8 @@ class BatchCustody:
             beat()
         if not items:
             return ready
-        self._vault.sync()  # the blobs are durable before any row points to them
+        if not durable:
+            self._vault.sync()  # the blobs are durable before any row points to them
         committed = self._store.commit_sealed([item for item, _, _ in items])
         self._fail.hit("seal.after_commit")
         for item, record, found in items:
@@ -141,13 +152,14 @@ class BatchCustody:
         log.info("custody batch: sealed %d message(s)", len(committed))
         return ready
 
-    def _strip_one(self, record: MessageRecord, seen: SpoolMessage | None, middle: bool) -> bool | BaseException:
+    def _strip_one(self, record: MessageRecord, seen: SpoolMessage | None, middle: bool,
+                   durable: bool) -> bool | BaseException:
         """Step 5 for one message: True when a recording was replaced now, or the error. ``middle``: the
         batch's middle message (a fault test kills the worker there, part of the batch stripped)."""
         try:
             found = seen or self._locate(record)  # None: gone after its seal, nothing left to strip
             hashes = {r.fmt: r.sha256 for r in record.recordings}
-            replaced = found is not None and strip_unsynced(self._spool, found, hashes) > 0
+            replaced = found is not None and strip_unsynced(self._spool, found, hashes, durable=durable) > 0
         except Exception as exc:
             return exc
         if middle:
@@ -161,8 +173,9 @@ class BatchCustody:
         stripped: list[str] = []
         replaced: set[MailboxRef] = set()
         middle = len(sealed) // 2 if len(sealed) > 1 else -1
-        results = self._pool.map(lambda job: self._strip_one(job[1][0], job[1][1], job[0] == middle),
-                                  enumerate(sealed))
+        durable = len(sealed) < self._sync_from
+        results = self._pool.map(lambda job: self._strip_one(job[1][0], job[1][1], job[0] == middle, durable),
+                                 enumerate(sealed))
         for (record, _), done in zip(sealed, results, strict=True):
             if isinstance(done, BaseException):
                 self._isolate(outcome, record, done)

@@ -43,11 +43,13 @@ class BatchSent:
 
 class BatchNotifier:
     def __init__(self, notifier: Notifier, store: SqlBatchStore, mailer: Mailer, lease_seconds: float,
-                 failpoints: Failpoints | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 failpoints: Failpoints | None = None, clock: Callable[[], float] = time.monotonic,
+                 sync_from: int = 8) -> None:
         self._notifier, self._store, self._mailer = notifier, store, mailer
         self._lease = lease_seconds
         self._fail = failpoints or Failpoints()
         self._clock = clock
+        self._sync_from = sync_from  # smaller batches: each e-mail made durable on its own (see custody_batch)
 
     def send_many(self, notification_ids: Sequence[str]) -> BatchSent:
         result = BatchSent()
@@ -78,9 +80,9 @@ class BatchNotifier:
         recipients: dict[MailboxRef, tuple[str, str, str]] = {}
         counts: dict[MailboxRef, int] = {}
         sent: list[tuple[str, str, int]] = []
-        deferred = callable(getattr(self._mailer, "batch", None))
+        deferred = len(claimed) >= self._sync_from and callable(getattr(self._mailer, "batch", None))
         try:
-            with self._batch():
+            with self._batch() if deferred else contextlib.nullcontext():
                 for work in claimed:
                     try:
                         record = records[work.message_id]

@@ -134,10 +134,10 @@ def test_one_batch_seals_strips_and_notifies_every_message_once(batches: Batches
                         for p in batches.emls())
     assert recipients == ["u1001@example.test"] * 3 + ["u2001@example.test"]
     assert batches.c.store.summary()["notifications.sent"] == 4
-    # the same batch again (a re-delivered task): nothing sealed or sent twice
+    # the same batch again (a re-delivered task): nothing sealed or sent twice, nothing left to send
     again = batches.c.batch_custody.take_custody(ids)
-    assert again.notifications == outcome.notifications
-    assert batches.c.batch_notifier.send_many(list(again.notifications.values())).sent == 0
+    assert again.notifications == {} and again.isolated == [] and again.skipped == []
+    assert batches.c.batch_notifier.send_many(list(outcome.notifications.values())).sent == 0
     assert len(batches.emls()) == 4
     events = AuditLog(batches.c.engine).events()
     for action in ("custody.discovered", "custody.sealed", "custody.stripped", "custody.notified"):
@@ -243,3 +243,24 @@ def test_a_notification_held_by_another_worker_is_left_alone_and_a_lost_lease_ab
     result = notifier.send_many(notes)
     assert (result.sent, result.busy, result.handed_back) == (1, 1, [notes[1]])
     assert [p.stem for p in batches.emls()] == [notes[2]]
+
+
+def test_a_batch_takes_along_the_messages_of_its_mailbox_that_wait_for_their_task(batches: Batches) -> None:
+    batches.leave(BOXES[0], 6)
+    batches.leave(BOXES[1], 2)
+    batches.c.discovery.reconcile()
+    first, second = [b for b in batches.handed if len(b) == 4], [b for b in batches.handed if len(b) == 2]
+    own = next(b for b in first if batches.c.store.get(b[0]).mailbox == BOXES[0])
+    queued = next(b for b in second if batches.c.store.get(b[0]).mailbox == BOXES[0])
+    other = next(b for b in second if batches.c.store.get(b[0]).mailbox == BOXES[1])
+    assert batches.c.batch_custody is not None
+    batches.c.batch_custody._batch_size = 10  # type: ignore[attr-defined]
+    outcome = batches.c.batch_custody.take_custody(own)
+    assert sorted(outcome.notifications) == sorted(own + queued)  # its mailbox's waiting ones, not another's
+    assert {batches.state(m) for m in other} == {DISCOVERED}
+    later = batches.c.batch_custody.take_custody(queued)  # their own task: custody done, notifications pending
+    assert sorted(later.notifications) == sorted(queued)
+    with batches.c.engine.begin() as conn:  # a message handed to the per-message task is not taken along
+        conn.execute(update(MessageRow).where(MessageRow.id == other[0]).values(retry_at=func.now()))
+    assert list(batches.c.batch_custody.take_custody(other[1:]).notifications) == other[1:]
+    assert batches.state(other[0]) == DISCOVERED
