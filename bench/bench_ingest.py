@@ -1,16 +1,20 @@
-"""Ingest pipeline throughput: messages/s from spool to notification through real Redis + PostgreSQL.
+"""Ingest pipeline: messages/s and event-to-notified latency from spool to notification through real
+Redis + PostgreSQL and `voicemail worker` processes (prefork).
 
-Two measurements in the same run, on the same kind of spool:
-  baseline  the custody steps called directly, one process, no broker (discover, seal, verify,
-            commit, strip, notify) on SQLite-free PostgreSQL;
-  pipeline  `voicemail worker` processes (prefork, 2 by default) fed through Redis, from the moment
-            discovery enqueues the first seal until the last notification is marked sent.
-Reports both rates and pipeline / baseline. Usage: python bench/bench_ingest.py [--messages 600]
+Measured in the same run, on the same kind of spool (1 s PCM WAV messages over three mailboxes):
+  throughput  every message in the spool at once, one discovery pass, until the last notification is
+              recorded sent: the per-message tasks (the baseline: one custody task and one notification
+              task per message) with 2 workers, then the batch tasks with 1 and with 2 workers;
+  latency     messages arriving at a steady rate (20/s), each scanned as the listener scans a mailbox on
+              its MessageWaiting event: p50 / p99 / max from the moment the message is in the spool
+              (the event) to its notification recorded sent, batch tasks vs per-message tasks.
+Usage: python bench/bench_ingest.py [--messages 600] [--rate 20] [--seconds 30]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import shutil
 import signal
@@ -18,15 +22,23 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import wave
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from sqlalchemy import create_engine
+from sqlalchemy import select
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.pg_scratch import scratch_database
 from voicemail.app import build_container
 from voicemail.config import load_settings
+from voicemail.container import Container
+from voicemail.db.models import MessageRow, NotificationRow
+from voicemail.domain.models import MailboxRef
+from voicemail.domain.records import MailboxOwner
 from voicemail.vault import FileKeyring
 
 PG_ADMIN = os.environ.get("VOICEMAIL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -51,44 +63,39 @@ duration=1
 """
 
 
-def make_spool(root: Path, count: int) -> None:
-    frames = os.urandom(16000)
-    for n in range(count):
-        mailbox = ("1001", "1002", "2001")[n % 3]
-        inbox = root / "default" / mailbox / "INBOX"
-        inbox.mkdir(parents=True, exist_ok=True)
-        number = n // 3
-        internal = n % 2 == 0
-        (inbox / f"msg{number:04d}.txt").write_text(ENVELOPE.format(
-            mailbox=mailbox, n=n, origtime=1795978545 + n, context="vm-internal" if internal else "vm-from-trunk",
-            callerid='"Alice Internal" <1001>' if internal else "+12025550123"))
-        with wave.open(str(inbox / f"msg{number:04d}.wav"), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(8000)
-            w.writeframes(frames)
-        old = time.time() - 60  # older than the spool's grace period
+MAILBOXES = ("1001", "1002", "2001")
+FRAMES = os.urandom(16000)
+
+
+def write_message(inbox: Path, number: int, n: int, mailbox: str, *, age: float = 60.0) -> str:
+    """One message as app_voicemail leaves it (the audio, then its .txt); returns its msg_id."""
+    internal = n % 2 == 0
+    with wave.open(str(inbox / f"msg{number:04d}.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(FRAMES)
+    (inbox / f".msg{number:04d}.tmp").write_text(ENVELOPE.format(
+        mailbox=mailbox, n=n, origtime=1795978545 + n, context="vm-internal" if internal else "vm-from-trunk",
+        callerid='"Alice Internal" <1001>' if internal else "+12025550123"))
+    os.replace(inbox / f".msg{number:04d}.tmp", inbox / f"msg{number:04d}.txt")
+    if age:
+        old = time.time() - age  # older than the spool's grace period
         for p in inbox.glob(f"msg{number:04d}.*"):
             os.utime(p, (old, old))
+    return f"{1795978545 + n}-{n:08x}"
 
 
-def new_database() -> tuple[str, str]:
-    name = f"vm_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def drop_database(name: str) -> None:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+def make_spool(root: Path, count: int) -> None:
+    for n in range(count):
+        mailbox = MAILBOXES[n % 3]
+        inbox = root / "default" / mailbox / "INBOX"
+        inbox.mkdir(parents=True, exist_ok=True)
+        write_message(inbox, n // 3, n, mailbox)
 
 
 def site_env(root: Path, db_url: str, broker: str) -> dict[str, str]:
+    root.mkdir(parents=True, exist_ok=True)
     (root / "directory.csv").write_text("number,name,email\n1001,Alice Internal,alice@example.test\n"
                                         "1002,Bob,bob@example.test\n2001,Carol,carol@example.test\n")
     FileKeyring.create(root / "keyring.json")
@@ -101,82 +108,151 @@ def site_env(root: Path, db_url: str, broker: str) -> dict[str, str]:
     return env
 
 
-def baseline(root: Path, count: int) -> float:
-    db_url, name = new_database()
-    try:
-        make_spool(root / "spool", count)
-        env = site_env(root, db_url, "")
-        queue: list[str] = []
-        c = build_container(load_settings(environ=env), on_new=queue.append)
-        for mailbox in ("1001", "1002", "2001"):
-            from voicemail.domain.models import MailboxRef
-            from voicemail.domain.records import MailboxOwner
-            c.store.upsert_mailbox(MailboxOwner(MailboxRef("default", mailbox), mailbox, f"u{mailbox}@example.test"))
-        start = time.perf_counter()
-        c.discovery.reconcile()
-        for mid in queue:
-            notification_id = c.custody.take_custody(mid)
-            assert notification_id is not None
-            c.notifier.send(notification_id)
-        elapsed = time.perf_counter() - start
-        assert c.store.summary().get("notifications.sent") == count, c.store.summary()
-        c.close()
-        return count / elapsed
-    finally:
-        drop_database(name)
+@dataclass
+class Run:
+    rate: float  # messages/s, first hand-over to last notification recorded
+    latencies: list[float]  # seconds, per message: in the spool -> notification recorded sent
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def pipeline(root: Path, count: int, workers: int) -> float:
-    db_url, name = new_database()
-    broker = f"{REDIS}/10"
+@contextmanager
+def site(root: Path, workers: int, batched: bool) -> Iterator[Container]:
+    """A fresh database, Redis DB and `voicemail worker --concurrency workers`; yields the listener's side
+    (its container hands discovered messages to the batch task, or one task per message)."""
+    db = int(os.environ.get("VOICEMAIL_BENCH_REDIS_DB", "10"))
+    broker = f"{REDIS}/{db}"
     redis.Redis.from_url(broker).flushdb()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        make_spool(root / "spool", count)
+    with scratch_database(PG_ADMIN, "vm_bench_ingest") as db_url:
         env = site_env(root, db_url, broker)
+        (root / "spool").mkdir(exist_ok=True)
         settings = load_settings(environ=env)
         from workers.celery_app import configure
-        from workers.tasks import enqueue_seal
+        from workers.tasks import enqueue_custody, enqueue_seal
 
         configure(settings)
-        c = build_container(settings, on_new=enqueue_seal)
-        for mailbox in ("1001", "1002", "2001"):
-            from voicemail.domain.models import MailboxRef
-            from voicemail.domain.records import MailboxOwner
+        c = build_container(settings, on_new=enqueue_seal, on_new_batch=enqueue_custody if batched else None)
+        for mailbox in MAILBOXES:
             c.store.upsert_mailbox(MailboxOwner(MailboxRef("default", mailbox), mailbox, f"u{mailbox}@example.test"))
         exe = str(Path(sys.executable).with_name("voicemail"))
-        log = open(root / "worker.log", "wb")  # noqa: SIM115
-        procs.append(subprocess.Popen([exe, "worker", "--concurrency", str(workers)], env=env, stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True))
-        time.sleep(4)  # let the workers boot and connect before the clock starts
-        start = time.perf_counter()
+        with open(root / "worker.log", "wb") as log:
+            proc = subprocess.Popen([exe, "worker", "--concurrency", str(workers)], env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            time.sleep(4)  # let the workers boot and connect before the clock starts
+            yield c
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+            c.close()
+
+
+def sent_times(c: Container) -> dict[str, float]:
+    """msg_id -> epoch seconds its notification was recorded sent."""
+    with c.engine.connect() as conn:
+        rows = conn.execute(select(MessageRow.msg_id, NotificationRow.sent_at)
+                            .join(NotificationRow, NotificationRow.message_id == MessageRow.id)
+                            .where(NotificationRow.state == "sent"))
+        return {r.msg_id: r.sent_at.timestamp() for r in rows}
+
+
+def wait_sent(c: Container, count: int, start: float, limit: float = 900) -> None:
+    while c.store.summary().get("notifications.sent", 0) < count:
+        if time.perf_counter() - start > limit:
+            raise RuntimeError(f"pipeline did not finish: {c.store.summary()}")
+        time.sleep(0.05)
+
+
+def throughput(root: Path, count: int, workers: int, batched: bool) -> Run:
+    with site(root, workers, batched) as c:
+        make_spool(root / "spool", count)
+        t0, start = time.time(), time.perf_counter()
         c.discovery.reconcile()
-        while c.store.summary().get("notifications.sent", 0) < count:
-            if time.perf_counter() - start > 600:
-                raise RuntimeError(f"pipeline did not finish: {c.store.summary()}")
-            time.sleep(0.05)
+        wait_sent(c, count, start)
         elapsed = time.perf_counter() - start
-        c.close()
-        return count / elapsed
-    finally:
-        for p in procs:
-            os.killpg(p.pid, signal.SIGTERM)
-            p.wait(30)
-        drop_database(name)
+        return Run(count / elapsed, [t - t0 for t in sent_times(c).values()])
+
+
+def steady(root: Path, rate: float, seconds: float, batched: bool) -> Run:
+    """Messages arrive at ``rate``/s (round robin over the mailboxes); each arrival is scanned at once, as
+    the listener does on the MessageWaiting event (a scan that falls behind delays the next arrivals'
+    scans, and that delay counts in their latency)."""
+    count = int(rate * seconds)
+    with site(root, 2, batched) as c:
+        arrived: dict[str, float] = {}
+        numbers = dict.fromkeys(MAILBOXES, 0)
+        for mailbox in MAILBOXES:
+            (root / "spool" / "default" / mailbox / "INBOX").mkdir(parents=True)
+        start = time.perf_counter()
+        for n in range(count):
+            due = start + n / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            mailbox = MAILBOXES[n % 3]
+            msg_id = write_message(root / "spool" / "default" / mailbox / "INBOX", numbers[mailbox], n, mailbox,
+                                   age=0)
+            arrived[msg_id] = time.time()
+            numbers[mailbox] += 1
+            c.discovery.scan(MailboxRef("default", mailbox))
+        wait_sent(c, count, start)
+        sent = sent_times(c)
+        return Run(count / (time.perf_counter() - start), [sent[m] - arrived[m] for m in arrived])
+
+
+def fresh(tmp: Path, name: str, run: Callable[[Path], Run]) -> Run:
+    result = run(tmp / name)
+    shutil.rmtree(tmp / name, ignore_errors=True)
+    return result
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=600)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rate", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--no-latency-baseline", action="store_true", help="latency of the batch tasks only")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        base = baseline(Path(tmp) / "baseline", args.messages)
-        shutil.rmtree(Path(tmp) / "baseline")
-        pipe = pipeline(Path(tmp) / "pipeline", args.messages, args.workers)
-    print(f"messages: {args.messages} (1 s PCM WAV each), workers: {args.workers}, cores: {os.cpu_count()}")
-    print(f"{'baseline: direct calls, one process':40s} {base:8.1f} msg/s")
-    print(f"{'pipeline: Redis + PostgreSQL + workers':40s} {pipe:8.1f} msg/s   ratio {pipe / base:.2f}x")
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        if not args.skip_throughput:
+            report_throughput(tmp, args.messages)
+        if not args.skip_latency:
+            report_latency(tmp, args.rate, args.seconds, not args.no_latency_baseline)
+
+
+def report_throughput(tmp: Path, messages: int) -> None:
+    base = fresh(tmp, "base", lambda r: throughput(r, messages, 2, batched=False))
+    one = fresh(tmp, "one", lambda r: throughput(r, messages, 1, batched=True))
+    two = fresh(tmp, "two", lambda r: throughput(r, messages, 2, batched=True))
+    print(f"messages: {messages} (1 s PCM WAV each, 3 mailboxes), cores: {os.cpu_count()}, "
+          f"load average before: {os.getloadavg()[0]:.1f}")
+    print(f"{'throughput':44s} {'msg/s':>8s} {'p50 s':>7s} {'p99 s':>7s}")
+    for label, r in (("per-message tasks, 2 workers (baseline)", base), ("batch tasks, 1 worker", one),
+                     ("batch tasks, 2 workers", two)):
+        print(f"{label:44s} {r.rate:8.1f} {r.pct(0.5):7.2f} {r.pct(0.99):7.2f}")
+    print(f"batch 2 workers / per-message 2 workers: {two.rate / base.rate:.2f}x; "
+          f"batch 2 workers / batch 1 worker: {two.rate / one.rate:.2f}x")
+
+
+def report_latency(tmp: Path, rate: float, seconds: float, baseline: bool) -> None:
+    lat = fresh(tmp, "lat", lambda r: steady(r, rate, seconds, batched=True))
+    runs = [("batch tasks", lat)]
+    if baseline:
+        runs.insert(0, ("per-message tasks (baseline)", fresh(tmp, "lat-base",
+                                                             lambda r: steady(r, rate, seconds, batched=False))))
+    print(f"steady {rate:g} msg/s for {seconds:g} s, 2 workers: event (in the spool) -> notified")
+    print(f"{'latency':44s} {'p50 s':>7s} {'p99 s':>7s} {'max s':>7s}")
+    for label, r in runs:
+        print(f"{label:44s} {r.pct(0.5):7.3f} {r.pct(0.99):7.3f} {max(r.latencies):7.3f}")
+    if baseline:
+        print(f"p99 batch / per-message: {lat.pct(0.99) / runs[0][1].pct(0.99):.2f}x")
+    print(f"finished at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average after: "
+          f"{os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

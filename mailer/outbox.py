@@ -2,7 +2,9 @@
 
 Writes are atomic (temporary file in the same folder, fsync, ``os.replace``, fsync of the folder), so a
 reader never sees half a message, and idempotent: a notification already in the outbox is not written
-again. The file name is the opaque notification id and nothing else.
+again. The file name is the opaque notification id and nothing else. Inside ``batch()`` the per-file
+fsyncs are left out and the whole batch is made durable by one file-system sync when it ends, before
+the caller records the sends.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from mailer.facts import check_notification_id
 from mailer.rfc5322 import DEFAULT_MESSAGE_ID_DOMAIN, is_valid_domain, render_rfc5322
 from voicemail.domain.errors import ConfigError, InvalidInput, PermanentError, TransientError
 from voicemail.domain.models import OutgoingEmail
+from voicemail.vault.private_files import sync_filesystem
 
 FILE_MODE = 0o640
 DIR_MODE = 0o750
@@ -44,6 +47,8 @@ class OutboxMailer:
         self._directory = Path(directory)
         self._message_id_domain = message_id_domain
         self._clock = clock
+        self._deferred = 0  # > 0 inside batch(): durability of the batch's files deferred to its end
+        self._unsynced = False
 
     @property
     def directory(self) -> Path:
@@ -55,6 +60,23 @@ class OutboxMailer:
         except InvalidInput as exc:
             raise PermanentError(str(exc)) from None
         return self._directory / f"{notification_id}.eml"
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Send several notifications with one sync at the end (on a normal exit only: what was written
+        before an error is synced by the next batch or lost with the machine, and then sent again, since
+        its send was not recorded)."""
+        self._deferred += 1
+        try:
+            yield
+        finally:
+            self._deferred -= 1
+        if not self._deferred and self._unsynced:
+            try:
+                sync_filesystem(self._directory)
+            except OSError as exc:
+                raise TransientError(f"cannot sync the mail outbox: {exc.strerror or type(exc).__name__}") from exc
+            self._unsynced = False
 
     def send(self, email: OutgoingEmail, before_commit: Callable[[], None] | None = None) -> None:
         """``before_commit`` runs after the temporary file is written, before it is renamed into place."""
@@ -75,7 +97,8 @@ class OutboxMailer:
                 os.fchmod(handle.fileno(), FILE_MODE)
                 handle.write(data)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if not self._deferred:
+                    os.fsync(handle.fileno())
             if before_commit is not None:
                 before_commit()
             os.replace(temp_name, target)
@@ -83,7 +106,10 @@ class OutboxMailer:
             with contextlib.suppress(OSError):
                 os.unlink(temp_name)
             raise
-        self._fsync_directory()
+        if self._deferred:
+            self._unsynced = True
+        else:
+            self._fsync_directory()
 
     def _fsync_directory(self) -> None:
         fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY)

@@ -12,6 +12,7 @@ from mailer.registry import build_mailer
 from mailer.settings import MailSettings
 from voicemail.config import Settings
 from voicemail.container import Container
+from voicemail.db.batch_store import SqlBatchStore
 from voicemail.db.engine import make_store_sessions
 from voicemail.db.forward_store import SqlForwardStore
 from voicemail.db.import_store import SqlImportStore
@@ -32,8 +33,10 @@ from voicemail.mailer_settings import mailer_settings
 from voicemail.phone.driver import AmiPeer, MenuDriver
 from voicemail.phone.wiring import Hotdesk
 from voicemail.services.custody import Custody
+from voicemail.services.custody_batch import BatchCustody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier, NotifySettings
+from voicemail.services.notify_batch import BatchNotifier
 from voicemail.services.spool_import import SpoolImport
 from voicemail.spool import FileSpool
 from voicemail.vault import FileVault
@@ -105,7 +108,10 @@ def open_keyring(settings: Settings) -> RotatableKeyring:
 
 
 def build_container(settings: Settings, on_new: Callable[[str], None], *,
-                    asterisk: AsteriskControl | None = None, migrate: bool = True) -> Container:
+                    asterisk: AsteriskControl | None = None, migrate: bool = True,
+                    on_new_batch: Callable[[list[str]], None] | None = None) -> Container:
+    """``on_new`` hands one discovered message to custody; ``on_new_batch``, when given, hands over all the
+    messages one scan discovered (in batches of custody_batch_size) instead."""
     engine, read_engine, sessions, reads = make_store_sessions(settings.database_url)
     if migrate:
         upgrade(engine)
@@ -141,8 +147,10 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                       max_unfinished_runs=settings.custody_max_unfinished,
                       heartbeat_every=settings.stale_after / 4)
     classifier = Classifier(internal, directory)
+    batch_store = SqlBatchStore(sessions, reads)
     discovery = Discovery(spool, store, classifier, on_new,
-                          import_cutoff=SqlImportStore(reads).unfinished_cutoff)
+                          import_cutoff=SqlImportStore(reads).unfinished_cutoff,
+                          on_new_batch=on_new_batch, batch_store=batch_store, batch_size=settings.custody_batch_size)
     # Mailbox owners' addresses may come from a synced directory that is too old to decide who is internal.
     owners = directory.owners() if isinstance(directory, DbDirectory) else directory
     notifier = Notifier(store, mailer, mail_settings,
@@ -153,6 +161,10 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                         forward_note=SqlForwardStore(sessions, reads).note)
     container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)
+    container.batch_custody = BatchCustody(spool, vault, keyring, batch_store, asterisk, failpoints,
+                                           heartbeat_every=settings.stale_after / 4,
+                                           batch_size=settings.custody_batch_size)
+    container.batch_notifier = BatchNotifier(notifier, batch_store, mailer, settings.stale_after, failpoints)
     build_mailbox_services(container, sessions, reads)  # mailbox services
     # --- lifecycle: the vault quota is enforced after each seal ---
     install_quota(container)

@@ -72,6 +72,9 @@ class Settings:
     custody_max_unfinished: int = _s(5, "Custody runs of one message that may end with their worker dead, in a "
                                      "row (a codec crash, the out-of-memory killer), before it is parked as dead "
                                      "letter instead of being run again.")
+    custody_batch_size: int = _s(50, "Messages taken into custody by one task (one seal sync, a few commits), "
+                                 "and notifications sent by one task: a discovery pass hands its new messages "
+                                 "over in batches of this size. 1 = one message per task.")
     retry_backoff_max: int = _s(300, "Longest pause between retries, in seconds (exponential, jittered).")
     sweep_interval: float = _s(30.0, "Seconds between sweeps that re-enqueue stuck work.")
     stale_after: float = _s(60.0, "A message or notification not progressing for this long is re-enqueued.")
@@ -423,6 +426,8 @@ def _validate(s: Settings) -> Settings:
         raise bad("audit_retention_days", "must be between 90 and 2555 days (7 years)")
     if s.worker_concurrency < 1:
         raise bad("worker_concurrency", "must be at least 1")
+    if s.custody_batch_size < 1:
+        raise bad("custody_batch_size", "must be at least 1")
     if s.custody_max_unfinished < 1:
         raise bad("custody_max_unfinished", "must be at least 1")
     if not s.custody_retry_for > 0 or not s.discovery_retry_max > 0 or not s.stale_after > 0:

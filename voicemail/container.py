@@ -14,8 +14,10 @@ from voicemail.domain.mailbox import MailboxService
 from voicemail.domain.ports import AsteriskControl, Directory, Mailer, Shredder
 from voicemail.keys.usage import CountedKeyring
 from voicemail.services.custody import Custody
+from voicemail.services.custody_batch import BatchCustody
 from voicemail.services.discovery import Discovery
 from voicemail.services.notify import Notifier
+from voicemail.services.notify_batch import BatchNotifier
 from voicemail.services.phone_pins import PinService
 from voicemail.services.vault_gc import collect_orphans
 from voicemail.spool import FileSpool
@@ -44,6 +46,9 @@ class Container:
     shredder: Shredder | None = None
     # --- telephone menu: phone PINs (argon2id, lockout) ---
     pins: PinService | None = None
+    # --- batched custody and notification (the live pipeline's batch tasks) ---
+    batch_custody: BatchCustody | None = None
+    batch_notifier: BatchNotifier | None = None
 
     def close(self) -> None:
         for close in self.closers:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 POINTS = ("seal.mid", "seal.after_commit", "strip.after_swap", "strip.before_commit", "notify.after_send",
+          "batch.mid_strip",
           "import.before_commit", "import.after_commit")
 ACTIONS = ("kill", "stop")
 
@@ -35,8 +37,8 @@ class Failpoints:
         action = self._armed.get(name)
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
-        elif action == "stop":
-            os.kill(os.getpid(), signal.SIGSTOP)
+        elif action == "stop":  # directed at this thread, so it stops here, whichever thread of the process hits
+            signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)  # the point (the whole process stops)
 
     def __bool__(self) -> bool:
         return bool(self._armed)

@@ -22,7 +22,7 @@ from voicemail.services.listener_lease import ListenerLease
 from workers.celery_app import configure
 from workers.embedded import EmbeddedWorker
 from workers.runtime import install
-from workers.tasks import enqueue_seal, sweep_once
+from workers.tasks import enqueue_custody, enqueue_seal, sweep_once
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,12 @@ def build_service(settings: Settings) -> Service:
             lease.fence()
         enqueue_seal(message_id)
 
-    container = build_container(settings, on_new=submit)
+    def submit_batch(message_ids: list[str]) -> None:  # one custody task for what one scan discovered
+        for lease in leases:
+            lease.fence()
+        enqueue_custody(message_ids)
+
+    container = build_container(settings, on_new=submit, on_new_batch=submit_batch)
     lease = ListenerLease(LeaseStore(container.engine), settings.site_name,
                           duration=settings.listener_lease_seconds, renew_every=settings.listener_renew_seconds)
     leases.append(lease)

@@ -25,10 +25,10 @@ def container() -> Container:
     global _container
     with _lock:
         if _container is None:
-            from workers.tasks import enqueue_seal
+            from workers.tasks import enqueue_custody, enqueue_seal
 
             settings = load_settings(os.environ.get("VOICEMAIL_CONFIG") or None)
-            _container = build_container(settings, on_new=enqueue_seal)
+            _container = build_container(settings, on_new=enqueue_seal, on_new_batch=enqueue_custody)
         return _container
 
 

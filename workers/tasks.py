@@ -157,6 +157,55 @@ def send_notification(self: Task, notification_id: str) -> str:
     return result  # "busy": another worker holds the lease; it sends, or the sweeper re-enqueues after it
 
 
+@app.task(bind=True, acks_late=True, name="workers.tasks.take_custody_batch")
+def take_custody_batch(self: Task, message_ids: list[str]) -> dict[str, int]:
+    """Custody of many messages at once (voicemail.services.custody_batch), then one notification task for
+    them. A message that fails in the batch, and every message of a batch that fails as a whole (the
+    database, the vault's sync), goes to the per-message task, which retries with backoff and dead-letters:
+    one poison message never holds the others back."""
+    batch = container().batch_custody
+    if batch is None:  # not wired (a container built without it): the per-message path does the same
+        for message_id in message_ids:
+            seal_message.delay(message_id)
+        return {"isolated": len(message_ids)}
+    try:
+        outcome = batch.take_custody(message_ids)
+    except Exception as exc:
+        log.warning("custody batch of %d message(s) failed (%s); each goes to the per-message task",
+                    len(message_ids), type(exc).__name__)
+        for message_id in message_ids:
+            seal_message.delay(message_id)
+        return {"isolated": len(message_ids)}
+    for message_id in outcome.isolated:
+        seal_message.delay(message_id)
+    if outcome.notifications:
+        send_notifications.delay(list(outcome.notifications.values()))
+    return {"stripped": len(outcome.notifications), "isolated": len(outcome.isolated),
+            "skipped": len(outcome.skipped)}
+
+
+@app.task(bind=True, acks_late=True, name="workers.tasks.send_notifications")
+def send_notifications(self: Task, notification_ids: list[str]) -> dict[str, int]:
+    """Send many notifications under one claim and one record (voicemail.services.notify_batch). What
+    fails in the batch goes to the per-message task (retries, dead letters)."""
+    batch = container().batch_notifier
+    if batch is None:
+        for notification_id in notification_ids:
+            send_notification.delay(notification_id)
+        return {"handed_back": len(notification_ids)}
+    try:
+        result = batch.send_many(notification_ids)
+    except Exception as exc:
+        log.warning("notification batch of %d failed (%s); each goes to the per-message task",
+                    len(notification_ids), type(exc).__name__)
+        for notification_id in notification_ids:
+            send_notification.delay(notification_id)
+        return {"handed_back": len(notification_ids)}
+    for notification_id in result.handed_back:
+        send_notification.delay(notification_id)
+    return {"sent": result.sent, "busy": result.busy, "handed_back": len(result.handed_back)}
+
+
 @app.task(bind=True, acks_late=True, name="workers.tasks.reconcile")
 def reconcile(self: Task) -> dict[str, int]:
     report = container().discovery.reconcile()
@@ -172,6 +221,11 @@ def sweep(self: Task) -> int:
 
 def enqueue_seal(message_id: str) -> None:
     seal_message.delay(message_id)
+
+
+def enqueue_custody(message_ids: list[str]) -> None:
+    """Hand the messages one discovery pass recorded to one batch task."""
+    take_custody_batch.delay(list(message_ids))
 
 
 def sweep_once() -> int:

@@ -59,11 +59,11 @@ class CustodyTrail:
         return self._event("custody.stripped", message_id, {})
 
     def notified(self, conn: Connection, message_id: str, notification_id: str, recipient: str) -> None:
-        self._write(conn, "custody.notified", message_id, {"notification": notification_id,
-                                                            "recipient": recipient[:320]})
+        self.write_all(conn, [self.notified_event(message_id, notification_id, recipient)])
 
-    def _write(self, conn: Connection, action: str, message_id: str, details: Mapping[str, Any]) -> None:
-        self.write_all(conn, [self._event(action, message_id, details)])
+    def notified_event(self, message_id: str, notification_id: str, recipient: str) -> AuditEvent:
+        return self._event("custody.notified", message_id, {"notification": notification_id,
+                                                             "recipient": recipient[:320]})
 
     def _event(self, action: str, message_id: str, details: Mapping[str, Any]) -> AuditEvent:
         return AuditEvent(actor=ACTOR, action=action, source=self.source, message_id=message_id, details=details)

@@ -49,14 +49,14 @@ def register(main: click.Group) -> None:
         from voicemail.app import build_container
         from workers.celery_app import configure
         from workers.runtime import install
-        from workers.tasks import enqueue_seal
+        from workers.tasks import enqueue_custody, enqueue_seal
 
         settings = settings_from(config_file, worker_concurrency=concurrency)
         if not settings.broker_url:
             raise ConfigError("setting broker_url (VOICEMAIL_BROKER_URL): `voicemail worker` needs a broker; "
                               "with the embedded transport `voicemail run` runs the worker itself")
         app = configure(settings)
-        install(build_container(settings, on_new=enqueue_seal))
+        install(build_container(settings, on_new=enqueue_seal, on_new_batch=enqueue_custody))
         quiet = ["--quiet"] if settings.log_format == "json" else []  # no banner between the JSON lines
         app.worker_main([*quiet, "worker", "--loglevel", settings.log_level, "--concurrency",
                          str(settings.worker_concurrency), "--pool", pool, "-Q", "voicemail",
@@ -100,13 +100,14 @@ def register(main: click.Group) -> None:
         settings = settings_from(config_file)
         enqueued: list[str] = []
         on_new: Callable[[str], None] = enqueued.append
+        on_new_batch: Callable[[list[str]], None] | None = None
         if settings.broker_url:
             from workers.celery_app import configure
-            from workers.tasks import enqueue_seal
+            from workers.tasks import enqueue_custody, enqueue_seal
 
             configure(settings)
-            on_new = enqueue_seal
-        container = build_container(settings, on_new=on_new)
+            on_new, on_new_batch = enqueue_seal, enqueue_custody
+        container = build_container(settings, on_new=on_new, on_new_batch=on_new_batch)
         try:
             with progress("reconciling mailboxes") as bar:
                 report = container.discovery.reconcile(progress=bar)

@@ -108,3 +108,5 @@ def install_quota(container: Container) -> None:
         enforcer[0].after_seal(message_id)
 
     container.custody.after_seal = after_seal
+    if container.batch_custody is not None:
+        container.batch_custody.after_seal = after_seal

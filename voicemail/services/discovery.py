@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -11,6 +11,10 @@ from voicemail.domain.models import Caller, Envelope, MailboxRef, SpoolMessage, 
 from voicemail.domain.ports import MessageStore, Spool
 
 log = logging.getLogger(__name__)
+
+
+class BatchRecorder(Protocol):
+    def record_discovered_many(self, items: Sequence[tuple[SpoolMessage, Caller, bytes]]) -> list[str] | None: ...
 
 
 @dataclass
@@ -46,7 +50,9 @@ class ForwardArrivals(Protocol):
 
 
 class Discovery:
-    """Spool scan -> one ``discovered`` row per new msg_id -> ``on_new(message_id)`` (enqueue seal).
+    """Spool scan -> one ``discovered`` row per new msg_id -> ``on_new(message_id)`` (enqueue seal), or, with
+    ``on_new_batch``, the rows of up to ``batch_size`` new messages of a mailbox recorded in one transaction
+    and handed over at once (one custody task for them all).
 
     Safe to run concurrently and repeatedly: the row insert is idempotent on (mailbox, msg_id). A hand-over
     that fails (the broker is down) does not fail the scan: the recorded row is the work, and the sweeper
@@ -58,7 +64,9 @@ class Discovery:
     """
 
     def __init__(self, spool: Spool, store: MessageStore, classify: Callable[[Envelope], Caller],
-                 on_new: Callable[[str], None], import_cutoff: Callable[[], int | None] | None = None) -> None:
+                 on_new: Callable[[str], None], import_cutoff: Callable[[], int | None] | None = None, *,
+                 on_new_batch: Callable[[list[str]], None] | None = None, batch_store: BatchRecorder | None = None,
+                 batch_size: int = 50) -> None:
         self._spool = spool
         self._store = store
         self._classify = classify
@@ -66,6 +74,9 @@ class Discovery:
         self._import_cutoff = import_cutoff
         # forwarding: a forwarded copy's placeholder is linked to its sealed copy, never sealed itself
         self.forwards: ForwardArrivals | None = None
+        self._on_new_batch = on_new_batch
+        self._batch_store = batch_store
+        self._batch_size = max(1, batch_size)
 
     def scan(self, mailbox: MailboxRef) -> ScanReport:
         report = ScanReport(mailboxes=1)
@@ -80,6 +91,7 @@ class Discovery:
         known = self._store.known_msg_ids(mailbox)
         cutoff = self._import_cutoff() if self._import_cutoff is not None else None
         forwarded = self.forwards.waiting(mailbox) if self.forwards is not None else {}
+        fresh: list[SpoolMessage] = []
         for message in result.messages:
             report.seen += 1
             if message.envelope_problem:
@@ -99,23 +111,9 @@ class Discovery:
             if cutoff is not None and message.envelope.origtime < cutoff:
                 report.left_to_import += 1
                 continue
-            # custody never depends on the caller fields: a refused envelope is sealed like any other,
-            # its caller announced as an unknown outside caller
-            caller = Caller.external() if message.envelope_problem else self._classify(message.envelope)
-            envelope = self._spool.read_envelope_bytes(message)
-            message_id, created = self._store.record_discovered(message, caller, envelope)
-            if created:
-                report.new += 1
-                log.info("discovered message %s in %s", message_id, mailbox)
-                if message.envelope_problem:
-                    log.warning("message %s in %s: the envelope parser refused its .txt (%s); its audio is "
-                                "taken into custody and its caller treated as unknown", message_id, mailbox,
-                                message.envelope_problem)
-                try:
-                    self._on_new(message_id)
-                except Exception as exc:  # broker down: the row is recorded, the sweeper hands it over later
-                    log.warning("message %s recorded but not handed to the workers (%s); the sweeper will",
-                                message_id, type(exc).__name__)
+            fresh.append(message)
+        for start in range(0, len(fresh), self._batch_size):
+            self._record(mailbox, fresh[start:start + self._batch_size], report)
         if report.left_to_import:
             log.info("%d message(s) in %s left to the unfinished spool import", report.left_to_import, mailbox)
         return report
@@ -125,6 +123,39 @@ class Discovery:
             return bool(message.audio) and all(self._spool.is_placeholder(message, a.fmt) for a in message.audio)
         except Exception:  # unreadable now: custody decides (and reports) as for any new message
             return False
+
+    def _record(self, mailbox: MailboxRef, messages: list[SpoolMessage], report: ScanReport) -> None:
+        """Record the new messages (one transaction for the lot when batching) and hand them over."""
+        # custody never depends on the caller fields: a refused envelope is sealed like any other,
+        # its caller announced as an unknown outside caller
+        items = [(m, Caller.external() if m.envelope_problem else self._classify(m.envelope),
+                  self._spool.read_envelope_bytes(m)) for m in messages]
+        ids = self._batch_store.record_discovered_many(items) if self._batch_store and self._on_new_batch else None
+        if ids is None:  # one by one (also when one of them is on record already, or is back after vanishing)
+            created = [(message, *self._store.record_discovered(message, caller, envelope))
+                       for message, caller, envelope in items]
+            ids = [message_id for _, message_id, new in created if new]
+            recorded = [message for message, _, new in created if new]
+        else:
+            recorded = messages
+        for message, message_id in zip(recorded, ids, strict=True):
+            report.new += 1
+            log.info("discovered message %s in %s", message_id, mailbox)
+            if message.envelope_problem:
+                log.warning("message %s in %s: the envelope parser refused its .txt (%s); its audio is "
+                            "taken into custody and its caller treated as unknown", message_id, mailbox,
+                            message.envelope_problem)
+        if not ids:
+            return
+        try:
+            if self._on_new_batch is not None:
+                self._on_new_batch(ids)
+            else:
+                for message_id in ids:
+                    self._on_new(message_id)
+        except Exception as exc:  # broker down: the rows are recorded, the sweeper hands them over later
+            log.warning("%d message(s) recorded but not handed to the workers (%s); the sweeper will",
+                        len(ids), type(exc).__name__)
 
     def reconcile(self, extra_mailboxes: Iterable[MailboxRef] = (),
                   progress: Callable[[int], Callable[[int], None]] | None = None) -> ScanReport:

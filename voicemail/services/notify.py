@@ -23,7 +23,7 @@ from mailer.facts import NotificationFacts
 from mailer.settings import MailSettings
 from voicemail.domain.errors import InvalidInput, LeaseLost, PermanentError, TransientError
 from voicemail.domain.forwarding import ForwardNote
-from voicemail.domain.models import MailboxRef
+from voicemail.domain.models import MailboxRef, OutgoingEmail
 from voicemail.domain.ports import Directory, Mailer, MessageStore, OwnerPreferences
 from voicemail.domain.records import MessageRecord
 from voicemail.failpoints import Failpoints
@@ -55,7 +55,7 @@ class Notifier:
         self._new_messages = new_messages
         self._forward_note = forward_note  # who forwarded a message to its owner, and their comment
 
-    def _new_count(self, mailbox: MailboxRef) -> int:
+    def new_count(self, mailbox: MailboxRef) -> int:
         """New messages in the mailbox, this one included (1 when they cannot be counted)."""
         if self._new_messages is None:
             return 1
@@ -65,23 +65,41 @@ class Notifier:
             log.warning("could not count new messages for the notification: %s", type(exc).__name__)
             return 1
 
-    def _recipient(self, record: MessageRecord) -> tuple[str, str, str]:
+    def recipient(self, mailbox: MailboxRef) -> tuple[str, str, str]:
         """(address, display name, time zone): the owner's own choice on the web settings page first,
         then the directory, else Asterisk's mailbox e-mail."""
-        owner = self._store.owner(record.mailbox)
+        owner = self._store.owner(mailbox)
         name = owner.fullname if owner else ""
-        chosen_address, chosen_zone = self._preferences.for_mailbox(record.mailbox) if self._preferences else ("", "")
+        chosen_address, chosen_zone = self._preferences.for_mailbox(mailbox) if self._preferences else ("", "")
         zone = chosen_zone or (owner.timezone if owner else "") or self._settings.default_timezone
         if chosen_address:
-            entry = self._directory.lookup(record.mailbox.mailbox) if self._directory is not None else None
+            entry = self._directory.lookup(mailbox.mailbox) if self._directory is not None else None
             return chosen_address, (entry.name if entry and entry.name else name), zone
         if self._directory is not None:
-            entry = self._directory.lookup(record.mailbox.mailbox)
+            entry = self._directory.lookup(mailbox.mailbox)
             if entry is not None and entry.email:
                 return entry.email, entry.name or name, zone
         if owner is not None and owner.email:
             return owner.email, name, zone
-        raise PermanentError(f"mailbox {record.mailbox} has no e-mail address (directory or voicemail.conf)")
+        raise PermanentError(f"mailbox {mailbox} has no e-mail address (directory or voicemail.conf)")
+
+    def compose_for(self, record: MessageRecord, notification_id: str,
+                    recipient: tuple[str, str, str] | None = None, new_count: int | None = None,
+                    ) -> tuple[OutgoingEmail, str]:
+        """The notification e-mail for ``record`` and its address. ``recipient`` (address, name, time zone)
+        and ``new_count`` when the caller looked them up already (a batch: once per mailbox)."""
+        address, name, zone = recipient if recipient is not None else self.recipient(record.mailbox)
+        note = self._forward_note(record.id) if self._forward_note is not None else None
+        facts = NotificationFacts(
+            notification_id=notification_id, recipient=address, recipient_name=name,
+            mailbox=str(record.mailbox), caller=record.caller,
+            received_at=dt.datetime.fromtimestamp(record.origtime, dt.UTC),
+            duration_seconds=max(0, record.duration), urgent=record.urgent,
+            player_url=f"{self._settings.web_base_url.rstrip('/')}/messages/{record.id}",
+            owner_timezone=zone, new_count=new_count if new_count is not None else self.new_count(record.mailbox),
+            play_on_phone=self._settings.play_on_phone,
+            forwarded_by=note.forwarder_label if note else "", forward_comment=note.comment if note else "")
+        return compose(facts, self._mail), address
 
     def send(self, notification_id: str) -> str:
         """Send one notification. Returns "sent", "already" or "busy" (another worker holds its lease).
@@ -103,19 +121,8 @@ class Notifier:
                 raise LeaseLost(f"notification {notification_id}: another worker took it over")
 
         record = self._store.get(work.message_id)
-        note = self._forward_note(record.id) if self._forward_note is not None else None
         try:
-            address, name, zone = self._recipient(record)
-            facts = NotificationFacts(
-                notification_id=notification_id, recipient=address, recipient_name=name,
-                mailbox=str(record.mailbox), caller=record.caller,
-                received_at=dt.datetime.fromtimestamp(record.origtime, dt.UTC),
-                duration_seconds=max(0, record.duration), urgent=record.urgent,
-                player_url=f"{self._settings.web_base_url.rstrip('/')}/messages/{record.id}",
-                owner_timezone=zone, new_count=self._new_count(record.mailbox),
-                play_on_phone=self._settings.play_on_phone,
-                forwarded_by=note.forwarder_label if note else "", forward_comment=note.comment if note else "")
-            email = compose(facts, self._mail)
+            email, address = self.compose_for(record, notification_id)
             self._mailer.send(email, before_commit)
             self._fail.hit("notify.after_send")
         except (PermanentError, InvalidInput) as exc:

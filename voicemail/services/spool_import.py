@@ -20,7 +20,6 @@ No VoicemailRefresh is sent: a placeholder keeps Asterisk's counts, so there is 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 import uuid
@@ -30,12 +29,13 @@ from dataclasses import dataclass
 
 from voicemail.db.import_store import ImportRun, SealedImport, SqlImportStore
 from voicemail.domain.errors import SpoolChanged
-from voicemail.domain.models import Caller, Envelope, MailboxRef, SealedRecording, SpoolMessage
+from voicemail.domain.models import Caller, Envelope, MailboxRef, SpoolMessage
 from voicemail.domain.ports import Keyring
 from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED
 from voicemail.failpoints import Failpoints
+from voicemail.services.batch_steps import seal_unsynced, strip_unsynced
 from voicemail.spool import FileSpool
-from voicemail.vault import FileVault, new_data_key
+from voicemail.vault import FileVault
 
 log = logging.getLogger(__name__)
 
@@ -129,24 +129,19 @@ class SpoolImport:
 
     def _seal(self, message: SpoolMessage) -> SealedImport | None:
         message_id = str(uuid.uuid4())
-        dek = new_data_key()
-        key_id = message_id.encode()
-        sealed: list[SealedRecording] = []
+        try:  # renumbered or removed by Asterisk meanwhile (SpoolChanged): the next run looks again
+            wrapped, sealed = seal_unsynced(self._spool, self._vault, self._keyring, message, message_id,
+                                            IMPORT_ATTEMPT)
+        except SpoolChanged:
+            return None
         try:
-            for audio in message.audio:
-                with self._spool.open_audio(message, audio.fmt) as source:
-                    result = self._vault.seal(source, f"{message_id}.{audio.fmt}.{IMPORT_ATTEMPT}",
-                                              dek, key_id, durable=False)
-                sealed.append(dataclasses.replace(result, fmt=audio.fmt))
             envelope = self._spool.read_envelope_bytes(message)
-        except SpoolChanged:  # renumbered or removed by Asterisk meanwhile: the next run looks again
+        except SpoolChanged:
             for rec in sealed:
                 self._vault.delete(rec.blob_name)
             return None
-        for rec in sealed:
-            self._vault.verify(rec.blob_name, dek, key_id, rec.sha256)
         caller = Caller.external() if message.envelope_problem else self._classify(message.envelope)
-        return SealedImport(message_id, message, caller, envelope, self._keyring.wrap(dek, key_id), tuple(sealed))
+        return SealedImport(message_id, message, caller, envelope, wrapped, sealed)
 
     def _flush(self, pool: ThreadPoolExecutor, found: list[SpoolMessage], strips: list[tuple[str, SpoolMessage]],
                notify: bool, report: ImportReport, step: Callable[[int], None] | None) -> None:
@@ -187,11 +182,9 @@ class SpoolImport:
         if hashes is None:
             hashes = self._store.sealed_hashes(message_id)
         try:
-            for audio in message.audio:
-                expected = hashes.get(audio.fmt)
-                if expected is None:
-                    return False
-                self._spool.replace_with_placeholder(message, audio.fmt, expected, durable=False)
+            if not {audio.fmt for audio in message.audio} <= set(hashes):
+                return False
+            strip_unsynced(self._spool, message, hashes)
         except SpoolChanged:
             log.info("message %s moved while being stripped; it is stripped where it lies later", message_id)
             return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -85,7 +86,9 @@ def sync_filesystem(path: Path) -> None:
     os.sync()
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    """The C library, looked up once per process (find_library runs a subprocess each time)."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name, use_errno=True) if name else None

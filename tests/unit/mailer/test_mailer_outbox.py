@@ -82,3 +82,41 @@ def test_no_temporary_file_is_left_behind(tmp_path: Path) -> None:
 def test_bad_message_id_domain_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         OutboxMailer(tmp_path, message_id_domain="evil>\r\nBcc: x")
+
+
+def test_a_batch_writes_every_file_without_fsync_and_syncs_the_file_system_once_at_its_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import mailer.outbox as outbox
+
+    synced: list[Path] = []
+    fsyncs: list[int] = []
+    monkeypatch.setattr(outbox, "sync_filesystem", synced.append)
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+    mailer = OutboxMailer(tmp_path, clock=lambda: SENT)
+    ids = [f"{NOTIFICATION_ID[:-1]}{n}" for n in range(3)]
+    with mailer.batch():
+        for notification_id in ids:
+            mailer.send(_email(notification_id))
+        assert synced == [] and fsyncs == []  # nothing made durable before the batch ends
+    assert synced == [tmp_path]
+    assert sorted(p.stem for p in tmp_path.glob("*.eml")) == sorted(ids)
+    mailer.send(_email(f"{NOTIFICATION_ID[:-1]}9"))  # outside a batch: its own fsyncs, no file-system sync
+    assert synced == [tmp_path] and len(fsyncs) == 2
+
+
+def test_a_batch_that_fails_is_not_synced_as_if_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mailer.outbox as outbox
+
+    synced: list[Path] = []
+    monkeypatch.setattr(outbox, "sync_filesystem", synced.append)
+    mailer = OutboxMailer(tmp_path, clock=lambda: SENT)
+    with pytest.raises(RuntimeError), mailer.batch():
+        mailer.send(_email())
+        raise RuntimeError("the worker's batch failed")
+    assert synced == []
+    with mailer.batch():  # the next batch syncs what the failed one wrote as well
+        pass
+    assert synced == [tmp_path]
