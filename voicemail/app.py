@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.registry import build_mailer
 from mailer.settings import MailSettings
-from voicemail.config import Settings
+from voicemail.config import Settings, serving_site, site_view
 from voicemail.container import Container
 from voicemail.db.engine import make_store_sessions
 from voicemail.db.import_store import SqlImportStore
@@ -107,8 +107,8 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                     asterisk: AsteriskControl | None = None, migrate: bool = True) -> Container:
     engine, read_engine, sessions, reads = make_store_sessions(settings.database_url)
     if migrate:
-        upgrade(engine)
-    store = SqlMessageStore(sessions, reads)
+        upgrade(engine, settings.site_name)
+    store = SqlMessageStore(sessions, reads, site=serving_site(settings), default_site=settings.site_name)
     failpoints = Failpoints(settings.failpoints)
     spool = FileSpool(Path(settings.spool_dir), formats_hint=settings.spool_formats,
                       grace_seconds=settings.spool_grace_seconds,
@@ -148,7 +148,8 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                         NotifySettings(settings.web_base_url, settings.default_timezone, settings.stale_after,
                                        play_on_phone=bool(settings.phone_device_template)),
                         owners, failpoints,
-                        preferences=AccountPreferences(engine), new_messages=NewMessageCounter(engine))
+                        preferences=AccountPreferences(engine),
+                        new_messages=NewMessageCounter(engine, settings.site_name))
     container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)
     build_mailbox_services(container, sessions, reads)  # mailbox services
@@ -179,6 +180,7 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     connection they use is opened on first use; play-on-phone is on when phone_device_template is set."""
     from voicemail.ami.blocking import BlockingAmi
     from voicemail.ami.mailbox_control import AmiMailboxControl
+    from voicemail.ami.site_control import MailboxControl, SiteMailboxControl, SiteSpool
     from voicemail.audit.access import Access
     from voicemail.audit.holds import Holds
     from voicemail.audit.store import AuditLog
@@ -189,7 +191,7 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     from voicemail.services.shred import CryptoShredder
 
     s, engine = container.settings, container.engine
-    rows = SqlMailboxStore(sessions, reads)
+    rows = SqlMailboxStore(sessions, reads, default_site=s.site_name)
     audit = AuditLog(engine)
     holds = Holds(engine, Access(engine, audit))
     control: AmiMailboxControl | None = None
@@ -197,7 +199,18 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
         control = AmiMailboxControl(lambda: BlockingAmi(s.ami_host, s.ami_port, s.ami_username, s.ami_secret,
                                                         ssl=tls_context(s)))
         container.closers.append(control.close)
-    container.shredder = CryptoShredder(rows, container.vault, holds, audit, control)
+    # --- several sites: each message's Asterisk for its mailbox actions, the spool only of the served site ---
+    controls: dict[str, MailboxControl] = {serving_site(s): control} if control is not None else {}
+    for site in s.sites:
+        if site.ami_secret:
+            view = site_view(s, site)
+            other = AmiMailboxControl(lambda v=view: BlockingAmi(v.ami_host, v.ami_port, v.ami_username,  # type: ignore[misc]
+                                                                  v.ami_secret, ssl=tls_context(v)))
+            controls[site.name] = other
+            container.closers.append(other.close)
+    sited = SiteMailboxControl(controls, s.site_name) if controls else None
+    spool = SiteSpool(container.spool, serving_site(s), s.site_name)
+    container.shredder = CryptoShredder(rows, container.vault, holds, audit, sited)
     phone: PhonePlayback | None = None
     if s.phone_device_template and control is not None:
         template = s.phone_device_template
@@ -208,7 +221,7 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
         phone.sweep()
     container.mailboxes = MailboxServices(
         rows, AudioSource(container.keyring, container.vault.path_for), container.shredder, holds, audit,
-        control=control, spool=container.spool, calls=lambda n, d, o, lim: calls_of(engine, n, d, o, lim),
+        control=sited, spool=spool, calls=lambda n, d, o, lim: calls_of(engine, n, d, o, lim),
         phone=phone, admin_sees_external=s.inbox_admin_sees_external, call_device_template=s.calls_device_template)
     # --- telephone menu: the PINs it checks (also set from the CLI and the web settings page) ---
     from voicemail.phone.wiring import pin_service

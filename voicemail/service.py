@@ -13,7 +13,7 @@ from voicemail.ami.client import AmiClient
 from voicemail.ami.listener import Listener
 from voicemail.app import Container, build_container, build_hotdesk, build_phone_menu, tls_context
 from voicemail.audit.cdr import CdrStore
-from voicemail.config import Settings
+from voicemail.config import Settings, serving_site
 from voicemail.db.listener_lease import LeaseStore
 from voicemail.observe.runtime import ListenerRuntime
 from voicemail.phone.driver import MenuDriver
@@ -132,7 +132,7 @@ def build_service(settings: Settings) -> Service:
         enqueue_seal(message_id)
 
     container = build_container(settings, on_new=submit)
-    lease = ListenerLease(LeaseStore(container.engine), settings.site_name,
+    lease = ListenerLease(LeaseStore(container.engine), serving_site(settings),
                           duration=settings.listener_lease_seconds, renew_every=settings.listener_renew_seconds)
     leases.append(lease)
     install(container)

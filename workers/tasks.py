@@ -133,9 +133,26 @@ def _run(task: Task, kind: str, ref_id: str, step: Callable[[], Any]) -> Any:
     return result
 
 
+def _elsewhere(task: Task, site: str) -> bool:
+    """A custody task of another site than the one this worker's spool belongs to (``site`` routes it to
+    ``custody.<site>``; empty: enqueued by this site): it is sent on to its own queue, never run here, where
+    the message's files would look vanished."""
+    from voicemail.config import serving_site
+
+    here = serving_site(container().settings)
+    if not site or site == here:
+        return False
+    log.warning("custody task %s is for site %s, not %s: sent on to its queue", task.request.id, site, here)
+    task.apply_async(args=task.request.args, kwargs=task.request.kwargs)
+    return True
+
+
 @app.task(bind=True, acks_late=True, name="workers.tasks.seal_message")
-def seal_message(self: Task, message_id: str) -> str:
-    """Seal, verify and commit; then strip in the same run (strip_message exists for the sweeper)."""
+def seal_message(self: Task, message_id: str, site: str = "") -> str:
+    """Seal, verify and commit; then strip in the same run (strip_message exists for the sweeper).
+    ``site``: the message's site, which routes the task to the workers that have its spool."""
+    if _elsewhere(self, site):
+        return "rerouted"
     notification_id: str | None = _run(self, "message", message_id,
                                        lambda: container().custody.take_custody(message_id))
     if notification_id is None:
@@ -145,7 +162,9 @@ def seal_message(self: Task, message_id: str) -> str:
 
 
 @app.task(bind=True, acks_late=True, name="workers.tasks.strip_message")
-def strip_message(self: Task, message_id: str) -> str:
+def strip_message(self: Task, message_id: str, site: str = "") -> str:
+    if _elsewhere(self, site):
+        return "rerouted"
     notification_id: str = _run(self, "message", message_id, lambda: container().custody.strip(message_id))
     send_notification.delay(notification_id)
     return notification_id
@@ -170,22 +189,28 @@ def sweep(self: Task) -> int:
     return sweep_once()
 
 
-def enqueue_seal(message_id: str) -> None:
-    seal_message.delay(message_id)
+def enqueue_seal(message_id: str, site: str = "") -> None:
+    """Hand a message to custody: to ``site``'s custody queue (empty: the site this process serves)."""
+    seal_message.apply_async((message_id,), {"site": site} if site else None)
 
 
 def sweep_once() -> int:
     """Re-enqueue work that has not progressed for `stale_after` seconds (a lost or stranded task)."""
+    from voicemail.config import serving_site
+
     c = container()
+    here, embedded = serving_site(c.settings), not c.settings.broker_url
     count = 0
     for work in c.store.stuck(c.settings.stale_after):
+        if embedded and work.kind == "message" and work.site and work.site != here:
+            continue  # no broker: only this site's own process can reach that site's spool
         c.store.touch(work.kind, work.id)
         if work.kind == "notification":
             send_notification.delay(work.id)
         elif work.state == "discovered":
-            seal_message.delay(work.id)
+            seal_message.delay(work.id, site=work.site)
         else:
-            strip_message.delay(work.id)
+            strip_message.delay(work.id, site=work.site)
         count += 1
     if count:
         log.info("sweeper re-enqueued %d stuck item(s)", count)

@@ -96,7 +96,7 @@ def signout(request: Request) -> Response:
 # --- inbox ---------------------------------------------------------------------------------------
 def _mailbox_choice(request: Request, text: str | None) -> tuple[MailboxRef | None, list[str], bool]:
     v = authz.viewer(request)
-    choices = [f"{m.mailbox}@{m.context}" for m in v.mailboxes]
+    choices = [m.qualified for m in v.mailboxes]
     admin_pick = v.is_administrator
     if text:
         ref = MailboxRef.parse(text.strip())
@@ -282,7 +282,7 @@ def phone_pin_submit(request: Request, mailbox: str = Form("", max_length=170), 
     pins = web_deps(request).pins
     account = require(request).account
     form = {"notify_address": account.notify_address, "timezone": account.timezone, "language": account.language}
-    owned = {f"{m.mailbox}@{m.context}": m for m in v.mailboxes}
+    owned = {m.qualified: m for m in v.mailboxes}
     ref = owned.get(mailbox) or (v.mailboxes[0] if len(v.mailboxes) == 1 and not mailbox else None)
     if pins is None or ref is None:
         raise NotFound("not found")
