@@ -82,7 +82,8 @@ class TwoSites:
         engine = make_engine(self.hq.database_url)
         try:
             with engine.connect() as conn:
-                row = conn.execute(text("SELECT holder, token FROM listener_lease WHERE site = :s"), {"s": site}).first()
+                row = conn.execute(text("SELECT holder, token FROM listener_lease WHERE site = :s"),
+                                   {"s": site}).first()
             return (str(row[0]), int(row[1])) if row else None
         finally:
             engine.dispose()

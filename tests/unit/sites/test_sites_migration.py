@@ -85,7 +85,7 @@ def test_existing_rows_get_the_default_site_and_two_sites_keep_the_same_mailbox_
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0013")
     with engine.connect() as conn:
-        assert [tuple(r) for r in conn.execute(text(
-            "SELECT context, mailbox, sum(n) FROM mailbox_counts GROUP BY context, mailbox"))] == [("default", "1001", 1)]
+        counted = conn.execute(text("SELECT context, mailbox, sum(n) FROM mailbox_counts GROUP BY context, mailbox"))
+        assert [tuple(r) for r in counted] == [("default", "1001", 1)]
     upgrade(engine)
     assert _counts(engine) == [("default", 1)]
