@@ -165,7 +165,7 @@ def build_spool_import(container: Container, *, batch_size: int, rate: float,
     from voicemail.db.engine import make_sessionmaker
 
     s = container.settings
-    store = SqlImportStore(make_sessionmaker(container.engine))
+    store = SqlImportStore(make_sessionmaker(container.engine), site=serving_site(s))
     classify = Classifier(frozenset(s.internal_contexts), container.directory)
     importer = SpoolImport(container.spool, container.vault, container.keyring, store, classify,
                            batch_size=batch_size, rate=rate, threads=threads,

@@ -92,6 +92,11 @@ class SqlMessageStore:
         self._default_site = default_site
         self._site = site or default_site
 
+    @property
+    def default_site(self) -> str:
+        """The name of the default site (a record's MailboxRef without a site is on it)."""
+        return self._default_site
+
     def _site_of(self, mailbox: MailboxRef) -> str:
         return mailbox.site or self._site
 
@@ -101,6 +106,7 @@ class SqlMessageStore:
     # --- discovery ---------------------------------------------------------------------------
     def record_discovered(self, message: SpoolMessage, caller: Caller, envelope: bytes) -> tuple[str, bool]:
         env = message.envelope
+        here = message.mailbox.on_site(self._site_of(message.mailbox))  # the audit trail names the site
         existing = self.find(message.mailbox, env.msg_id)
         if existing is not None and existing.state == VANISHED:
             # It was missed once (e.g. mid-renumbering) and is back: custody starts again.
@@ -109,7 +115,7 @@ class SqlMessageStore:
                                                              MessageRow.state == VANISHED)
                                     .values(state=DISCOVERED, updated_at=utcnow()).returning(MessageRow.id)).first()
                 if revived is not None:
-                    self._trail.discovered(s.connection(), existing.id, message.mailbox, env.msg_id, message.folder,
+                    self._trail.discovered(s.connection(), existing.id, here, env.msg_id, message.folder,
                                            again=True)
             return existing.id, True
         if existing is not None:
@@ -127,7 +133,7 @@ class SqlMessageStore:
             with self._sessions.begin() as s:
                 s.add(row)
                 s.flush()
-                self._trail.discovered(s.connection(), row.id, message.mailbox, env.msg_id, message.folder)
+                self._trail.discovered(s.connection(), row.id, here, env.msg_id, message.folder)
         except IntegrityError:  # another listener/reconciler inserted it first
             again = self.find(message.mailbox, env.msg_id)
             if again is None:

@@ -172,8 +172,8 @@ def plan_lines(planner: Planner, *, within_days: int = 0, show_ids: bool = False
         if later:
             lines.append(f"    next due: {dt.datetime.fromtimestamp(later[0].due_at, dt.UTC):%Y-%m-%d %H:%M} UTC")
         if show_ids:
-            lines.extend(f"    {d.id}  {d.mailbox}  due {dt.datetime.fromtimestamp(d.due_at, dt.UTC):%Y-%m-%d}"
-                         for d in plan.due)
+            lines.extend(f"    {d.id}  {d.mailbox.qualified}  "
+                         f"due {dt.datetime.fromtimestamp(d.due_at, dt.UTC):%Y-%m-%d}" for d in plan.due)
     sweeps = {CDRS.name: sweep_cdrs, NOTIFICATIONS.name: sweep_notifications, EVIDENCE.name: sweep_release_requests}
     for name, (days, cutoff) in planner.cutoffs().items():
         count = len(sweeps[name](planner.engine, cutoff, dry_run=True))

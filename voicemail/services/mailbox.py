@@ -95,7 +95,7 @@ class MailboxServices:
     def inbox(self, viewer: Viewer, mailbox: MailboxRef, query: InboxQuery) -> InboxPage:
         if not may_list(viewer, mailbox):
             self._event(viewer, "mailbox.list", None, outcome="denied", reason="not the owner of this mailbox",
-                        details={"mailbox": f"{mailbox.mailbox}@{mailbox.context}"})
+                        details={"mailbox": mailbox.qualified})
             require_listing(viewer, mailbox)
         check_query(query)
         scope = search_scope(viewer, mailbox, admin_sees_external=self._admin_sees_external)

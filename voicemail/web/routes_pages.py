@@ -134,7 +134,7 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
         except InvalidInput as exc:
             search_error = str(exc)
     if ref is not None and result is not None:
-        params: dict[str, Any] = {k: v for k, v in {"mailbox": f"{ref.mailbox}@{ref.context}", "folder": folder,
+        params: dict[str, Any] = {k: v for k, v in {"mailbox": ref.qualified, "folder": folder,
                                                      "caller": caller, "sort": sort,
                                                      "urgent": "true" if urgent else "", "who": who,
                                                      "from": date_from, "to": date_to}.items() if v}
@@ -148,7 +148,8 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
         pages = page_links(page, result.total, PAGE_SIZE, url_for)
         page_total = page_count(result.total, PAGE_SIZE)
     return render(request, "inbox.html", {
-        "active": "inbox", "mailbox": ref, "mailbox_text": f"{ref.mailbox}@{ref.context}" if ref else "",
+        "active": "inbox", "mailbox": ref, "mailbox_text": ref.qualified if ref else "",
+        "site": web_deps(request).settings.site_of(ref) if ref else "",
         "choices": choices, "admin_pick": admin_pick, "page": result, "q": q, "sorts": SORTS,
         "prev_url": prev_url, "next_url": next_url, "pages": pages, "page_number": page,
         "page_total": page_total, "poll_seconds": web_deps(request).settings.inbox_poll_seconds,
@@ -172,6 +173,7 @@ def player(request: Request, message_id: str, n: str | None = Query(None, max_le
         with contextlib.suppress(InvalidInput, NotFound):  # an old or foreign call id: just no status
             phone_call = mailbox.phone_call(v, authz.call_id(call))
     return render(request, "message.html", {"m": item, "can_listen": v.owns(item.mailbox),
+                                            "site": web_deps(request).settings.site_of(item.mailbox),
                                             "caller_label": caller_label, "caller_of": caller_display,
                                             "notice": notice(n), "plays_on_phones": mailbox.plays_on_phones,
                                             "phone_call": phone_call})
