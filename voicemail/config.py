@@ -46,8 +46,9 @@ class Settings:
     sites: tuple[Site, ...] = _s((), "Further Asterisk servers, as [[sites]] tables in the config file: name, "
                                  "ami_host, ami_port, ami_username, ami_secret, ami_tls, ami_tls_ca_file, "
                                  "ami_tls_verify, ami_allow_plaintext_remote, spool_dir (as the single-site "
-                                 "settings; override one in the environment as VOICEMAIL_SITE_<NAME>_<FIELD>). "
-                                 "The site the single-site settings describe is the default site.")
+                                 "settings), or in the environment as comma-separated names, each site's fields "
+                                 "then in VOICEMAIL_SITE_<NAME>_<FIELD> (which also override the file's). The "
+                                 "site the single-site settings describe is the default site.")
     site: str = _s("", "The site this process serves (its listener, its custody worker): site_name or a [[sites]] "
                    "name; empty = the default site. Its AMI endpoint and spool then stand in for ami_* and "
                    "spool_dir. `voicemail run --site NAME` and `voicemail worker --site NAME` set it.")
@@ -720,7 +721,7 @@ def load_settings_with_origins(config_file: str | Path | None = None, environ: M
                            else _coerce(key, known[key].type, raw))
             origins[key] = f"file {path}"
     for name, f in known.items():
-        raw_env = environ.get(env_name(name)) if name != "sites" else None  # sites: VOICEMAIL_SITE_<NAME>_*
+        raw_env = environ.get(env_name(name)) if name != "sites" else None  # sites: below
         if raw_env is not None:
             values[name] = _coerce(name, f.type, raw_env)
             origins[name] = f"env {env_name(name)}"
@@ -728,6 +729,11 @@ def load_settings_with_origins(config_file: str | Path | None = None, environ: M
         if raw is not None:
             values[key] = _coerce(key, known[key].type, raw)
             origins[key] = "command line"
+    if (names := environ.get(env_name("sites"))) is not None:  # more sites, each from VOICEMAIL_SITE_<NAME>_*
+        listed = {site.name for site in values.get("sites", ())}
+        more = [{"name": n.strip()} for n in names.split(",") if n.strip() and n.strip() not in listed]
+        values["sites"] = (*values.get("sites", ()), *parse_sites(more, environ, _coerce))
+        origins["sites"] = f"env {env_name('sites')}"
     site = str(values.pop("site", ""))
     return for_site(_validate(dataclasses.replace(Settings(), **values)), site), origins
 

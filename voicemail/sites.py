@@ -1,8 +1,9 @@
 """The Asterisk servers (sites) one installation serves: each has a name, an AMI endpoint and a spool.
 
 The default site is the one the single-site settings describe (site_name, ami_*, spool_dir); more sites
-come from the config file's ``[[sites]]`` array of tables. Every field of a further site may be set or
-overridden in the environment as ``VOICEMAIL_SITE_<NAME>_<FIELD>`` (NAME upper-cased, other characters
+come from the config file's ``[[sites]]`` array of tables, or from ``VOICEMAIL_SITES`` (comma-separated
+names). Every field of a further site may be set or overridden in the environment as
+``VOICEMAIL_SITE_<NAME>_<FIELD>`` (NAME upper-cased, other characters
 than letters and digits as ``_``), e.g. ``VOICEMAIL_SITE_BRANCH_AMI_SECRET``.
 
 A process serves one site at a time: ``Settings.for_site(name)`` is the single-site view of a site (its

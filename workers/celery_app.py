@@ -10,7 +10,7 @@ from voicemail.config import Settings, serving_site, site_names
 EMBEDDED_BROKER = "memory://localhost/"
 QUEUE = "voicemail"
 # Tasks that read a site's spool: they run on that site's custody queue, where its spool is mounted.
-CUSTODY_TASKS = frozenset({"workers.tasks.seal_message", "workers.tasks.strip_message"})
+CUSTODY_TASKS = frozenset({"workers.tasks.seal_message", "workers.tasks.strip_message", "workers.tasks.reconcile"})
 
 
 def custody_queue(site: str) -> str:
@@ -80,8 +80,11 @@ def configure(settings: Settings) -> Celery:
         **rabbitmq_options(broker, site_names(settings)),
         task_routes=(SiteRouter(serving_site(settings), embedded=not settings.broker_url),),
         beat_schedule={
-            "reconcile": {"task": "workers.tasks.reconcile", "schedule": settings.reconcile_interval},
             "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_interval},
+            # each site's spool is reconciled by that site's workers
+            **{("reconcile" if site == settings.site_name else f"reconcile-{site}"): {
+                "task": "workers.tasks.reconcile", "schedule": settings.reconcile_interval, "kwargs": {"site": site}}
+               for site in site_names(settings)},
         },
     )
     # --- directory (LDAP): periodic sync (incremental unless a full one is due) ---

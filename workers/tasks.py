@@ -177,7 +177,10 @@ def send_notification(self: Task, notification_id: str) -> str:
 
 
 @app.task(bind=True, acks_late=True, name="workers.tasks.reconcile")
-def reconcile(self: Task) -> dict[str, int]:
+def reconcile(self: Task, site: str = "") -> dict[str, int]:
+    """One reconciliation of ``site``'s spool (routed to its custody queue; empty: this worker's site)."""
+    if _elsewhere(self, site):
+        return {"rerouted": 1}
     report = container().discovery.reconcile()
     removed = container().collect_vault_orphans()
     return {"mailboxes": report.mailboxes, "seen": report.seen, "new": report.new,

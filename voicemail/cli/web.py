@@ -67,7 +67,7 @@ def register(main: click.Group) -> click.Group:
 
     @accounts.command("add")
     @click.argument("username")
-    @click.option("--mailbox", "mailboxes", multiple=True, help="Mailbox the account owns, e.g. 1001@default "
+    @click.option("--mailbox", "mailboxes", multiple=True, help="Mailbox the account owns, e.g. 1001@default, or 1001@default@SITE on another site "
                   "(repeatable).")
     @click.option("--number", "numbers", multiple=True, help="Phone number / extension of the person, for call "
                   "history (repeatable).")

@@ -98,3 +98,19 @@ def test_a_mailbox_names_its_site_only_when_it_is_not_the_default_one() -> None:
     assert branch == MailboxRef("default", "1001", "branch") and branch != MailboxRef("default", "1001")
     assert branch.qualified == "1001@default@branch" and str(branch) == "1001@default"
     assert MailboxRef("default", "1001").qualified == "1001@default"
+
+
+def test_a_site_may_come_from_the_environment_alone() -> None:
+    s = load_settings(environ={"VOICEMAIL_SITES": "b, c", "VOICEMAIL_SITE_B_SPOOL_DIR": "/srv/b/voicemail",
+                               "VOICEMAIL_SITE_B_AMI_SECRET": "s", "VOICEMAIL_SITE": "b"})
+    assert site_names(s) == ("default", "b", "c")
+    assert (serving_site(s), s.spool_dir, s.ami_secret) == ("b", "/srv/b/voicemail", "s")
+
+
+def test_the_schedule_reconciles_every_site_on_its_own_workers(tmp_path: Path) -> None:
+    app = configure(load_settings(config(tmp_path), environ={"VOICEMAIL_BROKER_URL": "redis://127.0.0.1:6379/4"}))
+    reconciles = {name: entry["kwargs"] for name, entry in app.conf.beat_schedule.items()
+                  if entry["task"] == "workers.tasks.reconcile"}
+    assert reconciles == {"reconcile": {"site": "hq"}, "reconcile-branch": {"site": "branch"}}
+    route = SiteRouter("hq", embedded=False)
+    assert route("workers.tasks.reconcile", (), {"site": "branch"}, {}) == {"queue": "custody.branch"}
