@@ -67,8 +67,8 @@ def register(main: click.Group) -> click.Group:
 
     @accounts.command("add")
     @click.argument("username")
-    @click.option("--mailbox", "mailboxes", multiple=True, help="Mailbox the account owns, e.g. 1001@default, or 1001@default@SITE on another site "
-                  "(repeatable).")
+    @click.option("--mailbox", "mailboxes", multiple=True, help="Mailbox the account owns, e.g. 1001@default, "
+                  "or 1001@default@SITE on a site other than the default one (repeatable).")
     @click.option("--number", "numbers", multiple=True, help="Phone number / extension of the person, for call "
                   "history (repeatable).")
     @click.option("--role", "roles", multiple=True, type=click.Choice(["owner", "administrator"]),
