@@ -356,6 +356,8 @@ class Settings:
         for f in fields(self):
             value = getattr(self, f.name)
             out[f.name] = "********" if f.metadata.get("secret") and value else value
+        out["sites"] = [{k: ("********" if k == "ami_secret" and v else v) for k, v in dataclasses.asdict(site).items()}
+                        for site in self.sites]
         return out
 
 

@@ -114,3 +114,18 @@ def test_the_schedule_reconciles_every_site_on_its_own_workers(tmp_path: Path) -
     assert reconciles == {"reconcile": {"site": "hq"}, "reconcile-branch": {"site": "branch"}}
     route = SiteRouter("hq", embedded=False)
     assert route("workers.tasks.reconcile", (), {"site": "branch"}, {}) == {"queue": "custody.branch"}
+
+
+def test_config_show_lists_every_site_with_its_secret_masked(tmp_path: Path) -> None:
+    import tomllib
+
+    from click.testing import CliRunner
+
+    from voicemail.cli import main
+
+    env = {"VOICEMAIL_SITE_BRANCH_AMI_SECRET": "branch-secret-value"}
+    result = CliRunner().invoke(main, ["config", "show", "--config", str(config(tmp_path))], env=env)
+    assert result.exit_code == 0, result.output
+    assert "branch-secret-value" not in result.output and "hq-secret" not in result.output
+    (branch,) = tomllib.loads(result.output)["voicemail"]["sites"]
+    assert (branch["name"], branch["ami_port"], branch["ami_secret"]) == ("branch", 5040, "********")
