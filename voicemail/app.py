@@ -212,7 +212,7 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     spool = SiteSpool(container.spool, serving_site(s), s.site_name)
     container.shredder = CryptoShredder(rows, container.vault, holds, audit, sited)
     phone: PhonePlayback | None = None
-    if s.phone_device_template and control is not None:
+    if s.phone_device_template and control is not None and not s.site:  # the default site's Asterisk calls
         template = s.phone_device_template
         phone = PhonePlayback(Path(s.phone_staging_dir), container.keyring, container.vault.path_for, control,
                               lambda box: template.format(mailbox=box.mailbox, context=box.context),
