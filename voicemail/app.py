@@ -185,7 +185,7 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     from voicemail.audit.holds import Holds
     from voicemail.audit.store import AuditLog
     from voicemail.db.mailbox_store import SqlMailboxStore, calls_of
-    from voicemail.services.mailbox import MailboxServices
+    from voicemail.services.mailbox import MailboxServices, SpoolFinder
     from voicemail.services.phone_playback import PhonePlayback
     from voicemail.services.playback import AudioSource
     from voicemail.services.shred import CryptoShredder
@@ -208,8 +208,11 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
                                                                   v.ami_secret, ssl=tls_context(v)))
             controls[site.name] = other
             container.closers.append(other.close)
-    sited = SiteMailboxControl(controls, s.site_name) if controls else None
-    spool = SiteSpool(container.spool, serving_site(s), s.site_name)
+    sited: MailboxControl | None = control
+    spool: SpoolFinder = container.spool
+    if s.sites:  # one site: the control and spool as they are
+        sited = SiteMailboxControl(controls, s.site_name) if controls else None
+        spool = SiteSpool(container.spool, serving_site(s), s.site_name)
     container.shredder = CryptoShredder(rows, container.vault, holds, audit, sited)
     phone: PhonePlayback | None = None
     if s.phone_device_template and control is not None and not s.site:  # the default site's Asterisk calls

@@ -35,13 +35,13 @@ def utcnow() -> dt.datetime:
 
 # --- mailbox services ---
 # The rows the inbox lists (a literal, so that PostgreSQL can prove it implies the partial indexes' predicate
-# whatever the driver binds) and the indexes it walks; migration 0006 creates the same.
+# whatever the driver binds) and the indexes it walks; migration 0006 created them, 0014 put the site first.
 LISTED = "state IN ('discovered', 'sealed', 'stripped') AND hidden_at IS NULL"
 INBOX_INDEXES = {
-    "ix_messages_box_time": ("context", "mailbox", "origtime", "id"),
-    "ix_messages_box_folder_time": ("context", "mailbox", "folder", "origtime", "id"),
-    "ix_messages_box_duration": ("context", "mailbox", "duration", "origtime", "id"),
-    "ix_messages_box_count": ("context", "mailbox", "folder"),  # narrow: totals by index-only scan
+    "ix_messages_box_time": ("site", "context", "mailbox", "origtime", "id"),
+    "ix_messages_box_folder_time": ("site", "context", "mailbox", "folder", "origtime", "id"),
+    "ix_messages_box_duration": ("site", "context", "mailbox", "duration", "origtime", "id"),
+    "ix_messages_box_count": ("site", "context", "mailbox", "folder"),  # narrow: totals by index-only scan
 }
 
 
