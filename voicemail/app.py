@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.registry import build_mailer
 from mailer.settings import MailSettings
-from voicemail.config import Settings
+from voicemail.config import Settings, serving_site, site_view
 from voicemail.container import Container
 from voicemail.db.batch_store import SqlBatchStore
 from voicemail.db.engine import make_store_sessions
@@ -114,8 +114,8 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     messages one scan discovered (in batches of custody_batch_size) instead."""
     engine, read_engine, sessions, reads = make_store_sessions(settings.database_url)
     if migrate:
-        upgrade(engine)
-    store = SqlMessageStore(sessions, reads)
+        upgrade(engine, settings.site_name)
+    store = SqlMessageStore(sessions, reads, site=serving_site(settings), default_site=settings.site_name)
     failpoints = Failpoints(settings.failpoints)
     spool = FileSpool(Path(settings.spool_dir), formats_hint=settings.spool_formats,
                       grace_seconds=settings.spool_grace_seconds,
@@ -147,7 +147,7 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                       max_unfinished_runs=settings.custody_max_unfinished,
                       heartbeat_every=settings.stale_after / 4)
     classifier = Classifier(internal, directory)
-    batch_store = SqlBatchStore(sessions, reads)
+    batch_store = SqlBatchStore(sessions, reads, site=serving_site(settings), default_site=settings.site_name)
     discovery = Discovery(spool, store, classifier, on_new,
                           import_cutoff=SqlImportStore(reads).unfinished_cutoff,
                           on_new_batch=on_new_batch, batch_store=batch_store, batch_size=settings.custody_batch_size)
@@ -157,8 +157,10 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                         NotifySettings(settings.web_base_url, settings.default_timezone, settings.stale_after,
                                        play_on_phone=bool(settings.phone_device_template)),
                         owners, failpoints,
-                        preferences=AccountPreferences(engine), new_messages=NewMessageCounter(engine),
-                        forward_note=SqlForwardStore(sessions, reads).note)
+                        preferences=AccountPreferences(engine),
+                        new_messages=NewMessageCounter(engine, settings.site_name),
+                        forward_note=SqlForwardStore(sessions, reads, site=serving_site(settings),
+                                                     default_site=settings.site_name).note)
     container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)
     container.batch_custody = BatchCustody(spool, vault, keyring, batch_store, asterisk, failpoints,
@@ -178,7 +180,7 @@ def build_spool_import(container: Container, *, batch_size: int, rate: float,
     from voicemail.db.engine import make_sessionmaker
 
     s = container.settings
-    store = SqlImportStore(make_sessionmaker(container.engine))
+    store = SqlImportStore(make_sessionmaker(container.engine), site=serving_site(s))
     classify = Classifier(frozenset(s.internal_contexts), container.directory)
     importer = SpoolImport(container.spool, container.vault, container.keyring, store, classify,
                            batch_size=batch_size, rate=rate, threads=threads,
@@ -193,17 +195,18 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     connection they use is opened on first use; play-on-phone is on when phone_device_template is set."""
     from voicemail.ami.blocking import BlockingAmi
     from voicemail.ami.mailbox_control import AmiMailboxControl
+    from voicemail.ami.site_control import MailboxControl, SiteMailboxControl, SiteSpool
     from voicemail.audit.access import Access
     from voicemail.audit.holds import Holds
     from voicemail.audit.store import AuditLog
     from voicemail.db.mailbox_store import SqlMailboxStore, calls_of
-    from voicemail.services.mailbox import MailboxServices
+    from voicemail.services.mailbox import MailboxServices, SpoolFinder
     from voicemail.services.phone_playback import PhonePlayback
     from voicemail.services.playback import AudioSource
     from voicemail.services.shred import CryptoShredder
 
     s, engine = container.settings, container.engine
-    rows = SqlMailboxStore(sessions, reads)
+    rows = SqlMailboxStore(sessions, reads, default_site=s.site_name)
     audit = AuditLog(engine)
     holds = Holds(engine, Access(engine, audit))
     control: AmiMailboxControl | None = None
@@ -211,9 +214,23 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
         control = AmiMailboxControl(lambda: BlockingAmi(s.ami_host, s.ami_port, s.ami_username, s.ami_secret,
                                                         ssl=tls_context(s)))
         container.closers.append(control.close)
-    container.shredder = CryptoShredder(rows, container.vault, holds, audit, control)
+    # --- several sites: each message's Asterisk for its mailbox actions, the spool only of the served site ---
+    controls: dict[str, MailboxControl] = {serving_site(s): control} if control is not None else {}
+    for site in s.sites:
+        if site.ami_secret:
+            view = site_view(s, site)
+            other = AmiMailboxControl(lambda v=view: BlockingAmi(v.ami_host, v.ami_port, v.ami_username,  # type: ignore[misc]
+                                                                  v.ami_secret, ssl=tls_context(v)))
+            controls[site.name] = other
+            container.closers.append(other.close)
+    sited: MailboxControl | None = control
+    spool: SpoolFinder = container.spool
+    if s.sites:  # one site: the control and spool as they are
+        sited = SiteMailboxControl(controls, s.site_name) if controls else None
+        spool = SiteSpool(container.spool, serving_site(s), s.site_name)
+    container.shredder = CryptoShredder(rows, container.vault, holds, audit, sited)
     phone: PhonePlayback | None = None
-    if s.phone_device_template and control is not None:
+    if s.phone_device_template and control is not None and not s.site:  # the default site's Asterisk calls
         template = s.phone_device_template
         phone = PhonePlayback(Path(s.phone_staging_dir), container.keyring, container.vault.path_for, control,
                               lambda box: template.format(mailbox=box.mailbox, context=box.context),
@@ -222,7 +239,7 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
         phone.sweep()
     container.mailboxes = services = MailboxServices(
         rows, AudioSource(container.keyring, container.vault.path_for), container.shredder, holds, audit,
-        control=control, spool=container.spool, calls=lambda n, d, o, lim: calls_of(engine, n, d, o, lim),
+        control=sited, spool=spool, calls=lambda n, d, o, lim: calls_of(engine, n, d, o, lim),
         phone=phone, admin_sees_external=s.inbox_admin_sees_external, call_device_template=s.calls_device_template)
     if control is not None:  # forwarding: Asterisk's VoicemailForward beside a copy in the vault
         from voicemail.services.forward import Forwarder, ForwardQuota
@@ -232,7 +249,8 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
             owner = container.store.owner(box)
             return owner.fullname if owner is not None else ""
 
-        forwards, notify = SqlForwardStore(sessions, reads), notification_sender(s)
+        forwards = SqlForwardStore(sessions, reads, site=serving_site(s), default_site=s.site_name)
+        notify = notification_sender(s)
         services.forwarder = Forwarder(forwards, container.vault, container.keyring, control, container.spool, audit,
                                        quota=ForwardQuota(s.quota_mailbox_bytes, s.quota_site_bytes),
                                        owner_name=owner_name, notify=notify)

@@ -20,6 +20,7 @@ from typing import Any
 from voicemail.domain.errors import ConfigError
 from voicemail.setting_names import ENV_PREFIX as ENV_PREFIX
 from voicemail.setting_names import env_name as env_name
+from voicemail.sites import SITE_FIELDS, Site, check_site_name, parse_sites
 
 
 def _s(default: Any, doc: str, *, secret: bool = False) -> Any:
@@ -42,6 +43,15 @@ class Settings:
     ami_ping_interval: float = _s(20.0, "Seconds between AMI Ping keepalives (half-open detection).")
     site_name: str = _s("default", "Name of the Asterisk this service listens to; processes with the same site "
                         "share one listener lease (one listens, the others stand by).")
+    sites: tuple[Site, ...] = _s((), "Further Asterisk servers, as [[sites]] tables in the config file: name, "
+                                 "ami_host, ami_port, ami_username, ami_secret, ami_tls, ami_tls_ca_file, "
+                                 "ami_tls_verify, ami_allow_plaintext_remote, spool_dir (as the single-site "
+                                 "settings), or in the environment as comma-separated names, each site's fields "
+                                 "then in VOICEMAIL_SITE_<NAME>_<FIELD> (which also override the file's). The "
+                                 "site the single-site settings describe is the default site.")
+    site: str = _s("", "The site this process serves (its listener, its custody worker): site_name or a [[sites]] "
+                   "name; empty = the default site. Its AMI endpoint and spool then stand in for ami_* and "
+                   "spool_dir. `voicemail run --site NAME` and `voicemail worker --site NAME` set it.")
     listener_lease_seconds: float = _s(15.0, "How long the listener lease lasts without renewal (database clock): "
                                        "a stand-by takes over at most this long plus listener_renew_seconds "
                                        "after the listener died.")
@@ -349,7 +359,74 @@ class Settings:
         for f in fields(self):
             value = getattr(self, f.name)
             out[f.name] = "********" if f.metadata.get("secret") and value else value
+        out["sites"] = [{k: ("********" if k == "ami_secret" and v else v) for k, v in dataclasses.asdict(site).items()}
+                        for site in self.sites]
         return out
+
+
+def serving_site(s: Settings) -> str:
+    """The name of the site this process serves (``site``, or the default site's ``site_name``)."""
+    return s.site or s.site_name
+
+
+def all_sites(s: Settings) -> tuple[Site, ...]:
+    """Every configured site, the default one first. The single-site settings (ami_*, spool_dir) hold the
+    site this process serves; ``sites`` every other one (``for_site`` keeps it so)."""
+    served = Site(serving_site(s), **{name: getattr(s, name) for name in SITE_FIELDS})
+    return tuple(sorted((served, *s.sites), key=lambda site: site.name != s.site_name))
+
+
+def site_names(s: Settings) -> tuple[str, ...]:
+    """Every configured site's name, the default site (site_name) first."""
+    return tuple(site.name for site in all_sites(s))
+
+
+def several_sites(s: Settings) -> bool:
+    """More than one site is configured (the web pages then show each message's site)."""
+    return bool(s.sites)
+
+
+def site_view(s: Settings, site: Site) -> Settings:
+    """The settings with one site's AMI endpoint and spool in ami_* and spool_dir (e.g. for its TLS context)."""
+    return dataclasses.replace(s, **{f: getattr(site, f) for f in SITE_FIELDS})
+
+
+def for_site(s: Settings, name: str) -> Settings:
+    """The settings as one site's processes see them: ``site`` names it, its AMI endpoint is in ami_* and its
+    spool in spool_dir, and the default site joins the other sites in ``sites`` (site_name keeps naming
+    the default site). Empty or the default site's name: unchanged."""
+    if s.site:
+        raise ConfigError("settings already serve one site; for_site applies to the settings as loaded")
+    if name in ("", s.site_name):
+        return s
+    for site in s.sites:
+        if site.name == name:
+            others = (all_sites(s)[0], *(x for x in s.sites if x.name != name))
+            return dataclasses.replace(site_view(s, site), site=name, sites=others)
+    raise ConfigError(f"setting site ({env_name('site')}): unknown site {name[:64]!r}; configured sites are "
+                      f"{', '.join(site_names(s))}")
+
+
+def _validate_sites(s: Settings) -> None:
+    names = [check_site_name(s.site_name, f"setting site_name ({env_name('site_name')})")]
+    for site in s.sites:
+        if site.name in names:
+            raise ConfigError(f"[[sites]]: site name {site.name!r} is used twice (the single-site settings name "
+                              f"the default site {s.site_name!r})")
+        names.append(site.name)
+        where = f"[[sites]] {site.name}"
+        if not 0 < site.ami_port < 65536:
+            raise ConfigError(f"{where}: ami_port out of range: {site.ami_port}")
+        if not site.ami_tls and not site.ami_allow_plaintext_remote and not is_loopback(site.ami_host):
+            raise ConfigError(f"{where}: plain AMI to {site.ami_host[:60]!r} would send the AMI secret and every "
+                              "event in cleartext: set ami_tls, or ami_allow_plaintext_remote if the network path "
+                              "is protected otherwise")
+        for name in ("spool_dir", "ami_tls_ca_file"):
+            value = getattr(site, name)
+            if value and not Path(value).is_absolute():
+                raise ConfigError(f"{where}: {name} must be an absolute path, got {value[:80]!r}")
+        if any(c in site.spool_dir for c in ' "\\\t\r\n'):
+            raise ConfigError(f"{where}: spool_dir must not contain blanks, quotes or backslashes")
 
 
 def _coerce(name: str, typ: Any, raw: Any) -> Any:
@@ -433,8 +510,7 @@ def _validate(s: Settings) -> Settings:
     if not s.custody_retry_for > 0 or not s.discovery_retry_max > 0 or not s.stale_after > 0:
         name = next(n for n in ("custody_retry_for", "discovery_retry_max", "stale_after") if not getattr(s, n) > 0)
         raise bad(name, "must be a positive number of seconds")
-    if not s.site_name.strip() or len(s.site_name) > 64:
-        raise bad("site_name", "must be 1 to 64 characters")
+    _validate_sites(s)
     if not 0 < s.listener_renew_seconds <= s.listener_lease_seconds / 2:
         raise bad("listener_renew_seconds", "must be positive and at most half of listener_lease_seconds")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -648,10 +724,11 @@ def load_settings_with_origins(config_file: str | Path | None = None, environ: M
         for key, raw in table.items():
             if key not in known:
                 raise ConfigError(f"config file {path}: unknown setting {key!r}")
-            values[key] = _coerce(key, known[key].type, raw)
+            values[key] = (parse_sites(raw, environ, _coerce) if key == "sites"
+                           else _coerce(key, known[key].type, raw))
             origins[key] = f"file {path}"
     for name, f in known.items():
-        raw_env = environ.get(env_name(name))
+        raw_env = environ.get(env_name(name)) if name != "sites" else None  # sites: below
         if raw_env is not None:
             values[name] = _coerce(name, f.type, raw_env)
             origins[name] = f"env {env_name(name)}"
@@ -659,7 +736,13 @@ def load_settings_with_origins(config_file: str | Path | None = None, environ: M
         if raw is not None:
             values[key] = _coerce(key, known[key].type, raw)
             origins[key] = "command line"
-    return _validate(dataclasses.replace(Settings(), **values)), origins
+    if (names := environ.get(env_name("sites"))) is not None:  # more sites, each from VOICEMAIL_SITE_<NAME>_*
+        listed = {site.name for site in values.get("sites", ())}
+        more = [{"name": n.strip()} for n in names.split(",") if n.strip() and n.strip() not in listed]
+        values["sites"] = (*values.get("sites", ()), *parse_sites(more, environ, _coerce))
+        origins["sites"] = f"env {env_name('sites')}"
+    site = str(values.pop("site", ""))
+    return for_site(_validate(dataclasses.replace(Settings(), **values)), site), origins
 
 
 def settings_table() -> str:

@@ -13,7 +13,7 @@ from voicemail.ami.client import AmiClient
 from voicemail.ami.listener import Listener
 from voicemail.app import Container, build_container, build_hotdesk, build_phone_menu, tls_context
 from voicemail.audit.cdr import CdrStore
-from voicemail.config import Settings
+from voicemail.config import Settings, serving_site
 from voicemail.db.listener_lease import LeaseStore
 from voicemail.observe.runtime import ListenerRuntime
 from voicemail.phone.driver import MenuDriver
@@ -137,7 +137,7 @@ def build_service(settings: Settings) -> Service:
         enqueue_custody(message_ids)
 
     container = build_container(settings, on_new=submit, on_new_batch=submit_batch)
-    lease = ListenerLease(LeaseStore(container.engine), settings.site_name,
+    lease = ListenerLease(LeaseStore(container.engine), serving_site(settings),
                           duration=settings.listener_lease_seconds, renew_every=settings.listener_renew_seconds)
     leases.append(lease)
     install(container)
@@ -152,8 +152,13 @@ def build_service(settings: Settings) -> Service:
                         reconcile_interval=settings.reconcile_interval,
                         on_cdr=CdrStore(container.engine).ingest, retry_max=settings.discovery_retry_max,
                         fence=lease.fence)
-    hotdesk = build_hotdesk(container, client) if settings.phone_menu and settings.hotdesk_enabled else None
-    phone = build_phone_menu(container, client, hotdesk) if settings.phone_menu else None
+    # The telephone menu and hot-desking know mailboxes by number as the default site's Asterisk names them
+    # (PINs, hot-desk sign-ins): they run beside the default site's listener only.
+    menu = settings.phone_menu and not settings.site
+    if settings.phone_menu and settings.site:
+        log.warning("telephone menu is off for site %s: it serves the default site's mailboxes only", settings.site)
+    hotdesk = build_hotdesk(container, client) if menu and settings.hotdesk_enabled else None
+    phone = build_phone_menu(container, client, hotdesk) if menu else None
     return Service(settings, container, client, listener, worker, phone=phone, hotdesk=hotdesk, lease=lease)
 
 

@@ -133,9 +133,26 @@ def _run(task: Task, kind: str, ref_id: str, step: Callable[[], Any]) -> Any:
     return result
 
 
+def _elsewhere(task: Task, site: str) -> bool:
+    """A custody task of another site than the one this worker's spool belongs to (``site`` routes it to
+    ``custody.<site>``; empty: enqueued by this site): it is sent on to its own queue, never run here, where
+    the message's files would look vanished."""
+    from voicemail.config import serving_site
+
+    here = serving_site(container().settings)
+    if not site or site == here:
+        return False
+    log.warning("custody task %s is for site %s, not %s: sent on to its queue", task.request.id, site, here)
+    task.apply_async(args=task.request.args, kwargs=task.request.kwargs)
+    return True
+
+
 @app.task(bind=True, acks_late=True, name="workers.tasks.seal_message")
-def seal_message(self: Task, message_id: str) -> str:
-    """Seal, verify and commit; then strip in the same run (strip_message exists for the sweeper)."""
+def seal_message(self: Task, message_id: str, site: str = "") -> str:
+    """Seal, verify and commit; then strip in the same run (strip_message exists for the sweeper).
+    ``site``: the message's site, which routes the task to the workers that have its spool."""
+    if _elsewhere(self, site):
+        return "rerouted"
     notification_id: str | None = _run(self, "message", message_id,
                                        lambda: container().custody.take_custody(message_id))
     if notification_id is None:
@@ -145,7 +162,9 @@ def seal_message(self: Task, message_id: str) -> str:
 
 
 @app.task(bind=True, acks_late=True, name="workers.tasks.strip_message")
-def strip_message(self: Task, message_id: str) -> str:
+def strip_message(self: Task, message_id: str, site: str = "") -> str:
+    if _elsewhere(self, site):
+        return "rerouted"
     notification_id: str = _run(self, "message", message_id, lambda: container().custody.strip(message_id))
     send_notification.delay(notification_id)
     return notification_id
@@ -158,11 +177,13 @@ def send_notification(self: Task, notification_id: str) -> str:
 
 
 @app.task(bind=True, acks_late=True, name="workers.tasks.take_custody_batch")
-def take_custody_batch(self: Task, message_ids: list[str]) -> dict[str, int]:
+def take_custody_batch(self: Task, message_ids: list[str], site: str = "") -> dict[str, int]:
     """Custody of many messages at once (voicemail.services.custody_batch), then one notification task for
     them. A message that fails in the batch, and every message of a batch that fails as a whole (the
     database, the vault's sync), goes to the per-message task, which retries with backoff and dead-letters:
-    one poison message never holds the others back."""
+    one poison message never holds the others back. ``site`` routes it as for ``seal_message``."""
+    if _elsewhere(self, site):
+        return {"rerouted": len(message_ids)}
     batch = container().batch_custody
     if batch is None:  # not wired (a container built without it): the per-message path does the same
         for message_id in message_ids:
@@ -207,7 +228,10 @@ def send_notifications(self: Task, notification_ids: list[str]) -> dict[str, int
 
 
 @app.task(bind=True, acks_late=True, name="workers.tasks.reconcile")
-def reconcile(self: Task) -> dict[str, int]:
+def reconcile(self: Task, site: str = "") -> dict[str, int]:
+    """One reconciliation of ``site``'s spool (routed to its custody queue; empty: this worker's site)."""
+    if _elsewhere(self, site):
+        return {"rerouted": 1}
     report = container().discovery.reconcile()
     removed = container().collect_vault_orphans()
     return {"mailboxes": report.mailboxes, "seen": report.seen, "new": report.new,
@@ -219,27 +243,34 @@ def sweep(self: Task) -> int:
     return sweep_once()
 
 
-def enqueue_seal(message_id: str) -> None:
-    seal_message.delay(message_id)
+def enqueue_seal(message_id: str, site: str = "") -> None:
+    """Hand a message to custody: to ``site``'s custody queue (empty: the site this process serves)."""
+    seal_message.apply_async((message_id,), {"site": site} if site else None)
 
 
-def enqueue_custody(message_ids: list[str]) -> None:
-    """Hand the messages one discovery pass recorded to one batch task."""
-    take_custody_batch.delay(list(message_ids))
+def enqueue_custody(message_ids: list[str], site: str = "") -> None:
+    """Hand the messages one discovery pass recorded to one batch task, on ``site``'s custody queue (empty:
+    the site this process serves)."""
+    take_custody_batch.apply_async((list(message_ids),), {"site": site} if site else None)
 
 
 def sweep_once() -> int:
     """Re-enqueue work that has not progressed for `stale_after` seconds (a lost or stranded task)."""
+    from voicemail.config import serving_site
+
     c = container()
+    here, embedded = serving_site(c.settings), not c.settings.broker_url
     count = 0
     for work in c.store.stuck(c.settings.stale_after):
+        if embedded and work.kind == "message" and work.site and work.site != here:
+            continue  # no broker: only this site's own process can reach that site's spool
         c.store.touch(work.kind, work.id)
         if work.kind == "notification":
             send_notification.delay(work.id)
         elif work.state == "discovered":
-            seal_message.delay(work.id)
+            seal_message.delay(work.id, site=work.site)
         else:
-            strip_message.delay(work.id)
+            strip_message.delay(work.id, site=work.site)
         count += 1
     if count:
         log.info("sweeper re-enqueued %d stuck item(s)", count)

@@ -7,8 +7,8 @@ state and writes nothing. Actor ``custody`` (the service itself), source ``<role
 
 Events (message_id = our message id; details never carry the caller's name or number):
 
-* ``custody.discovered``  {mailbox, msg_id, folder, again}  the message row was created (or a vanished
-  message came back)
+* ``custody.discovered``  {site, mailbox, msg_id, folder, again}  the message row was created (or a
+  vanished message came back); ``site``: the Asterisk it was left on
 * ``custody.sealed``      {recordings: [{fmt, sha256, size, blob}], kek_id}  sealed, verified, committed
 * ``custody.stripped``    {}  the spool audio was replaced by a placeholder
 * ``custody.notified``    {notification, recipient}  the owner's notification was handed to the mailer
@@ -42,7 +42,8 @@ class CustodyTrail:
     def discovered_event(self, message_id: str, mailbox: MailboxRef, msg_id: str, folder: str,
                          *, again: bool = False) -> AuditEvent:
         return self._event("custody.discovered", message_id, {
-            "mailbox": f"{mailbox.mailbox}@{mailbox.context}", "msg_id": msg_id, "folder": folder, "again": again})
+            "site": mailbox.site, "mailbox": f"{mailbox.mailbox}@{mailbox.context}", "msg_id": msg_id,
+            "folder": folder, "again": again})
 
     def sealed(self, conn: Connection, message_id: str, recordings: Sequence[SealedRecording], kek_id: str) -> None:
         self.write_all(conn, [self.sealed_event(message_id, recordings, kek_id)])

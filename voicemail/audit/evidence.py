@@ -62,8 +62,10 @@ def envelope_of(engine: Engine, message_id: str) -> bytes:
 
 
 def build_package(out: Path, *, messages: Iterable[tuple[MessageRecord, bytes, list[ChainedEvent]]],
-                  vault: Vault, keyring: Keyring, key: SigningKey, header: dict[str, Any]) -> dict[str, Any]:
-    """Write the package folder ``out`` (must not exist). ``messages``: (record, envelope, custody events)."""
+                  vault: Vault, keyring: Keyring, key: SigningKey, header: dict[str, Any],
+                  default_site: str = "default") -> dict[str, Any]:
+    """Write the package folder ``out`` (must not exist). ``messages``: (record, envelope, custody events);
+    each message names its site (the Asterisk it was left on; ``default_site`` when its record names none)."""
     if out.exists():
         raise InvalidInput(f"{out} already exists; choose a new folder")
     out.mkdir(parents=True, mode=0o700)
@@ -86,7 +88,8 @@ def build_package(out: Path, *, messages: Iterable[tuple[MessageRecord, bytes, l
         for name in (env_name, custody_name):
             digest, size = sha256_file(out / name)
             files[name] = {"sha256": digest, "size": size}
-        entries.append({"message_id": record.id, "mailbox": str(record.mailbox), "msg_id": record.msg_id,
+        entries.append({"message_id": record.id, "site": record.mailbox.site or default_site,
+                        "mailbox": str(record.mailbox), "msg_id": record.msg_id,
                         "origtime": record.origtime, "duration": record.duration, "recordings": recordings,
                         "envelope": env_name, "custody_log": custody_name})
     manifest = {"format": FORMAT, "tool": "voicemail", "tool_version": __version__, **header,

@@ -40,7 +40,9 @@ def covers(hold: Hold, message: MessageRecord) -> bool:
     """Pure: does this active hold apply to the message?"""
     if hold.scope == "message":
         return hold.message_id == message.id
-    if hold.mailbox is not None and hold.mailbox != message.mailbox:
+    # a mailbox hold names no site: it covers that mailbox on every site (holding too much, never too little)
+    if hold.mailbox is not None and (hold.mailbox.context, hold.mailbox.mailbox) != (message.mailbox.context,
+                                                                                     message.mailbox.mailbox):
         return False
     if hold.scope == "mailbox":
         return True

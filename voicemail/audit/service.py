@@ -44,7 +44,8 @@ class Investigations:
         common = {"actor": actor.name, "source": actor.source, "case_id": req.case_id,
                   "request_ref": req.request_ref}
         self.audit.append_many([AuditEvent(action="evidence.export", message_id=r.id,
-                                           details={"request": request_id, "package": out.name}, **common)
+                                           details={"request": request_id, "package": out.name,
+                                                    "site": r.mailbox.site or store.default_site}, **common)
                                 for r in records])
         header = {
             "case": {"id": case.id, "authority": case.authority, "reason": case.reason, "owner": case.owner},
@@ -55,7 +56,8 @@ class Investigations:
         try:
             manifest = build_package(out, messages=[(r, envelope_of(self.engine, r.id),
                                                      self.audit.events(message_id=r.id)) for r in records],
-                                     vault=vault, keyring=keyring, key=key, header=header)
+                                     vault=vault, keyring=keyring, key=key, header=header,
+                                     default_site=store.default_site)
         except Exception as exc:
             self.audit.append(AuditEvent(action="evidence.export", outcome="error", reason=type(exc).__name__,
                                          details={"request": request_id}, **common))

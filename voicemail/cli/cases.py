@@ -154,7 +154,7 @@ def register(main: click.Group) -> None:
         settings = settings_from(config_file)
         engine = migrated_engine(settings)
         try:
-            store = SqlMessageStore(make_sessionmaker(engine))
+            store = SqlMessageStore(make_sessionmaker(engine), default_site=settings.site_name)
             req = Investigations(engine).request_evidence(actor_of(actor), case_id, request_ref, list(message_ids),
                                                           store, reason)
         finally:

@@ -49,6 +49,11 @@ config_option = click.option("--config", "config_file", type=click.Path(dir_okay
                              envvar="VOICEMAIL_CONFIG", help="TOML settings file (env VOICEMAIL_CONFIG).")
 
 
+site_option = click.option("--site", default=None, metavar="NAME",
+                           help="The site (Asterisk) to serve: site_name or a [[sites]] name (env VOICEMAIL_SITE; "
+                           "default: the default site).")
+
+
 def settings_from(config_file: str | None, **overrides: Any) -> Settings:
     settings = load_settings(config_file, overrides=overrides)
     setup_logging(settings.log_level, settings.log_format)

@@ -31,7 +31,7 @@ def register(main: click.Group) -> None:
             raise ConfigError("setting ldap_url (VOICEMAIL_LDAP_URL): no directory server configured")
         engine = make_engine(settings.database_url)
         try:
-            upgrade(engine)
+            upgrade(engine, settings.site_name)
             with click.progressbar(length=max(estimated_users(settings, engine), 1), label="directory sync",
                                    show_pos=True, file=sys.stderr) as bar:
                 summary = run_sync(settings, full=full, engine=engine, progress=bar.update, migrate=False)

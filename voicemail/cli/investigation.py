@@ -30,7 +30,7 @@ def migrated_engine(settings: Settings) -> Engine:
     from voicemail.db.migrate import upgrade
 
     engine = make_engine(settings.database_url)
-    upgrade(engine)
+    upgrade(engine, settings.site_name)
     return engine
 
 

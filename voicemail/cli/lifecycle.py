@@ -30,7 +30,7 @@ def key_rotation(settings: Settings) -> Iterator[KeyRotation]:
 
     engine = make_engine(settings.database_url)
     try:
-        upgrade(engine)
+        upgrade(engine, settings.site_name)
         inner = open_keyring(settings)
         keyring = CountedKeyring(inner, UsageCounter(engine, settings.kek_max_wraps, inner.backend),
                                  block=settings.rewrap_batch)
@@ -57,7 +57,7 @@ def _engine(settings: Settings) -> Engine:
     from voicemail.db.migrate import upgrade
 
     engine = make_engine(settings.database_url)
-    upgrade(engine)
+    upgrade(engine, settings.site_name)
     return engine
 
 

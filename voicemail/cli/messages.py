@@ -29,7 +29,8 @@ def register(main: click.Group) -> None:
         """Messages in custody: find them, export one (break-glass, audited)."""
 
     @messages.command("list")
-    @click.option("--mailbox", default=None, help="Only this mailbox, e.g. 1001@default.")
+    @click.option("--mailbox", default=None, help="Only this mailbox, e.g. 1001@default (another site: "
+                  "1001@default@SITE).")
     @click.option("--state", type=click.Choice(STATES), default=None, help="Only messages in this custody state.")
     @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="At most this many.")
     @config_option
@@ -46,7 +47,7 @@ def register(main: click.Group) -> None:
         engine = make_engine(settings.database_url, autocommit=True)
         try:
             rows = list_messages(make_sessionmaker(engine), mailbox=MailboxRef.parse(mailbox) if mailbox else None,
-                                 state=state, limit=limit)
+                                 state=state, limit=limit, default_site=settings.site_name)
         except SQLAlchemyError as exc:
             raise VoicemailError(f"cannot read the database {engine.url.render_as_string(hide_password=True)} "
                                  f"({type(exc).__name__}); has `voicemail run` created it?") from None

@@ -23,7 +23,7 @@ def _open_store(settings: Settings) -> tuple[Any, Callable[[], None]]:
         engine.dispose()
         reads.dispose()
 
-    return SqlMessageStore(sessions, read_sessions), close
+    return SqlMessageStore(sessions, read_sessions, default_site=settings.site_name), close
 
 
 def _aware(when: dt.datetime) -> dt.datetime:

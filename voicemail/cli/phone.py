@@ -34,7 +34,7 @@ def _pins(settings: Settings) -> Iterator[PinService]:
 
     engine = make_engine(settings.database_url)
     try:
-        upgrade(engine)
+        upgrade(engine, settings.site_name)
         yield pin_service(settings, engine, AuditLog(engine))
     finally:
         engine.dispose()

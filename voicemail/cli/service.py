@@ -10,28 +10,32 @@ from pathlib import Path
 
 import click
 
-from voicemail.cli.common import config_option, handle_errors, progress, settings_from, setup_logging
+from voicemail.cli.common import config_option, handle_errors, progress, settings_from, setup_logging, site_option
 from voicemail.domain.errors import ConfigError
 
 
 def register(main: click.Group) -> None:
     @main.command()
     @config_option
+    @site_option
     @click.option("--no-web", is_flag=True, help="Do not serve the web app; by default it is served on "
                   "web_host:web_port beside the listener.")
     @handle_errors
-    def run(config_file: str | None, no_web: bool) -> None:
+    def run(config_file: str | None, site: str | None, no_web: bool) -> None:
         """Connect to Asterisk (AMI) and run the listener. With no broker configured this also runs a
         worker and the sweeper in-process, so one command is a whole working system. Only the process
         holding the site's listener lease listens; another `voicemail run` for the same site_name stands by
         and takes over when the lease lapses. A listener that lost its lease exits with status 75 (its
-        service manager restarts it, as a stand-by)."""
+        service manager restarts it, as a stand-by). With several sites, `--site NAME` listens to that
+        site's Asterisk, under that site's lease."""
+        from voicemail.config import serving_site
         from voicemail.domain.errors import ListenerLeaseLost
         from voicemail.service import run_service
 
-        settings = settings_from(config_file)
+        settings = settings_from(config_file, site=site)
         if not settings.ami_secret:
-            raise ConfigError("setting ami_secret (VOICEMAIL_AMI_SECRET): required to log in to Asterisk")
+            raise ConfigError(f"AMI secret of site {serving_site(settings)!r} (ami_secret, VOICEMAIL_AMI_SECRET, or "
+                              "the site's ami_secret): required to log in to Asterisk")
         try:
             asyncio.run(run_service(settings, web=not no_web))
         except ListenerLeaseLost as exc:
@@ -40,18 +44,22 @@ def register(main: click.Group) -> None:
 
     @main.command()
     @config_option
+    @site_option
     @click.option("--concurrency", type=int, default=None, help="Worker processes (default: worker_concurrency).")
     @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True,
                   help="Celery execution pool (solo: one task at a time in the main process).")
     @handle_errors
-    def worker(config_file: str | None, concurrency: int | None, pool: str) -> None:
-        """Run Celery workers for the custody and notification tasks (needs a broker)."""
+    def worker(config_file: str | None, site: str | None, concurrency: int | None, pool: str) -> None:
+        """Run Celery workers for the notification tasks and one site's custody tasks (needs a broker). The
+        custody tasks of a site read its spool: run the workers of `--site NAME` where that spool is mounted
+        (default: the default site, spool_dir)."""
         from voicemail.app import build_container
-        from workers.celery_app import configure
+        from voicemail.config import serving_site
+        from workers.celery_app import QUEUE, configure, custody_queue
         from workers.runtime import install
         from workers.tasks import enqueue_custody, enqueue_seal
 
-        settings = settings_from(config_file, worker_concurrency=concurrency)
+        settings = settings_from(config_file, worker_concurrency=concurrency, site=site)
         if not settings.broker_url:
             raise ConfigError("setting broker_url (VOICEMAIL_BROKER_URL): `voicemail worker` needs a broker; "
                               "with the embedded transport `voicemail run` runs the worker itself")
@@ -59,7 +67,8 @@ def register(main: click.Group) -> None:
         install(build_container(settings, on_new=enqueue_seal, on_new_batch=enqueue_custody))
         quiet = ["--quiet"] if settings.log_format == "json" else []  # no banner between the JSON lines
         app.worker_main([*quiet, "worker", "--loglevel", settings.log_level, "--concurrency",
-                         str(settings.worker_concurrency), "--pool", pool, "-Q", "voicemail",
+                         str(settings.worker_concurrency), "--pool", pool,
+                         "-Q", f"{QUEUE},{custody_queue(serving_site(settings))}",
                          "--without-gossip", "--without-mingle", "--hostname", f"voicemail-{os.getpid()}@%h"])
 
     @main.command()
@@ -92,12 +101,13 @@ def register(main: click.Group) -> None:
 
     @main.command()
     @config_option
+    @site_option
     @handle_errors
-    def reconcile(config_file: str | None) -> None:
-        """Run one full reconciliation pass over the spool and print what it found."""
+    def reconcile(config_file: str | None, site: str | None) -> None:
+        """Run one full reconciliation pass over the spool (of `--site NAME`) and print what it found."""
         from voicemail.app import build_container
 
-        settings = settings_from(config_file)
+        settings = settings_from(config_file, site=site)
         enqueued: list[str] = []
         on_new: Callable[[str], None] = enqueued.append
         on_new_batch: Callable[[list[str]], None] | None = None

@@ -30,7 +30,7 @@ def _run(config_file: str | None, body: Callable[[Settings, Any], None]) -> None
     settings = settings_from(config_file)
     engine = make_engine(settings.database_url)
     try:
-        upgrade(engine)
+        upgrade(engine, settings.site_name)
         body(settings, (engine, AuditLog(engine)))
     finally:
         engine.dispose()

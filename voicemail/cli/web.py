@@ -38,7 +38,7 @@ def _accounts(settings: Settings, *, keyring: bool = False) -> Iterator[tuple[Ac
 
     engine = make_engine(settings.database_url)
     try:
-        upgrade(engine)
+        upgrade(engine, settings.site_name)
         store = AccountStore(engine, open_keyring(settings) if keyring else None)
         log = AuditLog(engine)
 
@@ -67,8 +67,8 @@ def register(main: click.Group) -> click.Group:
 
     @accounts.command("add")
     @click.argument("username")
-    @click.option("--mailbox", "mailboxes", multiple=True, help="Mailbox the account owns, e.g. 1001@default "
-                  "(repeatable).")
+    @click.option("--mailbox", "mailboxes", multiple=True, help="Mailbox the account owns, e.g. 1001@default, "
+                  "or 1001@default@SITE on a site other than the default one (repeatable).")
     @click.option("--number", "numbers", multiple=True, help="Phone number / extension of the person, for call "
                   "history (repeatable).")
     @click.option("--role", "roles", multiple=True, type=click.Choice(["owner", "administrator"]),
@@ -87,7 +87,7 @@ def register(main: click.Group) -> click.Group:
             account = store.add(username, roles=roles or ("owner",), mailboxes=refs, numbers=numbers,
                                 password=password)
             audit("account.create", account.username, roles=sorted(account.roles),
-                  mailboxes=[f"{m.mailbox}@{m.context}" for m in account.mailboxes])
+                  mailboxes=[m.qualified for m in account.mailboxes])
         click.echo(f"created web account {account.username}")
 
     @accounts.command("passwd")
@@ -153,7 +153,7 @@ def register(main: click.Group) -> click.Group:
         click.echo(f"{'user':<24} {'roles':<22} {'totp':<5} {'state':<8} mailboxes")
         for a in rows:
             state = "disabled" if a.disabled else "locked" if a.locked(now) else "ok"
-            boxes = ",".join(f"{m.mailbox}@{m.context}" for m in a.mailboxes)
+            boxes = ",".join(m.qualified for m in a.mailboxes)
             click.echo(f"{a.username:<24} {','.join(sorted(a.roles)):<22} {'on' if a.totp_enabled else 'off':<5} "
                        f"{state:<8} {boxes}")
 

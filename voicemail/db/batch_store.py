@@ -53,10 +53,14 @@ class SealedItem:
 
 class SqlBatchStore:
     def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None,
-                 trail: CustodyTrail | None = None) -> None:
+                 trail: CustodyTrail | None = None, *, site: str = "", default_site: str = "default") -> None:
+        """``site``: the Asterisk whose spool this store's batches come from (empty = ``default_site``), as
+        for SqlMessageStore: a MailboxRef without a site names a mailbox of that site."""
         self._sessions = sessions
         self._reads = reads or sessions
         self._trail = trail or CustodyTrail()
+        self._default_site = default_site
+        self._site = site or default_site
 
     # --- discovery ---------------------------------------------------------------------------
     def record_discovered_many(self, items: Sequence[tuple[SpoolMessage, Caller, bytes]]) -> list[str] | None:
@@ -71,15 +75,17 @@ class SqlBatchStore:
         for message, caller, envelope in items:
             env = message.envelope
             message_id = str(uuid.uuid4())
+            site = message.mailbox.site or self._site
             rows.append({
-                "id": message_id, "context": message.mailbox.context, "mailbox": message.mailbox.mailbox,
+                "id": message_id, "site": site, "context": message.mailbox.context, "mailbox": message.mailbox.mailbox,
                 "msg_id": env.msg_id, "state": DISCOVERED, "folder": message.folder, "spool_number": message.number,
                 "origtime": env.origtime, "duration": env.duration, "urgent": env.urgent,
                 "caller_context": env.context[:80], "callerid_raw": env.callerid, "caller_kind": caller.kind.value,
                 "caller_name": caller.name, "caller_number": caller.number, "envelope": envelope, "attempts": 0,
                 "last_error": "", "deliveries": 0, "seal_attempt": "", "discovered_at": now, "updated_at": now,
                 "caller_withheld": parse_callerid(env.callerid)[1] is None})
-            events.append(self._trail.discovered_event(message_id, message.mailbox, env.msg_id, message.folder))
+            events.append(self._trail.discovered_event(message_id, message.mailbox.on_site(site), env.msg_id,
+                                                       message.folder))  # the audit trail names the site
         try:
             with self._sessions.begin() as s:
                 conn = s.connection()
@@ -104,10 +110,11 @@ class SqlBatchStore:
             rows = {r.id: r for r in s.scalars(select(MessageRow).where(MessageRow.id.in_(list(message_ids)))
                                                .with_for_update(of=MessageRow)).unique()}
             order = list(dict.fromkeys(message_ids))
-            boxes = {(r.context, r.mailbox) for r in rows.values()}
+            boxes = {(r.site, r.context, r.mailbox) for r in rows.values()}
             if more > 0 and boxes:
                 extra = list(s.scalars(select(MessageRow.id).where(
-                    tuple_(MessageRow.context, MessageRow.mailbox).in_(list(boxes)), MessageRow.state == DISCOVERED,
+                    tuple_(MessageRow.site, MessageRow.context, MessageRow.mailbox).in_(list(boxes)),
+                    MessageRow.state == DISCOVERED,
                     MessageRow.deliveries == 0, MessageRow.retry_at.is_(None), MessageRow.id.not_in(order))
                     .order_by(MessageRow.discovered_at).limit(more).with_for_update(skip_locked=True)))
                 if extra:
@@ -127,7 +134,7 @@ class SqlBatchStore:
                 else:
                     attempt = uuid.uuid4().hex[:8]
                     row.deliveries, row.seal_attempt, row.updated_at = 1, attempt, now
-                    runs.append((_to_record(row), CustodyRun(message_id, attempt, 1)))
+                    runs.append((_to_record(row, self._default_site), CustodyRun(message_id, attempt, 1)))
             done = self._notifications(s, stripped, now, unsent_only=True)
         started = {r.message_id for _, r in runs}
         skipped = [m for m in message_ids if m not in done and m not in isolate and m not in started
@@ -224,7 +231,7 @@ class SqlBatchStore:
     def records(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]:
         with self._reads() as s:
             rows = s.scalars(select(MessageRow).where(MessageRow.id.in_(list(message_ids)))).unique()
-            return {r.id: _to_record(r) for r in rows}
+            return {r.id: _to_record(r, self._default_site) for r in rows}
 
     # --- notifications -----------------------------------------------------------------------
     def claim_notifications(self, notification_ids: Sequence[str],

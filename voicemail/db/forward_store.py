@@ -31,16 +31,27 @@ _DUE_NOW = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 class SqlForwardStore:
     def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None,
-                 trail: CustodyTrail | None = None) -> None:
+                 trail: CustodyTrail | None = None, *, site: str = "", default_site: str = "default") -> None:
+        """``site``: the Asterisk this process serves (empty = ``default_site``), as for SqlMessageStore: a
+        MailboxRef without a site names a mailbox of that site."""
         self._sessions = sessions
         self._reads = reads or sessions
         self._trail = trail or CustodyTrail()
+        self._default_site = default_site
+        self._site = site or default_site
+
+    def _site_of(self, mailbox: MailboxRef) -> str:
+        return mailbox.site or self._site
+
+    def _ref(self, site: str, context: str, mailbox: str) -> MailboxRef:
+        return MailboxRef(context, mailbox, "" if site == self._default_site else site)
 
     def in_mailbox(self, mailbox: MailboxRef, msg_id: str) -> bool:
         """Whether the mailbox has (or had: tombstones count) a message with this msg_id."""
         with self._reads() as s:
             return s.scalar(select(MessageRow.id).where(
-                MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox,
+                MessageRow.site == self._site_of(mailbox), MessageRow.context == mailbox.context,
+                MessageRow.mailbox == mailbox.mailbox,
                 MessageRow.msg_id == msg_id).limit(1)) is not None
 
     def insert(self, copy: ForwardCopy) -> None:
@@ -56,7 +67,8 @@ class SqlForwardStore:
                       "caller_number": original.caller_number, "envelope": original.envelope}
         now = utcnow()
         row = MessageRow(
-            id=copy.message_id, context=ref.context, mailbox=ref.mailbox, msg_id=src.msg_id, state=FORWARDING,
+            id=copy.message_id, site=self._site_of(ref), context=ref.context, mailbox=ref.mailbox, msg_id=src.msg_id,
+            state=FORWARDING,
             folder="INBOX", spool_number=None, origtime=src.origtime, duration=src.duration, urgent=src.urgent,
             kek_id=copy.wrapped.kek_id, wrapped_dek=copy.wrapped.blob, attempts=0, last_error="",
             discovered_at=now, sealed_at=now, updated_at=now, **values)
@@ -108,7 +120,8 @@ class SqlForwardStore:
         """msg_id -> message id of the copies on their way into this mailbox."""
         with self._reads() as s:
             rows = s.execute(select(MessageRow.msg_id, MessageRow.id).where(
-                MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox,
+                MessageRow.site == self._site_of(mailbox), MessageRow.context == mailbox.context,
+                MessageRow.mailbox == mailbox.mailbox,
                 MessageRow.state == FORWARDING))
             return {r.msg_id: r.id for r in rows}
 
@@ -116,9 +129,11 @@ class SqlForwardStore:
         """(message id, mailbox, msg_id) of the copies still ``forwarding`` after ``older_than_seconds``."""
         cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
         with self._reads() as s:
-            rows = s.execute(select(MessageRow.id, MessageRow.context, MessageRow.mailbox, MessageRow.msg_id).where(
-                MessageRow.state == FORWARDING, MessageRow.updated_at < cutoff).limit(500))
-            return [(r.id, MailboxRef(r.context, r.mailbox), r.msg_id) for r in rows]
+            rows = s.execute(select(MessageRow.id, MessageRow.site, MessageRow.context, MessageRow.mailbox,
+                                    MessageRow.msg_id).where(
+                MessageRow.state == FORWARDING, MessageRow.site == self._site,
+                MessageRow.updated_at < cutoff).limit(500))
+            return [(r.id, self._ref(r.site, r.context, r.mailbox), r.msg_id) for r in rows]
 
     def note(self, message_id: str) -> ForwardNote | None:
         with self._reads() as s:
@@ -138,6 +153,9 @@ class SqlForwardStore:
                  .join(MessageRow, MessageRow.id == RecordingRow.message_id)
                  .where(MessageRow.state.in_((SEALED, STRIPPED, FORWARDING))))
         if mailbox is not None:
-            query = query.where(MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox)
+            query = query.where(MessageRow.site == self._site_of(mailbox), MessageRow.context == mailbox.context,
+                                MessageRow.mailbox == mailbox.mailbox)
+        else:
+            query = query.where(MessageRow.site == self._site)
         with self._reads() as s:
             return int(s.scalar(query) or 0)

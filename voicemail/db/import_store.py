@@ -52,8 +52,11 @@ class SealedImport:
 
 
 class SqlImportStore:
-    def __init__(self, sessions: sessionmaker[Session], trail: CustodyTrail | None = None) -> None:
+    def __init__(self, sessions: sessionmaker[Session], trail: CustodyTrail | None = None, *,
+                 site: str = "default") -> None:
+        """``site``: the Asterisk whose spool is imported (its messages are recorded under that site)."""
         self._sessions = sessions
+        self._site = site
         self._trail = trail or CustodyTrail(f"import@{socket.gethostname()[:120]}")
 
     # --- the run --------------------------------------------------------------------------------
@@ -95,7 +98,8 @@ class SqlImportStore:
         """msg_id -> (our message id, state) of every message of ``mailbox`` on record."""
         with self._sessions() as s:
             rows = s.execute(select(MessageRow.msg_id, MessageRow.id, MessageRow.state).where(
-                MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox))
+                MessageRow.site == self._site, MessageRow.context == mailbox.context,
+                MessageRow.mailbox == mailbox.mailbox))
             return {r.msg_id: (r.id, r.state) for r in rows}
 
     def commit_sealed(self, batch: Sequence[SealedImport], notify: bool) -> list[SealedImport]:
@@ -117,6 +121,7 @@ class SqlImportStore:
         keys = [(i.message.mailbox.context, i.message.mailbox.mailbox, i.message.envelope.msg_id) for i in batch]
         with self._sessions() as s:
             rows = s.execute(select(MessageRow.context, MessageRow.mailbox, MessageRow.msg_id).where(
+                MessageRow.site == self._site,
                 tuple_(MessageRow.context, MessageRow.mailbox, MessageRow.msg_id).in_(keys)))
             return {(MailboxRef(r.context, r.mailbox), r.msg_id) for r in rows}
 
@@ -132,7 +137,8 @@ class SqlImportStore:
         for item in batch:
             env, msg = item.message.envelope, item.message
             messages.append({
-                "id": item.message_id, "context": msg.mailbox.context, "mailbox": msg.mailbox.mailbox,
+                "id": item.message_id, "site": self._site, "context": msg.mailbox.context,
+                "mailbox": msg.mailbox.mailbox,
                 "msg_id": env.msg_id, "state": SEALED, "folder": msg.folder, "spool_number": msg.number,
                 "origtime": env.origtime, "duration": env.duration, "urgent": env.urgent,
                 "caller_context": env.context[:80], "callerid_raw": env.callerid,
@@ -147,7 +153,8 @@ class SqlImportStore:
                 notes.append({"id": str(uuid.uuid4()), "message_id": item.message_id, "state": SKIPPED,
                               "attempts": 0, "last_error": "imported: not announced", "recipient": "",
                               "created_at": now, "updated_at": now, "lease_token": 0})
-            events.append(self._trail.discovered_event(item.message_id, msg.mailbox, env.msg_id, msg.folder))
+            events.append(self._trail.discovered_event(item.message_id, msg.mailbox.on_site(self._site), env.msg_id,
+                                                       msg.folder))
             events.append(self._trail.sealed_event(item.message_id, item.recordings, item.wrapped.kek_id))
         with self._sessions.begin() as s:
             conn = s.connection()

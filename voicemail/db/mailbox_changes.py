@@ -20,8 +20,10 @@ LOOK_BACK = dt.timedelta(seconds=10)
 
 
 class SqlMailboxChanges:
-    def __init__(self, engine: Engine, look_back: dt.timedelta = LOOK_BACK) -> None:
+    def __init__(self, engine: Engine, look_back: dt.timedelta = LOOK_BACK, default_site: str = "default") -> None:
+        """``default_site``: mailboxes of this site are named without a site (as web accounts name them)."""
         self._engine = engine
+        self._default_site = default_site
         self._look_back = look_back
         self._marker: dt.datetime | None = None
         self._seen: dict[MailboxRef, dt.datetime] = {}  # newest change seen per mailbox, inside the window
@@ -39,12 +41,13 @@ class SqlMailboxChanges:
                 self._seen = {}
             since = self._marker - self._look_back
             rows = conn.execute(
-                select(MessageRow.context, MessageRow.mailbox, func.max(MessageRow.updated_at))
+                select(MessageRow.site, MessageRow.context, MessageRow.mailbox, func.max(MessageRow.updated_at))
                 .where(MessageRow.updated_at > since)
-                .group_by(MessageRow.context, MessageRow.mailbox)).all()
+                .group_by(MessageRow.site, MessageRow.context, MessageRow.mailbox)).all()
         changed: set[MailboxRef] = set()
-        for context, mailbox, newest in rows:
-            ref, at = MailboxRef(context, mailbox), _aware(newest)
+        for site, context, mailbox, newest in rows:
+            ref = MailboxRef(context, mailbox, "" if site == self._default_site else site)
+            at = _aware(newest)
             if self._seen.get(ref) != at:
                 changed.add(ref)
                 self._seen[ref] = at

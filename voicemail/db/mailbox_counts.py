@@ -1,7 +1,7 @@
 """Per-mailbox message counts for the inbox's totals, kept by triggers on ``messages``.
 
 A COUNT over a 100,000-message mailbox costs tens of milliseconds even as an index-only scan, on every
-page view. Instead, one row per (mailbox, new?, urgent?, caller kind) holds how many *listed* messages
+page view. Instead, one row per (site, mailbox, new?, urgent?, caller kind) holds how many *listed* messages
 (state discovered / sealed / stripped, not hidden) it has; the database keeps it exact in the same
 transaction as every insert, update and delete of ``messages`` (triggers of migration 0006, PostgreSQL
 and SQLite), whoever writes. The inbox total of any filter is then the sum of at most 12 rows.
@@ -19,6 +19,7 @@ from voicemail.domain.models import MailboxRef
 
 mailbox_counts = Table(
     "mailbox_counts", Base.metadata,
+    Column("site", String(64), primary_key=True),
     Column("context", String(80), primary_key=True),
     Column("mailbox", String(80), primary_key=True),
     Column("is_new", Boolean, primary_key=True),  # folder INBOX or Urgent
@@ -32,13 +33,15 @@ mailbox_counts = Table(
 class NewMessageCounter:
     """How many new (unheard) messages a mailbox holds, from the trigger-kept counts (for the notification)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, default_site: str = "default") -> None:
         self._engine = engine
+        self._default_site = default_site
 
     def __call__(self, mailbox: MailboxRef) -> int:
         c = mailbox_counts.c
         query = select(func.coalesce(func.sum(c.n), 0)).where(
-            c.context == mailbox.context, c.mailbox == mailbox.mailbox, c.is_new.is_(True))
+            c.site == (mailbox.site or self._default_site), c.context == mailbox.context,
+            c.mailbox == mailbox.mailbox, c.is_new.is_(True))
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one() or 0)
 
@@ -54,15 +57,32 @@ def _f(template: str, row: str) -> str:
     return template.format(r=row)
 
 
-_PG_MINUS = ("UPDATE mailbox_counts SET n = n - 1 WHERE context = OLD.context AND mailbox = OLD.mailbox "
-             "AND is_new = o_new AND urgent = OLD.urgent AND kind = o_kind;")
-_PG_PLUS = ("INSERT INTO mailbox_counts (context, mailbox, is_new, urgent, kind, n) "
-            "VALUES (NEW.context, NEW.mailbox, n_new, NEW.urgent, n_kind, 1) "
-            "ON CONFLICT (context, mailbox, is_new, urgent, kind) DO UPDATE SET n = mailbox_counts.n + 1;")
+# The columns that name a mailbox in the counter rows: (site, context, mailbox) since migration 0015;
+# migration 0006 created them on (context, mailbox).
+KEYS = ("site", "context", "mailbox")
+KEYS_0006 = ("context", "mailbox")
 
-# An update that moves a message between two counter rows locks them in one fixed order (key order),
-# so two opposite moves at once (INBOX->Old and Old->INBOX in one mailbox) cannot deadlock.
-PG_FUNCTION = f"""
+
+def _match(keys: tuple[str, ...], row: str) -> str:
+    return " AND ".join(f"{k} = {row}.{k}" for k in keys)
+
+
+def _tuple(keys: tuple[str, ...], row: str, new: str, kind: str) -> str:
+    return "(" + ", ".join(f"{row}.{k}" for k in keys) + f", {new}, {row}.urgent, {kind})"
+
+
+def pg_function(keys: tuple[str, ...] = KEYS) -> str:
+    """The counting trigger function of PostgreSQL. An update that moves a message between two counter rows
+    locks them in one fixed order (key order), so two opposite moves at once (INBOX->Old and Old->INBOX in
+    one mailbox) cannot deadlock."""
+    minus = (f"UPDATE mailbox_counts SET n = n - 1 WHERE {_match(keys, 'OLD')} "  # noqa: S608
+             "AND is_new = o_new AND urgent = OLD.urgent AND kind = o_kind;")
+    columns = ", ".join(keys)
+    plus = (f"INSERT INTO mailbox_counts ({columns}, is_new, urgent, kind, n) "  # noqa: S608
+            f"VALUES ({', '.join('NEW.' + k for k in keys)}, n_new, NEW.urgent, n_kind, 1) "
+            f"ON CONFLICT ({columns}, is_new, urgent, kind) DO UPDATE SET n = mailbox_counts.n + 1;")
+    old, new = _tuple(keys, "OLD", "o_new", "o_kind"), _tuple(keys, "NEW", "n_new", "n_kind")
+    return f"""
 CREATE OR REPLACE FUNCTION voicemail_mailbox_counts() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     o boolean := false;
@@ -83,80 +103,95 @@ BEGIN
         n_kind := {_f(KIND_SQL, "NEW")};
     END IF;
     IF o AND nw THEN
-        IF (OLD.context, OLD.mailbox, o_new, OLD.urgent, o_kind)
-           = (NEW.context, NEW.mailbox, n_new, NEW.urgent, n_kind) THEN
+        IF {old} = {new} THEN
             RETURN NULL;  -- same counter row: nothing changes
         END IF;
-        IF (OLD.context, OLD.mailbox, o_new, OLD.urgent, o_kind)
-           > (NEW.context, NEW.mailbox, n_new, NEW.urgent, n_kind) THEN
-            {_PG_PLUS}
-            {_PG_MINUS}
+        IF {old} > {new} THEN
+            {plus}
+            {minus}
             RETURN NULL;
         END IF;
     END IF;
     IF o THEN
-        {_PG_MINUS}
+        {minus}
     END IF;
     IF nw THEN
-        {_PG_PLUS}
+        {plus}
     END IF;
     RETURN NULL;
 END
 $$;
 """
 
-PG_TRIGGERS = [
-    "CREATE TRIGGER messages_counts_insert_delete AFTER INSERT OR DELETE ON messages "
-    "FOR EACH ROW EXECUTE FUNCTION voicemail_mailbox_counts()",
-    f"CREATE TRIGGER messages_counts_update AFTER UPDATE OF {WATCHED} ON messages "
-    "FOR EACH ROW EXECUTE FUNCTION voicemail_mailbox_counts()",
-]
+
+def _watched(keys: tuple[str, ...]) -> str:
+    return WATCHED + (", site" if "site" in keys else "")
 
 
-def _sqlite_plus(row: str) -> str:
-    key = (f"context = {row}.context AND mailbox = {row}.mailbox AND is_new = ({_f(IS_NEW_SQL, row)}) "
+def pg_triggers(keys: tuple[str, ...] = KEYS) -> list[str]:
+    return [
+        "CREATE TRIGGER messages_counts_insert_delete AFTER INSERT OR DELETE ON messages "
+        "FOR EACH ROW EXECUTE FUNCTION voicemail_mailbox_counts()",
+        f"CREATE TRIGGER messages_counts_update AFTER UPDATE OF {_watched(keys)} ON messages "
+        "FOR EACH ROW EXECUTE FUNCTION voicemail_mailbox_counts()",
+    ]
+
+
+def _sqlite_plus(keys: tuple[str, ...], row: str) -> str:
+    key = (f"{_match(keys, row)} AND is_new = ({_f(IS_NEW_SQL, row)}) "
            f"AND urgent = {row}.urgent AND kind = {_f(KIND_SQL, row)}")
-    return (f"INSERT OR IGNORE INTO mailbox_counts (context, mailbox, is_new, urgent, kind, n) VALUES "  # noqa: S608
-            f"({row}.context, {row}.mailbox, ({_f(IS_NEW_SQL, row)}), {row}.urgent, {_f(KIND_SQL, row)}, 0); "
+    values = ", ".join(f"{row}.{k}" for k in keys)
+    return (f"INSERT OR IGNORE INTO mailbox_counts ({', '.join(keys)}, is_new, urgent, kind, n) VALUES "  # noqa: S608
+            f"({values}, ({_f(IS_NEW_SQL, row)}), {row}.urgent, {_f(KIND_SQL, row)}, 0); "
             f"UPDATE mailbox_counts SET n = n + 1 WHERE {key};")
 
 
-def _sqlite_minus(row: str) -> str:
-    return (f"UPDATE mailbox_counts SET n = n - 1 WHERE context = {row}.context "  # noqa: S608
-            f"AND mailbox = {row}.mailbox "
+def _sqlite_minus(keys: tuple[str, ...], row: str) -> str:
+    return (f"UPDATE mailbox_counts SET n = n - 1 WHERE {_match(keys, row)} "  # noqa: S608
             f"AND is_new = ({_f(IS_NEW_SQL, row)}) AND urgent = {row}.urgent "
             f"AND kind = {_f(KIND_SQL, row)};")
 
 
-SQLITE_TRIGGERS = [
-    f"CREATE TRIGGER messages_counts_insert AFTER INSERT ON messages WHEN {_f(LISTED_SQL, 'NEW')} "
-    f"BEGIN {_sqlite_plus('NEW')} END",
-    f"CREATE TRIGGER messages_counts_delete AFTER DELETE ON messages WHEN {_f(LISTED_SQL, 'OLD')} "
-    f"BEGIN {_sqlite_minus('OLD')} END",
-    # the old key first (-1), then the new one (+1): an update within one key nets to zero
-    f"CREATE TRIGGER messages_counts_update_old AFTER UPDATE OF {WATCHED} ON messages WHEN {_f(LISTED_SQL, 'OLD')} "
-    f"BEGIN {_sqlite_minus('OLD')} END",
-    f"CREATE TRIGGER messages_counts_update_new AFTER UPDATE OF {WATCHED} ON messages WHEN {_f(LISTED_SQL, 'NEW')} "
-    f"BEGIN {_sqlite_plus('NEW')} END",
-]
+def sqlite_triggers(keys: tuple[str, ...] = KEYS) -> list[str]:
+    watched = _watched(keys)
+    return [
+        f"CREATE TRIGGER messages_counts_insert AFTER INSERT ON messages WHEN {_f(LISTED_SQL, 'NEW')} "
+        f"BEGIN {_sqlite_plus(keys, 'NEW')} END",
+        f"CREATE TRIGGER messages_counts_delete AFTER DELETE ON messages WHEN {_f(LISTED_SQL, 'OLD')} "
+        f"BEGIN {_sqlite_minus(keys, 'OLD')} END",
+        # the old key first (-1), then the new one (+1): an update within one key nets to zero
+        f"CREATE TRIGGER messages_counts_update_old AFTER UPDATE OF {watched} ON messages "
+        f"WHEN {_f(LISTED_SQL, 'OLD')} BEGIN {_sqlite_minus(keys, 'OLD')} END",
+        f"CREATE TRIGGER messages_counts_update_new AFTER UPDATE OF {watched} ON messages "
+        f"WHEN {_f(LISTED_SQL, 'NEW')} BEGIN {_sqlite_plus(keys, 'NEW')} END",
+    ]
+
+
 TRIGGER_NAMES = ("messages_counts_insert_delete", "messages_counts_update", "messages_counts_insert",
                  "messages_counts_delete", "messages_counts_update_old", "messages_counts_update_new")
 
-BACKFILL = (f"INSERT INTO mailbox_counts (context, mailbox, is_new, urgent, kind, n) "  # noqa: S608
-            f"SELECT context, mailbox, ({_f(IS_NEW_SQL, 'm')}), urgent, {_f(KIND_SQL, 'm')}, count(*) "
+
+def backfill(keys: tuple[str, ...] = KEYS) -> str:
+    """Fill mailbox_counts from the messages (a new table)."""
+    columns = ", ".join(keys)
+    return (f"INSERT INTO mailbox_counts ({columns}, is_new, urgent, kind, n) "  # noqa: S608
+            f"SELECT {columns}, ({_f(IS_NEW_SQL, 'm')}), urgent, {_f(KIND_SQL, 'm')}, count(*) "
             f"FROM messages m WHERE {_f(LISTED_SQL, 'm')} "
-            f"GROUP BY context, mailbox, ({_f(IS_NEW_SQL, 'm')}), urgent, {_f(KIND_SQL, 'm')}")
+            f"GROUP BY {columns}, ({_f(IS_NEW_SQL, 'm')}), urgent, {_f(KIND_SQL, 'm')}")
 
 
-def create_triggers(execute: object, dialect: str) -> None:
+BACKFILL = backfill()
+
+
+def create_triggers(execute: object, dialect: str, keys: tuple[str, ...] = KEYS) -> None:
     """Create the counting triggers (``execute(sql)``: e.g. ``op.execute`` or a connection's exec)."""
     assert callable(execute)
     if dialect == "postgresql":
-        execute(PG_FUNCTION)
-        for statement in PG_TRIGGERS:
+        execute(pg_function(keys))
+        for statement in pg_triggers(keys):
             execute(statement)
     elif dialect == "sqlite":
-        for statement in SQLITE_TRIGGERS:
+        for statement in sqlite_triggers(keys):
             execute(statement)
 
 

@@ -33,7 +33,7 @@ _ORDER = {
     "shortest": (MessageRow.duration.asc(), MessageRow.origtime.desc(), MessageRow.id.desc()),
 }
 
-_COLUMNS = (MessageRow.id, MessageRow.context, MessageRow.mailbox, MessageRow.msg_id, MessageRow.state,
+_COLUMNS = (MessageRow.id, MessageRow.site, MessageRow.context, MessageRow.mailbox, MessageRow.msg_id, MessageRow.state,
             MessageRow.folder, MessageRow.spool_number, MessageRow.origtime, MessageRow.duration,
             MessageRow.urgent, MessageRow.caller_kind, MessageRow.caller_withheld, MessageRow.caller_name,
             MessageRow.caller_number, MessageRow.callerid_raw,
@@ -85,13 +85,18 @@ def _search(query: InboxQuery) -> list[ColumnElement[bool]]:
 
 
 class SqlMailboxStore:
-    def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None) -> None:
+    def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None,
+                 default_site: str = "default") -> None:
+        """``default_site``: the site a MailboxRef without one names (site_name); rows of that site come
+        back without a site in their MailboxRef."""
         self._sessions = sessions
         self._reads = reads or sessions
+        self._default_site = default_site
 
     # --- reads ------------------------------------------------------------------------------------
     def inbox(self, mailbox: MailboxRef, query: InboxQuery) -> tuple[list[InboxRow], int]:
-        where: list[ColumnElement[bool]] = [MessageRow.context == mailbox.context,
+        where: list[ColumnElement[bool]] = [MessageRow.site == (mailbox.site or self._default_site),
+                                            MessageRow.context == mailbox.context,
                                             MessageRow.mailbox == mailbox.mailbox, _visible()]
         if query.folder == "INBOX":
             where.append(MessageRow.folder.in_(NEW_FOLDERS))
@@ -110,20 +115,22 @@ class SqlMailboxStore:
             if query.searches:  # the trigger-kept counts know no names or dates: count the matches
                 total = s.execute(select(func.count()).select_from(MessageRow).where(*where)).scalar_one()
             else:
-                total = s.execute(self._total(mailbox, query)).scalar_one()
+                total = s.execute(self._total(mailbox.on_site(mailbox.site or self._default_site),
+                                              query)).scalar_one()
             # the page's ids from the index alone (index-only scan, also for deep offsets), then their rows
             page = (select(MessageRow.id).where(*where).order_by(*_ORDER[query.sort])
                     .offset(query.offset).limit(query.limit)).subquery()
             rows = s.execute(select(*_COLUMNS).join(page, page.c.id == MessageRow.id)
                              .order_by(*_ORDER[query.sort])).all()
             formats = self._formats(s, [r.id for r in rows])
-        return [_row(r, formats.get(r.id, ())) for r in rows], int(total or 0)
+        return [_row(r, formats.get(r.id, ()), self._default_site) for r in rows], int(total or 0)
 
     @staticmethod
     def _total(mailbox: MailboxRef, query: InboxQuery) -> Select[Any]:
         """The filter's total from the trigger-kept counts (at most 12 rows per mailbox)."""
         c = mailbox_counts.c
-        where: list[ColumnElement[bool]] = [c.context == mailbox.context, c.mailbox == mailbox.mailbox]
+        where: list[ColumnElement[bool]] = [c.site == mailbox.site, c.context == mailbox.context,
+                                            c.mailbox == mailbox.mailbox]
         if query.folder is not None:
             where.append(c.is_new.is_(query.folder == "INBOX"))
         if query.urgent_only:
@@ -138,7 +145,7 @@ class SqlMailboxStore:
             r = s.execute(select(*_COLUMNS).where(MessageRow.id == message_id, _visible())).first()
             if r is None:
                 return None
-            return _row(r, self._formats(s, [r.id]).get(r.id, ()))
+            return _row(r, self._formats(s, [r.id]).get(r.id, ()), self._default_site)
 
     @staticmethod
     def _formats(s: Session, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
@@ -161,7 +168,7 @@ class SqlMailboxStore:
             row = s.get(MessageRow, message_id)
             if row is None:
                 raise NotFound(f"no message {message_id[:64]}")
-            return _to_record(row)
+            return _to_record(row, self._default_site)
 
     def blob_names(self, message_id: str) -> list[str]:
         with self._reads() as s:
@@ -177,10 +184,12 @@ class SqlMailboxStore:
         """(id, mailbox, msg_id) of messages hidden under a hold (deleted by their owner, not destroyed)
         whose last known folder is not ``folder``."""
         with self._reads() as s:
-            rows = s.execute(select(MessageRow.id, MessageRow.context, MessageRow.mailbox, MessageRow.msg_id)
+            rows = s.execute(select(MessageRow.id, MessageRow.site, MessageRow.context, MessageRow.mailbox,
+                                    MessageRow.msg_id)
                              .where(MessageRow.hidden_at.is_not(None), MessageRow.state.in_(LISTED_STATES),
                                     MessageRow.folder != folder).order_by(MessageRow.id).limit(limit)).all()
-        return [(r.id, MailboxRef(r.context, r.mailbox), r.msg_id) for r in rows]
+        return [(r.id, MailboxRef(r.context, r.mailbox, "" if r.site == self._default_site else r.site), r.msg_id)
+                for r in rows]
 
     def hide(self, message_id: str) -> None:
         """Deleted by its owner under a legal hold: kept as it is, no longer listed."""
@@ -222,7 +231,7 @@ class SqlMailboxStore:
                 if row is None or row.state == DESTROYED:
                     return "gone"
                 if row.state != SHREDDING:
-                    record = _to_record(row)
+                    record = _to_record(row, self._default_site)
                     if any(covers(hold, record) for hold in _active_holds(s)):
                         raise _HeldRollback
                     row.kek_id, row.wrapped_dek = None, None
@@ -289,10 +298,11 @@ def _like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _row(r: object, formats: tuple[str, ...]) -> InboxRow:
+def _row(r: object, formats: tuple[str, ...], default_site: str) -> InboxRow:
     get = r._mapping  # type: ignore[attr-defined]
+    site = "" if get["site"] == default_site else get["site"]
     return InboxRow(
-        id=get["id"], mailbox=MailboxRef(get["context"], get["mailbox"]), msg_id=get["msg_id"],
+        id=get["id"], mailbox=MailboxRef(get["context"], get["mailbox"], site), msg_id=get["msg_id"],
         state=get["state"], folder=get["folder"], number=get["spool_number"], origtime=int(get["origtime"]),
         duration=int(get["duration"] or 0), urgent=bool(get["urgent"]), caller_kind=get["caller_kind"],
         caller_withheld=bool(get["caller_withheld"]), caller_name=get["caller_name"],

@@ -31,16 +31,19 @@ class MessageSummary:
 
 
 def list_messages(reads: sessionmaker[Session], *, mailbox: MailboxRef | None = None, state: str | None = None,
-                  limit: int = 50) -> list[MessageSummary]:
-    """Newest first (by when Asterisk recorded them), optionally of one mailbox and/or one state."""
+                  limit: int = 50, default_site: str = "default") -> list[MessageSummary]:
+    """Newest first (by when Asterisk recorded them), optionally of one mailbox and/or one state. A mailbox
+    of another site than ``default_site`` is named with its site: 1001@default@branch."""
     query = select(MessageRow).options(lazyload(MessageRow.recordings))
     if mailbox is not None:
-        query = query.where(MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox)
+        query = query.where(MessageRow.site == (mailbox.site or default_site), MessageRow.context == mailbox.context,
+                            MessageRow.mailbox == mailbox.mailbox)
     if state is not None:
         query = query.where(MessageRow.state == state)
     with reads() as s:
         rows = s.scalars(query.order_by(MessageRow.origtime.desc(), MessageRow.id).limit(max(1, limit))).all()
-        return [MessageSummary(id=r.id, mailbox=f"{r.mailbox}@{r.context}", msg_id=r.msg_id, folder=r.folder,
+        return [MessageSummary(id=r.id, mailbox=MailboxRef(r.context, r.mailbox, "" if r.site == default_site else
+                                                           r.site).qualified, msg_id=r.msg_id, folder=r.folder,
                                state=r.state, caller_kind=r.caller_kind, duration=r.duration, urgent=r.urgent,
                                attempts=r.attempts, received_at=dt.datetime.fromtimestamp(r.origtime, dt.UTC),
                                updated_at=r.updated_at) for r in rows]

@@ -18,8 +18,10 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, default_site: str = "default") -> None:
+    """``default_site``: the site that rows recorded before sites existed belong to (site_name)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
+        cfg.attributes["default_site"] = default_site
         command.upgrade(cfg, "head")

@@ -35,13 +35,13 @@ def utcnow() -> dt.datetime:
 
 # --- mailbox services ---
 # The rows the inbox lists (a literal, so that PostgreSQL can prove it implies the partial indexes' predicate
-# whatever the driver binds) and the indexes it walks; migration 0006 creates the same.
+# whatever the driver binds) and the indexes it walks; migration 0006 created them, 0015 put the site first.
 LISTED = "state IN ('discovered', 'sealed', 'stripped') AND hidden_at IS NULL"
 INBOX_INDEXES = {
-    "ix_messages_box_time": ("context", "mailbox", "origtime", "id"),
-    "ix_messages_box_folder_time": ("context", "mailbox", "folder", "origtime", "id"),
-    "ix_messages_box_duration": ("context", "mailbox", "duration", "origtime", "id"),
-    "ix_messages_box_count": ("context", "mailbox", "folder"),  # narrow: totals by index-only scan
+    "ix_messages_box_time": ("site", "context", "mailbox", "origtime", "id"),
+    "ix_messages_box_folder_time": ("site", "context", "mailbox", "folder", "origtime", "id"),
+    "ix_messages_box_duration": ("site", "context", "mailbox", "duration", "origtime", "id"),
+    "ix_messages_box_count": ("site", "context", "mailbox", "folder"),  # narrow: totals by index-only scan
 }
 
 
@@ -59,9 +59,10 @@ class Base(DeclarativeBase):
 
 class MailboxRow(Base):
     __tablename__ = "mailboxes"
-    __table_args__ = (UniqueConstraint("context", "mailbox"),)
+    __table_args__ = (UniqueConstraint("site", "context", "mailbox"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), server_default="default")  # the Asterisk it lives on
     context: Mapped[str] = mapped_column(String(80))
     mailbox: Mapped[str] = mapped_column(String(80))
     fullname: Mapped[str] = mapped_column(String(200), default="")
@@ -78,7 +79,7 @@ class MessageRow(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        UniqueConstraint("context", "mailbox", "msg_id"),
+        UniqueConstraint("site", "context", "mailbox", "msg_id"),
         # --- mailbox services: the inbox's orderings within one mailbox, listed rows only ---
         *(Index(name, *columns, postgresql_where=text(LISTED), sqlite_where=text(LISTED),
                 postgresql_include=["urgent", "caller_kind", "caller_withheld"])
@@ -86,6 +87,7 @@ class MessageRow(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), server_default="default")  # the Asterisk it was left on
     context: Mapped[str] = mapped_column(String(80))
     mailbox: Mapped[str] = mapped_column(String(80))
     msg_id: Mapped[str] = mapped_column(String(40))

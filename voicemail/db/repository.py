@@ -63,14 +63,15 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def _to_record(row: MessageRow) -> MessageRecord:
+def _to_record(row: MessageRow, default_site: str = "default") -> MessageRecord:
     caller = (Caller(CallerKind.INTERNAL, row.caller_name, row.caller_number)
               if row.caller_kind == CallerKind.INTERNAL.value else Caller.external())
     wrapped = WrappedKey(row.kek_id, row.wrapped_dek) if row.kek_id and row.wrapped_dek else None
     recs = tuple(SealedRecording(r.fmt, r.blob_name, r.sha256, r.size)
                  for r in sorted(row.recordings, key=lambda r: r.fmt))
     return MessageRecord(
-        id=row.id, mailbox=MailboxRef(row.context, row.mailbox), msg_id=row.msg_id, state=row.state,
+        id=row.id, mailbox=MailboxRef(row.context, row.mailbox, "" if row.site == default_site else row.site),
+        msg_id=row.msg_id, state=row.state,
         folder=row.folder, origtime=row.origtime, duration=row.duration, urgent=row.urgent,
         caller=caller, wrapped_key=wrapped, recordings=recs, attempts=row.attempts,
         number=row.spool_number)
@@ -81,14 +82,31 @@ class SqlMessageStore:
     no BEGIN / ROLLBACK), which is what keeps the pipeline's many small lookups cheap on PostgreSQL."""
 
     def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None,
-                 trail: CustodyTrail | None = None) -> None:
+                 trail: CustodyTrail | None = None, *, site: str = "", default_site: str = "default") -> None:
+        """``site``: the Asterisk whose spool and AMI events this store records (empty = ``default_site``).
+        A MailboxRef without a site names a mailbox of that site; the records it hands back name the site
+        of their mailbox, empty for ``default_site`` (site_name)."""
         self._sessions = sessions
         self._reads = reads or sessions
         self._trail = trail or CustodyTrail()
+        self._default_site = default_site
+        self._site = site or default_site
+
+    @property
+    def default_site(self) -> str:
+        """The name of the default site (a record's MailboxRef without a site is on it)."""
+        return self._default_site
+
+    def _site_of(self, mailbox: MailboxRef) -> str:
+        return mailbox.site or self._site
+
+    def _record(self, row: MessageRow) -> MessageRecord:
+        return _to_record(row, self._default_site)
 
     # --- discovery ---------------------------------------------------------------------------
     def record_discovered(self, message: SpoolMessage, caller: Caller, envelope: bytes) -> tuple[str, bool]:
         env = message.envelope
+        here = message.mailbox.on_site(self._site_of(message.mailbox))  # the audit trail names the site
         existing = self.find(message.mailbox, env.msg_id)
         if existing is not None and existing.state == VANISHED:
             # It was missed once (e.g. mid-renumbering) and is back: custody starts again.
@@ -97,13 +115,14 @@ class SqlMessageStore:
                                                              MessageRow.state == VANISHED)
                                     .values(state=DISCOVERED, updated_at=utcnow()).returning(MessageRow.id)).first()
                 if revived is not None:
-                    self._trail.discovered(s.connection(), existing.id, message.mailbox, env.msg_id, message.folder,
+                    self._trail.discovered(s.connection(), existing.id, here, env.msg_id, message.folder,
                                            again=True)
             return existing.id, True
         if existing is not None:
             return existing.id, False
         row = MessageRow(
-            id=str(uuid.uuid4()), context=message.mailbox.context, mailbox=message.mailbox.mailbox,
+            id=str(uuid.uuid4()), site=self._site_of(message.mailbox), context=message.mailbox.context,
+            mailbox=message.mailbox.mailbox,
             msg_id=env.msg_id, state=DISCOVERED, folder=message.folder, spool_number=message.number,
             origtime=env.origtime,
             duration=env.duration, urgent=env.urgent, caller_context=env.context[:80],
@@ -114,7 +133,7 @@ class SqlMessageStore:
             with self._sessions.begin() as s:
                 s.add(row)
                 s.flush()
-                self._trail.discovered(s.connection(), row.id, message.mailbox, env.msg_id, message.folder)
+                self._trail.discovered(s.connection(), row.id, here, env.msg_id, message.folder)
         except IntegrityError:  # another listener/reconciler inserted it first
             again = self.find(message.mailbox, env.msg_id)
             if again is None:
@@ -125,14 +144,15 @@ class SqlMessageStore:
     def known_msg_ids(self, mailbox: MailboxRef) -> set[str]:
         with self._reads() as s:
             rows = s.scalars(select(MessageRow.msg_id).where(
-                MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox,
-                MessageRow.state != VANISHED))
+                MessageRow.site == self._site_of(mailbox), MessageRow.context == mailbox.context,
+                MessageRow.mailbox == mailbox.mailbox, MessageRow.state != VANISHED))
             return set(rows)
 
     def sealed_sha256s(self, mailbox: MailboxRef) -> set[str]:
         with self._reads() as s:
             rows = s.scalars(select(RecordingRow.sha256).join(MessageRow, RecordingRow.message_id == MessageRow.id)
-                             .where(MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox))
+                             .where(MessageRow.site == self._site_of(mailbox), MessageRow.context == mailbox.context,
+                                    MessageRow.mailbox == mailbox.mailbox))
             return set(rows)
 
     def get(self, message_id: str) -> MessageRecord:
@@ -140,14 +160,14 @@ class SqlMessageStore:
             row = s.get(MessageRow, message_id)
             if row is None:
                 raise NotFound(f"no message {message_id}")
-            return _to_record(row)
+            return self._record(row)
 
     def find(self, mailbox: MailboxRef, msg_id: str) -> MessageRecord | None:
         with self._reads() as s:
             row = s.scalars(select(MessageRow).where(
-                MessageRow.context == mailbox.context, MessageRow.mailbox == mailbox.mailbox,
-                MessageRow.msg_id == msg_id)).unique().first()
-            return _to_record(row) if row else None
+                MessageRow.site == self._site_of(mailbox), MessageRow.context == mailbox.context,
+                MessageRow.mailbox == mailbox.mailbox, MessageRow.msg_id == msg_id)).unique().first()
+            return self._record(row) if row else None
 
     def message_of_notification(self, notification_id: str) -> str | None:
         """The id of the message a notification e-mail (its X-Voicemail-Id) was sent for, or None."""
@@ -439,7 +459,7 @@ class SqlMessageStore:
                     MessageRow.state.in_((DISCOVERED, SEALED)), MessageRow.updated_at < cutoff,
                     or_(MessageRow.retry_at.is_(None), MessageRow.retry_at < cutoff))).unique():
                 if m.id not in parked:
-                    out.append(StuckWork("message", m.id, m.state, m.updated_at))
+                    out.append(StuckWork("message", m.id, m.state, m.updated_at, m.site))
             for n in s.scalars(select(NotificationRow).where(or_(
                     (NotificationRow.state == "pending") & (NotificationRow.updated_at < cutoff),
                     (NotificationRow.state == "sending") & or_(
@@ -460,11 +480,13 @@ class SqlMessageStore:
         ref = owner.mailbox
         try:
             with self._sessions.begin() as s:
-                row = s.scalars(select(MailboxRow).where(MailboxRow.context == ref.context,
+                row = s.scalars(select(MailboxRow).where(MailboxRow.site == self._site_of(ref),
+                                                         MailboxRow.context == ref.context,
                                                          MailboxRow.mailbox == ref.mailbox)).first()
                 if row is None:
-                    s.add(MailboxRow(context=ref.context, mailbox=ref.mailbox, fullname=owner.fullname[:200],
-                                     email=owner.email[:320], timezone=owner.timezone[:64], updated_at=utcnow()))
+                    s.add(MailboxRow(site=self._site_of(ref), context=ref.context, mailbox=ref.mailbox,
+                                     fullname=owner.fullname[:200], email=owner.email[:320],
+                                     timezone=owner.timezone[:64], updated_at=utcnow()))
                 else:
                     row.fullname, row.email, row.updated_at = owner.fullname[:200], owner.email[:320], utcnow()
         except IntegrityError:
@@ -472,7 +494,9 @@ class SqlMessageStore:
 
     def owner(self, mailbox: MailboxRef) -> MailboxOwner | None:
         with self._reads() as s:
-            row = s.scalars(select(MailboxRow).where(MailboxRow.context == mailbox.context,
+            # a record's mailbox: no site = the default site's (whichever site this store serves)
+            row = s.scalars(select(MailboxRow).where(MailboxRow.site == (mailbox.site or self._default_site),
+                                                     MailboxRow.context == mailbox.context,
                                                      MailboxRow.mailbox == mailbox.mailbox)).first()
             if row is None:
                 return None

@@ -32,7 +32,7 @@ def run_sync(settings: Settings, *, full: bool = False, engine: Engine | None = 
     engine = engine or make_engine(settings.database_url)
     try:
         if migrate:
-            upgrade(engine)
+            upgrade(engine, settings.site_name)
         return directory_sync(settings, make_sessionmaker(engine)).run(full=full, progress=progress)
     finally:
         if own:
@@ -86,7 +86,7 @@ def status(settings: Settings, engine: Engine | None = None) -> DirectoryStatus:
     own = engine is None
     engine = engine or make_engine(settings.database_url)
     try:
-        upgrade(engine)
+        upgrade(engine, settings.site_name)
         store = directory_store(make_sessionmaker(engine))
         state = store.state()
         checker = DbDirectory(store, number_plan(settings), max_age=settings.directory_max_age)

@@ -26,19 +26,34 @@ def check_name(value: str, what: str) -> str:
 
 @dataclass(frozen=True, order=True)
 class MailboxRef:
-    """A mailbox as Asterisk names it: ``mailbox@context``."""
+    """A mailbox as Asterisk names it, ``mailbox@context``, on one Asterisk (``site``; empty = the default
+    site, as a spool or an AMI event names it: the store it reaches knows which site it serves)."""
 
     context: str
     mailbox: str
+    site: str = ""
 
     def __post_init__(self) -> None:
         check_name(self.context, "context")
         check_name(self.mailbox, "mailbox")
+        if self.site:
+            check_name(self.site, "site")
+
+    def on_site(self, site: str) -> MailboxRef:
+        """The same mailbox on the named site."""
+        return MailboxRef(self.context, self.mailbox, site)
 
     @classmethod
     def parse(cls, text: str, default_context: str = "default") -> MailboxRef:
-        box, _, ctx = text.partition("@")
-        return cls(context=ctx or default_context, mailbox=box)
+        """``mailbox[@context[@site]]``."""
+        box, _, rest = text.partition("@")
+        ctx, _, site = rest.partition("@")
+        return cls(context=ctx or default_context, mailbox=box, site=site)
+
+    @property
+    def qualified(self) -> str:
+        """``mailbox@context``, with ``@site`` when the site is named."""
+        return f"{self.mailbox}@{self.context}@{self.site}" if self.site else str(self)
 
     def __str__(self) -> str:
         return f"{self.mailbox}@{self.context}"

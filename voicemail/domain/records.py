@@ -70,3 +70,4 @@ class StuckWork:
     id: str
     state: str
     since: dt.datetime
+    site: str = ""  # a message's site (its custody runs where that site's spool is mounted)

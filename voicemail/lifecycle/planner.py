@@ -90,7 +90,9 @@ def _age_column(rc: RecordClass) -> Any:
 
 class Planner:
     def __init__(self, engine: Engine, holds: Holds, policy: RetentionPolicy,
-                 now: Callable[[], float], *, batch: int = 5000) -> None:
+                 now: Callable[[], float], default_site: str = "default", *, batch: int = 5000) -> None:
+        """``default_site``: the site whose mailboxes are named without one (site_name)."""
+        self.default_site = default_site
         self.engine = self._engine = engine
         self._batch = batch
         self._holds = holds
@@ -112,8 +114,8 @@ class Planner:
         return or_(age, messages.c.state == SHREDDING)
 
     def _columns(self) -> tuple[Any, ...]:
-        return (messages.c.id, messages.c.context, messages.c.mailbox, messages.c.msg_id, messages.c.state,
-                messages.c.folder, messages.c.origtime, messages.c.hidden_at, messages.c.kek_id,
+        return (messages.c.id, messages.c.site, messages.c.context, messages.c.mailbox, messages.c.msg_id,
+                messages.c.state, messages.c.folder, messages.c.origtime, messages.c.hidden_at, messages.c.kek_id,
                 messages.c.wrapped_dek)
 
     def _candidates(self, rc: RecordClass, until: float) -> Any:
@@ -149,7 +151,7 @@ class Planner:
             due: dict[str, DueMessage] = {}
             for row in rows:
                 mid = str(row.id)
-                ref = MailboxRef(row.context, row.mailbox)
+                ref = MailboxRef(row.context, row.mailbox, "" if row.site == self.default_site else row.site)
                 records[mid] = MessageRecord(
                     id=mid, mailbox=ref, msg_id=row.msg_id, state=row.state, folder=row.folder,
                     origtime=int(row.origtime), duration=0, urgent=False, caller=Caller.external(),

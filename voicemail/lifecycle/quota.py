@@ -82,21 +82,22 @@ class QuotaEnforcer:
     def _scope(mailbox: MailboxRef | None) -> ColumnElement[bool]:
         if mailbox is None:
             return messages.c.id.is_not(None)
-        return (messages.c.context == mailbox.context) & (messages.c.mailbox == mailbox.mailbox)
+        same = (messages.c.context == mailbox.context) & (messages.c.mailbox == mailbox.mailbox)
+        return (same & (messages.c.site == mailbox.site)) if mailbox.site else same  # a mailbox of one site
 
     def _oldest(self, mailbox: MailboxRef | None, keep: str, batch: int = 200) -> Iterator[tuple[MessageRecord, int]]:
         """Live messages of the scope, oldest first (by when they were left), with their sizes."""
         after: tuple[int, str] = (-(1 << 62), "")
         size = func.coalesce(func.sum(recordings.c.size), 0).label("size")
         while True:
-            query = (select(messages.c.id, messages.c.context, messages.c.mailbox, messages.c.msg_id,
-                            messages.c.state, messages.c.folder, messages.c.origtime, size)
+            query = (select(messages.c.id, messages.c.site, messages.c.context, messages.c.mailbox,
+                            messages.c.msg_id, messages.c.state, messages.c.folder, messages.c.origtime, size)
                      .select_from(messages.outerjoin(recordings, recordings.c.message_id == messages.c.id))
                      .where(self._scope(mailbox), messages.c.state.in_(LIVE), messages.c.id != keep,
                             (messages.c.origtime > after[0])
                             | ((messages.c.origtime == after[0]) & (messages.c.id > after[1])))
-                     .group_by(messages.c.id, messages.c.context, messages.c.mailbox, messages.c.msg_id,
-                               messages.c.state, messages.c.folder, messages.c.origtime)
+                     .group_by(messages.c.id, messages.c.site, messages.c.context, messages.c.mailbox,
+                               messages.c.msg_id, messages.c.state, messages.c.folder, messages.c.origtime)
                      .order_by(messages.c.origtime, messages.c.id).limit(batch))
             with self._engine.connect() as conn:
                 rows = conn.execute(query).all()
@@ -104,7 +105,7 @@ class QuotaEnforcer:
                 return
             after = (int(rows[-1].origtime), str(rows[-1].id))
             for r in rows:
-                yield MessageRecord(id=r.id, mailbox=MailboxRef(r.context, r.mailbox), msg_id=r.msg_id,
+                yield MessageRecord(id=r.id, mailbox=MailboxRef(r.context, r.mailbox, r.site), msg_id=r.msg_id,
                                     state=r.state, folder=r.folder, origtime=int(r.origtime), duration=0,
                                     urgent=False, caller=Caller.external(), wrapped_key=None,
                                     recordings=()), int(r.size)
@@ -127,7 +128,7 @@ class QuotaEnforcer:
         if not self._site and not self._mailbox:
             return []
         with self._engine.connect() as conn:
-            row = conn.execute(select(messages.c.context, messages.c.mailbox)
+            row = conn.execute(select(messages.c.site, messages.c.context, messages.c.mailbox)
                                .where(messages.c.id == message_id)).first()
         if row is None:
             return []
@@ -136,7 +137,8 @@ class QuotaEnforcer:
             if self._site:
                 results.append(self._enforce(None, self._site, message_id))
             if self._mailbox:
-                results.append(self._enforce(MailboxRef(row.context, row.mailbox), self._mailbox, message_id))
+                results.append(self._enforce(MailboxRef(row.context, row.mailbox, row.site), self._mailbox,
+                                             message_id))
         return results
 
     def _enforce(self, mailbox: MailboxRef | None, limit: int, new_id: str) -> QuotaResult:

@@ -174,7 +174,7 @@ def plan_lines(planner: Planner, *, within_days: int = 0, show_ids: bool = False
             yield f"    next due: {dt.datetime.fromtimestamp(summary.next_due, dt.UTC):%Y-%m-%d %H:%M} UTC"
         if show_ids:
             for d in planner.due_by_date(rc, within_days=within_days):
-                yield f"    {d.id}  {d.mailbox}  due {dt.datetime.fromtimestamp(d.due_at, dt.UTC):%Y-%m-%d}"
+                yield f"    {d.id}  {d.mailbox.qualified}  due {dt.datetime.fromtimestamp(d.due_at, dt.UTC):%Y-%m-%d}"
     for name, (days, cutoff) in planner.cutoffs().items():
         count = count_due(planner.engine, name, cutoff)
         yield f"  {name:<18} keep {days} days: {count} due now (recorded before {cutoff})"

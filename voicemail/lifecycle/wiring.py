@@ -46,7 +46,8 @@ class Lifecycle:
         self.engine = container.engine
         self.audit = AuditLog(self.engine)
         self.holds = Holds(self.engine, Access(self.engine, self.audit))
-        self.planner = Planner(self.engine, self.holds, RetentionPolicy.from_settings(self.settings), now)
+        self.planner = Planner(self.engine, self.holds, RetentionPolicy.from_settings(self.settings), now,
+                               default_site=self.settings.site_name)
         self.db_clock = db_clock or database_clock(self.engine)
 
     def runner(self, actor: str, source: str) -> RetentionRunner:

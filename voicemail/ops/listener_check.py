@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicemail.config import Settings
+from voicemail.config import Settings, serving_site
 from voicemail.ops.checks import CheckResult, failed, passed, skipped
 
 
@@ -16,7 +16,7 @@ def check_listener(settings: Settings) -> CheckResult:
     from voicemail.db.engine import make_engine
     from voicemail.db.listener_lease import LeaseStore
 
-    site = settings.site_name
+    site = serving_site(settings)
     path = sqlite_path(settings.database_url)
     if path and not Path(path).is_file():
         return skipped("listener", "no database yet (see the database check)")

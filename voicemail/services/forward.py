@@ -157,6 +157,9 @@ class Forwarder:
         InvalidInput / Conflict with a sentence for the person when it cannot be done."""
         to = parse_recipient(to_text, source.mailbox.context)
         text = clean_comment(comment)
+        if source.mailbox.site or to.site:  # Asterisk forwards within one server; ours is the default site's
+            raise Conflict("Forwarding works between mailboxes of the default site only; this message or that "
+                           "mailbox is on another site.")
         if viewer.owns(to):
             raise InvalidInput("That is your own mailbox: choose someone else's.")
         if source.state != STRIPPED or source.wrapped_key is None or not source.recordings:

@@ -99,7 +99,7 @@ class MailboxServices:
     def inbox(self, viewer: Viewer, mailbox: MailboxRef, query: InboxQuery) -> InboxPage:
         if not may_list(viewer, mailbox):
             self._event(viewer, "mailbox.list", None, outcome="denied", reason="not the owner of this mailbox",
-                        details={"mailbox": f"{mailbox.mailbox}@{mailbox.context}"})
+                        details={"mailbox": mailbox.qualified})
             require_listing(viewer, mailbox)
         check_query(query)
         scope = search_scope(viewer, mailbox, admin_sees_external=self._admin_sees_external)
@@ -274,6 +274,8 @@ class MailboxServices:
         if self._phone is None:
             raise FeatureUnavailable("Play on my phone is not set up on this site")
         row = self._owned(viewer, message_id, "audio.play_phone")
+        if row.mailbox.site:  # the call is placed by the default site's Asterisk, to a device named as there
+            raise FeatureUnavailable("Play on my phone is available for mailboxes of the default site only")
         if not row.sealed:
             raise Conflict("this message is still being secured; try again in a moment")
         reference = self._phone.play(self._store.get(row.id))

@@ -67,16 +67,18 @@ class Notifier:
 
     def recipient(self, mailbox: MailboxRef) -> tuple[str, str, str]:
         """(address, display name, time zone): the owner's own choice on the web settings page first,
-        then the directory, else Asterisk's mailbox e-mail."""
+        then the directory, else Asterisk's mailbox e-mail. The directory's extensions are the default
+        site's: a mailbox of another site is never looked up there (its 1001 is somebody else)."""
         owner = self._store.owner(mailbox)
+        directory = self._directory if not mailbox.site else None
         name = owner.fullname if owner else ""
         chosen_address, chosen_zone = self._preferences.for_mailbox(mailbox) if self._preferences else ("", "")
         zone = chosen_zone or (owner.timezone if owner else "") or self._settings.default_timezone
         if chosen_address:
-            entry = self._directory.lookup(mailbox.mailbox) if self._directory is not None else None
+            entry = directory.lookup(mailbox.mailbox) if directory is not None else None
             return chosen_address, (entry.name if entry and entry.name else name), zone
-        if self._directory is not None:
-            entry = self._directory.lookup(mailbox.mailbox)
+        if directory is not None:
+            entry = directory.lookup(mailbox.mailbox)
             if entry is not None and entry.email:
                 return entry.email, entry.name or name, zone
         if owner is not None and owner.email:

@@ -58,7 +58,7 @@ class Account:
 
     def public(self) -> dict[str, Any]:
         return {"username": self.username, "roles": sorted(self.roles),
-                "mailboxes": [f"{m.mailbox}@{m.context}" for m in self.mailboxes], "numbers": list(self.numbers),
+                "mailboxes": [m.qualified for m in self.mailboxes], "numbers": list(self.numbers),
                 "totp_enabled": self.totp_enabled}
 
 
@@ -132,7 +132,7 @@ class AccountStore:
         check_username(username)
         now = self._clock()
         values = {"username": username, "password_hash": hash_password(password) if password is not None else None,
-                  "roles": _roles(roles), "mailboxes": ",".join(f"{m.mailbox}@{m.context}" for m in mailboxes),
+                  "roles": _roles(roles), "mailboxes": ",".join(m.qualified for m in mailboxes),
                   "numbers": _numbers(numbers), "notify_address": "", "timezone": "", "language": "",
                   "failed_count": 0, "disabled": False, "created_at": now, "updated_at": now}
         try:

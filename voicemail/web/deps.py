@@ -11,9 +11,10 @@ from sqlalchemy.engine import Engine
 
 from voicemail.audit.service import Investigations
 from voicemail.audit.store import AuditLog
-from voicemail.config import Settings
+from voicemail.config import Settings, site_names
 from voicemail.db.repository import SqlMessageStore
 from voicemail.domain.mailbox import MailboxService
+from voicemail.domain.models import MailboxRef
 from voicemail.services.call_history import DeskSignIns
 from voicemail.services.phone_pins import PinService
 from voicemail.web.accounts_store import AccountStore
@@ -48,6 +49,13 @@ class WebSettings:
     # --- Outlook add-in ---
     outlook_frame_ancestors: tuple[str, ...] = ()  # origins that may frame /outlook/taskpane (none: no one)
     outlook_token_seconds: float = 3600.0  # lifetime of the add-in's bearer token
+    # --- several sites: pages name a message's site only when there is more than one ---
+    sites: tuple[str, ...] = ()  # every configured site, the default one first
+    default_site: str = "default"
+
+    def site_of(self, mailbox: MailboxRef) -> str:
+        """The site to show beside a mailbox: its name with several sites, "" with one."""
+        return (mailbox.site or self.default_site) if len(self.sites) > 1 else ""
 
     @classmethod
     def from_settings(cls, s: Settings) -> WebSettings:
@@ -60,7 +68,8 @@ class WebSettings:
                    inbox_poll_seconds=s.web_inbox_poll_seconds, pbx_timezone=s.pbx_timezone,
                    audit_signing_key=s.audit_signing_key, audit_checkpoint_file=s.audit_checkpoint_file,
                    audit_public_key=s.audit_public_key, outlook_frame_ancestors=s.outlook_frame_ancestors,
-                   outlook_token_seconds=s.outlook_token_minutes * 60.0)
+                   outlook_token_seconds=s.outlook_token_minutes * 60.0, sites=site_names(s),
+                   default_site=s.site_name)
 
 
 @dataclass

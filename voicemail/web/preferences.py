@@ -18,7 +18,7 @@ class AccountPreferences:
         self._engine = engine
 
     def for_mailbox(self, mailbox: MailboxRef) -> tuple[str, str]:
-        key = f"{mailbox.mailbox}@{mailbox.context}"
+        key = mailbox.qualified  # 1001@default, or 1001@default@branch on a site other than the default one
         col = web_accounts.c.mailboxes
         query = (select(web_accounts.c.mailboxes, web_accounts.c.notify_address, web_accounts.c.timezone)
                  .where(web_accounts.c.disabled.is_(False),

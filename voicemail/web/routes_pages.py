@@ -97,7 +97,7 @@ def signout(request: Request) -> Response:
 # --- inbox ---------------------------------------------------------------------------------------
 def _mailbox_choice(request: Request, text: str | None) -> tuple[MailboxRef | None, list[str], bool]:
     v = authz.viewer(request)
-    choices = [f"{m.mailbox}@{m.context}" for m in v.mailboxes]
+    choices = [m.qualified for m in v.mailboxes]
     admin_pick = v.is_administrator
     if text:
         ref = MailboxRef.parse(text.strip())
@@ -135,7 +135,7 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
         except InvalidInput as exc:
             search_error = str(exc)
     if ref is not None and result is not None:
-        params: dict[str, Any] = {k: v for k, v in {"mailbox": f"{ref.mailbox}@{ref.context}", "folder": folder,
+        params: dict[str, Any] = {k: v for k, v in {"mailbox": ref.qualified, "folder": folder,
                                                      "caller": caller, "sort": sort,
                                                      "urgent": "true" if urgent else "", "who": who,
                                                      "from": date_from, "to": date_to}.items() if v}
@@ -149,7 +149,8 @@ def inbox(request: Request, mailbox: str | None = Query(None, max_length=160),
         pages = page_links(page, result.total, PAGE_SIZE, url_for)
         page_total = page_count(result.total, PAGE_SIZE)
     return render(request, "inbox.html", {
-        "active": "inbox", "mailbox": ref, "mailbox_text": f"{ref.mailbox}@{ref.context}" if ref else "",
+        "active": "inbox", "mailbox": ref, "mailbox_text": ref.qualified if ref else "",
+        "site": web_deps(request).settings.site_of(ref) if ref else "",
         "choices": choices, "admin_pick": admin_pick, "page": result, "q": q, "sorts": SORTS,
         "prev_url": prev_url, "next_url": next_url, "pages": pages, "page_number": page,
         "page_total": page_total, "poll_seconds": web_deps(request).settings.inbox_poll_seconds,
@@ -174,6 +175,7 @@ def player(request: Request, message_id: str, n: str | None = Query(None, max_le
             phone_call = mailbox.phone_call(v, authz.call_id(call))
     owner = v.owns(item.mailbox)
     return render(request, "message.html", {"m": item, "can_listen": owner,
+                                            "site": web_deps(request).settings.site_of(item.mailbox),
                                             "caller_label": caller_label, "caller_of": caller_display,
                                             "notice": _forward_notice(n, to), "phone_call": phone_call,
                                             "plays_on_phones": mailbox.plays_on_phones, "forwards": mailbox.forwards,
@@ -292,7 +294,7 @@ def phone_pin_submit(request: Request, mailbox: str = Form("", max_length=170), 
     pins = web_deps(request).pins
     account = require(request).account
     form = {"notify_address": account.notify_address, "timezone": account.timezone, "language": account.language}
-    owned = {f"{m.mailbox}@{m.context}": m for m in v.mailboxes}
+    owned = {m.qualified: m for m in v.mailboxes}
     ref = owned.get(mailbox) or (v.mailboxes[0] if len(v.mailboxes) == 1 and not mailbox else None)
     if pins is None or ref is None:
         raise NotFound("not found")

@@ -65,7 +65,8 @@ def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | 
         extra_routers=(*signin_method_routers(s, container.engine), outlook_router(sso_exchange(s, container)),
                        operations_router(build_observer(container.engine, s, runtime))),
         pins=container.pins, desk_signins=SqlHotdeskStore(container.engine),
-        feed=NewMessageFeed(SqlMailboxChanges(container.engine), s.web_inbox_check_seconds))
+        feed=NewMessageFeed(SqlMailboxChanges(container.engine, default_site=s.site_name),
+                            s.web_inbox_check_seconds))
 
 
 def sso_exchange(s: Settings, container: Container) -> SsoExchange | None:

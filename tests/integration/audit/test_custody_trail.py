@@ -54,6 +54,8 @@ def test_the_audit_trail_shows_each_custody_step_once_with_the_hashes(box: Mailb
     assert {r["fmt"]: r["sha256"] for r in sealed["recordings"]} == {r.fmt: r.sha256 for r in record.recordings}
     assert record.wrapped_key is not None and sealed["kek_id"] == record.wrapped_key.kek_id
     assert json.loads(events[3].details)["notification"] == notification[0]
+    discovered = json.loads(events[0].details)  # the Asterisk it was left on, named even with one site
+    assert (discovered["site"], discovered["mailbox"]) == (box.container.settings.site_name, "1001@default")
     # nothing of the caller is in the trail (the number and name are in the message row only)
     text = "".join(e.details + e.reason for e in events)
     assert "Alice Internal" not in text and "<1001>" not in text
@@ -75,6 +77,9 @@ def test_an_export_completes_the_chain_of_custody_from_recording_to_evidence(box
         "custody.discovered", "custody.sealed", "custody.stripped", "evidence.export"]
     custody_log = (tmp_path / "pkg" / "messages" / mid / "custody.jsonl").read_text()
     assert "custody.sealed" in custody_log  # the package carries it too
+    manifest = json.loads((tmp_path / "pkg" / "manifest.json").read_text())
+    assert [(m["message_id"], m["site"], m["mailbox"]) for m in manifest["messages"]] == [
+        (mid, box.container.settings.site_name, "1001@default")]
 
 
 def test_a_seal_that_does_not_commit_leaves_no_sealed_record(box: MailboxSite) -> None:

@@ -134,7 +134,7 @@ def test_the_inbox_query_walks_a_mailbox_index(world) -> None:  # type: ignore[n
     _store, _rows, engine = world
     with engine.connect() as conn:
         plan = "\n".join(r[0] for r in conn.execute(text(
-            "EXPLAIN SELECT id FROM messages WHERE context = 'default' AND mailbox = '1001' "
+            "EXPLAIN SELECT id FROM messages WHERE site = 'default' AND context = 'default' AND mailbox = '1001' "
             "AND state IN ('discovered', 'sealed', 'stripped') AND hidden_at IS NULL "
             "ORDER BY origtime DESC, id DESC LIMIT 50")))
     assert "ix_messages_box" in plan, plan

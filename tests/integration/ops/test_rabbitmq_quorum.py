@@ -43,9 +43,11 @@ def queue_types(vhost: str) -> dict[str, str]:
 
 def test_rabbitmq_broker_gets_a_quorum_queue_on_a_topic_exchange() -> None:
     app = configure(load_settings(environ={"VOICEMAIL_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//"}))
-    (queue,) = app.conf.task_queues
-    assert queue.name == QUEUE and queue.queue_arguments == {"x-queue-type": "quorum"}
-    assert queue.exchange.type == "topic" and app.conf.worker_detect_quorum_queues
+    queue, custody = app.conf.task_queues  # the default queue, and the default site's custody queue
+    assert (queue.name, custody.name) == (QUEUE, "custody.default")
+    for q in (queue, custody):
+        assert q.queue_arguments == {"x-queue-type": "quorum"} and q.exchange.type == "topic"
+    assert app.conf.worker_detect_quorum_queues
     redis_app = configure(load_settings(environ={"VOICEMAIL_BROKER_URL": "redis://127.0.0.1:6379/0"}))
     assert redis_app.conf.task_queues is None and redis_app.conf.task_default_exchange_type == "direct"
 

@@ -164,3 +164,34 @@ def test_doctor_asks_for_the_astdb_actions_only_when_hot_desking_is_enabled() ->
     assert missing_actions({*AMI_ACTIONS, "AGI"}, menu) == []
     assert missing_actions({*AMI_ACTIONS, "AGI"}, dataclasses.replace(menu, hotdesk_enabled=True)) == [
         "DBPut", "DBGet", "DBDel"]
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment with the .env secrets compose would substitute."""
+    values = {"POSTGRES_PASSWORD": "pg", "RABBITMQ_PASSWORD": "mq", "VOICEMAIL_AMI_SECRET": "a",
+              "VOICEMAIL_AMI_SECRET_B": "b", "VOICEMAIL_METRICS_TOKEN": "t"}
+    return {k: re.sub(r"\$\{(\w+)[^}]*\}", lambda m: values[m.group(1)], str(v))
+            for k, v in service["environment"].items()}
+
+
+def test_compose_serves_a_second_site_where_its_asterisk_and_spool_are() -> None:
+    services = compose()["services"]
+    spool_b = "/var/spool/asterisk-b/voicemail"
+    assert {"asterisk-b", "listener-b", "worker-b", "listener-standby"} <= set(services)
+    for name in ("listener-b", "worker-b"):
+        service = services[name]
+        assert service["network_mode"] == "service:asterisk-b", f"{name}: AMI of asterisk-b on its loopback"
+        assert f"spool-b:{spool_b}" in service["volumes"], f"{name}: the second site's spool"
+        env = _environment(service)
+        assert env["VOICEMAIL_SITE"] == "b"
+        settings = load_settings(environ={**env, "VOICEMAIL_CONFIG": ""})
+        assert (settings.spool_dir, settings.ami_secret, settings.site_name) == (spool_b, "b", "default")
+    assert "spool-b:/var/spool/asterisk/voicemail" in services["asterisk-b"]["volumes"]
+    assert [services[n]["command"][0] for n in ("listener-b", "worker-b", "listener-standby")] == [
+        "run", "worker", "run"]
+    for name in ("listener", "worker", "beat", "web", "listener-standby"):  # the default site's roles know site b
+        env = _environment(services[name])
+        assert "VOICEMAIL_SITE" not in env
+        settings = load_settings(environ={**env, "VOICEMAIL_CONFIG": ""})
+        assert [s.name for s in settings.sites] == ["b"] and settings.spool_dir == "/var/spool/asterisk/voicemail"
+        assert "spool-b" not in " ".join(services[name].get("volumes", []))

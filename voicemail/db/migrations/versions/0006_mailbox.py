@@ -60,7 +60,7 @@ def upgrade() -> None:
 
 
 def _counts_up() -> None:
-    from voicemail.db.mailbox_counts import BACKFILL, create_triggers
+    from voicemail.db.mailbox_counts import KEYS_0006, backfill, create_triggers
 
     op.create_table(
         "mailbox_counts",
@@ -71,8 +71,8 @@ def _counts_up() -> None:
         sa.Column("kind", sa.String(10), nullable=False),
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("context", "mailbox", "is_new", "urgent", "kind", name=op.f("pk_mailbox_counts")))
-    op.execute(BACKFILL)
-    create_triggers(op.execute, op.get_bind().dialect.name)
+    op.execute(backfill(KEYS_0006))
+    create_triggers(op.execute, op.get_bind().dialect.name, KEYS_0006)
 
 
 def downgrade() -> None:
