@@ -18,10 +18,10 @@ demo: $(BIN)/voicemail
 EWS_SCHEMA ?= $(wildcard $(abspath ../shared/ews-schema))
 
 # The telephone-menu tests spend most of their time waiting out real call timing (the lab's prompt
-# lengths) and the fault suite waiting for real processes to fail and recover, so they run in a second
-# pytest process beside the rest, on the next Redis database; their report follows the main one, and
-# either failing fails `make test`.
-BESIDE = tests/integration/phone tests/faults
+# lengths), the fault suite and the several-sites tests waiting for real processes to fail, recover or
+# take their work, so they run in a second pytest process beside the rest, on the next Redis database;
+# their report follows the main one, and either failing fails `make test`.
+BESIDE = tests/integration/phone tests/faults tests/integration/sites
 
 test: $(BIN)/voicemail
 	@export VOICEMAIL_EWS_SCHEMA="$${VOICEMAIL_EWS_SCHEMA:-$(EWS_SCHEMA)}"; \
