@@ -14,7 +14,7 @@ import datetime as dt
 import errno
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from celery import Task
@@ -176,6 +176,15 @@ def send_notification(self: Task, notification_id: str) -> str:
     return result  # "busy": another worker holds the lease; it sends, or the sweeper re-enqueues after it
 
 
+def _each_alone(task: Task, ids: Iterable[str]) -> int:
+    """Hand each id to its per-message ``task`` (retries with backoff, dead letters); how many."""
+    count = 0
+    for item in ids:
+        task.delay(item)
+        count += 1
+    return count
+
+
 @app.task(bind=True, acks_late=True, name="workers.tasks.take_custody_batch")
 def take_custody_batch(self: Task, message_ids: list[str], site: str = "") -> dict[str, int]:
     """Custody of many messages at once (voicemail.services.custody_batch), then one notification task for
@@ -186,19 +195,14 @@ def take_custody_batch(self: Task, message_ids: list[str], site: str = "") -> di
         return {"rerouted": len(message_ids)}
     batch = container().batch_custody
     if batch is None:  # not wired (a container built without it): the per-message path does the same
-        for message_id in message_ids:
-            seal_message.delay(message_id)
-        return {"isolated": len(message_ids)}
+        return {"isolated": _each_alone(seal_message, message_ids)}
     try:
         outcome = batch.take_custody(message_ids)
     except Exception as exc:
         log.warning("custody batch of %d message(s) failed (%s); each goes to the per-message task",
                     len(message_ids), type(exc).__name__)
-        for message_id in message_ids:
-            seal_message.delay(message_id)
-        return {"isolated": len(message_ids)}
-    for message_id in outcome.isolated:
-        seal_message.delay(message_id)
+        return {"isolated": _each_alone(seal_message, message_ids)}
+    _each_alone(seal_message, outcome.isolated)
     if outcome.notifications:
         send_notifications.delay(list(outcome.notifications.values()))
     return {"stripped": len(outcome.notifications), "isolated": len(outcome.isolated),
@@ -211,19 +215,14 @@ def send_notifications(self: Task, notification_ids: list[str]) -> dict[str, int
     fails in the batch goes to the per-message task (retries, dead letters)."""
     batch = container().batch_notifier
     if batch is None:
-        for notification_id in notification_ids:
-            send_notification.delay(notification_id)
-        return {"handed_back": len(notification_ids)}
+        return {"handed_back": _each_alone(send_notification, notification_ids)}
     try:
         result = batch.send_many(notification_ids)
     except Exception as exc:
         log.warning("notification batch of %d failed (%s); each goes to the per-message task",
                     len(notification_ids), type(exc).__name__)
-        for notification_id in notification_ids:
-            send_notification.delay(notification_id)
-        return {"handed_back": len(notification_ids)}
-    for notification_id in result.handed_back:
-        send_notification.delay(notification_id)
+        return {"handed_back": _each_alone(send_notification, notification_ids)}
+    _each_alone(send_notification, result.handed_back)
     return {"sent": result.sent, "busy": result.busy, "handed_back": len(result.handed_back)}
 
 

@@ -20,14 +20,22 @@ def process_tree(pid: int) -> list[int]:
     while todo:
         current = todo.pop()
         seen.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
+        try:
+            tasks = list(Path(f"/proc/{current}/task").glob("*"))
+        except OSError:  # it exited while we looked
+            continue
+        for task in tasks:
             with contextlib.suppress(OSError):
                 todo.extend(int(c) for c in (task / "children").read_text().split())
     return seen
 
 
 def has_open(pid: int, target: Path) -> bool:
-    for fd in Path(f"/proc/{pid}/fd").glob("*"):
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").glob("*"))
+    except OSError:  # it exited while we looked
+        return False
+    for fd in fds:
         with contextlib.suppress(OSError):
             if os.readlink(fd) == str(target):
                 return True
@@ -54,12 +62,19 @@ class KillOnOpen:
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):
             for pid in process_tree(self.root_pid):
-                if has_open(pid, self.target) and (self.when is None or self.when()):
+                if has_open(pid, self.target) and self._ready():
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
                         self.killed.add(pid)
                     if self.once:
                         return
+
+    def _ready(self) -> bool:
+        """``when`` holds; a file it looks at may vanish meanwhile (a temporary blob renamed): not yet."""
+        try:
+            return self.when is None or self.when()
+        except OSError:
+            return False
 
     @property
     def kills(self) -> int:
