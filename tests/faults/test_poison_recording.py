@@ -45,7 +45,9 @@ def test_poison_recording_is_parked_after_the_limit_and_the_rest_goes_through(
     try:
         site.spawn("run", "--no-web", log="run", **limits)
         wait_for(lambda: site.standin.session_count() >= 1, 30, "the listener to log in")  # type: ignore[union-attr]
-        poison_audio = make_wav(600, seed=7)  # ten minutes: long enough to be caught while it is read
+        # an hour (57.6 MB): read for tens of ms even by the threaded seal, so the watcher (every 2 ms)
+        # always catches it being read for the seal; ten minutes could be sealed between two looks
+        poison_audio = make_wav(3600, seed=7)
         poison_id = site.standin.leave_message("1001@default", CALLERS[0][0], caller_context=CALLERS[0][1],
                                                audio=poison_audio)
         assert poison_id is not None
