@@ -63,21 +63,26 @@ def remaining_bytes(source: BinaryIO) -> int | None:
         return None
 
 
-def read_first(source: BinaryIO, size: int) -> memoryview:
-    """Up to ``size`` bytes, fewer only at end of file. Unlike a preallocated buffer this costs only
-    what was read: most messages are far smaller than a batch."""
-    data = source.read(size)
+def read_full(stream: BinaryIO, size: int) -> bytes:
+    """Read ``size`` bytes, or fewer only at end of file (sources such as pipes return short reads)."""
+    data = stream.read(size)
     if len(data) == size or not data:
-        return memoryview(data)
+        return data
     parts = [data]
     got = len(data)
     while got < size:
-        more = source.read(size - got)
+        more = stream.read(size - got)
         if not more:
             break
         parts.append(more)
         got += len(more)
-    return memoryview(b"".join(parts))
+    return b"".join(parts)
+
+
+def read_first(source: BinaryIO, size: int) -> memoryview:
+    """Up to ``size`` bytes, fewer only at end of file. Unlike a preallocated buffer this costs only
+    what was read: most messages are far smaller than a batch."""
+    return memoryview(read_full(source, size))
 
 
 def writable(views: list[memoryview], at: int, size: int) -> memoryview:

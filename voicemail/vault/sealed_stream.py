@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from voicemail.domain.errors import IntegrityError, InvalidInput
-from voicemail.vault.seal_writer import seal_chunks
+from voicemail.vault.seal_writer import read_full, seal_chunks
 
 MAGIC = b"VMSEAL"
 VERSION = 1
@@ -88,21 +88,6 @@ def chunk_nonce(prefix: bytes, index: int, last: bool) -> bytes:
         raise InvalidInput("message too large for the sealed blob format (chunk counter overflow)")
     return prefix + _NONCE_SUFFIX.pack(index, 1 if last else 0)
 
-
-def read_full(stream: BinaryIO, size: int) -> bytes:
-    """Read ``size`` bytes, or fewer only at end of file (sources such as pipes return short reads)."""
-    data = stream.read(size)
-    if len(data) == size or not data:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < size:
-        more = stream.read(size - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
 
 
 def seal_stream(source: BinaryIO, sink: BinaryIO, dek: bytes, key_id: bytes,
