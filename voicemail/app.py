@@ -208,7 +208,7 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     s, engine = container.settings, container.engine
     rows = SqlMailboxStore(sessions, reads, default_site=s.site_name)
     audit = AuditLog(engine)
-    holds = Holds(engine, Access(engine, audit))
+    holds = Holds(engine, Access(engine, audit), s.site_name)
     control: AmiMailboxControl | None = None
     if s.ami_secret:
         control = AmiMailboxControl(lambda: BlockingAmi(s.ami_host, s.ami_port, s.ami_username, s.ami_secret,

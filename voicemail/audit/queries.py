@@ -75,6 +75,7 @@ def _hold_target(r: RowMapping) -> str:
     if r["scope"] == "message":
         return f"message {r['message_id']}"
     where = f"mailbox {r['mailbox']}@{r['context']}" if r["mailbox"] else "every mailbox"
+    where += f" on site {r['site']}" if r["site"] else ""
     if r["scope"] == "mailbox":
         return where
     return f"{where}, {_epoch(r['start_at'])} to {_epoch(r['end_at'])}"

@@ -20,11 +20,12 @@ from voicemail.domain.ports import Keyring, Vault
 
 
 class Investigations:
-    def __init__(self, engine: Engine, audit: AuditLog | None = None) -> None:
+    def __init__(self, engine: Engine, audit: AuditLog | None = None, *, default_site: str = "default") -> None:
+        """``default_site``: the default site's name (site_name), for the holds that name a site."""
         self.engine = engine
         self.audit = audit or AuditLog(engine)
         self.access = Access(engine, self.audit)
-        self.holds = Holds(engine, self.access)
+        self.holds = Holds(engine, self.access, default_site)
         self.releases = Releases(self.access)
 
     def request_evidence(self, actor: Actor, case_id: str, request_ref: str, message_ids: list[str],

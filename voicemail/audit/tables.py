@@ -90,6 +90,7 @@ holds = Table(
     Column("scope", String(10), nullable=False),  # mailbox | range | message
     Column("context", String(80), nullable=True),
     Column("mailbox", String(80), nullable=True),
+    Column("site", String(64), nullable=True),  # NULL: every site (migration 0016)
     Column("message_id", String(36), nullable=True),
     Column("start_at", BigInteger, nullable=True),  # epoch seconds (origtime), inclusive
     Column("end_at", BigInteger, nullable=True),  # exclusive

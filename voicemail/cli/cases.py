@@ -19,7 +19,8 @@ from voicemail.cli.investigation import (
     signing_key_of,
     with_investigations,
 )
-from voicemail.config import Settings
+from voicemail.config import Settings, site_names
+from voicemail.domain.errors import InvalidInput
 from voicemail.domain.models import MailboxRef
 
 
@@ -105,22 +106,32 @@ def register(main: click.Group) -> None:
 
     @hold.command("place")
     @click.option("--case", "case_id", required=True)
-    @click.option("--mailbox", default=None, help="context/mailbox or mailbox@context.")
+    @click.option("--mailbox", default=None, help="mailbox@context, or mailbox@context@site for one site's.")
+    @click.option("--site", default=None, help="Hold only this site's messages (a site_name or [[sites]] name); "
+                  "without it a mailbox or time-range hold covers every site.")
     @click.option("--message", "message_ids", multiple=True, help="A message (our id); repeatable.")
     @click.option("--from", "start", default=None, help="Range start (ISO, UTC), inclusive.")
     @click.option("--to", "end", default=None, help="Range end (ISO, UTC), exclusive.")
     @click.option("--reason", required=True)
     @actor_option
     @with_investigations
-    def hold_place(inv: Investigations, settings: Settings, case_id: str, mailbox: str | None,
+    def hold_place(inv: Investigations, settings: Settings, case_id: str, mailbox: str | None, site: str | None,
                    message_ids: tuple[str, ...], start: str | None, end: str | None, reason: str,
                    actor: str | None) -> None:
-        """Place a hold: --message …, or --mailbox (whole mailbox), or --from/--to (a time range)."""
+        """Place a hold: --message …, or --mailbox (whole mailbox), or --from/--to (a time range); --site
+        narrows a mailbox or time-range hold to one site (without it, every site)."""
         scope = "message" if message_ids else ("range" if start or end else "mailbox")
-        ids = inv.holds.place(actor_of(actor), case_id, scope, mailbox=MailboxRef.parse(mailbox) if mailbox else None,
-                              message_ids=message_ids, start_at=epoch_of(start), end_at=epoch_of(end), reason=reason)
+        box = MailboxRef.parse(mailbox) if mailbox else None
+        known = site_names(settings)
+        for named in (site, box.site if box else ""):
+            if named and named not in known:  # a typo would hold nothing
+                raise InvalidInput(f"unknown site {named[:64]!r}; configured sites are {', '.join(known)}")
+        ids = inv.holds.place(actor_of(actor), case_id, scope, mailbox=box, message_ids=message_ids,
+                              start_at=epoch_of(start), end_at=epoch_of(end), reason=reason, site=site or None)
+        on_site = site or (box.site if box else "")
+        where = f" on site {on_site}" if on_site and scope != "message" else ""
         for hold_id in ids:
-            click.echo(f"hold {hold_id} placed ({scope}) for case {case_id}")
+            click.echo(f"hold {hold_id} placed ({scope}{where}) for case {case_id}")
 
     @hold.command("release")
     @click.argument("hold_id")
@@ -188,7 +199,7 @@ def register(main: click.Group) -> None:
         key = signing_key_of(settings)
         container = build_container(settings, on_new=lambda _id: None)
         try:
-            manifest = Investigations(container.engine).export_evidence(
+            manifest = Investigations(container.engine, default_site=settings.site_name).export_evidence(
                 actor_of(actor), request_id, output, store=container.store, vault=container.vault,
                 keyring=container.keyring, key=key)
         finally:

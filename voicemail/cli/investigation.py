@@ -57,7 +57,7 @@ def with_investigations(func: Callable[..., Any]) -> Callable[..., Any]:
         settings = settings_from(config_file)
         engine = migrated_engine(settings)
         try:
-            return func(Investigations(engine), settings, **kwargs)
+            return func(Investigations(engine, default_site=settings.site_name), settings, **kwargs)
         finally:
             engine.dispose()
     wrapper.__name__ = func.__name__

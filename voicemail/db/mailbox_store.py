@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, s
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from voicemail.audit.holds import Hold, covers
+from voicemail.audit.holds import Hold, covers, hold_of
 from voicemail.audit.tables import cdrs, holds
 from voicemail.db.mailbox_counts import mailbox_counts
 from voicemail.db.models import LISTED, ForwardRow, MessageRow, RecordingRow, utcnow
@@ -232,7 +232,7 @@ class SqlMailboxStore:
                     return "gone"
                 if row.state != SHREDDING:
                     record = _to_record(row, self._default_site)
-                    if any(covers(hold, record) for hold in _active_holds(s)):
+                    if any(covers(hold, record, self._default_site) for hold in _active_holds(s)):
                         raise _HeldRollback
                     row.kek_id, row.wrapped_dek = None, None
                     row.state = SHREDDING
@@ -260,8 +260,7 @@ class _HeldRollback(Exception):
 
 def _active_holds(s: Session) -> list[Hold]:
     rows = s.execute(select(holds).where(holds.c.released_at.is_(None))).mappings().all()
-    return [Hold(r["id"], r["case_id"], r["scope"], MailboxRef(r["context"], r["mailbox"]) if r["mailbox"] else None,
-                 r["message_id"], r["start_at"], r["end_at"]) for r in rows]
+    return [hold_of(r) for r in rows]
 
 
 def _other_half_of_local() -> ColumnElement[bool]:

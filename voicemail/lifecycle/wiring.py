@@ -45,7 +45,7 @@ class Lifecycle:
         self.settings = container.settings
         self.engine = container.engine
         self.audit = AuditLog(self.engine)
-        self.holds = Holds(self.engine, Access(self.engine, self.audit))
+        self.holds = Holds(self.engine, Access(self.engine, self.audit), self.settings.site_name)
         self.planner = Planner(self.engine, self.holds, RetentionPolicy.from_settings(self.settings), now,
                                default_site=self.settings.site_name)
         self.db_clock = db_clock or database_clock(self.engine)

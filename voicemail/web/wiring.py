@@ -57,7 +57,8 @@ def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | 
     return WebDeps(
         settings=web, engine=container.engine, accounts=AccountStore(container.engine, container.keyring),
         sessions=SessionStore(container.engine, web.session_idle, web.session_absolute),
-        audit=audit, investigations=Investigations(container.engine, audit), messages=container.store,
+        audit=audit, investigations=Investigations(container.engine, audit, default_site=s.site_name),
+        messages=container.store,
         mailbox=container.mailboxes, limiter=RateLimiter(web.signin_rate_limit, web.signin_rate_window),
         # sign-in forms handed out per address: three per allowed attempt
         presignin_limiter=RateLimiter(3 * web.signin_rate_limit, web.signin_rate_window),

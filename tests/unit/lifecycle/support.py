@@ -56,7 +56,8 @@ class Site:
 
 
 def seed(c: Container, *, age_days: float, now: float = NOW, mailbox: str = "1001", folder: str = "INBOX",
-         size: int = 2000, hidden_days: float | None = None, state: str = "stripped") -> tuple[str, bytes]:
+         size: int = 2000, hidden_days: float | None = None, state: str = "stripped",
+         site: str = "default") -> tuple[str, bytes]:
     """One sealed message left ``age_days`` before ``now``: a real blob in the vault, a real wrapped key."""
     message_id = str(uuid.uuid4())
     audio = wav(size, hash(message_id) & 0xFFFF)
@@ -67,7 +68,7 @@ def seed(c: Container, *, age_days: float, now: float = NOW, mailbox: str = "100
     hidden = None if hidden_days is None else dt.datetime.fromtimestamp(now - hidden_days * DAY, dt.UTC)
     with c.engine.begin() as conn:
         conn.execute(insert(messages).values(
-            id=message_id, context="default", mailbox=mailbox, msg_id=f"{int(now)}-{message_id[:8]}", state=state,
+            id=message_id, site=site, context="default", mailbox=mailbox, msg_id=f"{int(now)}-{message_id[:8]}", state=state,
             folder=folder, origtime=int(now - age_days * DAY), duration=3, callerid_raw='"Ext" <5550100>',
             caller_kind="external", envelope=b"[message]\n", kek_id=wrapped.kek_id, wrapped_dek=wrapped.blob,
             hidden_at=hidden))
