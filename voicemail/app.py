@@ -149,7 +149,7 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     classifier = Classifier(internal, directory)
     batch_store = SqlBatchStore(sessions, reads, site=serving_site(settings), default_site=settings.site_name)
     discovery = Discovery(spool, store, classifier, on_new,
-                          import_cutoff=SqlImportStore(reads).unfinished_cutoff,
+                          import_cutoff=SqlImportStore(reads, site=serving_site(settings)).unfinished_cutoff,
                           on_new_batch=on_new_batch, batch_store=batch_store, batch_size=settings.custody_batch_size)
     # Mailbox owners' addresses may come from a synced directory that is too old to decide who is internal.
     owners = directory.owners() if isinstance(directory, DbDirectory) else directory

@@ -1,7 +1,8 @@
 """`voicemail import`: take custody of every message already in an Asterisk spool (onboarding).
 
 Resumable (run it again after Ctrl-C or a crash: messages on record are skipped by their msg_id),
-throttled (lower CPU and disk priority, ``--rate``), not announced unless ``--notify``.
+throttled (lower CPU and disk priority, ``--rate``), not announced unless ``--notify``. ``--site NAME``
+imports that site's spool (its spool_dir); each site's run resumes on its own.
 """
 
 from __future__ import annotations
@@ -27,27 +28,37 @@ def register(main: click.Group) -> None:
                   help="Messages sealed per database commit (and per file-system sync).")
     @click.option("--threads", type=click.IntRange(1, 32), default=8, show_default=True,
                   help="Messages sealed and stripped at once within a batch (their file operations overlap).")
+    @click.option("--site", default=None, metavar="NAME",
+                  help="Import this site's spool (its spool_dir) and record its messages on that site: site_name "
+                  "or a [[sites]] name (env VOICEMAIL_SITE; default: the default site).")
     @config_option
     @handle_errors
-    def import_spool(notify: bool, rate: float, priority: str, batch_size: int, threads: int,
+    def import_spool(notify: bool, rate: float, priority: str, batch_size: int, threads: int, site: str | None,
                      config_file: str | None) -> None:
         """Take custody of every message already in the spool: seal it into the vault, record it, and
         replace its recording by a placeholder (Asterisk's counts and lamps stay as they are).
 
         Messages recorded before this import started are imported; newer ones are left to the running
         service. Stop it any time (Ctrl-C) and run it again to resume: messages already in custody are
-        skipped, none is sealed twice. Imported messages are not announced unless --notify is given."""
+        skipped, none is sealed twice. Imported messages are not announced unless --notify is given.
+        With several sites, run it once per site (--site NAME, where that site's spool is mounted): each
+        site's run is resumed on its own."""
         from voicemail.app import build_container, build_spool_import
         from voicemail.audit.context import cli_actor
+        from voicemail.config import serving_site, several_sites
         from voicemail.db.import_store import DONE, INTERRUPTED
         from voicemail.io_priority import lower_priority
 
-        settings = settings_from(config_file)
+        settings = settings_from(config_file, site=site)
+        name = serving_site(settings)
+        again = f"voicemail import --site {name}" if settings.site else "voicemail import"
         click.echo(lower_priority(priority), err=True)
         container = build_container(settings, on_new=lambda _id: None)
         try:
             importer, store = build_spool_import(container, batch_size=batch_size, rate=rate, threads=threads)
             run = store.open_run(int(time.time()), notify, cli_actor())
+            if several_sites(settings):
+                click.echo(f"importing the spool of site {name} ({settings.spool_dir})", err=True)
             if run.resumed:
                 click.echo(f"resuming import run {run.id} (messages before {run.cutoff}, "
                            f"{'announced' if run.notify else 'not announced'})", err=True)
@@ -60,8 +71,7 @@ def register(main: click.Group) -> None:
                     report = importer.run(run, bar(total))
             except KeyboardInterrupt:
                 store.end_run(run.id, INTERRUPTED)
-                click.echo("\ninterrupted: run `voicemail import` again to resume (nothing is sealed twice)",
-                           err=True)
+                click.echo(f"\ninterrupted: run `{again}` again to resume (nothing is sealed twice)", err=True)
                 sys.exit(130)
             store.end_run(run.id, DONE, report.imported)
         finally:

@@ -54,36 +54,40 @@ class SealedImport:
 class SqlImportStore:
     def __init__(self, sessions: sessionmaker[Session], trail: CustodyTrail | None = None, *,
                  site: str = "default") -> None:
-        """``site``: the Asterisk whose spool is imported (its messages are recorded under that site)."""
+        """``site``: the Asterisk whose spool is imported (its messages are recorded under that site; its
+        runs are its own: another site's unfinished run is neither resumed nor waited for here)."""
         self._sessions = sessions
         self._site = site
         self._trail = trail or CustodyTrail(f"import@{socket.gethostname()[:120]}")
 
     # --- the run --------------------------------------------------------------------------------
     def open_run(self, cutoff: int, notify: bool, actor: str) -> ImportRun:
-        """Resume the newest unfinished run (its cutoff and notify choice stand), or start one. Writes the
-        run's ``custody.import`` audit event in the same transaction."""
+        """Resume the site's newest unfinished run (its cutoff and notify choice stand), or start one.
+        Writes the run's ``custody.import`` audit event in the same transaction."""
         with self._sessions.begin() as s:
-            row = s.scalars(select(ImportRunRow).where(ImportRunRow.state.in_((RUNNING, INTERRUPTED)))
+            row = s.scalars(select(ImportRunRow).where(ImportRunRow.site == self._site,
+                                                       ImportRunRow.state.in_((RUNNING, INTERRUPTED)))
                             .order_by(ImportRunRow.started_at.desc()).with_for_update()).first()
             resumed = row is not None
             if row is None:
-                row = ImportRunRow(id=str(uuid.uuid4()), cutoff=cutoff, notify=notify, state=RUNNING,
-                                   imported=0, started_at=utcnow(), updated_at=utcnow())
+                row = ImportRunRow(id=str(uuid.uuid4()), site=self._site, cutoff=cutoff, notify=notify,
+                                   state=RUNNING, imported=0, started_at=utcnow(), updated_at=utcnow())
                 s.add(row)
             else:
                 row.state, row.updated_at = RUNNING, utcnow()
             s.flush()
             AuditLog(s.connection().engine).append(AuditEvent(
                 actor=actor, action="custody.import", source=self._trail.source,
-                details={"run": row.id, "cutoff": row.cutoff, "notify": row.notify, "resumed": resumed}),
+                details={"run": row.id, "site": self._site, "cutoff": row.cutoff, "notify": row.notify,
+                         "resumed": resumed}),
                 s.connection())
             return ImportRun(row.id, row.cutoff, row.notify, resumed, row.imported)
 
     def unfinished_cutoff(self) -> int | None:
-        """The cutoff of an unfinished run (its older messages are its to take), or None."""
+        """The cutoff of the site's unfinished run (its older messages are its to take), or None."""
         with self._sessions() as s:
-            return s.scalars(select(ImportRunRow.cutoff).where(ImportRunRow.state.in_((RUNNING, INTERRUPTED)))
+            return s.scalars(select(ImportRunRow.cutoff).where(ImportRunRow.site == self._site,
+                                                               ImportRunRow.state.in_((RUNNING, INTERRUPTED)))
                              .order_by(ImportRunRow.started_at.desc())).first()
 
     def end_run(self, run_id: str, state: str, imported: int = 0) -> None:

@@ -253,6 +253,7 @@ class ImportRunRow(Base):
     __tablename__ = "import_runs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), server_default="default")  # whose spool (migration 0016)
     cutoff: Mapped[int] = mapped_column(BigInteger)
     notify: Mapped[bool] = mapped_column()
     state: Mapped[str] = mapped_column(String(16), index=True)

@@ -68,7 +68,8 @@ def seed(c: Container, *, age_days: float, now: float = NOW, mailbox: str = "100
     hidden = None if hidden_days is None else dt.datetime.fromtimestamp(now - hidden_days * DAY, dt.UTC)
     with c.engine.begin() as conn:
         conn.execute(insert(messages).values(
-            id=message_id, site=site, context="default", mailbox=mailbox, msg_id=f"{int(now)}-{message_id[:8]}", state=state,
+            id=message_id, site=site, context="default", mailbox=mailbox, msg_id=f"{int(now)}-{message_id[:8]}",
+            state=state,
             folder=folder, origtime=int(now - age_days * DAY), duration=3, callerid_raw='"Ext" <5550100>',
             caller_kind="external", envelope=b"[message]\n", kek_id=wrapped.kek_id, wrapped_dek=wrapped.blob,
             hidden_at=hidden))
