@@ -28,6 +28,7 @@ CALLER_NUMBER_LIMIT = 32
 OWNER_NAME_LIMIT = 64
 FORWARDER_LIMIT = 100
 COMMENT_LIMIT = 500  # characters of a forwarding comment that reach the e-mail
+SITE_LIMIT = 64  # a site name (several sites: the mailbox's site is named after the mailbox)
 FORWARD_SUBJECT_PREFIX = "Fwd: "
 EXTERNAL_CALLER_LABEL = "An outside caller"  # fixed text: never derived from caller data
 ID_HEADER = "X-Voicemail-Id"
@@ -179,6 +180,7 @@ def compose(facts: NotificationFacts, settings: MailSettings) -> OutgoingEmail:
         "new_messages": new_messages_line(facts.new_count),
         "urgent_word": "urgent " if facts.urgent else "",
         "mailbox": one_line(facts.mailbox, 80),
+        "on_site": f" on site {one_line(facts.site, SITE_LIMIT)}" if one_line(facts.site, SITE_LIMIT) else "",
         "caller": shown.label,
         "received": format_received(facts.received_at, facts.owner_timezone),
         "duration": format_duration(facts.duration_seconds),

@@ -61,6 +61,8 @@ class NotificationFacts:
     # --- forwarding: set when a colleague forwarded the message to this mailbox ---
     forwarded_by: str = ""  # the colleague, e.g. "Alice Example (1001)" (an internal person)
     forward_comment: str = ""  # their comment ("" = none); any text, escaped and limited by composition
+    # --- several sites: the site (Asterisk) of the mailbox; "" with one site (then nothing is shown) ---
+    site: str = ""
 
     def __post_init__(self) -> None:
         check_notification_id(self.notification_id)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.registry import build_mailer
 from mailer.settings import MailSettings
-from voicemail.config import Settings, serving_site, site_view
+from voicemail.config import Settings, serving_site, several_sites, site_view
 from voicemail.container import Container
 from voicemail.db.batch_store import SqlBatchStore
 from voicemail.db.engine import make_store_sessions
@@ -155,7 +155,8 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     owners = directory.owners() if isinstance(directory, DbDirectory) else directory
     notifier = Notifier(store, mailer, mail_settings,
                         NotifySettings(settings.web_base_url, settings.default_timezone, settings.stale_after,
-                                       play_on_phone=bool(settings.phone_device_template)),
+                                       play_on_phone=bool(settings.phone_device_template),
+                                       default_site=settings.site_name if several_sites(settings) else None),
                         owners, failpoints,
                         preferences=AccountPreferences(engine),
                         new_messages=NewMessageCounter(engine, settings.site_name),

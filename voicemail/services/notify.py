@@ -37,6 +37,9 @@ class NotifySettings:
     default_timezone: str = "UTC"
     lease_seconds: float = 60.0  # stale_after: how long a claim holds; longer than any one mail attempt
     play_on_phone: bool = False  # the web player offers "Play on my phone": the e-mail says so
+    # several sites: the e-mail names the mailbox's site ("in mailbox 1001@default on site branch"); the
+    # default site's name for a mailbox named without one. With one site (None) no site is shown.
+    default_site: str | None = None
 
 
 class Notifier:
@@ -100,8 +103,14 @@ class Notifier:
             player_url=f"{self._settings.web_base_url.rstrip('/')}/messages/{record.id}",
             owner_timezone=zone, new_count=new_count if new_count is not None else self.new_count(record.mailbox),
             play_on_phone=self._settings.play_on_phone,
-            forwarded_by=note.forwarder_label if note else "", forward_comment=note.comment if note else "")
+            forwarded_by=note.forwarder_label if note else "", forward_comment=note.comment if note else "",
+            site=self._site_shown(record.mailbox))
         return compose(facts, self._mail), address
+
+    def _site_shown(self, mailbox: MailboxRef) -> str:
+        """The mailbox's site as the e-mail names it: with one site configured, none."""
+        default = self._settings.default_site
+        return "" if default is None else (mailbox.site or default)
 
     def send(self, notification_id: str) -> str:
         """Send one notification. Returns "sent", "already" or "busy" (another worker holds its lease).

@@ -92,3 +92,12 @@ def test_a_long_comment_is_cut_at_the_limit() -> None:
 def test_a_message_that_was_not_forwarded_says_nothing_of_forwarding() -> None:
     email = compose(facts(internal()), SETTINGS)
     assert not email.subject.startswith("Fwd:") and "Forwarded" not in email.text + email.html
+
+
+def test_the_site_is_named_after_the_mailbox_only_when_given() -> None:
+    one = compose(facts(internal()), SETTINGS)
+    several = compose(facts(internal(), site="branch"), SETTINGS)
+    assert "in mailbox 1001@default on site branch." in several.text
+    assert "<strong>1001@default</strong> on site branch." in several.html
+    assert "on site" not in one.text and "on site" not in one.html
+    assert several.subject == one.subject and several.headers == one.headers
