@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from voicemail.observe.broker import QueueDepth, queue_depth
 from voicemail.observe.runtime import RuntimeStatus
+from voicemail.observe.site_figures import SiteFigures
 from voicemail.observe.snapshot import Snapshot, read_snapshot
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,10 @@ class ObserveSettings:
     checkpoint_interval: float = 3600.0
     broker_url: str = ""
     queue: str = "voicemail"
+    # several sites: every configured site's name; the per-message metrics then carry a ``site`` label.
+    # Empty (one site): no site label, the metrics as they were.
+    sites: tuple[str, ...] = ()
+    served_site: str = ""  # several sites: the site this process serves (the listener metrics' ``site``)
 
 
 class SnapshotCache:
@@ -56,7 +61,8 @@ class SnapshotCache:
         with self._lock:
             if self._value is None or time.monotonic() - self._value[0] >= self._settings.cache_seconds:
                 started = time.perf_counter()
-                snap = read_snapshot(self._engine, now=self._clock(), window=self._settings.latency_window)
+                snap = read_snapshot(self._engine, now=self._clock(), window=self._settings.latency_window,
+                                     per_site=bool(self._settings.sites))
                 self._value = (time.monotonic(), snap, time.perf_counter() - started)
             return self._value[1], self._value[2]
 
@@ -85,10 +91,14 @@ def _labelled(family: GaugeMetricFamily | CounterMetricFamily, label_values: Ite
     return family
 
 
-def histogram(name: str, doc: str, values: Sequence[float]) -> GaugeHistogramMetricFamily:
+def _buckets(values: Sequence[float]) -> list[tuple[str, float]]:
     buckets = [(str(bound), float(sum(1 for v in values if v <= bound))) for bound in LATENCY_BUCKETS]
     buckets.append(("+Inf", float(len(values))))
-    return GaugeHistogramMetricFamily(name, doc, buckets=buckets, gsum_value=float(sum(values)))
+    return buckets
+
+
+def histogram(name: str, doc: str, values: Sequence[float]) -> GaugeHistogramMetricFamily:
+    return GaugeHistogramMetricFamily(name, doc, buckets=_buckets(values), gsum_value=float(sum(values)))
 
 
 class DatabaseCollector(Collector):
@@ -104,20 +114,8 @@ class DatabaseCollector(Collector):
             return
         yield _gauge("voicemail_database_up", "The database answered the metrics queries.", 1.0)
         st = self._settings
-        yield _labelled(GaugeMetricFamily("voicemail_messages", "Messages by custody state.", labels=["state"]),
-                        [(k, s.messages_by_state.get(k, 0)) for k in
-                         sorted(set(MESSAGE_STATES) | set(s.messages_by_state))])
-        yield CounterMetricFamily("voicemail_messages_discovered", "Messages ever discovered in the spool.",
-                                  value=s.discovered_total)
-        yield CounterMetricFamily("voicemail_messages_sealed", "Messages ever sealed into the vault and verified.",
-                                  value=s.sealed_total)
-        yield CounterMetricFamily("voicemail_messages_stripped", "Messages whose spool audio was replaced by a "
-                                  "placeholder.", value=s.stripped_total)
-        yield CounterMetricFamily("voicemail_notifications_sent", "Notifications ever sent (notified messages).",
-                                  value=s.notifications_by_state.get("sent", 0))
-        yield _labelled(GaugeMetricFamily("voicemail_notifications", "Notifications by state.", labels=["state"]),
-                        [(k, s.notifications_by_state.get(k, 0)) for k in
-                         sorted(set(NOTIFICATION_STATES) | set(s.notifications_by_state))])
+        groups = self._groups(s)
+        yield from _per_message_counts(groups)
         failed = CounterMetricFamily("voicemail_failed", "Work items ever parked as dead letters (custody: seal / "
                                      "strip; notification: send).", labels=["kind"])
         by_kind = {"custody": 0, "notification": 0}
@@ -130,18 +128,7 @@ class DatabaseCollector(Collector):
         yield _labelled(GaugeMetricFamily("voicemail_notification_failures", "Notifications failed or parked and "
                                           "not resolved, by mail backend.", labels=["backend"]),
                         [(st.mailer, s.notifications_failed)])
-        yield _labelled(GaugeMetricFamily("voicemail_queue_depth", "Work not done yet: messages not stripped, "
-                                          "notifications not sent.", labels=["queue"]),
-                        [("custody", s.custody_pending), ("notification", s.notify_pending)])
-        yield _labelled(GaugeMetricFamily("voicemail_oldest_pending_seconds", "Age of the oldest work not done yet "
-                                          "(0 = none).", labels=["queue"]),
-                        [("custody", s.oldest_custody_seconds), ("notification", s.oldest_notify_seconds)])
-        yield histogram("voicemail_custody_seal_seconds", "Discovery to verified seal, messages sealed in the "
-                        "latency window.", s.window.seal)
-        yield histogram("voicemail_custody_notify_seconds", "Seal to notification sent, notifications sent in "
-                        "the latency window.", s.window.notify)
-        yield histogram("voicemail_custody_total_seconds", "Discovery to notification sent, notifications sent "
-                        "in the latency window.", s.window.total)
+        yield from _per_message_work(groups)
         yield _gauge("voicemail_latency_window_seconds", "Length of the latency window.", st.latency_window)
         yield _gauge("voicemail_vault_bytes", "Bytes of sealed audio held (plaintext size of the recordings on "
                      "record).", s.vault_bytes)
@@ -160,26 +147,108 @@ class DatabaseCollector(Collector):
         yield _gauge("voicemail_metrics_query_seconds", "Seconds the database figures took to compute.", took)
 
 
-class RuntimeCollector(Collector):
-    """The AMI listener of this process (`voicemail run` only)."""
+    def _groups(self, s: Snapshot) -> list[tuple[list[str], SiteFigures]]:
+        """The per-message figures and their site label values: the whole snapshot unlabelled with one
+        site; each configured site (zeros for one without messages yet) with several."""
+        if not self._settings.sites:
+            return [([], SiteFigures(s.messages_by_state, s.discovered_total, s.sealed_total, s.stripped_total,
+                                     s.notifications_by_state, s.oldest_custody_seconds, s.oldest_notify_seconds,
+                                     s.window))]
+        names = sorted(set(self._settings.sites) | set(s.sites))
+        return [([name], s.sites.get(name, SiteFigures())) for name in names]
 
-    def __init__(self, runtime: RuntimeStatus) -> None:
+
+def _site_labels(groups: list[tuple[list[str], SiteFigures]]) -> list[str]:
+    return ["site"] if groups and groups[0][0] else []
+
+
+def _per_message_counts(groups: list[tuple[list[str], SiteFigures]]) -> Iterator[Metric]:
+    """Messages and notifications by state, and the all-time counters (``site`` label with several sites)."""
+    site = _site_labels(groups)
+    states = GaugeMetricFamily("voicemail_messages", "Messages by custody state.", labels=["state", *site])
+    for labels, f in groups:
+        for k in sorted(set(MESSAGE_STATES) | set(f.messages_by_state)):
+            states.add_metric([k, *labels], f.messages_by_state.get(k, 0))
+    yield states
+    for name, doc, value in (
+            ("voicemail_messages_discovered", "Messages ever discovered in the spool.", "discovered_total"),
+            ("voicemail_messages_sealed", "Messages ever sealed into the vault and verified.", "sealed_total"),
+            ("voicemail_messages_stripped", "Messages whose spool audio was replaced by a placeholder.",
+             "stripped_total")):
+        counter = CounterMetricFamily(name, doc, labels=site)
+        for labels, f in groups:
+            counter.add_metric(labels, getattr(f, value))
+        yield counter
+    sent = CounterMetricFamily("voicemail_notifications_sent", "Notifications ever sent (notified messages).",
+                               labels=site)
+    notes = GaugeMetricFamily("voicemail_notifications", "Notifications by state.", labels=["state", *site])
+    for labels, f in groups:
+        sent.add_metric(labels, f.notifications_by_state.get("sent", 0))
+        for k in sorted(set(NOTIFICATION_STATES) | set(f.notifications_by_state)):
+            notes.add_metric([k, *labels], f.notifications_by_state.get(k, 0))
+    yield sent
+    yield notes
+
+
+def _per_message_work(groups: list[tuple[list[str], SiteFigures]]) -> Iterator[Metric]:
+    """Work not done yet, its age, and the custody latency histograms (``site`` label with several sites)."""
+    site = _site_labels(groups)
+    depth = GaugeMetricFamily("voicemail_queue_depth", "Work not done yet: messages not stripped, notifications "
+                              "not sent.", labels=["queue", *site])
+    oldest = GaugeMetricFamily("voicemail_oldest_pending_seconds", "Age of the oldest work not done yet (0 = "
+                               "none).", labels=["queue", *site])
+    for labels, f in groups:
+        depth.add_metric(["custody", *labels], f.custody_pending)
+        depth.add_metric(["notification", *labels], f.notify_pending)
+        oldest.add_metric(["custody", *labels], f.oldest_custody_seconds)
+        oldest.add_metric(["notification", *labels], f.oldest_notify_seconds)
+    yield depth
+    yield oldest
+    for name, doc, part in (
+            ("voicemail_custody_seal_seconds", "Discovery to verified seal, messages sealed in the latency window.",
+             "seal"),
+            ("voicemail_custody_notify_seconds", "Seal to notification sent, notifications sent in the latency "
+             "window.", "notify"),
+            ("voicemail_custody_total_seconds", "Discovery to notification sent, notifications sent in the "
+             "latency window.", "total")):
+        family = GaugeHistogramMetricFamily(name, doc, labels=site)
+        for labels, f in groups:
+            values: Sequence[float] = getattr(f.window, part)
+            family.add_metric(labels, _buckets(values), gsum_value=float(sum(values)))
+        yield family
+
+
+class RuntimeCollector(Collector):
+    """The AMI listener of this process (`voicemail run` only). ``site``: its site's name, a label of each
+    figure when several sites are configured (empty: no label)."""
+
+    def __init__(self, runtime: RuntimeStatus, site: str = "") -> None:
         self._runtime = runtime
+        self._labels = (["site"], [site]) if site else ([], [])
+
+    def _gauge(self, name: str, doc: str, value: float) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(name, doc, labels=self._labels[0])
+        family.add_metric(self._labels[1], value)
+        return family
+
+    def _counter(self, name: str, doc: str, value: float) -> CounterMetricFamily:
+        family = CounterMetricFamily(name, doc, labels=self._labels[0])
+        family.add_metric(self._labels[1], value)
+        return family
 
     def collect(self) -> Iterator[Metric]:
         r = self._runtime
-        yield _gauge("voicemail_ami_connected", "1 while the listener is logged in to Asterisk's AMI.",
-                     1.0 if r.ami_connected() else 0.0)
-        yield CounterMetricFamily("voicemail_ami_reconnects", "AMI logins after the first (reconnects).",
-                                  value=max(0, r.ami_connects() - 1))
-        yield CounterMetricFamily("voicemail_reconciliations", "Completed full reconciliation passes.",
-                                  value=r.reconciliations())
-        yield _gauge("voicemail_listener_lease_held", "1 while this process holds its site's listener lease (it "
-                     "listens to AMI); 0 on a stand-by.", 1.0 if r.listener_lease_held() else 0.0)
+        yield self._gauge("voicemail_ami_connected", "1 while the listener is logged in to Asterisk's AMI.",
+                          1.0 if r.ami_connected() else 0.0)
+        yield self._counter("voicemail_ami_reconnects", "AMI logins after the first (reconnects).",
+                            max(0, r.ami_connects() - 1))
+        yield self._counter("voicemail_reconciliations", "Completed full reconciliation passes.", r.reconciliations())
+        yield self._gauge("voicemail_listener_lease_held", "1 while this process holds its site's listener lease "
+                          "(it listens to AMI); 0 on a stand-by.", 1.0 if r.listener_lease_held() else 0.0)
         last = r.last_reconciled_at()
         if last is not None:
-            yield _gauge("voicemail_last_reconciliation_timestamp_seconds", "When the last reconciliation finished "
-                         "(epoch seconds).", last)
+            yield self._gauge("voicemail_last_reconciliation_timestamp_seconds", "When the last reconciliation "
+                              "finished (epoch seconds).", last)
 
 
 def build_registry(snapshots: SnapshotCache, broker: BrokerCache, settings: ObserveSettings,
@@ -187,6 +256,6 @@ def build_registry(snapshots: SnapshotCache, broker: BrokerCache, settings: Obse
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(snapshots, broker, settings))
     if runtime is not None:
-        registry.register(RuntimeCollector(runtime))
+        registry.register(RuntimeCollector(runtime, settings.served_site))
     ProcessCollector(registry=registry)
     return registry

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from prometheus_client.registry import CollectorRegistry
 from sqlalchemy.engine import Engine
 
-from voicemail.config import Settings
+from voicemail.config import Settings, serving_site, several_sites, site_names
 from voicemail.observe.access import ScrapePolicy
 from voicemail.observe.collector import BrokerCache, ObserveSettings, SnapshotCache, build_registry
 from voicemail.observe.hourly import Hour, last_day
@@ -21,7 +21,9 @@ from voicemail.observe.runtime import RuntimeStatus
 def observe_settings(s: Settings) -> ObserveSettings:
     return ObserveSettings(cache_seconds=s.metrics_cache_seconds, latency_window=s.metrics_latency_window,
                            mailer=s.mailer, quota_site_bytes=s.quota_site_bytes,
-                           checkpoint_interval=s.audit_checkpoint_interval, broker_url=s.broker_url)
+                           checkpoint_interval=s.audit_checkpoint_interval, broker_url=s.broker_url,
+                           sites=site_names(s) if several_sites(s) else (),
+                           served_site=serving_site(s) if several_sites(s) else "")
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Connection, Engine
@@ -22,6 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 from voicemail.audit.tables import audit_checkpoints
 from voicemail.db.models import DeadLetterRow, MessageRow, NotificationRow, RecordingRow
 from voicemail.domain.records import DISCOVERED, SEALED
+
+if TYPE_CHECKING:
+    from voicemail.observe.site_figures import SiteFigures
 
 messages = cast(Table, MessageRow.__table__)
 notifications = cast(Table, NotificationRow.__table__)
@@ -63,6 +66,7 @@ class Snapshot:
     vault_bytes: int = 0
     checkpoint_at: dt.datetime | None = None
     window: Latencies = Latencies()
+    sites: dict[str, SiteFigures] = field(default_factory=dict)  # several sites: each site's figures
 
     @property
     def custody_pending(self) -> int:
@@ -77,7 +81,10 @@ class Snapshot:
         return None if self.checkpoint_at is None else max(0.0, (self.taken_at - self.checkpoint_at).total_seconds())
 
 
-def read_snapshot(engine: Engine, *, now: dt.datetime, window: float) -> Snapshot:
+def read_snapshot(engine: Engine, *, now: dt.datetime, window: float, per_site: bool = False) -> Snapshot:
+    """The figures; with ``per_site`` (several sites configured) also each site's (``sites``)."""
+    from voicemail.observe.site_figures import read_site_figures
+
     cut = now - dt.timedelta(seconds=window)
     with engine.connect() as conn:
         by_state: dict[str, int] = {}
@@ -98,7 +105,8 @@ def read_snapshot(engine: Engine, *, now: dt.datetime, window: float) -> Snapsho
                                        notifications.c.state.in_(PENDING_NOTIFY), now),
             dead_letters_open=open_letters, dead_letters_total=all_letters,
             notifications_failed=notes.get("failed", 0) + _parked_notifications(conn), vault_bytes=_vault_bytes(conn),
-            checkpoint_at=_last_checkpoint(conn), window=recent_latencies(conn, cut))
+            checkpoint_at=_last_checkpoint(conn), window=recent_latencies(conn, cut),
+            sites=read_site_figures(conn, now, cut) if per_site else {})
 
 
 def _age(conn: Connection, column: Any, where: Any, now: dt.datetime) -> float:
