@@ -201,7 +201,7 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     from voicemail.audit.holds import Holds
     from voicemail.audit.store import AuditLog
     from voicemail.db.mailbox_store import SqlMailboxStore, calls_of
-    from voicemail.services.mailbox import MailboxServices, SpoolFinder
+    from voicemail.services.mailbox import MailboxServices
     from voicemail.services.phone_playback import PhonePlayback
     from voicemail.services.playback import AudioSource
     from voicemail.services.shred import CryptoShredder
@@ -216,16 +216,17 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
                                                         ssl=tls_context(s)))
         container.closers.append(control.close)
     # --- several sites: each message's Asterisk for its mailbox actions, the spool only of the served site ---
-    controls: dict[str, MailboxControl] = {serving_site(s): control} if control is not None else {}
+    ami_controls: dict[str, AmiMailboxControl] = {serving_site(s): control} if control is not None else {}
     for site in s.sites:
         if site.ami_secret:
             view = site_view(s, site)
             other = AmiMailboxControl(lambda v=view: BlockingAmi(v.ami_host, v.ami_port, v.ami_username,  # type: ignore[misc]
                                                                   v.ami_secret, ssl=tls_context(v)))
-            controls[site.name] = other
+            ami_controls[site.name] = other
             container.closers.append(other.close)
+    controls: dict[str, MailboxControl] = dict(ami_controls)
     sited: MailboxControl | None = control
-    spool: SpoolFinder = container.spool
+    spool: SiteSpool | FileSpool = container.spool
     if s.sites:  # one site: the control and spool as they are
         sited = SiteMailboxControl(controls, s.site_name) if controls else None
         spool = SiteSpool(container.spool, serving_site(s), s.site_name)
@@ -242,8 +243,9 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
         rows, AudioSource(container.keyring, container.vault.path_for), container.shredder, holds, audit,
         control=sited, spool=spool, calls=lambda n, d, o, lim: calls_of(engine, n, d, o, lim),
         phone=phone, admin_sees_external=s.inbox_admin_sees_external, call_device_template=s.calls_device_template)
-    if control is not None:  # forwarding: Asterisk's VoicemailForward beside a copy in the vault
-        from voicemail.services.forward import Forwarder, ForwardQuota
+    if ami_controls:  # forwarding: Asterisk's VoicemailForward beside a copy in the vault, within one site
+        from voicemail.ami.site_control import SiteForwardControl
+        from voicemail.services.forward import ForwardControl, Forwarder, ForwardQuota
         from voicemail.services.forward_arrivals import ForwardArrivals
 
         def owner_name(box: MailboxRef) -> str:
@@ -252,9 +254,13 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
 
         forwards = SqlForwardStore(sessions, reads, site=serving_site(s), default_site=s.site_name)
         notify = notification_sender(s)
-        services.forwarder = Forwarder(forwards, container.vault, container.keyring, control, container.spool, audit,
+        forwarding: ForwardControl | None = control
+        if s.sites:  # each mailbox's own Asterisk (its spool only when this process serves its site)
+            forwarding = SiteForwardControl(ami_controls, s.site_name)
+        assert forwarding is not None
+        services.forwarder = Forwarder(forwards, container.vault, container.keyring, forwarding, spool, audit,
                                        quota=ForwardQuota(s.quota_mailbox_bytes, s.quota_site_bytes),
-                                       owner_name=owner_name, notify=notify)
+                                       owner_name=owner_name, notify=notify, default_site=s.site_name)
         container.discovery.forwards = ForwardArrivals(forwards, container.spool, container.vault, audit,
                                                        notify=notify)
     # --- telephone menu: the PINs it checks (also set from the CLI and the web settings page) ---

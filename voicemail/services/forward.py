@@ -17,6 +17,10 @@ deliver silence. A forward therefore:
 
 The copy keeps the original caller's classification (an outside caller stays an outside caller in the
 recipient's notification); the person who forwarded it is named as an internal colleague.
+
+With several sites a message is forwarded within its own site only (Asterisk's VoicemailForward copies
+within one server): a recipient named without a site is the mailbox of that number on the message's site,
+and the forward goes through that site's AMI (``control`` picks it by the mailbox's site).
 """
 
 from __future__ import annotations
@@ -139,7 +143,9 @@ class Forwarder:
     def __init__(self, rows: ForwardRows, vault: Vault, keyring: Keyring, control: ForwardControl,
                  spool: SpoolLook, audit: Any, *, quota: ForwardQuota | None = None,
                  owner_name: Callable[[MailboxRef], str] | None = None,
-                 notify: Callable[[str], None] | None = None) -> None:
+                 notify: Callable[[str], None] | None = None, default_site: str = "default") -> None:
+        """``default_site``: the default site's name (site_name), the site of a mailbox named without one."""
+        self._default_site = default_site
         self._rows = rows
         self._vault = vault
         self._keyring = keyring
@@ -155,11 +161,8 @@ class Forwarder:
                 held: bool) -> Forwarded:
         """Copy ``source`` (a message ``viewer`` owns, checked by the caller) into another mailbox.
         InvalidInput / Conflict with a sentence for the person when it cannot be done."""
-        to = parse_recipient(to_text, source.mailbox.context)
+        to = self._on_source_site(parse_recipient(to_text, source.mailbox.context), source.mailbox)
         text = clean_comment(comment)
-        if source.mailbox.site or to.site:  # Asterisk forwards within one server; ours is the default site's
-            raise Conflict("Forwarding works between mailboxes of the default site only; this message or that "
-                           "mailbox is on another site.")
         if viewer.owns(to):
             raise InvalidInput("That is your own mailbox: choose someone else's.")
         if source.state != STRIPPED or source.wrapped_key is None or not source.recordings:
@@ -183,11 +186,11 @@ class Forwarder:
         found = self._deliver(source, to, copy_id)
         placeholders = self._placeholder_only(found)
         sent = AuditEvent(actor=viewer.account, action="message.forward", source=viewer.source,
-                          message_id=source.id, details={"to": str(to), "copy": copy_id, "held": held,
+                          message_id=source.id, details={"to": to.qualified, "copy": copy_id, "held": held,
                                                          "comment": bool(text)})
         received = AuditEvent(actor=viewer.account, action="message.forward.received", source=viewer.source,
                               message_id=copy_id, details={
-                                  "from_message": source.id, "from_mailbox": str(source.mailbox),
+                                  "from_message": source.id, "from_mailbox": source.mailbox.qualified,
                                   "kek_id": wrapped.kek_id, "spool_placeholder_only": placeholders,
                                   "recordings": [{"fmt": r.fmt, "sha256": r.sha256, "size": r.size,
                                                   "blob": r.blob_name} for r in recordings]})
@@ -204,6 +207,15 @@ class Forwarder:
                             copy_id, type(exc).__name__)
         log.info("message %s forwarded to %s as %s", source.id, to, copy_id)
         return Forwarded(copy_id, to, held)
+
+    def _on_source_site(self, to: MailboxRef, source: MailboxRef) -> MailboxRef:
+        """The recipient on the message's site (a mailbox named without a site is there); Conflict when it
+        names another site: Asterisk forwards within one server only."""
+        here = source.site or self._default_site
+        if to.site and to.site != here:
+            raise Conflict(f"This message is on site {here}; it can be forwarded only to a mailbox on that site, "
+                           f"not to one on site {to.site}.")
+        return to.on_site(source.site)
 
     def _label(self, viewer: Viewer, mailbox: MailboxRef) -> str:
         """The forwarder as the recipient sees them: the mailbox's owner name (our copy of voicemail.conf's
