@@ -132,8 +132,9 @@ def register(main: click.Group) -> None:
             click.echo(f"  envelope refused, audio in custody, caller treated as unknown: {refused.path}: "
                        f"{refused.reason}")
         if report.left_to_import:
-            click.echo(f"  left to the unfinished `voicemail import` run: {report.left_to_import} message(s) "
-                       "recorded before it started; run `voicemail import` again to finish it")
+            again = f"voicemail import --site {settings.site}" if settings.site else "voicemail import"
+            click.echo(f"  left to the unfinished `{again}` run: {report.left_to_import} message(s) "
+                       f"recorded before it started; run `{again}` again to finish it")
         if report.swaps_removed:
             click.echo(f"  spool: removed {report.swaps_removed} swap file(s) left by interrupted strips "
                        "(each held a sealed recording or a placeholder)")
