@@ -17,6 +17,7 @@ from tests.unit.lifecycle.support import DAY, NOW, Site, messages, open_audio, s
 from voicemail.app import Container
 from voicemail.audit.access import Actor
 from voicemail.audit.holds import Hold, covers
+from voicemail.audit.queries import holds_of_case
 from voicemail.audit.service import Investigations
 from voicemail.audit.tables import holds
 from voicemail.cli import main
@@ -59,6 +60,7 @@ def test_a_hold_on_one_sites_mailbox_keeps_that_sites_messages_only(tmp_path: Pa
     here = seed(c, age_days=900)  # 1001@default at the default site, long past its retention
     there = seed(c, age_days=900, site="branch")  # 1001@default at the branch
     investigations(c).holds.place(IVY, "CI-8", "mailbox", mailbox=BOX, site="branch")
+    assert [h.target for h in holds_of_case(c.engine, "CI-8")] == ["mailbox 1001@default on site branch"]
     retention(c)
     s = states(c)
     assert (s[here[0]], s[there[0]]) == ("destroyed", "stripped")
