@@ -195,3 +195,25 @@ def test_compose_serves_a_second_site_where_its_asterisk_and_spool_are() -> None
         settings = load_settings(environ={**env, "VOICEMAIL_CONFIG": ""})
         assert [s.name for s in settings.sites] == ["b"] and settings.spool_dir == "/var/spool/asterisk/voicemail"
         assert "spool-b" not in " ".join(services[name].get("volumes", []))
+
+
+def test_compose_stages_phone_audio_on_a_tmpfs_shared_with_asterisk_at_the_same_path() -> None:
+    """Asterisk is handed the staged file's absolute path in an AGI command, so the folder must be the same
+    volume at the same path in Asterisk and in the processes that stage (listener, web), tmpfs and 2750."""
+    spec = compose()
+    services, volumes = spec["services"], spec["volumes"]
+
+    def mount(service: dict[str, Any], target: str) -> str | None:
+        found = [v.split(":")[0] for v in service.get("volumes", []) if v.split(":")[1] == target]
+        return found[0] if found else None
+
+    for asterisk, stagers in (("asterisk", ("listener", "listener-standby", "web")), ("asterisk-b", ("listener-b",))):
+        volume = mount(services[asterisk], "/run/voicemail-stage")
+        assert volume is not None, f"{asterisk} does not see the staging folder"
+        options = volumes[volume]["driver_opts"]
+        assert options["type"] == "tmpfs" and "mode=2750" in options["o"] and "gid=1000" in options["o"]
+        for name in stagers:
+            assert mount(services[name], "/run/voicemail-stage") == volume, f"{name} stages elsewhere than {asterisk}"
+            env = services[name]["environment"]
+            assert env["VOICEMAIL_PHONE_STAGING_DIR"] == "/run/voicemail-stage"
+            assert env["VOICEMAIL_PHONE_STAGING_GROUP"] == services[asterisk]["environment"]["PGID"]
