@@ -93,7 +93,8 @@ def test_the_cli_sets_imports_and_unlocks_the_pins_of_the_site_named(env: dict[s
     assert run(env, "phone", "pin", "set", "1001", "--site", "hq", stdin="740316\n") == "PIN of 1001@default set\n"
     conf = tmp_path / "voicemail.conf"
     conf.write_text("[default]\n1002 => 4242,Eve\n")
-    assert run(env, "phone", "import-pins", str(conf), "--site", "branch") == "imported 1 PIN(s)\n"
+    assert run(env, "phone", "import-pins", str(conf), "--site", "branch").splitlines() == [
+        "imported 1 PIN(s)", "weak: 1002@default@branch: shorter than 6 digits; ask the owner to choose another"]
     assert "unknown site 'elsewhere'" in run(env, "phone", "pin", "set", "1001", "--site", "elsewhere",
                                              stdin="583920\n", code=1)
     assert run(env, "phone", "unlock", "1001", "--site", "branch") == "1001@default@branch unlocked\n"
