@@ -45,9 +45,8 @@ class Settings:
                         "share one listener lease (one listens, the others stand by).")
     sites: tuple[Site, ...] = _s((), "Further Asterisk servers, as [[sites]] tables in the config file: name, "
                                  "ami_host, ami_port, ami_username, ami_secret, ami_tls, ami_tls_ca_file, "
-                                 "ami_tls_verify, ami_allow_plaintext_remote, spool_dir, phone_device_template, "
-                                 "phone_staging_dir (as the single-site settings; the two phone_* fields empty = "
-                                 "the global ones), or in the environment as comma-separated names, each site's fields "
+                                 "ami_tls_verify, ami_allow_plaintext_remote, spool_dir (as the single-site "
+                                 "settings), or in the environment as comma-separated names, each site's fields "
                                  "then in VOICEMAIL_SITE_<NAME>_<FIELD> (which also override the file's). The "
                                  "site the single-site settings describe is the default site.")
     site: str = _s("", "The site this process serves (its listener, its custody worker): site_name or a [[sites]] "
