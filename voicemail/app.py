@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.registry import build_mailer
 from mailer.settings import MailSettings
-from voicemail.config import Settings, serving_site, several_sites, site_view
+from voicemail.config import Settings, serving_site, several_sites, site_names, site_phone, site_view
 from voicemail.container import Container
 from voicemail.db.batch_store import SqlBatchStore
 from voicemail.db.engine import make_store_sessions
@@ -41,6 +42,10 @@ from voicemail.services.spool_import import SpoolImport
 from voicemail.spool import FileSpool
 from voicemail.vault import FileVault
 from voicemail.web.preferences import AccountPreferences
+
+if TYPE_CHECKING:
+    from voicemail.services.phone_playback import Originator
+    from voicemail.services.site_phones import SitePhones
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +207,7 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     from voicemail.audit.store import AuditLog
     from voicemail.db.mailbox_store import SqlMailboxStore, calls_of
     from voicemail.services.mailbox import MailboxServices
-    from voicemail.services.phone_playback import PhonePlayback
+    from voicemail.services.phone_playback import PhonePlayback, PhonePlayer
     from voicemail.services.playback import AudioSource
     from voicemail.services.shred import CryptoShredder
 
@@ -231,8 +236,10 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
         sited = SiteMailboxControl(controls, s.site_name) if controls else None
         spool = SiteSpool(container.spool, serving_site(s), s.site_name)
     container.shredder = CryptoShredder(rows, container.vault, holds, audit, sited)
-    phone: PhonePlayback | None = None
-    if s.phone_device_template and control is not None and not s.site:  # the default site's Asterisk calls
+    phone: PhonePlayer | None = None
+    if s.sites:  # each message's own Asterisk calls its owner's phone
+        phone = site_phones(container, ami_controls)
+    elif s.phone_device_template and control is not None:
         template = s.phone_device_template
         phone = PhonePlayback(Path(s.phone_staging_dir), container.keyring, container.vault.path_for, control,
                               lambda box: template.format(mailbox=box.mailbox, context=box.context),
@@ -267,6 +274,38 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     from voicemail.phone.wiring import pin_service
 
     container.pins = pin_service(s, engine, audit)
+
+
+def site_phones(container: Container, controls: Mapping[str, Originator]) -> SitePhones | None:
+    """"Play on my phone" of every site: each site's calls placed over its AMI connection (``controls``, the
+    sites whose secret this host has), to the device its template names (the site's own
+    phone_device_template, else the global one). None when no site can play."""
+    from voicemail.services.phone_calls import CallBook
+    from voicemail.services.phone_playback import PhonePlayback
+    from voicemail.services.site_phones import SitePhones
+
+    s = container.settings
+    calls = CallBook()
+    players: dict[str, PhonePlayback] = {}
+    refusals: dict[str, str] = {}
+    for name in site_names(s):
+        template, staging = site_phone(s, name)
+        originator = controls.get(name)
+        if not template:
+            refusals[name] = f"Play on my phone is not set up for site {name!r}"
+        elif originator is None:
+            refusals[name] = f"no AMI connection is configured for site {name!r}"
+        else:
+            players[name] = PhonePlayback(
+                Path(staging), container.keyring, container.vault.path_for, originator,
+                lambda box, t=template: t.format(mailbox=box.mailbox, context=box.context),  # type: ignore[misc]
+                ring_timeout=s.phone_ring_timeout, max_age=s.phone_staging_max_age, group=s.phone_staging_group,
+                calls=calls)
+    if not players:
+        return None
+    phones = SitePhones(players, refusals, s.site_name, calls)
+    phones.sweep()
+    return phones
 
 
 def notification_sender(s: Settings) -> Callable[[str], None] | None:

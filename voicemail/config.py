@@ -20,7 +20,7 @@ from typing import Any
 from voicemail.domain.errors import ConfigError
 from voicemail.setting_names import ENV_PREFIX as ENV_PREFIX
 from voicemail.setting_names import env_name as env_name
-from voicemail.sites import SITE_FIELDS, Site, check_site_name, parse_sites
+from voicemail.sites import SITE_FIELDS, SITE_PHONE_FIELDS, Site, check_site_name, parse_sites
 
 
 def _s(default: Any, doc: str, *, secret: bool = False) -> Any:
@@ -45,8 +45,9 @@ class Settings:
                         "share one listener lease (one listens, the others stand by).")
     sites: tuple[Site, ...] = _s((), "Further Asterisk servers, as [[sites]] tables in the config file: name, "
                                  "ami_host, ami_port, ami_username, ami_secret, ami_tls, ami_tls_ca_file, "
-                                 "ami_tls_verify, ami_allow_plaintext_remote, spool_dir (as the single-site "
-                                 "settings), or in the environment as comma-separated names, each site's fields "
+                                 "ami_tls_verify, ami_allow_plaintext_remote, spool_dir, phone_device_template, "
+                                 "phone_staging_dir (as the single-site settings; the phone ones empty = the "
+                                 "global value), or in the environment as comma-separated names, each site's fields "
                                  "then in VOICEMAIL_SITE_<NAME>_<FIELD> (which also override the file's). The "
                                  "site the single-site settings describe is the default site.")
     site: str = _s("", "The site this process serves (its listener, its custody worker): site_name or a [[sites]] "
@@ -401,10 +402,27 @@ def for_site(s: Settings, name: str) -> Settings:
         return s
     for site in s.sites:
         if site.name == name:
-            others = (all_sites(s)[0], *(x for x in s.sites if x.name != name))
-            return dataclasses.replace(site_view(s, site), site=name, sites=others)
+            # each site's phone settings made explicit first: the served site's take the flat settings' place
+            phones = {f: getattr(s, f) for f in SITE_PHONE_FIELDS}
+            default = dataclasses.replace(all_sites(s)[0], **phones)
+            others = (default, *(_with_phone_defaults(x, phones) for x in s.sites if x.name != name))
+            served = {f: getattr(site, f) or phones[f] for f in SITE_PHONE_FIELDS}
+            return dataclasses.replace(site_view(s, site), site=name, sites=others, **served)
     raise ConfigError(f"setting site ({env_name('site')}): unknown site {name[:64]!r}; configured sites are "
                       f"{', '.join(site_names(s))}")
+
+
+def _with_phone_defaults(site: Site, phones: dict[str, str]) -> Site:
+    values: dict[str, Any] = {f: getattr(site, f) or phones[f] for f in SITE_PHONE_FIELDS}
+    return dataclasses.replace(site, **values)
+
+
+def site_phone(s: Settings, name: str) -> tuple[str, str]:
+    """The ``phone_device_template`` and ``phone_staging_dir`` of a site: its own, else the flat settings'."""
+    site = next((x for x in s.sites if x.name == name), None)
+    if site is None:  # the served site: the flat settings are its own
+        return s.phone_device_template, s.phone_staging_dir
+    return site.phone_device_template or s.phone_device_template, site.phone_staging_dir or s.phone_staging_dir
 
 
 def _validate_sites(s: Settings) -> None:
@@ -427,6 +445,13 @@ def _validate_sites(s: Settings) -> None:
                 raise ConfigError(f"{where}: {name} must be an absolute path, got {value[:80]!r}")
         if any(c in site.spool_dir for c in ' "\\\t\r\n'):
             raise ConfigError(f"{where}: spool_dir must not contain blanks, quotes or backslashes")
+        if site.phone_device_template and ("/" not in site.phone_device_template
+                                           or any(c in site.phone_device_template for c in "\r\n")):
+            raise ConfigError(f"{where}: phone_device_template must look like TECH/resource, e.g. PJSIP/{{mailbox}}")
+        if site.phone_staging_dir and (not Path(site.phone_staging_dir).is_absolute()
+                                       or any(c in site.phone_staging_dir for c in ' "\\\t\r\n')):
+            raise ConfigError(f"{where}: phone_staging_dir must be an absolute path without blanks, quotes or "
+                              "backslashes")
 
 
 def _coerce(name: str, typ: Any, raw: Any) -> Any:

@@ -152,11 +152,9 @@ def build_service(settings: Settings) -> Service:
                         reconcile_interval=settings.reconcile_interval,
                         on_cdr=CdrStore(container.engine).ingest, retry_max=settings.discovery_retry_max,
                         fence=lease.fence)
-    # The telephone menu and hot-desking know mailboxes by number as the default site's Asterisk names them
-    # (PINs, hot-desk sign-ins): they run beside the default site's listener only.
-    menu = settings.phone_menu and not settings.site
-    if settings.phone_menu and settings.site:
-        log.warning("telephone menu is off for site %s: it serves the default site's mailboxes only", settings.site)
+    # The telephone menu and hot-desking answer the calls of the Asterisk this process listens to: its
+    # callers reach that site's mailboxes, its AstDB routes the hot-desk sign-ins.
+    menu = settings.phone_menu
     hotdesk = build_hotdesk(container, client) if menu and settings.hotdesk_enabled else None
     phone = build_phone_menu(container, client, hotdesk) if menu else None
     return Service(settings, container, client, listener, worker, phone=phone, hotdesk=hotdesk, lease=lease)

@@ -25,6 +25,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # The single-site settings a site replaces in Settings.for_site (the same names, the same meaning).
 SITE_FIELDS = ("ami_host", "ami_port", "ami_username", "ami_secret", "ami_tls", "ami_tls_ca_file",
                "ami_tls_verify", "ami_allow_plaintext_remote", "spool_dir")
+# "Play on my phone" and the telephone menu on a site: empty = the single-site setting of the same name.
+SITE_PHONE_FIELDS = ("phone_device_template", "phone_staging_dir")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Site:
     ami_tls_verify: bool = True
     ami_allow_plaintext_remote: bool = False
     spool_dir: str = "/var/spool/asterisk/voicemail"
+    phone_device_template: str = ""  # its owners' phones (e.g. PJSIP/{mailbox}); empty: the global one
+    phone_staging_dir: str = ""  # staging files its Asterisk plays, as both it and this host see them
 
     def __repr__(self) -> str:  # the secret never reaches a log line or a traceback
         return f"Site(name={self.name!r}, ami_host={self.ami_host!r}, ami_port={self.ami_port})"
@@ -80,7 +84,7 @@ def parse_sites(raw: Any, environ: Mapping[str, str], coerce: Any) -> tuple[Site
             if key != "name":
                 values[key] = coerce(f"sites.{name}.{key}", known[key], value)
         prefix = site_env_prefix(name)
-        for key in SITE_FIELDS:
+        for key in (*SITE_FIELDS, *SITE_PHONE_FIELDS):
             if (value := environ.get(prefix + key.upper())) is not None:
                 values[key] = coerce(f"sites.{name}.{key}", known[key], value)
         sites.append(Site(**values))

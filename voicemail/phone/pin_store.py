@@ -23,18 +23,25 @@ class PinRow:
     locked_until: float | None
 
 
-def _key(ref: MailboxRef) -> ColumnElement[bool]:
-    return and_(phone_pins.c.context == ref.context, phone_pins.c.mailbox == ref.mailbox)
-
-
 class SqlPinStore:
-    def __init__(self, engine: Engine) -> None:
+    """``default_site``: the site a MailboxRef without one names (site_name); each site's mailbox has its
+    own PIN."""
+
+    def __init__(self, engine: Engine, default_site: str = "default") -> None:
         self._engine = engine
+        self._default_site = default_site
+
+    def _site(self, ref: MailboxRef) -> str:
+        return ref.site or self._default_site
+
+    def _key(self, ref: MailboxRef) -> ColumnElement[bool]:
+        return and_(phone_pins.c.site == self._site(ref), phone_pins.c.context == ref.context,
+                    phone_pins.c.mailbox == ref.mailbox)
 
     def get(self, ref: MailboxRef) -> PinRow | None:
         with self._engine.connect() as conn:
             row = conn.execute(select(phone_pins.c.pin_hash, phone_pins.c.failed_count, phone_pins.c.locked_until)
-                               .where(_key(ref))).first()
+                               .where(self._key(ref))).first()
         return PinRow(row.pin_hash, row.failed_count, row.locked_until) if row is not None else None
 
     def put(self, ref: MailboxRef, pin_hash: str, by: str, now: float) -> None:
@@ -42,9 +49,10 @@ class SqlPinStore:
         values = {"pin_hash": pin_hash, "failed_count": 0, "locked_until": None, "updated_at": now,
                   "updated_by": by[:200]}
         with self._engine.begin() as conn:
-            done = conn.execute(update(phone_pins).where(_key(ref)).values(**values))
+            done = conn.execute(update(phone_pins).where(self._key(ref)).values(**values))
             if done.rowcount == 0:
-                conn.execute(insert(phone_pins).values(context=ref.context, mailbox=ref.mailbox, **values))
+                conn.execute(insert(phone_pins).values(site=self._site(ref), context=ref.context, mailbox=ref.mailbox,
+                                                       **values))
 
     def settle(self, ref: MailboxRef, matched: bool, now: float, threshold: int,
                lock_seconds: float) -> tuple[str, int, bool]:
@@ -53,7 +61,7 @@ class SqlPinStore:
         lock another call has just set. Returns ("ok" | "wrong" | "locked", failures so far, whether this
         entry locked the mailbox). At ``threshold`` failures the mailbox is locked until
         ``now + lock_seconds`` and the count starts again."""
-        open_row = and_(_key(ref), or_(phone_pins.c.locked_until.is_(None), phone_pins.c.locked_until <= now))
+        open_row = and_(self._key(ref), or_(phone_pins.c.locked_until.is_(None), phone_pins.c.locked_until <= now))
         with self._engine.begin() as conn:
             if matched:
                 done = conn.execute(update(phone_pins).where(open_row).values(failed_count=0, locked_until=None))
@@ -62,9 +70,9 @@ class SqlPinStore:
                                 .values(failed_count=phone_pins.c.failed_count + 1, locked_until=None))
             if not done.rowcount:
                 return "locked", 0, False
-            count = int(conn.execute(select(phone_pins.c.failed_count).where(_key(ref))).scalar_one())
+            count = int(conn.execute(select(phone_pins.c.failed_count).where(self._key(ref))).scalar_one())
             if count >= threshold:
-                conn.execute(update(phone_pins).where(_key(ref))
+                conn.execute(update(phone_pins).where(self._key(ref))
                              .values(failed_count=0, locked_until=now + lock_seconds))
                 return "wrong", count, True
             return "wrong", count, False
@@ -77,9 +85,9 @@ class SqlPinStore:
     def unlock(self, ref: MailboxRef) -> bool:
         """Clear the lock and the counter. False when the mailbox has no PIN."""
         with self._engine.begin() as conn:
-            done = conn.execute(update(phone_pins).where(_key(ref)).values(failed_count=0, locked_until=None))
+            done = conn.execute(update(phone_pins).where(self._key(ref)).values(failed_count=0, locked_until=None))
         return bool(done.rowcount)
 
     def remove(self, ref: MailboxRef) -> bool:
         with self._engine.begin() as conn:
-            return bool(conn.execute(delete(phone_pins).where(_key(ref))).rowcount)
+            return bool(conn.execute(delete(phone_pins).where(self._key(ref))).rowcount)

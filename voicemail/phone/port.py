@@ -36,6 +36,8 @@ PAGE = 200
 class PortSettings:
     spool_dir: Path  # app_voicemail's spool as Asterisk sees it (greetings are recorded there)
     default_context: str = "default"  # voicemail context of a mailbox number typed on the phone
+    site: str = ""  # the site of the Asterisk the calls come from (as a MailboxRef names it; "" = default)
+    audit_site: str = ""  # with several sites, that site's name, recorded in the menu's own audit events
 
 
 class CallPort:
@@ -180,7 +182,7 @@ class CallPort:
     # --- helpers -------------------------------------------------------------------------------------
     def _mailbox(self, text: str) -> MailboxRef | None:
         try:
-            return MailboxRef.parse(text, self._settings.default_context)
+            return MailboxRef.parse(text, self._settings.default_context).on_site(self._settings.site)
         except InvalidMailbox:
             return None
 
@@ -210,7 +212,9 @@ class CallPort:
     def _greeting_event(self, greeting: str, result: str) -> None:
         viewer, ref = self._signed_in()
         self._audit.append(AuditEvent(actor=viewer.account, action="phone.greeting", source=self.source,
-                                      details={"mailbox": str(ref), "greeting": greeting, "result": result}))
+                                      details={"mailbox": str(ref), "greeting": greeting, "result": result,
+                                               **({"site": self._settings.audit_site}
+                                                  if self._settings.audit_site else {})}))
 
 
 def _files_of(stem: Path) -> list[Path]:

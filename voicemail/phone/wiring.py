@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 
 from voicemail.ami.astdb import KEY
-from voicemail.config import Settings
+from voicemail.config import Settings, serving_site
 from voicemail.domain.mailbox import MailboxService
 from voicemail.domain.models import MailboxRef
 from voicemail.phone.agi import AgiReply
@@ -36,9 +36,19 @@ Hotdesk = tuple[HotdeskService, AmiDeskDb]  # the service and the AstDB connecti
 def pin_service(settings: Settings, engine: Engine, audit: AuditLog, hasher: PinHasher | None = None) -> PinService:
     from voicemail.phone.pin_store import SqlPinStore
 
-    return PinService(SqlPinStore(engine), hasher or Argon2PinHasher(), audit,
+    return PinService(SqlPinStore(engine, settings.site_name), hasher or Argon2PinHasher(), audit,
                       min_length=settings.phone_pin_min_length, max_failures=settings.phone_pin_max_failures,
-                      lockout_seconds=settings.phone_pin_lockout_seconds)
+                      lockout_seconds=settings.phone_pin_lockout_seconds, default_site=audit_default_site(settings))
+
+
+def audit_default_site(settings: Settings) -> str:
+    """With several sites the default site's name (phone audit events then name their site); else empty."""
+    return settings.site_name if settings.sites else ""
+
+
+def audit_site(settings: Settings) -> str:
+    """With several sites the name of the site this process serves (recorded in its phone audit events)."""
+    return serving_site(settings) if settings.sites else ""
 
 
 def menu_settings(settings: Settings) -> MenuSettings:
@@ -55,12 +65,15 @@ def staging_dir(settings: Settings) -> StagingDir:
 
 def hotdesk_service(settings: Settings, client: AmiPeer, pins: PinService, audit: AuditLog, engine: Engine,
                     clock: Callable[[], float] = time.time) -> Hotdesk:
-    """Extension mobility over ``client``; the AmiDeskDb must be attached to the client's loop."""
+    """Extension mobility over ``client`` (the AMI of the site this process serves: its AstDB, its devices);
+    the AmiDeskDb must be attached to the client's loop."""
     from voicemail.phone.hotdesk_store import SqlHotdeskStore
 
     db = AmiDeskDb(client)
-    service = HotdeskService(pins, db, SqlHotdeskStore(engine), audit, default_context=settings.phone_default_context,
-                             max_hours=settings.hotdesk_max_hours, clock=clock)
+    store = SqlHotdeskStore(engine, site=serving_site(settings), default_site=settings.site_name)
+    service = HotdeskService(pins, db, store, audit, default_context=settings.phone_default_context,
+                             max_hours=settings.hotdesk_max_hours, clock=clock, site=settings.site,
+                             audit_site=audit_site(settings))
     return service, db
 
 
@@ -99,7 +112,9 @@ def phone_menu(settings: Settings, client: AmiPeer, mailboxes: MailboxService, p
                engine: Engine, on_sent: Callable[[str, str], None] | None = None,
                on_result: Callable[[str, AgiReply], None] | None = None,
                hotdesk: Hotdesk | None = None) -> MenuDriver:
-    """The driver, with every staging file a crashed run left behind removed first."""
+    """The driver over ``client``, the AMI of the site this process serves (``settings.site``; empty: the
+    default site): its callers reach that site's mailboxes, their greetings in its spool (spool_dir). Every
+    staging file a crashed run left behind is removed first."""
     from voicemail.web.preferences import AccountPreferences
 
     staging = staging_dir(settings)
@@ -107,7 +122,8 @@ def phone_menu(settings: Settings, client: AmiPeer, mailboxes: MailboxService, p
     staging.sweep(STAGE_PREFIX)  # no call survives a restart: every menu staging file is a leftover
     sweep_scratch_recordings(Path(settings.spool_dir))
     preferences = AccountPreferences(engine)
-    port_settings = PortSettings(Path(settings.spool_dir).absolute(), settings.phone_default_context)
+    port_settings = PortSettings(Path(settings.spool_dir).absolute(), settings.phone_default_context,
+                                 site=settings.site, audit_site=audit_site(settings))
 
     def timezone_of(ref: MailboxRef) -> str:
         return preferences.for_mailbox(ref)[1] or settings.default_timezone

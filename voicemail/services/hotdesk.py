@@ -62,9 +62,15 @@ def check_device(device: str | None) -> str:
 
 
 class HotdeskService:
+    """The devices of one Asterisk: ``db`` is its AstDB, ``store`` its sign-ins, ``site`` the site its
+    mailboxes belong to (as a MailboxRef names it: empty for the default site). ``audit_site``: with
+    several sites that site's name, recorded in every sign-in and sign-out event; empty with one site."""
+
     def __init__(self, pins: PinService, db: DeskDb, store: HotdeskStore, audit: AuditSink, *,
                  default_context: str = "default", max_hours: float = 12.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, site: str = "", audit_site: str = "") -> None:
+        self._site = site
+        self._audit_site = audit_site
         self._pins = pins
         self._db = db
         self._store = store
@@ -82,7 +88,8 @@ class HotdeskService:
     def sign_in(self, device: str, extension: str, pin: str, *, source: str) -> SignIn:
         check_device(device)
         try:
-            ref: MailboxRef | None = MailboxRef.parse(extension, self._context) if extension.isdigit() else None
+            ref: MailboxRef | None = (MailboxRef.parse(extension, self._context).on_site(self._site)
+                                      if extension.isdigit() else None)
         except InvalidMailbox:
             ref = None
         verdict = self._pins.verify(ref, pin, source=source)  # audits phone.signin, counts towards the lockout
@@ -138,6 +145,8 @@ class HotdeskService:
         return bool(ended) or routed is not None
 
     def _event(self, ref: MailboxRef | None, action: str, source: str, **details: object) -> None:
+        where = {"site": self._audit_site} if self._audit_site else {}
         self._audit.append(AuditEvent(actor=f"phone:{ref if ref is not None else 'unknown'}", action=action,
                                       outcome="ok", source=source,
-                                      details={"mailbox": str(ref) if ref is not None else None, **details}))
+                                      details={"mailbox": str(ref) if ref is not None else None, **details,
+                                               **where}))

@@ -39,7 +39,7 @@ from voicemail.domain.records import MessageRecord
 from voicemail.services.call_history import CallQuery, call_history
 from voicemail.services.forward import Forwarder
 from voicemail.services.inbox import check_query, may_list, require_listing, search_scope, to_item
-from voicemail.services.phone_playback import PhonePlayback
+from voicemail.services.phone_playback import PhonePlayer
 from voicemail.services.playback import AudioSource
 from voicemail.services.shred import AuditSink, HoldCheck
 
@@ -80,7 +80,7 @@ class SpoolFinder(Protocol):
 class MailboxServices:
     def __init__(self, store: MailboxRows, audio: AudioSource, shredder: Shredder, holds: HoldCheck,
                  audit: AuditSink, *, control: FolderControl | None = None, spool: SpoolFinder | None = None,
-                 calls: CallQuery | None = None, phone: PhonePlayback | None = None,
+                 calls: CallQuery | None = None, phone: PhonePlayer | None = None,
                  admin_sees_external: bool = False, call_device_template: str = "") -> None:
         self._store = store
         self._audio = audio
@@ -273,9 +273,7 @@ class MailboxServices:
         """Start the call; returns its id (``phone_call``)."""
         if self._phone is None:
             raise FeatureUnavailable("Play on my phone is not set up on this site")
-        row = self._owned(viewer, message_id, "audio.play_phone")
-        if row.mailbox.site:  # the call is placed by the default site's Asterisk, to a device named as there
-            raise FeatureUnavailable("Play on my phone is available for mailboxes of the default site only")
+        row = self._owned(viewer, message_id, "audio.play_phone")  # placed by the message's own site's Asterisk
         if not row.sealed:
             raise Conflict("this message is still being secured; try again in a moment")
         reference = self._phone.play(self._store.get(row.id))

@@ -97,9 +97,13 @@ class ImportReport:
 
 
 class PinService:
+    """``default_site``: with several sites, the default site's name, and every event then names the
+    mailbox's site (``site``); empty (one site): no event names one."""
+
     def __init__(self, store: PinStore, hasher: PinHasher, audit: AuditSink, *, min_length: int = 4,
                  max_failures: int = 5, lockout_seconds: float = 900.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, default_site: str = "") -> None:
+        self._default_site = default_site
         self._store = store
         self._hasher = hasher
         self._audit = audit
@@ -153,25 +157,30 @@ class PinService:
                     **({} if done else {"result": "no PIN for this mailbox"}))
         return done
 
-    def import_conf(self, text: str, *, actor: str, source: str) -> ImportReport:
-        """Hash and store every mailbox password of a voicemail.conf. Weak ones are imported too (the
-        owners use them today) and reported, so that they can be told to change them."""
+    def import_conf(self, text: str, *, actor: str, source: str, site: str = "") -> ImportReport:
+        """Hash and store every mailbox password of a voicemail.conf (of the Asterisk of ``site``; empty:
+        the default site). Weak ones are imported too (the owners use them today) and reported, so that
+        they can be told to change them."""
         pins, problems = read_pins(text)
         report = ImportReport(problems=list(problems))
         for entry in pins:
-            self._store.put(entry.mailbox, self._hasher.hash(entry.pin), actor, self._clock())
-            report.imported.append(entry.mailbox)
+            ref = entry.mailbox.on_site(site)
+            self._store.put(ref, self._hasher.hash(entry.pin), actor, self._clock())
+            report.imported.append(ref)
             if len(entry.pin) < self.min_length:
-                report.weak.append((entry.mailbox, f"shorter than {self.min_length} digits"))
-            elif (why := trivial_reason(entry.pin, entry.mailbox.mailbox)) is not None:
-                report.weak.append((entry.mailbox, why))
+                report.weak.append((ref, f"shorter than {self.min_length} digits"))
+            elif (why := trivial_reason(entry.pin, ref.mailbox)) is not None:
+                report.weak.append((ref, why))
+        where = {"site": site or self._default_site} if self._default_site else {}
         self._audit.append(AuditEvent(actor=actor, action="phone.pin.import", source=source, details={
             "imported": len(report.imported), "weak": [str(r) for r, _ in report.weak],
-            "problems": len(report.problems)}))
+            "problems": len(report.problems), **where}))
         return report
 
     def _event(self, ref: MailboxRef | None, action: str, source: str, outcome: str, *, actor: str = "",
                **details: object) -> None:
+        if self._default_site and ref is not None:
+            details["site"] = ref.site or self._default_site
         self._audit.append(AuditEvent(actor=actor or f"phone:{ref if ref is not None else 'unknown'}",
                                       action=action, outcome=outcome, source=source,
                                       details={"mailbox": str(ref) if ref is not None else None, **details}))

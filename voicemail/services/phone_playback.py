@@ -38,6 +38,14 @@ class Originator(Protocol):
                            on_response: Callable[[CallOutcome], None] | None = None) -> str: ...
 
 
+class PhonePlayer(Protocol):
+    """What the mailbox services need of "Play on my phone" (one site's PhonePlayback, or SitePhones)."""
+
+    def play(self, record: MessageRecord, caller_id: str = "") -> str: ...
+
+    def status(self, call_id: str) -> CallStatus | None: ...
+
+
 class KeyUnwrapper(Protocol):
     def unwrap(self, wrapped: WrappedKey, context: bytes) -> bytes: ...
 

@@ -65,7 +65,7 @@ def build_web_deps(container: Container, *, ami_connected: Callable[[], bool] | 
         probes=probes, signin_links=signin_links(s),
         extra_routers=(*signin_method_routers(s, container.engine), outlook_router(sso_exchange(s, container)),
                        operations_router(build_observer(container.engine, s, runtime))),
-        pins=container.pins, desk_signins=SqlHotdeskStore(container.engine),
+        pins=container.pins, desk_signins=SqlHotdeskStore(container.engine, default_site=s.site_name),
         feed=NewMessageFeed(SqlMailboxChanges(container.engine, default_site=s.site_name),
                             s.web_inbox_check_seconds))
 

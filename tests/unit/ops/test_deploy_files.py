@@ -207,13 +207,15 @@ def test_compose_stages_phone_audio_on_a_tmpfs_shared_with_asterisk_at_the_same_
         found = [v.split(":")[0] for v in service.get("volumes", []) if v.split(":")[1] == target]
         return found[0] if found else None
 
-    for asterisk, stagers in (("asterisk", ("listener", "listener-standby", "web")), ("asterisk-b", ("listener-b",))):
-        volume = mount(services[asterisk], "/run/voicemail-stage")
+    for asterisk, path, variable, stagers in (
+            ("asterisk", "/run/voicemail-stage", "VOICEMAIL_PHONE_STAGING_DIR", ("listener", "listener-standby", "web")),
+            ("asterisk-b", "/run/voicemail-stage-b", "VOICEMAIL_SITE_B_PHONE_STAGING_DIR", ("listener-b", "web"))):
+        volume = mount(services[asterisk], path)
         assert volume is not None, f"{asterisk} does not see the staging folder"
         options = volumes[volume]["driver_opts"]
         assert options["type"] == "tmpfs" and "mode=2750" in options["o"] and "gid=1000" in options["o"]
         for name in stagers:
-            assert mount(services[name], "/run/voicemail-stage") == volume, f"{name} stages elsewhere than {asterisk}"
+            assert mount(services[name], path) == volume, f"{name} stages elsewhere than {asterisk}"
             env = services[name]["environment"]
-            assert env["VOICEMAIL_PHONE_STAGING_DIR"] == "/run/voicemail-stage"
+            assert env[variable] == path
             assert env["VOICEMAIL_PHONE_STAGING_GROUP"] == services[asterisk]["environment"]["PGID"]
