@@ -61,13 +61,18 @@ class Stage(Generic[T]):
         self._thread.join()
 
     def _serve(self, work: Callable[[T], object]) -> None:
-        while (item := self._inbox.get()) is not None:
+        while True:
+            # the item lives in a one-element list and is popped as it is handed back: once the caller
+            # has it, this thread holds no reference to it (a buffer the caller drops is freed at once)
+            holder = [self._inbox.get()]
+            if holder[0] is None:
+                return
             if self._abandon:
                 continue
             try:
-                work(item)
+                work(holder[0])
             except BaseException as exc:  # handed to the caller, raised by its take()
                 self._abandon = True
                 self._outbox.put((None, exc))
                 continue
-            self._outbox.put((item, None))
+            self._outbox.put((holder.pop(), None))

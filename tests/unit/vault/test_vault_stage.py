@@ -4,6 +4,7 @@ the first error to the caller, and leaves no thread behind."""
 from __future__ import annotations
 
 import threading
+import weakref
 
 import pytest
 
@@ -55,3 +56,22 @@ def test_closing_stops_the_thread_even_with_items_queued() -> None:
     assert not closer.is_alive()
     assert not any(t.name == "worker" for t in threading.enumerate())
     assert done == list(range(len(done)))  # in order; what was still queued may have been dropped
+
+
+class Buffer:
+    """Something a stage works on that can be watched with a weak reference."""
+
+
+def test_an_item_handed_back_is_no_longer_held_by_the_stage() -> None:
+    stage: Stage[Buffer] = Stage(lambda item: None, "worker")
+    try:
+        item = Buffer()
+        watch = weakref.ref(item)
+        stage.put(item)
+        del item
+        taken = stage.take()
+        assert taken is watch()
+        del taken
+        assert watch() is None  # freed at once, not when the next item comes (the ring reuses memory)
+    finally:
+        stage.close()
