@@ -211,15 +211,13 @@ def _seal_inline(source: BinaryIO, sealer: _BatchSealer, digest: Any, first: mem
         current, count = 1 - current, more
 
 
-def _seal_threaded(source: BinaryIO, sealer: _BatchSealer, digest: Any, first: memoryview,
-                   span: int) -> tuple[str, int]:
+def _seal_threaded(source: BinaryIO, sealer: _BatchSealer, digest: Any, span: int) -> tuple[str, int]:
     """The ring of ``RING`` input buffers: the calling thread reads as far ahead as the ring allows
     (the hashing thread, the slowest step, must never wait for input), and in between encrypts the
     oldest batch read whose successor is known (the last-chunk flag) for the writing thread. A buffer
     is refilled once it is both encrypted and hashed."""
-    ring = [first] + [memoryview(b"")] * (RING - 1)  # allocated as they are needed
-    counts = [len(first)] + [0] * (RING - 1)
-    del first
+    ring = [memoryview(bytearray(span))] + [memoryview(b"")] * (RING - 1)  # allocated as they are needed
+    counts = [read_into(source, ring[0])] + [0] * (RING - 1)
     read, sealed, hashed = 1, 0, 0  # batches read, encrypted (and handed to the writer), hashed
     eof = counts[0] < span
     size = counts[0]
@@ -267,4 +265,4 @@ def seal_chunks(source: BinaryIO, sink: BinaryIO, aead: AESGCM, header: bytes, n
     digest = hashlib.sha256()
     if not several_cpus() or (remaining_bytes(source) or 0) < PIPELINE_MIN_BYTES:
         return _seal_inline(source, sealer, digest, read_first(source, span), span)
-    return _seal_threaded(source, sealer, digest, read_first(source, span), span)
+    return _seal_threaded(source, sealer, digest, span)
