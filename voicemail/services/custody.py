@@ -34,7 +34,9 @@ def blob_name(message_id: str, fmt: str, attempt: str) -> str:
 
 
 class _Heartbeat:
-    """A readable source that calls ``beat`` as it is read (rate-limited), so a long seal shows progress."""
+    """A readable source that calls ``beat`` as it is read (rate-limited), so a long seal shows progress.
+    It passes on ``readinto``, ``fileno`` and ``tell``, so that the vault still sees a regular file of
+    known length (read into its own buffers, and sealed on threads when long)."""
 
     def __init__(self, source: BinaryIO, beat: Callable[[], None]) -> None:
         self._source, self._beat = source, beat
@@ -43,6 +45,23 @@ class _Heartbeat:
         data = self._source.read(size)
         self._beat()
         return data
+
+    def readinto(self, buffer: memoryview) -> int | None:
+        readinto = getattr(self._source, "readinto", None)
+        if readinto is not None:
+            got: int | None = readinto(buffer)
+        else:
+            data = self._source.read(len(buffer))
+            buffer[:len(data)] = data
+            got = len(data)
+        self._beat()
+        return got
+
+    def fileno(self) -> int:
+        return self._source.fileno()
+
+    def tell(self) -> int:
+        return self._source.tell()
 
 
 class Custody:

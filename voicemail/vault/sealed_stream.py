@@ -90,11 +90,39 @@ def chunk_nonce(prefix: bytes, index: int, last: bool) -> bytes:
 
 
 
+class BadHeader(ValueError):
+    """The header is not that of a v1 blob sealed under the expected key id (the text says why)."""
+
+
+def read_header(stream: BinaryIO, key_id: bytes) -> tuple[bytes, bytes, int]:
+    """Read and check the header at the start of ``stream``: (header bytes, nonce prefix, chunk size);
+    BadHeader if it is not a v1 header for ``key_id``."""
+    head = read_full(stream, _FIXED_HEAD.size)
+    if len(head) < _FIXED_HEAD.size:
+        raise BadHeader("truncated header (not a sealed blob)")
+    magic, version, id_len = _FIXED_HEAD.unpack(head)
+    if magic != MAGIC:
+        raise BadHeader("bad magic (not a sealed blob, or the header was edited)")
+    if version != VERSION:
+        raise BadHeader(f"unsupported format version {version}")
+    rest = read_full(stream, id_len + _FIXED_TAIL.size)
+    if len(rest) < id_len + _FIXED_TAIL.size:
+        raise BadHeader("truncated header")
+    if rest[:id_len] != key_id:
+        raise BadHeader("sealed under a different key id (wrong message, or the header was edited)")
+    chunk_size, prefix = _FIXED_TAIL.unpack(rest[id_len:])
+    if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+        raise BadHeader("implausible chunk size in header (edited header)")
+    return head + rest, prefix, int(chunk_size)
+
+
 def seal_stream(source: BinaryIO, sink: BinaryIO, dek: bytes, key_id: bytes,
-                chunk_size: int = DEFAULT_CHUNK_SIZE, *, start_writeback: bool = False) -> SealResult:
+                chunk_size: int = DEFAULT_CHUNK_SIZE, *, start_writeback: bool = False,
+                fsync: bool = False) -> SealResult:
     """Encrypt ``source`` (read batch by batch, see ``seal_writer``) into ``sink``; return the plaintext's
     SHA-256 and size. ``start_writeback`` (``sink`` must be a file) starts writing full pages to disk as
-    batches go out, so that the caller's fsync is shorter."""
+    batches go out, so that the final fsync is shorter; ``fsync`` flushes and fsyncs ``sink`` once the
+    last batch is written (while the hash of the last batches is still being computed)."""
     check_data_key(dek)
     prefix = os.urandom(NONCE_PREFIX_BYTES)
     header = encode_header(key_id, chunk_size, prefix)
@@ -104,7 +132,7 @@ def seal_stream(source: BinaryIO, sink: BinaryIO, dek: bytes, key_id: bytes,
         return chunk_nonce(prefix, index, last)
 
     sha256, size = seal_chunks(source, sink, AESGCM(bytes(dek)), header, nonce, chunk_size,
-                               start_writeback=start_writeback)
+                               start_writeback=start_writeback, fsync=fsync)
     return SealResult(sha256=sha256, size=size)
 
 
@@ -136,23 +164,11 @@ class SealedReader(Iterator[bytes]):
         return self._error
 
     def _read_header(self, stream: BinaryIO, key_id: bytes) -> tuple[bytes, bytes, int]:
-        head = read_full(stream, _FIXED_HEAD.size)
-        if len(head) < _FIXED_HEAD.size:
-            raise self._fail("truncated header (not a sealed blob)")
-        magic, version, id_len = _FIXED_HEAD.unpack(head)
-        if magic != MAGIC:
-            raise self._fail("bad magic (not a sealed blob, or the header was edited)")
-        if version != VERSION:
-            raise self._fail(f"unsupported format version {version}")
-        rest = read_full(stream, id_len + _FIXED_TAIL.size)
-        if len(rest) < id_len + _FIXED_TAIL.size:
-            raise self._fail("truncated header")
-        if rest[:id_len] != key_id:
-            raise self._fail("sealed under a different key id (wrong message, or the header was edited)")
-        chunk_size, prefix = _FIXED_TAIL.unpack(rest[id_len:])
-        if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
-            raise self._fail("implausible chunk size in header (edited header)")
-        return head + rest, prefix, chunk_size + TAG_BYTES
+        try:
+            header, prefix, chunk_size = read_header(stream, key_id)
+        except BadHeader as exc:
+            raise self._fail(str(exc)) from None
+        return header, prefix, chunk_size + TAG_BYTES
 
     def __next__(self) -> bytes:
         stream = self._stream

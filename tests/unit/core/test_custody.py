@@ -5,9 +5,11 @@ from __future__ import annotations
 import email
 import hashlib
 import shutil
+from collections.abc import Callable
 from email import policy
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +28,9 @@ from voicemail.services.discovery import Discovery
 from voicemail.services.export import export_recording
 from voicemail.services.notify import Notifier, NotifySettings
 from voicemail.spool import FileSpool, is_placeholder_bytes
-from voicemail.vault import FileKeyring, FileVault
+from voicemail.vault import FileKeyring, FileVault, seal_writer
+from voicemail.vault.seal_writer import PIPELINE_MIN_BYTES
+from voicemail.vault.stage import Stage
 
 BOX = MailboxRef("default", "2001")
 
@@ -92,6 +96,29 @@ def test_export_is_bit_identical_to_the_recording(world: World, tmp_path: Path) 
     assert out.read_bytes() == original and digest == hashlib.sha256(original).hexdigest()
     assert written == len(original)
     assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_long_recording_is_sealed_on_threads_and_exports_bit_identical(
+        world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wav = world.root / "spool" / "default" / "2001" / "INBOX" / "msg0000.wav"
+    long = world.audio[0] + bytes(range(256)) * (PIPELINE_MIN_BYTES // 256 + 7)
+    wav.write_bytes(long)
+    started: list[str] = []
+
+    def counted(work: Callable[[Any], object], name: str) -> Stage[Any]:
+        started.append(name)
+        return Stage(work, name)
+
+    monkeypatch.setattr(seal_writer, "several_cpus", lambda: True)
+    monkeypatch.setattr(seal_writer, "Stage", counted)
+    world.discovery.reconcile()
+    mid = world.enqueued[0]
+    assert world.custody.seal(mid) == "sealed"
+    assert started == ["seal-sha256", "seal-write"]  # the custody's source still reads as a regular file
+    world.custody.strip(mid)
+    out = tmp_path / "out.wav"
+    _, digest = export_recording(world.vault, world.keyring, world.store.get(mid), out)
+    assert out.read_bytes() == long and digest == hashlib.sha256(long).hexdigest()
 
 
 def test_seal_and_strip_are_idempotent_and_notify_once(world: World) -> None:

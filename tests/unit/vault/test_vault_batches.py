@@ -6,19 +6,22 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import os
+import stat
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from voicemail.domain.errors import IntegrityError
-from voicemail.vault import FileVault, new_data_key, seal_writer, sealed_stream
+from voicemail.domain.errors import IntegrityError, NotFound
+from voicemail.vault import FileVault, blob_verifier, file_vault, new_data_key, seal_writer, sealed_stream
 from voicemail.vault.seal_writer import BATCH_BYTES, PIPELINE_MIN_BYTES, RING
 from voicemail.vault.sealed_stream import DEFAULT_CHUNK_SIZE, chunk_nonce, encode_header, seal_stream
+from voicemail.vault.stage import Stage
 
 KEY_ID = b"1795978545-0000002a"
 PREFIX = bytes.fromhex("0102030405060a")
@@ -87,7 +90,8 @@ def both_ways(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setattr(seal_writer, "several_cpus", lambda: True)
 
 
-SIZES = [0, 1, C - 1, C, C + 1, B - 1, B, B + 1, 2 * B, 2 * B + C, RING * B + 3 * C + 5]
+SIZES = [0, 1, C - 1, C, C + 1, B - 1, B, B + 1, 2 * B, 2 * B + C, RING * B, RING * B + 1, RING * B + 3 * C + 5,
+         (2 * RING + 1) * B - 7]
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -231,7 +235,7 @@ def test_a_process_bound_to_one_cpu_seals_the_same_bytes_without_threads(
         monkeypatch: pytest.MonkeyPatch, size: int) -> None:
     monkeypatch.setattr(seal_writer, "several_cpus", lambda: False)
     monkeypatch.setattr(seal_writer, "remaining_bytes", lambda source: 1 << 40)
-    monkeypatch.setattr(seal_writer, "ThreadPoolExecutor", None)  # any use of a thread would fail
+    monkeypatch.setattr(seal_writer, "Stage", None)  # any use of a thread would fail
     data, dek, sink = payload(size), new_data_key(), io.BytesIO()
     result = seal_stream(io.BytesIO(data), sink, dek, KEY_ID)
     assert sink.getvalue() == chunk_by_chunk(data, dek, C)
@@ -245,12 +249,12 @@ def test_a_process_pinned_to_one_cpu_is_told_apart() -> None:
     assert done.stdout.strip() == "False"
 
 
-class CountingExecutor(ThreadPoolExecutor):
+class CountingStage(Stage[Any]):
     started: ClassVar[list[str]] = []
 
-    def __init__(self, max_workers: int, thread_name_prefix: str) -> None:
-        CountingExecutor.started.append(thread_name_prefix)
-        super().__init__(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
+    def __init__(self, work: Callable[[Any], object], name: str) -> None:
+        CountingStage.started.append(name)
+        super().__init__(work, name)
 
 
 @pytest.mark.parametrize(("size", "threads"), [(PIPELINE_MIN_BYTES - 1, []),
@@ -258,13 +262,122 @@ class CountingExecutor(ThreadPoolExecutor):
 def test_only_recordings_of_several_batches_are_sealed_on_threads(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, threads: list[str]) -> None:
     monkeypatch.setattr(seal_writer, "several_cpus", lambda: True)
-    monkeypatch.setattr(seal_writer, "ThreadPoolExecutor", CountingExecutor)
-    monkeypatch.setattr(CountingExecutor, "started", [])
+    monkeypatch.setattr(seal_writer, "Stage", CountingStage)
+    monkeypatch.setattr(CountingStage, "started", [])
     data = payload(size)
     (tmp_path / "m.wav").write_bytes(data)
     vault, dek = FileVault(tmp_path / "vault"), new_data_key()
     with (tmp_path / "m.wav").open("rb") as source:
         sealed = vault.seal(source, "m", dek, KEY_ID)
-    assert CountingExecutor.started == threads
+    assert CountingStage.started == threads
     assert sealed.sha256 == hashlib.sha256(data).hexdigest()
     assert b"".join(vault.open("m", dek, KEY_ID)) == data
+
+
+@pytest.fixture
+def long_blob(tmp_path: Path) -> tuple[FileVault, bytes, bytes, Path]:
+    """A blob long enough for the threaded verification (``PIPELINE_MIN_BYTES`` and more)."""
+    vault = FileVault(tmp_path / "vault")
+    data, dek = payload(PIPELINE_MIN_BYTES + 2 * B + 3 * C + 11), new_data_key()
+    (tmp_path / "m.wav").write_bytes(data)
+    with (tmp_path / "m.wav").open("rb") as source:
+        vault.seal(source, "m", dek, KEY_ID)
+    return vault, dek, data, vault.path_for("m")
+
+
+@pytest.mark.parametrize("size", [0, 1, C, B, B + 1, RING * B, (RING + 2) * B + 5])
+@pytest.mark.parametrize("chunk", [C, 3000, B + 5])
+def test_the_threaded_verification_hashes_the_plaintext_of_any_blob(tmp_path: Path, size: int, chunk: int) -> None:
+    data, dek = payload(size), new_data_key()
+    vault = FileVault(tmp_path / "vault", chunk_size=chunk)
+    vault.seal(io.BytesIO(data), "m", dek, KEY_ID)
+    with vault.path_for("m").open("rb") as handle:
+        assert blob_verifier.plaintext_sha256(handle, dek, KEY_ID) == hashlib.sha256(data).hexdigest()
+
+
+def test_an_old_blob_is_hashed_by_the_threaded_verification(tmp_path: Path) -> None:
+    path = tmp_path / "old"
+    path.write_bytes(OLD_BLOB)
+    with path.open("rb") as handle:
+        digest = blob_verifier.plaintext_sha256(handle, bytes(range(32)), b"msg-1")
+    assert digest == hashlib.sha256(OLD_PLAIN).hexdigest()
+
+
+def test_a_long_blob_is_verified_on_two_threads(long_blob: tuple[FileVault, bytes, bytes, Path],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    vault, dek, data, _ = long_blob
+    monkeypatch.setattr(file_vault, "several_cpus", lambda: True)
+    monkeypatch.setattr(blob_verifier, "Stage", CountingStage)
+    monkeypatch.setattr(CountingStage, "started", [])
+    monkeypatch.setattr(FileVault, "open", None)  # the one-thread reader is only for failures
+    vault.verify("m", dek, KEY_ID, hashlib.sha256(data).hexdigest())
+    assert CountingStage.started == ["verify-sha256"]
+
+
+def test_a_long_blob_with_another_hash_fails_verification(long_blob: tuple[FileVault, bytes, bytes, Path]) -> None:
+    vault, dek, data, _ = long_blob
+    with pytest.raises(IntegrityError, match="does not match the recorded hash"):
+        vault.verify("m", dek, KEY_ID, hashlib.sha256(data + b"x").hexdigest())
+
+
+def test_an_edited_chunk_of_a_long_blob_fails_verification_with_its_number(
+        long_blob: tuple[FileVault, bytes, bytes, Path]) -> None:
+    vault, dek, data, path = long_blob
+    bad = 3 * PER_BATCH + 1
+    edited = bytearray(path.read_bytes())
+    edited[HEADER + bad * FRAME + 5] ^= 0x80
+    path.write_bytes(bytes(edited))
+    with pytest.raises(IntegrityError, match=f"chunk {bad} failed authentication"):
+        vault.verify("m", dek, KEY_ID, hashlib.sha256(data).hexdigest())
+
+
+@pytest.mark.parametrize("change", ["cut at a batch", "cut in the last frame", "appended"])
+def test_a_cut_or_extended_long_blob_fails_verification(long_blob: tuple[FileVault, bytes, bytes, Path],
+                                                       change: str) -> None:
+    vault, dek, data, path = long_blob
+    blob = path.read_bytes()
+    changed = {"cut at a batch": blob[:HEADER + 4 * PER_BATCH * FRAME], "cut in the last frame": blob[:-3],
+               "appended": blob + b"\0" * 16}[change]
+    path.write_bytes(changed)
+    with path.open("rb") as handle:
+        assert blob_verifier.plaintext_sha256(handle, dek, KEY_ID) is None
+    with pytest.raises(IntegrityError, match=r"truncated|appended|failed authentication"):
+        vault.verify("m", dek, KEY_ID, hashlib.sha256(data).hexdigest())
+
+
+def test_a_missing_long_blob_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(NotFound):
+        FileVault(tmp_path).verify("gone", new_data_key(), KEY_ID, "0" * 64)
+
+
+class Recorder:
+    """Which of fsync (file or folder) and rename happen, in order."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[str] = []
+        fsync, replace = os.fsync, os.replace
+
+        def recording_fsync(fd: int) -> None:
+            self.events.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+            fsync(fd)
+
+        def recording_replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+            self.events.append("rename")
+            replace(src, dst)
+
+        monkeypatch.setattr(os, "fsync", recording_fsync)
+        monkeypatch.setattr(os, "replace", recording_replace)
+
+
+@pytest.mark.parametrize("size", [C, PIPELINE_MIN_BYTES + 5])
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_durable_seal_fsyncs_the_blob_once_before_it_is_renamed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, durable: bool) -> None:
+    monkeypatch.setattr(seal_writer, "several_cpus", lambda: True)
+    vault, data = FileVault(tmp_path / "vault"), payload(size)
+    vault.prepare()
+    (tmp_path / "m.wav").write_bytes(data)
+    recorder = Recorder(monkeypatch)
+    with (tmp_path / "m.wav").open("rb") as source:
+        vault.seal(source, "m", new_data_key(), KEY_ID, durable=durable)
+    assert recorder.events == (["fsync file", "rename", "fsync folder"] if durable else ["rename"])

@@ -3,6 +3,7 @@ key fails with IntegrityError, and no plaintext of a failing chunk is ever relea
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from voicemail.domain.errors import IntegrityError
 from voicemail.vault import FileVault, new_data_key
+from voicemail.vault.blob_verifier import plaintext_sha256
 
 KEY_ID = b"1795978545-0000002a"
 CHUNK = 32
@@ -116,6 +118,27 @@ def test_tampered_blob_fails_to_open(sealed: tuple[FileVault, bytes, Path],
     rewrite(path, tamper)
     with pytest.raises(IntegrityError, match=r"blob 'm'"):
         read_all(vault, dek)
+
+
+@pytest.mark.parametrize("tamper", TAMPERS, ids=lambda f: f.__name__)
+def test_the_verifiers_fast_path_finds_every_tampered_blob(sealed: tuple[FileVault, bytes, Path],
+                                                           tamper: Callable[[bytes], bytes]) -> None:
+    vault, dek, path = sealed
+    rewrite(path, tamper)
+    with path.open("rb") as handle:
+        assert plaintext_sha256(handle, dek, KEY_ID) is None
+    with pytest.raises(IntegrityError, match=r"blob 'm'"):
+        vault.verify("m", dek, KEY_ID, hashlib.sha256(DATA).hexdigest())
+
+
+def test_the_verifiers_fast_path_refuses_a_wrong_key_or_key_id(sealed: tuple[FileVault, bytes, Path]) -> None:
+    _, dek, path = sealed
+    with path.open("rb") as handle:
+        assert plaintext_sha256(handle, dek, KEY_ID) == hashlib.sha256(DATA).hexdigest()
+    with path.open("rb") as handle:
+        assert plaintext_sha256(handle, new_data_key(), KEY_ID) is None
+    with path.open("rb") as handle:
+        assert plaintext_sha256(handle, dek, KEY_ID + b"x") is None
 
 
 def test_dropping_the_final_chunk_is_reported_as_truncation(sealed: tuple[FileVault, bytes, Path]) -> None:
