@@ -16,6 +16,8 @@ from voicemail.standin import StandinConfig, StandinThread
 from voicemail.standin.spool_fill import mailbox_names
 
 BOXES = mailbox_names(3)
+Detail = tuple[tuple[str, str | None], ...]
+Report = tuple[list[Detail], str | None, str | None, str | None]  # box summary; urgent, new and old counts
 
 
 @pytest.fixture
@@ -39,8 +41,8 @@ def lamps_lit(standin: StandinThread) -> None:
     standin._call(publish())
 
 
-def as_asterisk_reports(ami: Ami) -> dict[str, object]:
-    out: dict[str, object] = {}
+def as_asterisk_reports(ami: Ami) -> dict[str, Report]:
+    out: dict[str, Report] = {}
     for n, box in enumerate(BOXES):
         frames = ami.action("VoicemailBoxSummary", f"summary-{n}", Context=box.context, Mailbox=box.mailbox)
         details = [tuple((k, f.get(k)) for k in ("Folder", "CallerID", "Date", "Duration", "Flag", "ID"))
@@ -64,7 +66,7 @@ def test_asterisk_reports_the_same_mailboxes_and_lamps_after_the_import(site: Si
         ami.login(username="voicemail", secret=site.secret)
         ami.sync()
         before = as_asterisk_reports(ami)
-        assert sum(len(v[0]) for v in before.values()) == 15  # type: ignore[index]
+        assert sum(len(v[0]) for v in before.values()) == 15
         sessions = {session for _t, session, _a in asterisk.activity()}
 
         result = run_import(site)
