@@ -178,6 +178,8 @@ def _on_key(box: Box, key: str, settings: MenuSettings) -> Flow[str | None]:
         if sub == "3":
             found = yield from play(_envelope(box, settings))
             return None if found == "#" else found
+        if sub in ("1", "2", "4", "5"):  # reply, call back, dial out: not offered
+            return (yield from play(sounds("vm-sorry")))
         return None
     if key == "0":
         yield from options(settings)

@@ -64,6 +64,6 @@ class ForwardArrivals:
             if blobs:
                 removed += 1
                 self._audit.append(AuditEvent(actor="custody", action="custody.forward_dropped", source="service",
-                                              message_id=message_id, details={"mailbox": str(mailbox)}))
+                                              message_id=message_id, details={"mailbox": mailbox.qualified}))
                 log.warning("forwarded copy %s never reached %s; removed with its sealed copy", message_id, mailbox)
         return removed

@@ -119,5 +119,5 @@ class CryptoShredder:
               outcome: str = "ok", why: str = "", **details: object) -> None:
         self._audit.append(AuditEvent(
             actor=actor, action="message.shred", outcome=outcome, source=source, reason=reason[:500],
-            message_id=record.id, details={"step": step, "mailbox": str(record.mailbox), **details,
+            message_id=record.id, details={"step": step, "mailbox": record.mailbox.qualified, **details,
                                            **({"why": why} if why else {})}))
