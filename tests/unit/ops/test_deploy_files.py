@@ -208,7 +208,8 @@ def test_compose_stages_phone_audio_on_a_tmpfs_shared_with_asterisk_at_the_same_
         return found[0] if found else None
 
     for asterisk, path, variable, stagers in (
-            ("asterisk", "/run/voicemail-stage", "VOICEMAIL_PHONE_STAGING_DIR", ("listener", "listener-standby", "web")),
+            ("asterisk", "/run/voicemail-stage", "VOICEMAIL_PHONE_STAGING_DIR",
+             ("listener", "listener-standby", "web")),
             ("asterisk-b", "/run/voicemail-stage-b", "VOICEMAIL_SITE_B_PHONE_STAGING_DIR", ("listener-b", "web"))):
         volume = mount(services[asterisk], path)
         assert volume is not None, f"{asterisk} does not see the staging folder"
