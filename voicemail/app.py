@@ -161,7 +161,8 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
     notifier = Notifier(store, mailer, mail_settings,
                         NotifySettings(settings.web_base_url, settings.default_timezone, settings.stale_after,
                                        play_on_phone=bool(settings.phone_device_template),
-                                       default_site=settings.site_name if several_sites(settings) else None),
+                                       default_site=settings.site_name if several_sites(settings) else None,
+                                       phone_sites=phone_sites(settings)),
                         owners, failpoints,
                         preferences=AccountPreferences(engine),
                         new_messages=NewMessageCounter(engine, settings.site_name),
@@ -274,6 +275,14 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     from voicemail.phone.wiring import pin_service
 
     container.pins = pin_service(s, engine, audit)
+
+
+def phone_sites(s: Settings) -> frozenset[str] | None:
+    """With several sites, those whose owners' phones "Play on my phone" can ring (a site's own device template,
+    else the global one); None with one site."""
+    if not several_sites(s):
+        return None
+    return frozenset(name for name in site_names(s) if site_phone(s, name)[0])
 
 
 def site_phones(container: Container, controls: Mapping[str, Originator]) -> SitePhones | None:

@@ -40,6 +40,9 @@ class NotifySettings:
     # several sites: the e-mail names the mailbox's site ("in mailbox 1001@default on site branch"); the
     # default site's name for a mailbox named without one. With one site (None) no site is shown.
     default_site: str | None = None
+    # several sites: the sites whose owners' phones "Play on my phone" can ring (a site's own
+    # phone_device_template, else the global one); None = ``play_on_phone`` for every mailbox.
+    phone_sites: frozenset[str] | None = None
 
 
 class Notifier:
@@ -102,10 +105,17 @@ class Notifier:
             duration_seconds=max(0, record.duration), urgent=record.urgent,
             player_url=f"{self._settings.web_base_url.rstrip('/')}/messages/{record.id}",
             owner_timezone=zone, new_count=new_count if new_count is not None else self.new_count(record.mailbox),
-            play_on_phone=self._settings.play_on_phone,
+            play_on_phone=self._plays_on_phone(record.mailbox),
             forwarded_by=note.forwarder_label if note else "", forward_comment=note.comment if note else "",
             site=self._site_shown(record.mailbox))
         return compose(facts, self._mail), address
+
+    def _plays_on_phone(self, mailbox: MailboxRef) -> bool:
+        """The web player offers "Play on my phone" for this mailbox's messages."""
+        sites, default = self._settings.phone_sites, self._settings.default_site
+        if sites is None or default is None:
+            return self._settings.play_on_phone
+        return (mailbox.site or default) in sites
 
     def _site_shown(self, mailbox: MailboxRef) -> str:
         """The mailbox's site as the e-mail names it: with one site configured, none."""

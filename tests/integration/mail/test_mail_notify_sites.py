@@ -55,10 +55,11 @@ def _message(store: SqlMessageStore, site: str) -> str:
     return notification_id
 
 
-def _sent(tmp_path: Path, store: SqlMessageStore, notification_id: str, default_site: str | None) -> EmailMessage:
+def _sent(tmp_path: Path, store: SqlMessageStore, notification_id: str, default_site: str | None,
+          phone_sites: frozenset[str] | None = None) -> EmailMessage:
     outbox = tmp_path / f"outbox-{notification_id}"
     notifier = Notifier(store, build_mailer("outbox", directory=outbox), MailSettings(sender="vm@example.org"),
-                        NotifySettings("https://vm.example.org", default_site=default_site))
+                        NotifySettings("https://vm.example.org", default_site=default_site, phone_sites=phone_sites))
     assert notifier.send(notification_id) == "sent"
     [eml] = list(outbox.glob("*.eml"))
     return parse(eml.read_bytes())
@@ -87,3 +88,13 @@ def test_one_site_says_nothing_about_sites(tmp_path: Path, store: SqlMessageStor
     text, markup = _text_and_html(mail)
     assert "voice message in mailbox 1001@default." in text and "<strong>1001@default</strong>." in markup
     assert "on site" not in text and "on site" not in markup
+
+
+def test_play_on_phone_is_mentioned_only_for_sites_whose_phones_can_be_rung(tmp_path: Path,
+                                                                             store: SqlMessageStore) -> None:
+    hint = "have it played on your phone"
+    sites = frozenset({"branch"})  # only the branch has a device template
+    branch = _sent(tmp_path, store, _message(store, "branch"), default_site="main", phone_sites=sites)
+    main = _sent(tmp_path, store, _message(store, "main"), default_site="main", phone_sites=sites)
+    assert hint in _text_and_html(branch)[0]
+    assert hint not in _text_and_html(main)[0]
