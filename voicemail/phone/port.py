@@ -63,7 +63,8 @@ class CallPort:
         if self._pins.verify(ref, req.pin, source=self.source) != "ok" or ref is None:
             return fx.LoginOutcome(False)
         self.viewer = Viewer(account=f"phone:{ref}", roles=frozenset(), mailboxes=(ref,), source=self.source)
-        return fx.LoginOutcome(True, self._timezone_of(ref) or "UTC")
+        return fx.LoginOutcome(True, self._timezone_of(ref) or "UTC", self._on_ListMessages(fx.ListMessages("INBOX")),
+                               self._on_ListMessages(fx.ListMessages("Old")))
 
     def _on_ListMessages(self, req: fx.ListMessages) -> tuple[fx.MessageInfo, ...]:
         viewer, ref = self._signed_in()
