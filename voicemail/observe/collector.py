@@ -136,6 +136,10 @@ class DatabaseCollector(Collector):
         yield _labelled(GaugeMetricFamily("voicemail_oldest_pending_seconds", "Age of the oldest work not done yet "
                                           "(0 = none).", labels=["queue"]),
                         [("custody", s.oldest_custody_seconds), ("notification", s.oldest_notify_seconds)])
+        yield _gauge("voicemail_pending_moves", "Folder moves decided on the phone that Asterisk has not "
+                     "confirmed yet.", s.pending_moves)
+        yield _gauge("voicemail_pending_moves_failing", "Of those, the moves whose last attempt failed (AMI down, "
+                     "not confirmed); retried until done.", s.pending_moves_failing)
         yield histogram("voicemail_custody_seal_seconds", "Discovery to verified seal, messages sealed in the "
                         "latency window.", s.window.seal)
         yield histogram("voicemail_custody_notify_seconds", "Seal to notification sent, notifications sent in "
