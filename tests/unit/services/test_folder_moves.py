@@ -260,7 +260,7 @@ class Shredder:
 
 
 def test_the_worker_finishes_shreds_as_their_owner_and_those_a_crash_left_as_itself(engine: Engine) -> None:
-    store, moves = setup(engine, Asterisk({}))
+    _store, moves = setup(engine, Asterisk({}))
     shredder = Shredder(["left-by-a-crash", "deleted-now"], failures=1)
     worker = FollowUpWorker(moves, shredder, shredder, interval=0.1, shred_interval=0.2, threads=2,
                             actor="voicemail", source="test")
