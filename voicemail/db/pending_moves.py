@@ -98,6 +98,13 @@ class SqlPendingMoves:
                                                                        PendingMoveRow.token == token)).scalar()
         return int(attempts or 0)
 
+    def listed_folder(self, message_id: str) -> str | None:
+        """The folder the message is listed in now (None: not listed)."""
+        with self._sessions() as s:
+            r = s.execute(select(MessageRow.folder, MessageRow.state, MessageRow.hidden_at)
+                          .where(MessageRow.id == message_id)).first()
+        return r.folder if r is not None and r.state in LISTED_STATES and r.hidden_at is None else None
+
     def counts(self) -> tuple[int, int]:
         """(pending moves, those that failed at least once)."""
         with self._sessions() as s:

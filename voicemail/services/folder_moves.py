@@ -50,6 +50,8 @@ class MoveStore(Protocol):
 
     def counts(self) -> tuple[int, int]: ...
 
+    def listed_folder(self, message_id: str) -> str | None: ...
+
 
 class MoveControl(Protocol):
     def folder_of(self, mailbox: MailboxRef, msg_id: str) -> str | None: ...
@@ -109,7 +111,9 @@ class FolderMoves:
         if self._spool is not None:
             found = self._spool.find(move.mailbox, move.msg_id)
             number = found.number if found is not None else None
-        self._store.done(move.message_id, move.token, current, number)
+        if not self._store.done(move.message_id, move.token, current, number):
+            self._superseded(move, current)
+            return "moved"
         if move.attempts >= self._alert_after:
             log.warning("message %s: its move to %s is done after %d failed attempt(s)", move.message_id,
                         current, move.attempts)
@@ -126,6 +130,26 @@ class FolderMoves:
             return current
         self._control.move(move.mailbox, move.msg_id, current, move.to_folder)
         return move.to_folder
+
+    def _superseded(self, move: PendingMove, current: str) -> None:
+        """A newer decision replaced this one while it was carried out (the web marked the message unread,
+        or it was saved again). A newer pending move is carried out on its own; one confirmed by the web
+        may have been made before this move reached Asterisk, so Asterisk is brought back to the folder
+        our listing has now (the source of truth)."""
+        if self._store.get(move.message_id) is not None:
+            return
+        listed = self._store.listed_folder(move.message_id)
+        if listed is None or current == listed or (self._hold_folder not in (current, listed)
+                                                   and (current in NEW_FOLDERS) == (listed in NEW_FOLDERS)):
+            return
+        log.warning("message %s: moved to %s while a newer decision listed it in %s; moved back",
+                    move.message_id, current, listed)
+        try:
+            self._control.move(move.mailbox, move.msg_id, current, listed)
+        except Exception as exc:
+            log.error("message %s: Asterisk has it in %s, our listing in %s, and moving it back failed (%s); "
+                      "marking it again on the web repairs it", move.message_id, current, listed,
+                      type(exc).__name__)
 
     def _satisfied(self, current: str, target: str) -> bool:
         """Asterisk's folder already says what was decided: read means any folder but a new one (as the

@@ -273,3 +273,19 @@ def test_the_worker_finishes_shreds_as_their_owner_and_those_a_crash_left_as_its
     actors = {(mid, actor) for mid, actor, finish in shredder.calls if finish}
     assert ("deleted-now", "phone:1001@default") in actors and ("left-by-a-crash", "voicemail") in actors
     assert len(shredder.calls) == 3  # one failed attempt, retried by the sweep
+
+
+def test_a_move_overtaken_by_the_web_marking_it_unread_leaves_asterisk_as_the_web_decided(engine: Engine) -> None:
+    store, moves = setup(engine, asterisk := Asterisk({"1-a": "INBOX"}))
+    mid = message(engine, "1-a")
+    saved(store, mid)
+    web = SqlMailboxStore(make_sessionmaker(engine))
+    plain = asterisk.move_from
+
+    def overtaken(mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None:
+        web.set_folder(mid, "INBOX", 0)  # the web's mark unread found it in INBOX, just before our move
+        return plain(mailbox, msg_id, listed, to_folder)
+
+    asterisk.move_from = overtaken  # type: ignore[method-assign]
+    assert moves.carry_out(mid) == "moved"
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
