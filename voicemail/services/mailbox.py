@@ -8,7 +8,8 @@ Hidden messages (deleted by their owner under a legal hold) and destroyed ones n
 
 Built in ``voicemail.app.build_mailbox_services`` (``container.mailboxes``); the constructor:
 ``MailboxServices(store, audio, shredder, holds, audit, *, control=None, spool=None, calls=None,
-phone=None, admin_sees_external=False, call_device_template="")``.
+phone=None, admin_sees_external=False, call_device_template="", moves=None)``; ``moves`` records the
+telephone menu's decisions for the follow-up worker (``save_to_old``, ``delete(later=True)``).
 """
 
 from __future__ import annotations
