@@ -247,10 +247,26 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
                               ring_timeout=s.phone_ring_timeout, max_age=s.phone_staging_max_age,
                               group=s.phone_staging_group)
         phone.sweep()
+    # --- pending folder moves: the phone's save is recorded at once, Asterisk's folder follows in the background ---
+    pending = None
+    if sited is not None:
+        from voicemail.db.pending_moves import SqlPendingMoves
+        from voicemail.services.folder_moves import FolderMoves
+        from voicemail.services.follow_up import FollowUpWorker
+        from voicemail.services.mailbox import HOLD_FOLDER
+
+        pending = SqlPendingMoves(sessions, audit, default_site=s.site_name, site=serving_site(s))
+        moves = FolderMoves(pending, sited, spool, failpoints=Failpoints(s.failpoints), hold_folder=HOLD_FOLDER)
+        container.moves = FollowUpWorker(moves, container.shredder, rows, source=f"voicemail run {serving_site(s)}")
+        container.closers.insert(0, container.moves.close)  # before the AMI connection it uses is closed
     container.mailboxes = services = MailboxServices(
         rows, AudioSource(container.keyring, container.vault.path_for), container.shredder, holds, audit,
         control=sited, spool=spool, calls=lambda n, d, o, lim: calls_of(engine, n, d, o, lim),
-        phone=phone, admin_sees_external=s.inbox_admin_sees_external, call_device_template=s.calls_device_template)
+        phone=phone, admin_sees_external=s.inbox_admin_sees_external, call_device_template=s.calls_device_template,
+        moves=pending)
+    if container.moves is not None:
+        services.on_move_recorded = container.moves.wake
+        services.on_shred_started = container.moves.finish_shred
     if ami_controls:  # forwarding: Asterisk's VoicemailForward beside a copy in the vault, within one site
         from voicemail.ami.site_control import SiteForwardControl
         from voicemail.services.forward import ForwardControl, Forwarder, ForwardQuota

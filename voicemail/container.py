@@ -16,6 +16,7 @@ from voicemail.keys.usage import CountedKeyring
 from voicemail.services.custody import Custody
 from voicemail.services.custody_batch import BatchCustody
 from voicemail.services.discovery import Discovery
+from voicemail.services.follow_up import FollowUpWorker
 from voicemail.services.notify import Notifier
 from voicemail.services.notify_batch import BatchNotifier
 from voicemail.services.phone_pins import PinService
@@ -46,6 +47,8 @@ class Container:
     shredder: Shredder | None = None
     # --- telephone menu: phone PINs (argon2id, lockout) ---
     pins: PinService | None = None
+    # --- the phone's keys, Asterisk's side in the background: pending folder moves, shreds to finish ---
+    moves: FollowUpWorker | None = None
     # --- batched custody and notification (the live pipeline's batch tasks) ---
     batch_custody: BatchCustody | None = None
     batch_notifier: BatchNotifier | None = None

@@ -14,7 +14,7 @@ import threading
 
 POINTS = ("seal.mid", "seal.after_commit", "strip.after_swap", "strip.before_commit", "notify.after_send",
           "batch.mid_strip",
-          "import.before_commit", "import.after_commit")
+          "import.before_commit", "import.after_commit", "move.before_ami")
 ACTIONS = ("kill", "stop")
 
 

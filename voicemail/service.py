@@ -80,6 +80,8 @@ class Service:
     async def _listen(self, stop: asyncio.Event, web_task: asyncio.Task[Any] | None) -> None:
         if self.phone is not None:
             self.phone.start()
+        if self.container.moves is not None:  # moves left pending by an earlier run: the first sweep is now
+            self.container.moves.start()
         tasks = [asyncio.create_task(self.listener.run(), name="listener"),
                  asyncio.create_task(self._sweeper(), name="sweeper")]
         if self.lease is not None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from voicemail.audit.holds import Hold, covers, hold_of
 from voicemail.audit.tables import cdrs, holds
 from voicemail.db.mailbox_counts import mailbox_counts
-from voicemail.db.models import LISTED, ForwardRow, MessageRow, RecordingRow, utcnow
+from voicemail.db.models import LISTED, ForwardRow, MessageRow, PendingMoveRow, RecordingRow, utcnow
 from voicemail.db.repository import _to_record
 from voicemail.domain.errors import NotFound
 from voicemail.domain.mailbox import InboxQuery, InboxRow
@@ -179,6 +179,8 @@ class SqlMailboxStore:
         with self._sessions.begin() as s:
             s.execute(update(MessageRow).where(MessageRow.id == message_id)
                       .values(folder=folder, spool_number=number, updated_at=utcnow()))
+            # a move confirmed now (the web's mark) supersedes one the phone left pending
+            s.execute(delete(PendingMoveRow).where(PendingMoveRow.message_id == message_id))
 
     def hidden_elsewhere(self, folder: str, limit: int = 500) -> list[tuple[str, MailboxRef, str]]:
         """(id, mailbox, msg_id) of messages hidden under a hold (deleted by their owner, not destroyed)
@@ -242,6 +244,12 @@ class SqlMailboxStore:
                 return "destroyed"
         except _HeldRollback:
             return "held"
+
+    def unfinished_shreds(self, limit: int = 200) -> list[str]:
+        """Ids of the messages whose key is destroyed and whose shredding is not finished."""
+        with self._reads() as s:
+            return list(s.scalars(select(MessageRow.id).where(MessageRow.state == SHREDDING)
+                                  .order_by(MessageRow.updated_at).limit(limit)))
 
     def finish_destroyed(self, message_id: str) -> None:
         """Last step: the row becomes a tombstone (ids kept so the spool scan never re-discovers it;

@@ -277,3 +277,21 @@ class ForwardRow(Base):
     forwarder_label: Mapped[str] = mapped_column(String(200))  # "Alice Example (1001)": an internal person
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PendingMoveRow(Base):
+    """A folder move its owner decided that Asterisk has not confirmed yet (the outbox of the telephone
+    menu's save): ``messages.folder`` already names ``to_folder``; the move worker carries out the
+    VoicemailMove, confirms it by re-reading the mailbox and removes the row. One row per message: a
+    later decision replaces an earlier one. ``token`` tells the decision apart from a newer one."""
+
+    __tablename__ = "pending_moves"
+
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    from_folder: Mapped[str] = mapped_column(String(16))  # where our listing had it when decided
+    to_folder: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    last_error: Mapped[str] = mapped_column(String(200), default="", server_default="")

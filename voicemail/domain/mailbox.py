@@ -175,8 +175,14 @@ class MailboxService(Protocol):
         """VoicemailMove INBOX<->Old over AMI (the lamp follows). Owner only."""
         ...
 
-    def delete(self, viewer: Viewer, message_id: str) -> None:
-        """VoicemailRemove + crypto-shred; under a legal hold the message is only hidden. Owner only."""
+    def save_to_old(self, viewer: Viewer, message_id: str) -> None:
+        """Mark read as decided on the phone: listed in Old and audited at once, Asterisk's folder moved in
+        the background (retried until confirmed). Owner only."""
+        ...
+
+    def delete(self, viewer: Viewer, message_id: str, *, later: bool = False) -> None:
+        """VoicemailRemove + crypto-shred; under a legal hold the message is only hidden. Owner only.
+        ``later``: return once the key is destroyed (or the message hidden), Asterisk in the background."""
         ...
 
     def play_on_phone(self, viewer: Viewer, message_id: str) -> str:

@@ -159,7 +159,10 @@ class Shredder(Protocol):
     returns "held" (nothing changed) when a legal hold covers it, "destroyed" when done, "already"
     when there was nothing left to destroy."""
 
-    def shred(self, message_id: str, *, actor: str, source: str, reason: str) -> str: ...
+    def shred(self, message_id: str, *, actor: str, source: str, reason: str, finish: bool = True) -> str:
+        """``finish`` False: only destroy the key (the point of no return) and return "started"; shredding
+        the same message again completes it."""
+        ...
 
 
 class OwnerPreferences(Protocol):

@@ -129,6 +129,10 @@ class DatabaseCollector(Collector):
                                           "not resolved, by mail backend.", labels=["backend"]),
                         [(st.mailer, s.notifications_failed)])
         yield from _per_message_work(groups)
+        yield _gauge("voicemail_pending_moves", "Folder moves decided on the phone that Asterisk has not "
+                     "confirmed yet.", s.pending_moves)
+        yield _gauge("voicemail_pending_moves_failing", "Of those, the moves whose last attempt failed (AMI down, "
+                     "not confirmed); retried until done.", s.pending_moves_failing)
         yield _gauge("voicemail_latency_window_seconds", "Length of the latency window.", st.latency_window)
         yield _gauge("voicemail_vault_bytes", "Bytes of sealed audio held (plaintext size of the recordings on "
                      "record).", s.vault_bytes)

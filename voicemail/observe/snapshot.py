@@ -20,7 +20,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Connection, Engine
 
 from voicemail.audit.tables import audit_checkpoints
-from voicemail.db.models import DeadLetterRow, MessageRow, NotificationRow, RecordingRow
+from voicemail.db.models import DeadLetterRow, MessageRow, NotificationRow, PendingMoveRow, RecordingRow
 from voicemail.domain.records import DISCOVERED, SEALED
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ messages = cast(Table, MessageRow.__table__)
 notifications = cast(Table, NotificationRow.__table__)
 dead_letters = cast(Table, DeadLetterRow.__table__)
 recordings = cast(Table, RecordingRow.__table__)
+pending_moves = cast(Table, PendingMoveRow.__table__)
 
 PENDING_CUSTODY = (DISCOVERED, SEALED)
 PENDING_NOTIFY = ("pending", "sending")
@@ -67,6 +68,8 @@ class Snapshot:
     checkpoint_at: dt.datetime | None = None
     window: Latencies = Latencies()
     sites: dict[str, SiteFigures] = field(default_factory=dict)  # several sites: each site's figures
+    pending_moves: int = 0  # folder moves decided on the phone that Asterisk has not confirmed yet
+    pending_moves_failing: int = 0  # of those, the ones that failed at least once
 
     @property
     def custody_pending(self) -> int:
@@ -106,7 +109,13 @@ def read_snapshot(engine: Engine, *, now: dt.datetime, window: float, per_site: 
             dead_letters_open=open_letters, dead_letters_total=all_letters,
             notifications_failed=notes.get("failed", 0) + _parked_notifications(conn), vault_bytes=_vault_bytes(conn),
             checkpoint_at=_last_checkpoint(conn), window=recent_latencies(conn, cut),
-            sites=read_site_figures(conn, now, cut) if per_site else {})
+            sites=read_site_figures(conn, now, cut) if per_site else {}, **_pending_moves(conn))
+
+
+def _pending_moves(conn: Connection) -> dict[str, int]:
+    total, failing = conn.execute(select(func.count(), func.count().filter(pending_moves.c.attempts > 0))
+                                  .select_from(pending_moves)).one()
+    return {"pending_moves": int(total or 0), "pending_moves_failing": int(failing or 0)}
 
 
 def _age(conn: Connection, column: Any, where: Any, now: dt.datetime) -> float:

@@ -10,11 +10,13 @@
 * ``AsyncAGIEnd`` or ``Hangup`` of the channel, an ``Action: AGI`` refused (``Channel ... does not
   exist``), or the AMI connection going away end the session; a command queued behind one that a
   hangup interrupted is dropped by Asterisk without a reply (q9b), so nothing waits for it.
-* The menu's requests run in the driver's own thread pool (database, vault, AMI; ``workers`` threads,
-  so that many calls waiting on the database or on Asterisk at once do not queue behind each other,
-  and none of it runs on the event loop). The call's ``CallPort`` is closed whatever happens, in a
-  separate small pool (closing moves the heard messages to Old over AMI, which must not hold up the
-  keys of the calls still in progress), so no staging file or unkept recording outlives the call.
+* The menu's requests run in the driver's own thread pool (database, vault; ``workers`` threads, so
+  that many calls waiting on the database at once do not queue behind each other, and none of it runs
+  on the event loop; what a key asks of Asterisk, a folder move or the rest of a shred, is recorded and
+  done in the background by ``voicemail.services.follow_up``). The call's ``CallPort`` is closed whatever
+  happens, in a separate small pool (closing records the heard messages' moves to Old, which must not
+  hold up the keys of the calls still in progress), so no staging file or unkept recording outlives the
+  call.
   Nothing raised by a call escapes the session.
 """
 
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "voicemail-menu"
 WORKERS = 8  # threads answering the calls' requests (most of their time is spent waiting on I/O)
-CLOSERS = 4  # threads ending calls (staging files removed, heard messages moved to Old)
+CLOSERS = 4  # threads ending calls (staging files removed, heard messages' moves to Old recorded)
 
 
 class AmiPeer(Protocol):

@@ -37,7 +37,8 @@ class MessageInfo:
 
 @dataclass(frozen=True)
 class Login:
-    """Check ``pin`` for ``mailbox`` (digits, or ``box@context``). -> ``LoginOutcome``."""
+    """Check ``pin`` for ``mailbox`` (digits, or ``box@context``). -> ``LoginOutcome``, with the mailbox's
+    new and old messages when signed in (one request: the caller hears the count at once)."""
 
     mailbox: str
     pin: str
@@ -47,6 +48,8 @@ class Login:
 class LoginOutcome:
     ok: bool
     timezone: str = "UTC"
+    new: tuple[MessageInfo, ...] = ()  # INBOX, oldest first (as ListMessages)
+    old: tuple[MessageInfo, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,7 @@ def menu(start: CallStart, settings: MenuSettings) -> Flow[None]:
             yield from goodbye()
             return
         box = Box(outcome.timezone)
-        new = yield from request(ListMessages("INBOX"), tuple)
-        old = yield from request(ListMessages("Old"), tuple)
+        new, old = outcome.new, outcome.old  # listed with the sign-in
         key = yield from play(_intro(len(new), len(old)))
         box.folder = "INBOX" if new or not old else "Old"
         box.messages = list(new) + list(old) if box.folder == "INBOX" else list(old)

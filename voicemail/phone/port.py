@@ -1,6 +1,8 @@
 """CallPort: answers the menu's requests for one call with the same services the web uses.
 
-Blocking (database, vault, AMI): the driver runs ``answer`` in a worker thread. The signed-in caller is
+Blocking (database, vault): the driver runs ``answer`` in a worker thread. A save or a delete is decided
+in the database and answered at once; Asterisk's side follows in the background (``save_to_old``,
+``delete(later=True)`` of the mailbox services). The signed-in caller is
 a ``Viewer`` owning exactly the one mailbox, so the mailbox services decide and audit exactly as for the
 web (a play is ``audio.play`` with source ``phone <channel id>``). ``close()`` removes everything the
 call left: staging files and greeting recordings that were not kept; and, like VoiceMailMain, it moves
@@ -65,7 +67,8 @@ class CallPort:
         if self._pins.verify(ref, req.pin, source=self.source) != "ok" or ref is None:
             return fx.LoginOutcome(False)
         self.viewer = Viewer(account=f"phone:{ref}", roles=frozenset(), mailboxes=(ref,), source=self.source)
-        return fx.LoginOutcome(True, self._timezone_of(ref) or "UTC")
+        return fx.LoginOutcome(True, self._timezone_of(ref) or "UTC", self._on_ListMessages(fx.ListMessages("INBOX")),
+                               self._on_ListMessages(fx.ListMessages("Old")))
 
     def _on_ListMessages(self, req: fx.ListMessages) -> tuple[fx.MessageInfo, ...]:
         viewer, ref = self._signed_in()
@@ -111,13 +114,13 @@ class CallPort:
         viewer, _ = self._signed_in()
         if req.message_id in self._heard:
             self._heard.remove(req.message_id)
-        return self._try(lambda: self._services.mark(viewer, req.message_id, True), "save")
+        return self._try(lambda: self._services.save_to_old(viewer, req.message_id), "save")
 
     def _on_Delete(self, req: fx.Delete) -> bool:
         viewer, _ = self._signed_in()
         if req.message_id in self._heard:
             self._heard.remove(req.message_id)
-        return self._try(lambda: self._services.delete(viewer, req.message_id), "delete")
+        return self._try(lambda: self._services.delete(viewer, req.message_id, later=True), "delete")
 
     def _on_CheckNewPin(self, req: fx.CheckNewPin) -> str | None:
         _, ref = self._signed_in()
@@ -167,7 +170,8 @@ class CallPort:
     # --- the end of the call -------------------------------------------------------------------------
     def close(self) -> None:
         """Remove the call's staging files and unkept recordings, and move the new messages it played to
-        Old (each move is whole or not at all; idempotent, never raises)."""
+        Old (each move is recorded whole or not at all, then carried out in the background; idempotent,
+        never raises)."""
         heard, self._heard = self._heard, []
         for message_id in heard:
             with contextlib.suppress(Exception):

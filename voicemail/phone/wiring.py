@@ -36,7 +36,7 @@ Hotdesk = tuple[HotdeskService, AmiDeskDb]  # the service and the AstDB connecti
 def pin_service(settings: Settings, engine: Engine, audit: AuditLog, hasher: PinHasher | None = None) -> PinService:
     from voicemail.phone.pin_store import SqlPinStore
 
-    return PinService(SqlPinStore(engine, settings.site_name), hasher or Argon2PinHasher(), audit,
+    return PinService(SqlPinStore(engine, settings.site_name, audit), hasher or Argon2PinHasher(), audit,
                       min_length=settings.phone_pin_min_length, max_failures=settings.phone_pin_max_failures,
                       lockout_seconds=settings.phone_pin_lockout_seconds, default_site=audit_default_site(settings))
 

@@ -8,13 +8,14 @@ Hidden messages (deleted by their owner under a legal hold) and destroyed ones n
 
 Built in ``voicemail.app.build_mailbox_services`` (``container.mailboxes``); the constructor:
 ``MailboxServices(store, audio, shredder, holds, audit, *, control=None, spool=None, calls=None,
-phone=None, admin_sees_external=False, call_device_template="")``.
+phone=None, admin_sees_external=False, call_device_template="", moves=None)``; ``moves`` records the
+telephone menu's decisions for the follow-up worker (``save_to_old``, ``delete(later=True)``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Literal, Protocol
 
@@ -73,6 +74,11 @@ class FolderControl(Protocol):
     def move_from(self, mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None: ...
 
 
+class MoveRecorder(Protocol):
+    def decide(self, message_id: str, from_folder: str, to_folder: str, event: AuditEvent, *,
+               hide: bool = False) -> str: ...
+
+
 class SpoolFinder(Protocol):
     def find(self, mailbox: MailboxRef, msg_id: str, hint: tuple[str, int] | None = None) -> SpoolMessage | None: ...
 
@@ -81,8 +87,10 @@ class MailboxServices:
     def __init__(self, store: MailboxRows, audio: AudioSource, shredder: Shredder, holds: HoldCheck,
                  audit: AuditSink, *, control: FolderControl | None = None, spool: SpoolFinder | None = None,
                  calls: CallQuery | None = None, phone: PhonePlayer | None = None,
-                 admin_sees_external: bool = False, call_device_template: str = "") -> None:
+                 admin_sees_external: bool = False, call_device_template: str = "",
+                 moves: MoveRecorder | None = None) -> None:
         self._store = store
+        self._moves = moves  # pending folder moves (save_to_old); None: saves are carried out at once
         self._audio = audio
         self._shredder = shredder
         self._holds = holds
@@ -94,6 +102,10 @@ class MailboxServices:
         self._admin_sees_external = admin_sees_external
         self._call_device_template = call_device_template  # whose device placed a call (call_history)
         self.forwarder: Forwarder | None = None  # set by the composition root when Asterisk is configured
+        # told of each move recorded by save_to_old (the move worker's wake), set by the composition root
+        self.on_move_recorded: Callable[[str], None] | None = None
+        # told of each shred delete(later=True) started (message id, actor, source, reason): the worker finishes it
+        self.on_shred_started: Callable[[str, str, str, str], None] | None = None
 
     # --- reading ------------------------------------------------------------------------------------
     def inbox(self, viewer: Viewer, mailbox: MailboxRef, query: InboxQuery) -> InboxPage:
@@ -191,17 +203,61 @@ class MailboxServices:
             raise NotFound(f"no message {message_id[:64]}")
         return to_item(updated, viewer)
 
-    def delete(self, viewer: Viewer, message_id: str) -> None:
+    def save_to_old(self, viewer: Viewer, message_id: str) -> None:
+        """Mark the message read (Old) as the owner decided on the phone: our listing, a pending move for
+        Asterisk and the ``message.mark`` event, committed together before this returns; Asterisk's
+        VoicemailMove (confirmed by re-reading the mailbox) follows in the background
+        (``voicemail.services.folder_moves``), retried until done. Without a move recorder, ``mark``."""
+        if self._moves is None:
+            self.mark(viewer, message_id, True)
+            return
+        row = self._owned(viewer, message_id, "message.mark")
+        if self._control is None:
+            raise Conflict("marking read needs the connection to Asterisk, which is not configured")
+        listed = row.folder or "INBOX"
+        target = "Old" if listed in NEW_FOLDERS else listed
+        event = AuditEvent(actor=viewer.account, action="message.mark", source=viewer.source, message_id=row.id,
+                           details={"read": True, "from": listed, "to": target, "asterisk": "pending"})
+        self._moves.decide(row.id, listed, target, event)
+        self._follow_up(self.on_move_recorded, row.id)
+
+    def delete(self, viewer: Viewer, message_id: str, *, later: bool = False) -> None:
+        """``later`` (the phone's key): return once the decision is beyond recall, leaving Asterisk to the
+        follow-up worker: the key destroyed (committed, audited; the rest of the shred follows), or under
+        a hold the message hidden with a pending move to the hold folder (one transaction with the
+        audit event). Without a follow-up worker, as without ``later``."""
         row = self._owned(viewer, message_id, "message.delete")
         record = self._store.get(row.id)
+        later = later and self.on_shred_started is not None and self._moves is not None
+        reason = "deleted by the mailbox owner"
         result = "held" if self._holds.is_held(record) else self._shredder.shred(
-            row.id, actor=viewer.account, source=viewer.source, reason="deleted by the mailbox owner")
+            row.id, actor=viewer.account, source=viewer.source, reason=reason, finish=not later)
         details: dict[str, Any] = {"result": "hidden" if result == "held" else result, "held": result == "held"}
+        if result == "held" and later and self._moves is not None:
+            details["asterisk_folder"] = "pending"
+            self._moves.decide(row.id, row.folder or "INBOX", HOLD_FOLDER, AuditEvent(
+                actor=viewer.account, action="message.delete", source=viewer.source, message_id=row.id,
+                details=details), hide=True)
+            self._follow_up(self.on_move_recorded, row.id)
+            return
         if result == "held":
             self._store.hide(row.id)
             details["asterisk_folder"] = self._out_of_sight(row.id, row.mailbox, row.msg_id)
         # The owner sees the same success either way; only auditors read this record.
         self._event(viewer, "message.delete", row.id, details=details)
+        started = self.on_shred_started
+        if result == "started" and started is not None:  # the key is gone: the rest follows
+            self._follow_up(lambda mid: started(mid, viewer.account, viewer.source, reason), row.id)
+
+    @staticmethod
+    def _follow_up(tell: Callable[[str], None] | None, message_id: str) -> None:
+        """Tell the follow-up worker; what it is not told, its sweep finds."""
+        if tell is None:
+            return
+        try:
+            tell(message_id)
+        except Exception as exc:
+            log.warning("message %s: the follow-up worker was not told at once (%s)", message_id, type(exc).__name__)
 
     @property
     def forwards(self) -> bool:

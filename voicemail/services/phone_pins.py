@@ -40,15 +40,21 @@ class PinRecord(Protocol):
     def locked_until(self) -> float | None: ...
 
 
+# (result, failures so far, locked now) -> the audit events of a settled PIN entry
+Settled = Callable[[str, int, bool], list[AuditEvent]]
+
+
 class PinStore(Protocol):
     def get(self, ref: MailboxRef) -> PinRecord | None: ...
 
     def put(self, ref: MailboxRef, pin_hash: str, by: str, now: float) -> None: ...
 
-    def settle(self, ref: MailboxRef, matched: bool, now: float, threshold: int,
-               lock_seconds: float) -> tuple[str, int, bool]:
+    def settle(self, ref: MailboxRef, matched: bool, now: float, threshold: int, lock_seconds: float,
+               events: Settled | None = None) -> tuple[str, int, bool, bool]:
         """Atomically: "locked" when the mailbox is locked at ``now`` (nothing counted), else "ok" (counter
-        cleared) or "wrong" (counted; at ``threshold`` the mailbox is locked). -> (result, count, locked now)"""
+        cleared) or "wrong" (counted; at ``threshold`` the mailbox is locked). ``events`` gives the audit
+        events of the outcome; a store that can, appends them in the same transaction. -> (result, count,
+        locked now, whether the events were appended)"""
         ...
 
     def unlock(self, ref: MailboxRef) -> bool: ...
@@ -125,19 +131,27 @@ class PinService:
             self._event(ref, "phone.signin", source, "denied", result="locked",
                         until=round(record.locked_until))
             return "locked"
-        result, count, locked = self._store.settle(ref, matches, now, self._max_failures, self._lockout)
-        if result == "locked":  # locked meanwhile by another call
-            self._event(ref, "phone.signin", source, "denied", result="locked")
-            return "locked"
-        if result == "ok":
-            self._event(ref, "phone.signin", source, "ok")
-            return "ok"
-        self._event(ref, "phone.signin", source, "denied", result="wrong PIN", failures=count)
+
+        def settled(result: str, count: int, locked: bool) -> list[AuditEvent]:
+            if result == "locked":  # locked meanwhile by another call
+                return [self._audit_event(ref, "phone.signin", source, "denied", result="locked")]
+            if result == "ok":
+                return [self._audit_event(ref, "phone.signin", source, "ok")]
+            out = [self._audit_event(ref, "phone.signin", source, "denied", result="wrong PIN", failures=count)]
+            if locked:
+                out.append(self._audit_event(ref, "phone.lockout", source, "denied", failures=count,
+                                             until=round(now + self._lockout)))
+            return out
+
+        # the outcome and its audit events in one transaction where the store can (one commit per entry)
+        result, count, locked, audited = self._store.settle(ref, matches, now, self._max_failures, self._lockout,
+                                                            settled)
+        if not audited:
+            for event in settled(result, count, locked):
+                self._audit.append(event)
         if locked:
-            self._event(ref, "phone.lockout", source, "denied", failures=count,
-                        until=round(now + self._lockout))
             log.warning("mailbox %s locked for phone access after %d wrong PINs", ref, count)
-        return "wrong"
+        return "ok" if result == "ok" else "locked" if result == "locked" else "wrong"
 
     def check_new(self, ref: MailboxRef, pin: str) -> str | None:
         """Why ``pin`` may not become ``ref``'s PIN, or None."""
@@ -179,8 +193,12 @@ class PinService:
 
     def _event(self, ref: MailboxRef | None, action: str, source: str, outcome: str, *, actor: str = "",
                **details: object) -> None:
+        self._audit.append(self._audit_event(ref, action, source, outcome, actor=actor, **details))
+
+    def _audit_event(self, ref: MailboxRef | None, action: str, source: str, outcome: str, *, actor: str = "",
+                     **details: object) -> AuditEvent:
         if self._default_site and ref is not None:
             details["site"] = ref.site or self._default_site
-        self._audit.append(AuditEvent(actor=actor or f"phone:{ref if ref is not None else 'unknown'}",
-                                      action=action, outcome=outcome, source=source,
-                                      details={"mailbox": str(ref) if ref is not None else None, **details}))
+        return AuditEvent(actor=actor or f"phone:{ref if ref is not None else 'unknown'}", action=action,
+                          outcome=outcome, source=source,
+                          details={"mailbox": str(ref) if ref is not None else None, **details})

@@ -5,6 +5,7 @@ How to use it (owner delete, retention expiry, quota eviction)::
     shredder = container.shredder          # built in voicemail/app.py (build_mailbox_services)
     result = shredder.shred(message_id, actor="retention", source="beat@host", reason="expired (2 years)")
     # "destroyed": done now; "already": nothing was left; "held": a legal hold covers it, NOTHING changed
+    # finish=False: "started" once the key is destroyed (steps 2-4 left to a later shred call)
 
 The steps, in this order, each idempotent and each audited (action ``message.shred``, details.step):
 
@@ -83,7 +84,9 @@ class CryptoShredder:
         self._audit = audit
         self._control = control
 
-    def shred(self, message_id: str, *, actor: str, source: str, reason: str) -> str:
+    def shred(self, message_id: str, *, actor: str, source: str, reason: str, finish: bool = True) -> str:
+        """``finish`` False: step 1 only (the key, committed and audited) and "started"; the message is then
+        no longer listed and can never be played again, and calling ``shred`` again completes steps 2-4."""
         try:
             record = self._store.get(message_id)
         except NotFound:
@@ -99,6 +102,8 @@ class CryptoShredder:
             self._step(record, actor, source, reason, "refused", outcome="denied", why="held")
             return "held"
         self._step(record, actor, source, reason, "key")
+        if not finish:
+            return "started"
         # 2. the sealed blobs
         for name in blobs:
             self._vault.delete(name)

@@ -53,7 +53,14 @@ class PhoneSite:
         """Originate ``Local/<caller>@vmphone/n`` into ``vmmenu``/``<exten>`` for each (caller, exten), all at
         once; return each call's commands (in the order given) once every call has ended. ``meanwhile``:
         (seconds after the first command, something to do then, in a thread)."""
-        return asyncio.run(self._run(originates, timeout, meanwhile))
+        calls = asyncio.run(self._run(originates, timeout, meanwhile))
+        self.wait_moves()
+        return calls
+
+    def wait_moves(self, timeout: float = 30) -> None:
+        """Wait until Asterisk has carried out every folder move the calls decided (saves, heard messages)."""
+        moves = self.box.container.moves
+        assert moves is None or moves.wait_idle(timeout), "folder moves still pending"
 
     async def _run(self, originates: list[tuple[str, str]], timeout: float,
                    meanwhile: tuple[float, Callable[[], object]] | None) -> list[list[Sent]]:

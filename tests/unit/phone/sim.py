@@ -37,7 +37,9 @@ class Mailbox:
     def answer(self, req: object) -> object:
         self.requests.append(req)
         if isinstance(req, fx.Login):
-            return fx.LoginOutcome(req.mailbox in ("1001", "1001@default") and req.pin == self.pin, "America/New_York")
+            ok = req.mailbox in ("1001", "1001@default") and req.pin == self.pin
+            return fx.LoginOutcome(ok, "America/New_York", tuple(self.new), tuple(self.old)) if ok else \
+                fx.LoginOutcome(False)
         if isinstance(req, fx.ListMessages):
             return tuple(self.new if req.folder == "INBOX" else self.old)
         if isinstance(req, fx.Stage):
