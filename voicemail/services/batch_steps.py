@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from voicemail.domain.errors import SpoolChanged
 from voicemail.domain.models import SealedRecording, SpoolMessage, WrappedKey
@@ -45,15 +45,17 @@ def seal_unsynced(spool: FileSpool, vault: FileVault, keyring: Keyring, message:
         raise
 
 
-def strip_unsynced(spool: FileSpool, message: SpoolMessage, hashes: dict[str, str], *, durable: bool = False) -> int:
+def strip_unsynced(spool: FileSpool, message: SpoolMessage, hashes: dict[str, str], *, durable: bool = False,
+                   swaps: Collection[str] | None = None) -> int:
     """Replace each format of ``message`` by its placeholder if it still hashes to its sealed SHA-256
     (``hashes``: fmt -> SHA-256). Returns how many were replaced now. SpoolChanged when a format was never
-    sealed or something else lies there now."""
+    sealed or something else lies there now. ``swaps``: the swap files of the message's folder, listed once
+    for the batch (``FileSpool.swap_files``; None: each strip lists the folder)."""
     replaced = 0
     for audio in message.audio:
         expected = hashes.get(audio.fmt)
         if expected is None:  # a format that appeared after sealing: leave it, seal never saw it
             raise SpoolChanged(f"an unsealed format {audio.fmt!r} lies beside the sealed ones")
-        if spool.replace_with_placeholder(message, audio.fmt, expected, durable=durable) == "replaced":
+        if spool.replace_with_placeholder(message, audio.fmt, expected, durable=durable, swaps=swaps) == "replaced":
             replaced += 1
     return replaced
