@@ -162,18 +162,18 @@ class FileSpool:
         folder listed once: msg_id -> message, for those still there (a slot is read as ``find`` reads its
         hint). The others are the caller's to ``find``."""
         context, box = check_mailbox(mailbox)
-        by_folder: dict[str, dict[int, str]] = {}
+        by_folder: dict[str, dict[int, set[str]]] = {}  # folder -> number -> the msg_ids last seen there
         for msg_id, folder, number in hints:
             if isinstance(msg_id, str) and MSG_ID.match(msg_id) and folder in FOLDERS and 0 <= number <= 9999:
-                by_folder.setdefault(folder, {})[number] = msg_id
+                by_folder.setdefault(folder, {}).setdefault(number, set()).add(msg_id)
         found: dict[str, SpoolMessage] = {}
         with self._mailbox_dir(context, box, []) as box_fd:
             if box_fd is None:
                 return found
             for folder, wanted in by_folder.items():
                 for number, message in self._read_slots(mailbox, context, box, box_fd, folder, set(wanted)).items():
-                    if message.envelope.msg_id == wanted[number]:
-                        found[wanted[number]] = message
+                    if message.envelope.msg_id in wanted[number]:
+                        found[message.envelope.msg_id] = message
         return found
 
     def _read_one(self, mailbox: MailboxRef, context: str, box: str, folder: str, number: int) -> SpoolMessage | None:

@@ -205,6 +205,30 @@ def test_find_survives_renumbering_and_moves(root: Path) -> None:
     assert moved is not None and (moved.folder, moved.number) == ("Old", 0)
 
 
+def test_find_hinted_reads_many_messages_at_their_slots_and_leaves_the_others_to_find(root: Path) -> None:
+    spool = FileSpool(root, clock=later)
+    hints = [(MSG_EXT, "INBOX", 0), (MSG_NOCID, "INBOX", 1), (MSG_WAV49, "Old", 16),
+             (MSG_Q1, "INBOX", 0),  # the msg_id of another mailbox's message: not at that slot
+             (MSG_NOCID, "Work", 3), ("../../etc/passwd", "INBOX", 0), (MSG_EXT, "tmp", 0)]  # nothing there; refused
+    found = spool.find_hinted(BOX_1002, hints)
+    assert sorted(found) == sorted([MSG_EXT, MSG_NOCID, MSG_WAV49])
+    for msg_id, message in found.items():
+        assert message == spool.find(BOX_1002, msg_id)  # exactly what find() reads
+    folder = root / "default/1002/INBOX"  # renumbered: msg0001 went, the slot holds nobody now
+    for ext in ("txt", "wav"):
+        (folder / f"msg0001.{ext}").rename(root / f"default/1002/Old/msg0003.{ext}")
+    assert sorted(spool.find_hinted(BOX_1002, hints[:3])) == sorted([MSG_EXT, MSG_WAV49])
+    assert spool.find_hinted(MailboxRef("default", "9999"), hints[:3]) == {}
+
+
+def test_find_hinted_leaves_out_a_slot_with_a_link_among_its_files(root: Path, tmp_path: Path) -> None:
+    folder = root / "default/1002/Old"
+    (folder / "msg0016.gsm").symlink_to(tmp_path / "elsewhere.gsm")
+    spool = FileSpool(root, clock=later)
+    hints = [(MSG_WAV49, "Old", 16), (MSG_EXT, "INBOX", 0)]
+    assert list(spool.find_hinted(BOX_1002, hints)) == [MSG_EXT]  # as find() reads a hinted slot
+
+
 def test_find_refuses_an_invalid_msg_id(root: Path) -> None:
     with pytest.raises(InvalidInput):
         FileSpool(root).find(BOX_1001, "../../etc/passwd")
