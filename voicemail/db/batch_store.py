@@ -16,19 +16,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from voicemail.audit.custody_trail import CustodyTrail
 from voicemail.db.models import MessageRow, NotificationRow, RecordingRow, utcnow
-from voicemail.db.repository import _aware, _to_record
+from voicemail.db.repository import _to_record
 from voicemail.domain.models import Caller, SealedRecording, SpoolMessage, WrappedKey
 from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED, CustodyRun, MessageRecord, NotificationWork
 from voicemail.spool.envelope import parse_callerid
 
 MESSAGES = cast(Table, MessageRow.__table__)  # Core updates with one parameter set per row (executemany)
 NOTIFICATIONS = cast(Table, NotificationRow.__table__)
+_DONE = ("sent", "failed", "skipped")  # notifications nobody sends again
 
 
 @dataclass(frozen=True)
@@ -236,27 +237,29 @@ class SqlBatchStore:
     # --- notifications -----------------------------------------------------------------------
     def claim_notifications(self, notification_ids: Sequence[str],
                             lease_seconds: float) -> tuple[list[NotificationWork], list[str]]:
-        """Take the lease on each notification in one transaction (as ``claim_notification``). Returns the
-        claimed ones (state "sending", a new fencing token each) and the ids another worker holds (busy);
-        notifications already done are left out of both."""
+        """Take the lease on each notification in one transaction (as ``claim_notification``): one UPDATE
+        claims every notification that is not done and whose lease (if any) has ended, then one SELECT
+        names those whose lease another worker holds. Returns the claimed ones (state "sending", a new
+        fencing token each), in the order asked, and the busy ids; notifications already done are left
+        out of both."""
+        ids = list(dict.fromkeys(notification_ids))
+        if not ids:
+            return [], []
         now = utcnow()
-        claimed: list[NotificationWork] = []
-        busy: list[str] = []
+        table = NOTIFICATIONS.c
         with self._sessions.begin() as s:
-            rows = {r.id: r for r in s.scalars(select(NotificationRow).where(
-                NotificationRow.id.in_(list(notification_ids))).with_for_update())}
-            for notification_id in dict.fromkeys(notification_ids):
-                row = rows.get(notification_id)
-                if row is None or row.state in ("sent", "failed", "skipped"):
-                    continue
-                if row.state == "sending" and row.lease_until is not None and _aware(row.lease_until) > now:
-                    busy.append(row.id)
-                    continue
-                row.state, row.attempts, row.updated_at = "sending", row.attempts + 1, now
-                row.lease_token += 1
-                row.lease_until = now + dt.timedelta(seconds=lease_seconds)
-                claimed.append(NotificationWork(row.id, row.message_id, row.state, row.attempts, row.lease_token))
-        return claimed, busy
+            conn = s.connection()
+            rows = conn.execute(update(NOTIFICATIONS).where(
+                table.id.in_(ids), table.state.not_in(_DONE),
+                or_(table.state != "sending", table.lease_until.is_(None), table.lease_until <= now),
+            ).values(state="sending", attempts=table.attempts + 1, updated_at=now, lease_token=table.lease_token + 1,
+                     lease_until=now + dt.timedelta(seconds=lease_seconds))
+                .returning(table.id, table.message_id, table.attempts, table.lease_token)).all()
+            won = {r.id: NotificationWork(r.id, r.message_id, "sending", r.attempts, r.lease_token) for r in rows}
+            held = set(conn.scalars(select(table.id).where(
+                table.id.in_([i for i in ids if i not in won]), table.state == "sending",
+                table.lease_until > now))) if len(won) < len(ids) else set()
+        return [won[i] for i in ids if i in won], [i for i in ids if i in held]
 
     def renew_leases(self, tokens: dict[str, int], lease_seconds: float) -> set[str]:
         """Extend each lease whose token is still the newest, in one statement; returns the ids renewed."""
