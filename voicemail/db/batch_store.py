@@ -98,8 +98,9 @@ class SqlBatchStore:
 
     # --- custody -----------------------------------------------------------------------------
     def begin_runs(self, message_ids: Sequence[str], more: int = 0) -> BatchStart:
-        """Count a custody run of each message that awaits custody and whose last run finished, with a
-        fresh attempt token each, in one transaction (the batch form of ``begin_custody``). ``more``: also
+        """Count a custody run of each message that awaits custody and whose last run finished, in one
+        statement (the batch form of ``begin_custody``); the batch's runs share one fresh attempt token, so
+        a run of another batch or task (with a token of its own) still overtakes each of them. ``more``: also
         start runs of up to that many other messages of the same mailboxes that wait for their custody task
         (discovered, no run counted, no retry scheduled): when the workers are behind, one batch takes what
         queued up behind it, and those messages' own tasks then find them done."""
@@ -107,6 +108,7 @@ class SqlBatchStore:
         isolate: list[str] = []
         stripped: list[str] = []
         now = utcnow()
+        attempt = uuid.uuid4().hex[:8]
         with self._sessions.begin() as s:
             rows = {r.id: r for r in s.scalars(select(MessageRow).where(MessageRow.id.in_(list(message_ids)))
                                                .with_for_update(of=MessageRow)).unique()}
@@ -133,9 +135,10 @@ class SqlBatchStore:
                 elif row.deliveries:
                     isolate.append(message_id)
                 else:
-                    attempt = uuid.uuid4().hex[:8]
-                    row.deliveries, row.seal_attempt, row.updated_at = 1, attempt, now
                     runs.append((_to_record(row, self._default_site), CustodyRun(message_id, attempt, 1)))
+            if runs:
+                s.execute(update(MESSAGES).where(MESSAGES.c.id.in_([run.message_id for _, run in runs]))
+                          .values(deliveries=1, seal_attempt=attempt, updated_at=now))
             done = self._notifications(s, stripped, now, unsent_only=True)
         started = {r.message_id for _, r in runs}
         skipped = [m for m in message_ids if m not in done and m not in isolate and m not in started
@@ -295,10 +298,12 @@ class SqlBatchStore:
                                 .where(NotificationRow.id.in_(list(by_id))).with_for_update()).all()
             lost = [r.id for r in rows if r.lease_token != by_id[r.id][1]]
             fresh = [r for r in rows if r.state != "sent"]
-            if fresh:
-                conn.execute(update(NOTIFICATIONS).where(NOTIFICATIONS.c.id == bindparam("n_id")).values(
-                    state="sent", sent_at=now, recipient=bindparam("n_to"), last_error="", updated_at=now,
-                    lease_until=None), [{"n_id": r.id, "n_to": by_id[r.id][0][:320]} for r in fresh])
+            to: dict[str, list[str]] = {}  # recipient -> notification ids: one statement per recipient
+            for r in fresh:
+                to.setdefault(by_id[r.id][0][:320], []).append(r.id)
+            for recipient, ids in to.items():
+                conn.execute(update(NOTIFICATIONS).where(NOTIFICATIONS.c.id.in_(ids)).values(
+                    state="sent", sent_at=now, recipient=recipient, last_error="", updated_at=now, lease_until=None))
             done = [r.id for r in rows if r.state == "sent"]
             if done:
                 conn.execute(update(NotificationRow).where(NotificationRow.id.in_(done))
