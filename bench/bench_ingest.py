@@ -7,8 +7,12 @@ Measured in the same run, on the same kind of spool (1 s PCM WAV messages over t
               task per message) with 2 workers, then the batch tasks with 1 and with 2 workers;
   latency     messages arriving at a steady rate (20/s), each scanned as the listener scans a mailbox on
               its MessageWaiting event: p50 / p99 / max from the moment the message is in the spool
-              (the event) to its notification recorded sent, batch tasks vs per-message tasks.
-Usage: python bench/bench_ingest.py [--messages 600] [--rate 20] [--seconds 30]
+              (the event) to its notification recorded sent, batch tasks vs per-message tasks;
+  CPU         for each throughput run, the CPU time per message of every process (the worker's pool
+              processes and its consumer, the discovery pass and the rest of this driver, the database
+              backends of each, the Redis server) and the SQL transactions and statements per message
+              (bench/proc_cpu.py): unlike the rates, these hold on a busy machine.
+Usage: python bench/bench_ingest.py [--messages 600] [--rate 20] [--seconds 30] [--statements]
 """
 
 from __future__ import annotations
@@ -276,7 +280,9 @@ def report_throughput(tmp: Path, messages: int, statements: bool = False) -> Non
           f"batch 2 workers / batch 1 worker: {two.rate / one.rate:.2f}x")
     runs = (("per-msg 2w", base), ("batch 1w", one), ("batch 2w", two))
     report_cpu(runs)
-    if statements:
+    if statements and not any(r.statements for _, r in runs):
+        print("(no SQL statements listed: the server does not load pg_stat_statements)")
+    elif statements:
         for name, r in runs:
             print(f"most frequent SQL statements, {name} (calls per message):")
             for calls, sql in r.statements:
