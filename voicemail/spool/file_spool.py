@@ -437,6 +437,29 @@ class FileSpool:
             return False
         return self._clock() - max(st.st_mtime, st.st_ctime) >= self._grace
 
+    def envelope_and_placeholders(self, message: SpoolMessage) -> tuple[bytes, bool]:
+        """What discovery reads of a new message, in one look at its folder: the msgNNNN.txt exactly as
+        Asterisk wrote it (as ``read_envelope_bytes``), and whether every audio format of the message is
+        our placeholder (as ``is_placeholder`` for each; False for a format it does not know)."""
+        parts, base, msg_id = self._place(message)
+        with self._folder(parts) as folder_fd:
+            data = verify_msg_id(folder_fd, base, msg_id)
+            only = bool(message.audio)
+            for audio in message.audio:
+                try:
+                    fmt = check_audio_ext(audio.fmt)
+                    expected = placeholder_bytes(fmt)
+                    head = read_capped(folder_fd, f"{base}.{fmt}", len(expected))
+                except Exception:  # unknown, unreadable or gone: not a placeholder
+                    only = False
+                    break
+                if not is_placeholder_bytes(fmt, head):
+                    only = False
+                    break
+            if only:
+                verify_msg_id(folder_fd, base, msg_id)  # the files read were this message's
+        return data, only
+
     def is_placeholder(self, message: SpoolMessage, fmt: str) -> bool:
         """True when this message's ``fmt`` file is our placeholder; False when it is absent or audio."""
         parts, base, msg_id = self._place(message)

@@ -14,7 +14,7 @@ from tests.conftest import CAPTURES
 from voicemail.domain.errors import ConfigError, InvalidInput, InvalidMailbox, SpoolChanged
 from voicemail.domain.models import MailboxRef, SpoolMessage
 from voicemail.domain.ports import Spool
-from voicemail.spool import FileSpool, SpoolPathRefused, parse_envelope
+from voicemail.spool import FileSpool, SpoolPathRefused, parse_envelope, placeholder_bytes
 
 MSG_Q1 = "1795978545-00000000"  # msg0000.txt
 MSG_EXT = "1795978807-00000000"  # spool-1002-INBOX-msg0000.ami-callerid-external.txt
@@ -227,6 +227,19 @@ def test_find_hinted_leaves_out_a_slot_with_a_link_among_its_files(root: Path, t
     spool = FileSpool(root, clock=later)
     hints = [(MSG_WAV49, "Old", 16), (MSG_EXT, "INBOX", 0)]
     assert list(spool.find_hinted(BOX_1002, hints)) == [MSG_EXT]  # as find() reads a hinted slot
+
+
+def test_envelope_and_placeholders_reads_what_discovery_needs_in_one_look(root: Path) -> None:
+    spool = FileSpool(root, clock=later)
+    message = spool.find(BOX_1002, MSG_WAV49)
+    assert message is not None and [a.fmt for a in message.audio] == ["WAV", "wav"]
+    assert spool.envelope_and_placeholders(message) == (spool.read_envelope_bytes(message), False)
+    folder = root / "default/1002/Old"
+    (folder / "msg0016.wav").write_bytes(placeholder_bytes("wav"))
+    assert spool.envelope_and_placeholders(message)[1] is False  # one format is still a recording
+    (folder / "msg0016.WAV").write_bytes(placeholder_bytes("WAV"))
+    assert spool.envelope_and_placeholders(message) == (spool.read_envelope_bytes(message), True)
+    assert all(spool.is_placeholder(message, a.fmt) for a in message.audio)
 
 
 def test_find_refuses_an_invalid_msg_id(root: Path) -> None:
