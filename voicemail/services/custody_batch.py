@@ -33,7 +33,7 @@ from voicemail.domain.models import MailboxRef, SpoolMessage
 from voicemail.domain.ports import AsteriskControl, Keyring
 from voicemail.domain.records import DISCOVERED, SEALED, CustodyRun, MessageRecord
 from voicemail.failpoints import Failpoints
-from voicemail.services.batch_steps import seal_unsynced, strip_unsynced
+from voicemail.services.batch_steps import seal_unsynced, strip_unsynced, swap_listings
 from voicemail.spool import FileSpool
 from voicemail.vault import FileVault
 
@@ -179,7 +179,7 @@ class BatchCustody:
         replaced: set[MailboxRef] = set()
         middle = len(sealed) // 2 if len(sealed) > 1 else -1
         durable = len(sealed) < self._sync_from
-        swaps = self._swap_files({(seen.mailbox, seen.folder) for _, seen in sealed if seen is not None})
+        swaps = swap_listings(self._spool, (seen for _, seen in sealed if seen is not None))
         results = self._pool.map(lambda job: self._strip_one(job[1][0], job[1][1], job[0] == middle, durable, swaps),
                                  enumerate(sealed))
         for (record, _), done in zip(sealed, results, strict=True):
@@ -208,17 +208,6 @@ class BatchCustody:
                 continue
             found.update({r.id: at[r.msg_id] for r in hinted if r.msg_id in at})
         return found
-
-    def _swap_files(self, folders: set[tuple[MailboxRef, str]]) -> dict[tuple[MailboxRef, str], frozenset[str]]:
-        """The swap files of each folder, one listing each (a folder that cannot be listed: each strip looks)."""
-        out: dict[tuple[MailboxRef, str], frozenset[str]] = {}
-        for mailbox, folder in folders:
-            try:
-                out[(mailbox, folder)] = self._spool.swap_files(mailbox, folder)
-            except Exception as exc:
-                log.debug("listing the swap files of %s/%s failed (%s)", mailbox, folder, type(exc).__name__)
-                continue
-        return out
 
     def _locate(self, record: MessageRecord) -> SpoolMessage | None:
         hint = (record.folder, record.number) if record.number is not None else None
