@@ -1,14 +1,20 @@
 """Ingest pipeline: messages/s and event-to-notified latency from spool to notification through real
 Redis + PostgreSQL and `voicemail worker` processes (prefork).
 
-Measured in the same run, on the same kind of spool (1 s PCM WAV messages over three mailboxes):
+Measured in the same run, on the same kind of spool (1 s PCM WAV messages over three mailboxes), each
+with workers that have taken a first message in and notified it before the clock starts (as in a running
+service: connections made, the vault's folders there):
   throughput  every message in the spool at once, one discovery pass, until the last notification is
               recorded sent: the per-message tasks (the baseline: one custody task and one notification
               task per message) with 2 workers, then the batch tasks with 1 and with 2 workers;
   latency     messages arriving at a steady rate (20/s), each scanned as the listener scans a mailbox on
               its MessageWaiting event: p50 / p99 / max from the moment the message is in the spool
-              (the event) to its notification recorded sent, batch tasks vs per-message tasks.
-Usage: python bench/bench_ingest.py [--messages 600] [--rate 20] [--seconds 30]
+              (the event) to its notification recorded sent, batch tasks vs per-message tasks;
+  CPU         for each throughput run, the CPU time per message of every process (the worker's pool
+              processes and its consumer, the discovery pass and the rest of this driver, the database
+              backends of each, the Redis server) and the SQL transactions and statements per message
+              (bench/proc_cpu.py): unlike the rates, these hold on a busy machine.
+Usage: python bench/bench_ingest.py [--messages 600] [--rate 20] [--seconds 30] [--statements]
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,14 +30,15 @@ import time
 import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.pg_scratch import scratch_database
+from bench.proc_cpu import Accounting, per_message, top_statements
 from voicemail.app import build_container
 from voicemail.config import load_settings
 from voicemail.container import Container
@@ -112,23 +118,36 @@ def site_env(root: Path, db_url: str, broker: str) -> dict[str, str]:
 class Run:
     rate: float  # messages/s, first hand-over to last notification recorded
     latencies: list[float]  # seconds, per message: in the spool -> notification recorded sent
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU ms per message
+    counts: dict[str, float] = field(default_factory=dict)  # SQL transactions, statements, Redis commands per message
+    statements: list[tuple[float, str]] = field(default_factory=list)  # (calls per message, SQL), most frequent
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+@dataclass
+class Site:
+    container: Container  # the listener's side: discovery and the driver's queries
+    db_url: str
+    broker: str
+    worker_pid: int  # `voicemail worker` (its pool processes are its children)
+    warm: set[str]  # msg_ids of the warm-up messages (already notified when the site is yielded)
+
+
 @contextmanager
-def site(root: Path, workers: int, batched: bool) -> Iterator[Container]:
+def site(root: Path, workers: int, batched: bool) -> Iterator[Site]:
     """A fresh database, Redis DB and `voicemail worker --concurrency workers`; yields the listener's side
-    (its container hands discovered messages to the batch task, or one task per message)."""
+    (its container hands discovered messages to the batch task, or one task per message). The worker's
+    database connections are named ``voicemail-worker``, the driver's ``bench-driver``."""
     db = int(os.environ.get("VOICEMAIL_BENCH_REDIS_DB", "10"))
     broker = f"{REDIS}/{db}"
     redis.Redis.from_url(broker).flushdb()
     with scratch_database(PG_ADMIN, "vm_bench_ingest") as db_url:
-        env = site_env(root, db_url, broker)
+        env = site_env(root, f"{db_url}?application_name=voicemail-worker", broker)
         (root / "spool").mkdir(exist_ok=True)
-        settings = load_settings(environ=env)
+        settings = load_settings(environ={**env, "VOICEMAIL_DATABASE_URL": f"{db_url}?application_name=bench-driver"})
         from workers.celery_app import configure
         from workers.tasks import enqueue_custody, enqueue_seal
 
@@ -142,11 +161,26 @@ def site(root: Path, workers: int, batched: bool) -> Iterator[Container]:
                                     stderr=subprocess.STDOUT, start_new_session=True)
         try:
             time.sleep(4)  # let the workers boot and connect before the clock starts
-            yield c
+            yield Site(c, db_url, broker, proc.pid, warm_up(root / "spool", c, workers))
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(30)
             c.close()
+
+
+def warm_up(spool: Path, c: Container, workers: int) -> set[str]:
+    """One message in each of ``workers`` mailboxes (their Old folders), taken in and notified before the
+    clock starts: each worker process has then made its connections and the vault its folders, as in a
+    service that has been running (otherwise every run's first batches pay for it). Returns their msg_ids."""
+    warm = set()
+    for n, mailbox in enumerate(MAILBOXES[:max(1, workers)]):
+        old = spool / "default" / mailbox / "Old"
+        old.mkdir(parents=True, exist_ok=True)
+        warm.add(write_message(old, 0, 100_000 + n, mailbox))
+    start = time.perf_counter()
+    c.discovery.reconcile()
+    wait_sent(c, len(warm), start)
+    return warm
 
 
 def sent_times(c: Container) -> dict[str, float]:
@@ -159,20 +193,41 @@ def sent_times(c: Container) -> dict[str, float]:
 
 
 def wait_sent(c: Container, count: int, start: float, limit: float = 900) -> None:
-    while c.store.summary().get("notifications.sent", 0) < count:
+    """Polls (one COUNT every 50 ms) until ``count`` notifications are recorded sent."""
+    query = select(func.count()).select_from(NotificationRow).where(NotificationRow.state == "sent")
+    while True:
+        with c.read_engine.connect() as conn:
+            if conn.execute(query).scalar_one() >= count:
+                return
         if time.perf_counter() - start > limit:
             raise RuntimeError(f"pipeline did not finish: {c.store.summary()}")
         time.sleep(0.05)
 
 
 def throughput(root: Path, count: int, workers: int, batched: bool) -> Run:
-    with site(root, workers, batched) as c:
+    with site(root, workers, batched) as st:
+        c = st.container
         make_spool(root / "spool", count)
+        accounting = Accounting(st.db_url, st.broker, st.worker_pid)
+        before = accounting.snapshot(driver_split(0.0))
         t0, start = time.time(), time.perf_counter()
+        listener = time.thread_time()
         c.discovery.reconcile()
-        wait_sent(c, count, start)
+        listener = time.thread_time() - listener
+        wait_sent(c, len(st.warm) + count, start)
         elapsed = time.perf_counter() - start
-        return Run(count / elapsed, [t - t0 for t in sent_times(c).values()])
+        after = accounting.snapshot(driver_split(listener))
+        accounting.close()
+        cpu, counts = per_message(before, after, count)
+        return Run(count / elapsed, [t - t0 for m, t in sent_times(c).items() if m not in st.warm], cpu, counts,
+                   top_statements(before, after, count))
+
+
+def driver_split(listener: float) -> dict[str, float]:
+    """This process's CPU seconds: the discovery pass (what the listener does) and the rest (the driver)."""
+    own = sum(os.times()[:2])
+    return {"listener: discovery pass (in the driver)": listener, "bench driver (polling, spool writes excluded)":
+            own - listener}
 
 
 def steady(root: Path, rate: float, seconds: float, batched: bool) -> Run:
@@ -180,7 +235,8 @@ def steady(root: Path, rate: float, seconds: float, batched: bool) -> Run:
     the listener does on the MessageWaiting event (a scan that falls behind delays the next arrivals'
     scans, and that delay counts in their latency)."""
     count = int(rate * seconds)
-    with site(root, 2, batched) as c:
+    with site(root, 2, batched) as st:
+        c = st.container
         arrived: dict[str, float] = {}
         numbers = dict.fromkeys(MAILBOXES, 0)
         for mailbox in MAILBOXES:
@@ -197,15 +253,16 @@ def steady(root: Path, rate: float, seconds: float, batched: bool) -> Run:
             arrived[msg_id] = time.time()
             numbers[mailbox] += 1
             c.discovery.scan(MailboxRef("default", mailbox))
-        wait_sent(c, count, start)
+        wait_sent(c, len(st.warm) + count, start)
         sent = sent_times(c)
         return Run(count / (time.perf_counter() - start), [sent[m] - arrived[m] for m in arrived])
 
 
 def fresh(tmp: Path, name: str, run: Callable[[Path], Run]) -> Run:
-    result = run(tmp / name)
-    shutil.rmtree(tmp / name, ignore_errors=True)
-    return result
+    """One run in its own folder. The folders are removed together at the end: removing thousands of files
+    right before the next run would slow that run's file creation (a file system without a journal, such
+    as this project's CI machine's, looks at every recently freed inode before it reuses one)."""
+    return run(tmp / name)
 
 
 def main() -> None:
@@ -216,16 +273,18 @@ def main() -> None:
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--no-latency-baseline", action="store_true", help="latency of the batch tasks only")
+    ap.add_argument("--statements", action="store_true",
+                    help="also list each run's most frequent SQL statements (needs pg_stat_statements loaded)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         if not args.skip_throughput:
-            report_throughput(tmp, args.messages)
+            report_throughput(tmp, args.messages, args.statements)
         if not args.skip_latency:
             report_latency(tmp, args.rate, args.seconds, not args.no_latency_baseline)
 
 
-def report_throughput(tmp: Path, messages: int) -> None:
+def report_throughput(tmp: Path, messages: int, statements: bool = False) -> None:
     base = fresh(tmp, "base", lambda r: throughput(r, messages, 2, batched=False))
     one = fresh(tmp, "one", lambda r: throughput(r, messages, 1, batched=True))
     two = fresh(tmp, "two", lambda r: throughput(r, messages, 2, batched=True))
@@ -237,6 +296,30 @@ def report_throughput(tmp: Path, messages: int) -> None:
         print(f"{label:44s} {r.rate:8.1f} {r.pct(0.5):7.2f} {r.pct(0.99):7.2f}")
     print(f"batch 2 workers / per-message 2 workers: {two.rate / base.rate:.2f}x; "
           f"batch 2 workers / batch 1 worker: {two.rate / one.rate:.2f}x")
+    runs = (("per-msg 2w", base), ("batch 1w", one), ("batch 2w", two))
+    report_cpu(runs)
+    if statements and not any(r.statements for _, r in runs):
+        print("(no SQL statements listed: the server does not load pg_stat_statements)")
+    elif statements:
+        for name, r in runs:
+            print(f"most frequent SQL statements, {name} (calls per message):")
+            for calls, sql in r.statements:
+                print(f"  {calls:6.2f}  {' '.join(sql.split())[:150]}")
+
+
+def report_cpu(runs: tuple[tuple[str, Run], ...]) -> None:
+    """CPU time per message of each process of each run (does not depend much on the machine's load)."""
+    labels = sorted({label for _, r in runs for label in r.cpu})
+    width = max(len(label) for label in labels)
+    print(f"{'CPU ms per message (user + system)':{width}s} " + " ".join(f"{name:>11s}" for name, _ in runs))
+    for label in labels:
+        print(f"{label:{width}s} " + " ".join(f"{r.cpu.get(label, 0.0):11.2f}" for _, r in runs))
+    print(f"{'total':{width}s} " + " ".join(f"{sum(r.cpu.values()):11.2f}" for _, r in runs))
+    print(f"{'  of which outside the worker pool processes':{width}s} " + " ".join(
+        f"{sum(v for k, v in r.cpu.items() if k != 'worker: pool processes'):11.2f}" for _, r in runs))
+    for counter in sorted({k for _, r in runs for k in r.counts}):
+        print(f"{counter + ' per message':{width}s} " + " ".join(f"{r.counts.get(counter, 0.0):11.2f}"
+                                                                 for _, r in runs))
 
 
 def report_latency(tmp: Path, rate: float, seconds: float, baseline: bool) -> None:

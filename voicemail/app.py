@@ -158,6 +158,7 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                           on_new_batch=on_new_batch, batch_store=batch_store, batch_size=settings.custody_batch_size)
     # Mailbox owners' addresses may come from a synced directory that is too old to decide who is internal.
     owners = directory.owners() if isinstance(directory, DbDirectory) else directory
+    forwards = SqlForwardStore(sessions, reads, site=serving_site(settings), default_site=settings.site_name)
     notifier = Notifier(store, mailer, mail_settings,
                         NotifySettings(settings.web_base_url, settings.default_timezone, settings.stale_after,
                                        play_on_phone=bool(settings.phone_device_template),
@@ -166,8 +167,7 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                         owners, failpoints,
                         preferences=AccountPreferences(engine),
                         new_messages=NewMessageCounter(engine, settings.site_name),
-                        forward_note=SqlForwardStore(sessions, reads, site=serving_site(settings),
-                                                     default_site=settings.site_name).note)
+                        forward_note=forwards.note, forward_notes=forwards.notes)
     container = Container(settings, engine, read_engine, store, spool, vault, keyring, directory, mailer, custody,
                           discovery, notifier, asterisk, closers, classification=classifier.counters)
     container.batch_custody = BatchCustody(spool, vault, keyring, batch_store, asterisk, failpoints,

@@ -254,26 +254,46 @@ def enqueue_custody(message_ids: list[str], site: str = "") -> None:
 
 
 def sweep_once() -> int:
-    """Re-enqueue work that has not progressed for `stale_after` seconds (a lost or stranded task)."""
+    """Re-enqueue work that has not progressed for `stale_after` seconds (a lost or stranded task), in
+    batches: every stuck item is marked fresh in one transaction; the messages of a site (waiting for
+    their seal or their strip) go out as ``take_custody_batch`` tasks of up to ``custody_batch_size`` on
+    that site's queue, the notifications as ``send_notifications`` tasks of as many. Returns how many
+    items were re-enqueued."""
     from voicemail.config import serving_site
 
     c = container()
     here, embedded = serving_site(c.settings), not c.settings.broker_url
-    count = 0
+    messages: dict[str, list[str]] = {}  # site -> message ids
+    notifications: list[str] = []
     for work in c.store.stuck(c.settings.stale_after):
-        if embedded and work.kind == "message" and work.site and work.site != here:
-            continue  # no broker: only this site's own process can reach that site's spool
-        c.store.touch(work.kind, work.id)
         if work.kind == "notification":
-            send_notification.delay(work.id)
-        elif work.state == "discovered":
-            seal_message.delay(work.id, site=work.site)
+            notifications.append(work.id)
+        elif embedded and work.site and work.site != here:
+            continue  # no broker: only this site's own process can reach that site's spool
         else:
-            strip_message.delay(work.id, site=work.site)
-        count += 1
-    if count:
-        log.info("sweeper re-enqueued %d stuck item(s)", count)
+            messages.setdefault(work.site, []).append(work.id)
+    count = sum(len(ids) for ids in messages.values()) + len(notifications)
+    if not count:
+        return 0
+    c.store.touch_many("message", [m for ids in messages.values() for m in ids])
+    c.store.touch_many("notification", notifications)
+    size = c.settings.custody_batch_size
+    tasks = 0
+    for site, ids in messages.items():
+        for chunk in chunks(ids, size):
+            take_custody_batch.apply_async((chunk,), {"site": site} if site else None)
+            tasks += 1
+    for chunk in chunks(notifications, size):
+        send_notifications.delay(chunk)
+        tasks += 1
+    log.info("sweeper re-enqueued %d stuck item(s) in %d task(s)", count, tasks)
     return count
+
+
+def chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    """``items`` in consecutive lists of at most ``size``."""
+    step = max(1, size)
+    return (items[i:i + step] for i in range(0, len(items), step))
 
 
 # --- directory (LDAP) ----------------------------------------------------------------------------

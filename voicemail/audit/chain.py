@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 GENESIS = "0" * 64
@@ -51,7 +51,11 @@ class ChainedEvent:
     hash: str
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # every field is a plain value: no recursive copy needed (dataclasses.asdict deep-copies, slowly)
+        return {"seq": self.seq, "at": self.at, "actor": self.actor, "action": self.action, "outcome": self.outcome,
+                "source": self.source, "reason": self.reason, "case_id": self.case_id,
+                "request_ref": self.request_ref, "message_id": self.message_id, "details": self.details,
+                "prev_hash": self.prev_hash, "hash": self.hash}
 
 
 def canonical_details(details: Mapping[str, Any]) -> str:

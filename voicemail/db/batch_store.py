@@ -16,19 +16,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from voicemail.audit.custody_trail import CustodyTrail
 from voicemail.db.models import MessageRow, NotificationRow, RecordingRow, utcnow
-from voicemail.db.repository import _aware, _to_record
+from voicemail.db.repository import _to_record
 from voicemail.domain.models import Caller, SealedRecording, SpoolMessage, WrappedKey
 from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED, CustodyRun, MessageRecord, NotificationWork
 from voicemail.spool.envelope import parse_callerid
 
 MESSAGES = cast(Table, MessageRow.__table__)  # Core updates with one parameter set per row (executemany)
 NOTIFICATIONS = cast(Table, NotificationRow.__table__)
+_DONE = ("sent", "failed", "skipped")  # notifications nobody sends again
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,9 @@ class SqlBatchStore:
 
     # --- custody -----------------------------------------------------------------------------
     def begin_runs(self, message_ids: Sequence[str], more: int = 0) -> BatchStart:
-        """Count a custody run of each message that awaits custody and whose last run finished, with a
-        fresh attempt token each, in one transaction (the batch form of ``begin_custody``). ``more``: also
+        """Count a custody run of each message that awaits custody and whose last run finished, in one
+        statement (the batch form of ``begin_custody``); the batch's runs share one fresh attempt token, so
+        a run of another batch or task (with a token of its own) still overtakes each of them. ``more``: also
         start runs of up to that many other messages of the same mailboxes that wait for their custody task
         (discovered, no run counted, no retry scheduled): when the workers are behind, one batch takes what
         queued up behind it, and those messages' own tasks then find them done."""
@@ -106,6 +108,7 @@ class SqlBatchStore:
         isolate: list[str] = []
         stripped: list[str] = []
         now = utcnow()
+        attempt = uuid.uuid4().hex[:8]
         with self._sessions.begin() as s:
             rows = {r.id: r for r in s.scalars(select(MessageRow).where(MessageRow.id.in_(list(message_ids)))
                                                .with_for_update(of=MessageRow)).unique()}
@@ -132,9 +135,10 @@ class SqlBatchStore:
                 elif row.deliveries:
                     isolate.append(message_id)
                 else:
-                    attempt = uuid.uuid4().hex[:8]
-                    row.deliveries, row.seal_attempt, row.updated_at = 1, attempt, now
                     runs.append((_to_record(row, self._default_site), CustodyRun(message_id, attempt, 1)))
+            if runs:
+                s.execute(update(MESSAGES).where(MESSAGES.c.id.in_([run.message_id for _, run in runs]))
+                          .values(deliveries=1, seal_attempt=attempt, updated_at=now))
             done = self._notifications(s, stripped, now, unsent_only=True)
         started = {r.message_id for _, r in runs}
         skipped = [m for m in message_ids if m not in done and m not in isolate and m not in started
@@ -236,27 +240,29 @@ class SqlBatchStore:
     # --- notifications -----------------------------------------------------------------------
     def claim_notifications(self, notification_ids: Sequence[str],
                             lease_seconds: float) -> tuple[list[NotificationWork], list[str]]:
-        """Take the lease on each notification in one transaction (as ``claim_notification``). Returns the
-        claimed ones (state "sending", a new fencing token each) and the ids another worker holds (busy);
-        notifications already done are left out of both."""
+        """Take the lease on each notification in one transaction (as ``claim_notification``): one UPDATE
+        claims every notification that is not done and whose lease (if any) has ended, then one SELECT
+        names those whose lease another worker holds. Returns the claimed ones (state "sending", a new
+        fencing token each), in the order asked, and the busy ids; notifications already done are left
+        out of both."""
+        ids = list(dict.fromkeys(notification_ids))
+        if not ids:
+            return [], []
         now = utcnow()
-        claimed: list[NotificationWork] = []
-        busy: list[str] = []
+        table = NOTIFICATIONS.c
         with self._sessions.begin() as s:
-            rows = {r.id: r for r in s.scalars(select(NotificationRow).where(
-                NotificationRow.id.in_(list(notification_ids))).with_for_update())}
-            for notification_id in dict.fromkeys(notification_ids):
-                row = rows.get(notification_id)
-                if row is None or row.state in ("sent", "failed", "skipped"):
-                    continue
-                if row.state == "sending" and row.lease_until is not None and _aware(row.lease_until) > now:
-                    busy.append(row.id)
-                    continue
-                row.state, row.attempts, row.updated_at = "sending", row.attempts + 1, now
-                row.lease_token += 1
-                row.lease_until = now + dt.timedelta(seconds=lease_seconds)
-                claimed.append(NotificationWork(row.id, row.message_id, row.state, row.attempts, row.lease_token))
-        return claimed, busy
+            conn = s.connection()
+            rows = conn.execute(update(NOTIFICATIONS).where(
+                table.id.in_(ids), table.state.not_in(_DONE),
+                or_(table.state != "sending", table.lease_until.is_(None), table.lease_until <= now),
+            ).values(state="sending", attempts=table.attempts + 1, updated_at=now, lease_token=table.lease_token + 1,
+                     lease_until=now + dt.timedelta(seconds=lease_seconds))
+                .returning(table.id, table.message_id, table.attempts, table.lease_token)).all()
+            won = {r.id: NotificationWork(r.id, r.message_id, "sending", r.attempts, r.lease_token) for r in rows}
+            held = set(conn.scalars(select(table.id).where(
+                table.id.in_([i for i in ids if i not in won]), table.state == "sending",
+                table.lease_until > now))) if len(won) < len(ids) else set()
+        return [won[i] for i in ids if i in won], [i for i in ids if i in held]
 
     def renew_leases(self, tokens: dict[str, int], lease_seconds: float) -> set[str]:
         """Extend each lease whose token is still the newest, in one statement; returns the ids renewed."""
@@ -292,10 +298,12 @@ class SqlBatchStore:
                                 .where(NotificationRow.id.in_(list(by_id))).with_for_update()).all()
             lost = [r.id for r in rows if r.lease_token != by_id[r.id][1]]
             fresh = [r for r in rows if r.state != "sent"]
-            if fresh:
-                conn.execute(update(NOTIFICATIONS).where(NOTIFICATIONS.c.id == bindparam("n_id")).values(
-                    state="sent", sent_at=now, recipient=bindparam("n_to"), last_error="", updated_at=now,
-                    lease_until=None), [{"n_id": r.id, "n_to": by_id[r.id][0][:320]} for r in fresh])
+            to: dict[str, list[str]] = {}  # recipient -> notification ids: one statement per recipient
+            for r in fresh:
+                to.setdefault(by_id[r.id][0][:320], []).append(r.id)
+            for recipient, ids in to.items():
+                conn.execute(update(NOTIFICATIONS).where(NOTIFICATIONS.c.id.in_(ids)).values(
+                    state="sent", sent_at=now, recipient=recipient, last_error="", updated_at=now, lease_until=None))
             done = [r.id for r in rows if r.state == "sent"]
             if done:
                 conn.execute(update(NotificationRow).where(NotificationRow.id.in_(done))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -141,6 +142,15 @@ class SqlForwardStore:
             if row is None:
                 return None
             return ForwardNote(row.source_message_id, row.forwarded_by, row.forwarder_label, row.comment)
+
+    def notes(self, message_ids: Sequence[str]) -> dict[str, ForwardNote]:
+        """The notes of those of ``message_ids`` that are forwarded copies, in one query (a batch)."""
+        if not message_ids:
+            return {}
+        with self._reads() as s:
+            rows = s.scalars(select(ForwardRow).where(ForwardRow.message_id.in_(list(message_ids))))
+            return {r.message_id: ForwardNote(r.source_message_id, r.forwarded_by, r.forwarder_label, r.comment)
+                    for r in rows}
 
     def notification_of(self, message_id: str) -> str | None:
         with self._reads() as s:

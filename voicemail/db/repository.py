@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select, update
@@ -455,12 +456,12 @@ class SqlMessageStore:
         with self._reads() as s:
             parked = set(s.scalars(select(DeadLetterRow.ref_id).where(DeadLetterRow.resolved_at.is_(None))))
             out: list[StuckWork] = []
-            for m in s.scalars(select(MessageRow).where(
+            for m in s.execute(select(MessageRow.id, MessageRow.state, MessageRow.updated_at, MessageRow.site).where(
                     MessageRow.state.in_((DISCOVERED, SEALED)), MessageRow.updated_at < cutoff,
-                    or_(MessageRow.retry_at.is_(None), MessageRow.retry_at < cutoff))).unique():
+                    or_(MessageRow.retry_at.is_(None), MessageRow.retry_at < cutoff))):
                 if m.id not in parked:
                     out.append(StuckWork("message", m.id, m.state, m.updated_at, m.site))
-            for n in s.scalars(select(NotificationRow).where(or_(
+            for n in s.execute(select(NotificationRow.id, NotificationRow.state, NotificationRow.updated_at).where(or_(
                     (NotificationRow.state == "pending") & (NotificationRow.updated_at < cutoff),
                     (NotificationRow.state == "sending") & or_(
                         NotificationRow.lease_until < now,
@@ -471,9 +472,18 @@ class SqlMessageStore:
 
     def touch(self, kind: str, ref_id: str) -> None:
         """Mark re-enqueued work as fresh so the next sweep leaves it alone for a while."""
+        self.touch_many(kind, [ref_id])
+
+    def touch_many(self, kind: str, ref_ids: Sequence[str], chunk: int = 1000) -> None:
+        """``touch`` for many items of one kind: one statement per ``chunk`` ids, one transaction."""
         table = MessageRow if kind == "message" else NotificationRow
+        ids = list(dict.fromkeys(ref_ids))
+        if not ids:
+            return
+        now = utcnow()
         with self._sessions.begin() as s:
-            s.execute(update(table).where(table.id == ref_id).values(updated_at=utcnow()))
+            for start in range(0, len(ids), chunk):
+                s.execute(update(table).where(table.id.in_(ids[start:start + chunk])).values(updated_at=now))
 
     # --- mailboxes ---------------------------------------------------------------------------
     def upsert_mailbox(self, owner: MailboxOwner) -> None:

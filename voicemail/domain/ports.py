@@ -41,6 +41,10 @@ class Spool(Protocol):
 
     def is_placeholder(self, message: SpoolMessage, fmt: str) -> bool: ...
 
+    def envelope_and_placeholders(self, message: SpoolMessage) -> tuple[bytes, bool]:
+        """``read_envelope_bytes`` and whether every audio format ``is_placeholder``, in one look."""
+        ...
+
     def clear_swap_leftovers(self, mailbox: MailboxRef, sealed_hashes: Callable[[], set[str]]) -> int:
         """Remove the swap files an interrupted strip left that hold a placeholder or a recording whose
         SHA-256 is in ``sealed_hashes()``; returns how many. Others are left and reported by ``scan``."""

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Collection, Iterable
 
 from voicemail.domain.errors import SpoolChanged
-from voicemail.domain.models import SealedRecording, SpoolMessage, WrappedKey
+from voicemail.domain.models import MailboxRef, SealedRecording, SpoolMessage, WrappedKey
 from voicemail.domain.ports import Keyring
 from voicemail.spool import FileSpool
 from voicemail.vault import FileVault, new_data_key
+
+log = logging.getLogger(__name__)
 
 
 def seal_unsynced(spool: FileSpool, vault: FileVault, keyring: Keyring, message: SpoolMessage, message_id: str,
@@ -45,15 +48,29 @@ def seal_unsynced(spool: FileSpool, vault: FileVault, keyring: Keyring, message:
         raise
 
 
-def strip_unsynced(spool: FileSpool, message: SpoolMessage, hashes: dict[str, str], *, durable: bool = False) -> int:
+def strip_unsynced(spool: FileSpool, message: SpoolMessage, hashes: dict[str, str], *, durable: bool = False,
+                   swaps: Collection[str] | None = None) -> int:
     """Replace each format of ``message`` by its placeholder if it still hashes to its sealed SHA-256
     (``hashes``: fmt -> SHA-256). Returns how many were replaced now. SpoolChanged when a format was never
-    sealed or something else lies there now."""
+    sealed or something else lies there now. ``swaps``: the swap files of the message's folder, listed once
+    for the batch (``FileSpool.swap_files``; None: each strip lists the folder)."""
     replaced = 0
     for audio in message.audio:
         expected = hashes.get(audio.fmt)
         if expected is None:  # a format that appeared after sealing: leave it, seal never saw it
             raise SpoolChanged(f"an unsealed format {audio.fmt!r} lies beside the sealed ones")
-        if spool.replace_with_placeholder(message, audio.fmt, expected, durable=durable) == "replaced":
+        if spool.replace_with_placeholder(message, audio.fmt, expected, durable=durable, swaps=swaps) == "replaced":
             replaced += 1
     return replaced
+
+
+def swap_listings(spool: FileSpool, messages: Iterable[SpoolMessage]) -> dict[tuple[MailboxRef, str], frozenset[str]]:
+    """The swap files of each folder the messages lie in, one listing per folder, for ``strip_unsynced``
+    (``swaps``). A folder that cannot be listed is left out: each strip there lists it itself."""
+    out: dict[tuple[MailboxRef, str], frozenset[str]] = {}
+    for folder in {(m.mailbox, m.folder) for m in messages}:
+        try:
+            out[folder] = spool.swap_files(*folder)
+        except Exception as exc:
+            log.debug("listing the swap files of %s/%s failed (%s)", folder[0], folder[1], type(exc).__name__)
+    return out

@@ -33,7 +33,7 @@ from voicemail.domain.models import MailboxRef, SpoolMessage
 from voicemail.domain.ports import AsteriskControl, Keyring
 from voicemail.domain.records import DISCOVERED, SEALED, CustodyRun, MessageRecord
 from voicemail.failpoints import Failpoints
-from voicemail.services.batch_steps import seal_unsynced, strip_unsynced
+from voicemail.services.batch_steps import seal_unsynced, strip_unsynced, swap_listings
 from voicemail.spool import FileSpool
 from voicemail.vault import FileVault
 
@@ -96,11 +96,12 @@ class BatchCustody:
         log.info("message %s handed to the per-message custody path (%s)", record.id, reason)
         outcome.isolated.append(record.id)
 
-    def _seal_one(self, record: MessageRecord, run: CustodyRun, durable: bool,
+    def _seal_one(self, record: MessageRecord, run: CustodyRun, durable: bool, seen: SpoolMessage | None,
                   ) -> tuple[SealedItem, SpoolMessage] | BaseException | str:
-        """Step 2 for one message: what to commit, or why it goes to the per-message path."""
+        """Step 2 for one message: what to commit, or why it goes to the per-message path. ``seen``: where
+        the batch's listing found it (None: looked for here)."""
         try:
-            found = self._locate(record)
+            found = seen or self._locate(record)
             if found is None:  # vanished, or mid-renumbering: the per-message path looks again, then decides
                 return "not where it was seen"
             wrapped, recordings = seal_unsynced(self._spool, self._vault, self._keyring, found, record.id,
@@ -123,7 +124,8 @@ class BatchCustody:
         beat = self._beater([run.message_id for _, run in runs])
         items: list[tuple[SealedItem, MessageRecord, SpoolMessage]] = []
         durable = len(todo) < self._sync_from
-        sealed = self._pool.map(lambda job: self._seal_one(job[0], job[1], durable), todo)
+        seen = self._locate_all([record for record, _ in todo])
+        sealed = self._pool.map(lambda job: self._seal_one(job[0], job[1], durable, seen.get(job[0].id)), todo)
         for (record, _), done in zip(todo, sealed, strict=True):
             if isinstance(done, tuple):
                 items.append((done[0], record, done[1]))
@@ -152,14 +154,17 @@ class BatchCustody:
         log.info("custody batch: sealed %d message(s)", len(committed))
         return ready
 
-    def _strip_one(self, record: MessageRecord, seen: SpoolMessage | None, middle: bool,
-                   durable: bool) -> bool | BaseException:
+    def _strip_one(self, record: MessageRecord, seen: SpoolMessage | None, middle: bool, durable: bool,
+                   swaps: dict[tuple[MailboxRef, str], frozenset[str]]) -> bool | BaseException:
         """Step 5 for one message: True when a recording was replaced now, or the error. ``middle``: the
-        batch's middle message (a fault test kills the worker there, part of the batch stripped)."""
+        batch's middle message (a fault test kills the worker there, part of the batch stripped). ``swaps``:
+        the swap files of the folders the batch listed once (the others are listed by each strip)."""
         try:
             found = seen or self._locate(record)  # None: gone after its seal, nothing left to strip
             hashes = {r.fmt: r.sha256 for r in record.recordings}
-            replaced = found is not None and strip_unsynced(self._spool, found, hashes, durable=durable) > 0
+            replaced = found is not None and strip_unsynced(
+                self._spool, found, hashes, durable=durable,
+                swaps=swaps.get((found.mailbox, found.folder)) if found is seen else None) > 0
         except Exception as exc:
             return exc
         if middle:
@@ -174,7 +179,8 @@ class BatchCustody:
         replaced: set[MailboxRef] = set()
         middle = len(sealed) // 2 if len(sealed) > 1 else -1
         durable = len(sealed) < self._sync_from
-        results = self._pool.map(lambda job: self._strip_one(job[1][0], job[1][1], job[0] == middle, durable),
+        swaps = swap_listings(self._spool, (seen for _, seen in sealed if seen is not None))
+        results = self._pool.map(lambda job: self._strip_one(job[1][0], job[1][1], job[0] == middle, durable, swaps),
                                  enumerate(sealed))
         for (record, _), done in zip(sealed, results, strict=True):
             if isinstance(done, BaseException):
@@ -184,6 +190,24 @@ class BatchCustody:
                 replaced.add(record.mailbox)
             stripped.append(record.id)
         return stripped, replaced
+
+    def _locate_all(self, records: list[MessageRecord]) -> dict[str, SpoolMessage]:
+        """Record id -> the message where it was last seen, each folder listed once (``FileSpool.find_hinted``);
+        the ones not there (or whose mailbox could not be listed) are looked for one by one (``_locate``)."""
+        hints: dict[MailboxRef, list[MessageRecord]] = {}
+        for record in records:
+            if record.number is not None:
+                hints.setdefault(record.mailbox, []).append(record)
+        found: dict[str, SpoolMessage] = {}
+        for mailbox, hinted in hints.items():
+            try:
+                at = self._spool.find_hinted(mailbox, [(r.msg_id, r.folder, r.number) for r in hinted
+                                                       if r.number is not None])
+            except Exception as exc:  # each message is looked for on its own, and its own error is reported
+                log.debug("listing mailbox %s for the batch failed (%s)", mailbox, type(exc).__name__)
+                continue
+            found.update({r.id: at[r.msg_id] for r in hinted if r.msg_id in at})
+        return found
 
     def _locate(self, record: MessageRecord) -> SpoolMessage | None:
         hint = (record.folder, record.number) if record.number is not None else None

@@ -91,7 +91,7 @@ class Discovery:
         known = self._store.known_msg_ids(mailbox)
         cutoff = self._import_cutoff() if self._import_cutoff is not None else None
         forwarded = self.forwards.waiting(mailbox) if self.forwards is not None else {}
-        fresh: list[SpoolMessage] = []
+        fresh: list[tuple[SpoolMessage, bytes | None]] = []  # with its envelope bytes, when read already
         for message in result.messages:
             report.seen += 1
             if message.envelope_problem:
@@ -101,7 +101,8 @@ class Discovery:
                 continue
             if message.envelope.msg_id in known:
                 continue
-            if self._placeholder_only(message):
+            envelope, placeholder_only = self._look(message)
+            if placeholder_only:
                 # e.g. Asterisk's own forward of a message in custody: it copied our placeholder, not audio
                 problem = SpoolProblem(message.txt_path, "only a placeholder (silence), no recording: a copy of a "
                                                          "message in custody made outside the web inbox")
@@ -111,25 +112,28 @@ class Discovery:
             if cutoff is not None and message.envelope.origtime < cutoff:
                 report.left_to_import += 1
                 continue
-            fresh.append(message)
+            fresh.append((message, envelope))
         for start in range(0, len(fresh), self._batch_size):
             self._record(mailbox, fresh[start:start + self._batch_size], report)
         if report.left_to_import:
             log.info("%d message(s) in %s left to the unfinished spool import", report.left_to_import, mailbox)
         return report
 
-    def _placeholder_only(self, message: SpoolMessage) -> bool:
+    def _look(self, message: SpoolMessage) -> tuple[bytes | None, bool]:
+        """The envelope bytes (None: read again when recorded) and whether the message holds only
+        placeholders, in one look at its folder."""
         try:
-            return bool(message.audio) and all(self._spool.is_placeholder(message, a.fmt) for a in message.audio)
+            return self._spool.envelope_and_placeholders(message)
         except Exception:  # unreadable now: custody decides (and reports) as for any new message
-            return False
+            return None, False
 
-    def _record(self, mailbox: MailboxRef, messages: list[SpoolMessage], report: ScanReport) -> None:
+    def _record(self, mailbox: MailboxRef, found: list[tuple[SpoolMessage, bytes | None]], report: ScanReport) -> None:
         """Record the new messages (one transaction for the lot when batching) and hand them over."""
         # custody never depends on the caller fields: a refused envelope is sealed like any other,
         # its caller announced as an unknown outside caller
+        messages = [m for m, _ in found]
         items = [(m, Caller.external() if m.envelope_problem else self._classify(m.envelope),
-                  self._spool.read_envelope_bytes(m)) for m in messages]
+                  envelope if envelope is not None else self._spool.read_envelope_bytes(m)) for m, envelope in found]
         ids = self._batch_store.record_discovered_many(items) if self._batch_store and self._on_new_batch else None
         if ids is None:  # one by one (also when one of them is on record already, or is back after vanishing)
             created = [(message, *self._store.record_discovered(message, caller, envelope))

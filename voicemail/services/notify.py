@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mailer.compose import compose
@@ -50,7 +50,8 @@ class Notifier:
                  settings: NotifySettings, directory: Directory | None = None,
                  failpoints: Failpoints | None = None, preferences: OwnerPreferences | None = None,
                  new_messages: Callable[[MailboxRef], int] | None = None,
-                 forward_note: Callable[[str], ForwardNote | None] | None = None) -> None:
+                 forward_note: Callable[[str], ForwardNote | None] | None = None,
+                 forward_notes: Callable[[Sequence[str]], Mapping[str, ForwardNote]] | None = None) -> None:
         self._store = store
         self._mailer = mailer
         self._mail = mail_settings
@@ -60,6 +61,14 @@ class Notifier:
         self._preferences = preferences
         self._new_messages = new_messages
         self._forward_note = forward_note  # who forwarded a message to its owner, and their comment
+        self._forward_notes = forward_notes  # the same for many messages in one look-up (a batch)
+
+    def forward_notes(self, message_ids: Sequence[str]) -> Mapping[str, ForwardNote] | None:
+        """The forward notes of many messages at once (those that are forwarded copies), for ``compose_for``;
+        None when they can only be looked up one by one."""
+        if self._forward_notes is None:
+            return None if self._forward_note is not None else {}
+        return self._forward_notes(message_ids)
 
     def new_count(self, mailbox: MailboxRef) -> int:
         """New messages in the mailbox, this one included (1 when they cannot be counted)."""
@@ -93,11 +102,15 @@ class Notifier:
 
     def compose_for(self, record: MessageRecord, notification_id: str,
                     recipient: tuple[str, str, str] | None = None, new_count: int | None = None,
-                    ) -> tuple[OutgoingEmail, str]:
-        """The notification e-mail for ``record`` and its address. ``recipient`` (address, name, time zone)
-        and ``new_count`` when the caller looked them up already (a batch: once per mailbox)."""
+                    notes: Mapping[str, ForwardNote] | None = None) -> tuple[OutgoingEmail, str]:
+        """The notification e-mail for ``record`` and its address. ``recipient`` (address, name, time zone),
+        ``new_count`` and the forward ``notes`` (``forward_notes``) when the caller looked them up already
+        (a batch: once per mailbox, once for all its messages)."""
         address, name, zone = recipient if recipient is not None else self.recipient(record.mailbox)
-        note = self._forward_note(record.id) if self._forward_note is not None else None
+        if notes is not None:
+            note = notes.get(record.id)
+        else:
+            note = self._forward_note(record.id) if self._forward_note is not None else None
         facts = NotificationFacts(
             notification_id=notification_id, recipient=address, recipient_name=name,
             mailbox=str(record.mailbox), caller=record.caller,

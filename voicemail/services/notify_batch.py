@@ -77,6 +77,7 @@ class BatchNotifier:
             return before_commit
 
         records = self._store.records([w.message_id for w in claimed])
+        notes = self._notifier.forward_notes(list(records))
         recipients: dict[MailboxRef, tuple[str, str, str]] = {}
         counts: dict[MailboxRef, int] = {}
         sent: list[tuple[str, str, int]] = []
@@ -90,7 +91,7 @@ class BatchNotifier:
                             recipients[record.mailbox] = self._notifier.recipient(record.mailbox)
                             counts[record.mailbox] = self._notifier.new_count(record.mailbox)
                         email, address = self._notifier.compose_for(record, work.id, recipients[record.mailbox],
-                                                                    counts[record.mailbox])
+                                                                    counts[record.mailbox], notes)
                         self._mailer.send(email, before_commit_of(work.id))
                     except Exception as exc:  # the per-message task retries it, or parks it
                         log.info("notification %s handed to the per-message task (%s)", work.id, type(exc).__name__)

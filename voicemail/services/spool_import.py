@@ -33,7 +33,7 @@ from voicemail.domain.models import Caller, Envelope, MailboxRef, SpoolMessage
 from voicemail.domain.ports import Keyring
 from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED
 from voicemail.failpoints import Failpoints
-from voicemail.services.batch_steps import seal_unsynced, strip_unsynced
+from voicemail.services.batch_steps import seal_unsynced, strip_unsynced, swap_listings
 from voicemail.spool import FileSpool
 from voicemail.vault import FileVault
 
@@ -166,7 +166,9 @@ class SpoolImport:
         todo: list[tuple[str, SpoolMessage, dict[str, str] | None]] = [
             (b.message_id, b.message, {r.fmt: r.sha256 for r in b.recordings}) for b in batch]
         todo += [(message_id, message, None) for message_id, message in strips]
-        done = pool.map(lambda job: self._strip(*job), todo)
+        swaps = swap_listings(self._spool, (message for _, message, _ in todo))  # one listing per folder
+        done = pool.map(lambda job: self._strip(job[0], job[1], job[2], swaps.get((job[1].mailbox, job[1].folder))),
+                        todo)
         stripped = [message_id for (message_id, _, _), ok in zip(todo, done, strict=True) if ok]
         self._spool.sync()  # the placeholders are durable before the strips are recorded
         self._store.mark_stripped(stripped, notify)
@@ -176,15 +178,17 @@ class SpoolImport:
         if step is not None:
             step(len(found) + len(strips))
 
-    def _strip(self, message_id: str, message: SpoolMessage, hashes: dict[str, str] | None) -> bool:
+    def _strip(self, message_id: str, message: SpoolMessage, hashes: dict[str, str] | None,
+               swaps: frozenset[str] | None = None) -> bool:
         """Replace each sealed format by its placeholder; False when the message moved meanwhile (the
-        row stays sealed, the live pipeline's sweeper or the next run strips it where it lies then)."""
+        row stays sealed, the live pipeline's sweeper or the next run strips it where it lies then).
+        ``swaps``: the swap files of its folder, listed once for the batch."""
         if hashes is None:
             hashes = self._store.sealed_hashes(message_id)
         try:
             if not {audio.fmt for audio in message.audio} <= set(hashes):
                 return False
-            strip_unsynced(self._spool, message, hashes)
+            strip_unsynced(self._spool, message, hashes, swaps=swaps)
         except SpoolChanged:
             log.info("message %s moved while being stripped; it is stripped where it lies later", message_id)
             return False

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,35 +157,72 @@ class FileSpool:
                             return message
         return None
 
+    def find_hinted(self, mailbox: MailboxRef, hints: Sequence[tuple[str, str, int]]) -> dict[str, SpoolMessage]:
+        """Many messages of one mailbox at the slots where they were last seen (msg_id, folder, number), each
+        folder listed once: msg_id -> message, for those still there (a slot is read as ``find`` reads its
+        hint). The others are the caller's to ``find``."""
+        context, box = check_mailbox(mailbox)
+        by_folder: dict[str, dict[int, set[str]]] = {}  # folder -> number -> the msg_ids last seen there
+        for msg_id, folder, number in hints:
+            if isinstance(msg_id, str) and MSG_ID.match(msg_id) and folder in FOLDERS and 0 <= number <= 9999:
+                by_folder.setdefault(folder, {}).setdefault(number, set()).add(msg_id)
+        found: dict[str, SpoolMessage] = {}
+        with self._mailbox_dir(context, box, []) as box_fd:
+            if box_fd is None:
+                return found
+            for folder, wanted in by_folder.items():
+                for number, message in self._read_slots(mailbox, context, box, box_fd, folder, set(wanted)).items():
+                    if message.envelope.msg_id in wanted[number]:
+                        found[message.envelope.msg_id] = message
+        return found
+
     def _read_one(self, mailbox: MailboxRef, context: str, box: str, folder: str, number: int) -> SpoolMessage | None:
         """The message in one slot (folder, number), or None; problems are left to the full scan."""
-        base = msg_base(number)
-        folder_path = self._root / context / box / folder
         with self._mailbox_dir(context, box, []) as box_fd:
             if box_fd is None:
                 return None
-            try:
-                folder_fd = open_dir(box_fd, folder)
-            except (FileNotFoundError, SpoolPathRefused):
-                return None
-            try:
-                slot = _Slot()
-                with os.scandir(folder_fd) as entries:
-                    for entry in entries:
-                        match = MSG_FILE.match(entry.name)
-                        if match is None or int(match.group("number")) != number:
-                            continue
-                        if not entry.is_file(follow_symlinks=False) or entry.is_symlink():
-                            return None
-                        if match.group("ext") == "txt":
-                            slot.txt = entry
-                        else:
-                            slot.audio[match.group("ext")] = entry
-                if slot.txt is None or not os.path.basename(slot.txt.path).startswith(base):
-                    return None
-                return self._read_slot(mailbox, folder, number, slot, folder_fd, folder_path, [])
-            finally:
-                os.close(folder_fd)
+            return self._read_slots(mailbox, context, box, box_fd, folder, {number}).get(number)
+
+    def _read_slots(self, mailbox: MailboxRef, context: str, box: str, box_fd: int, folder: str,
+                    numbers: set[int]) -> dict[int, SpoolMessage]:
+        """The messages in the slots ``numbers`` of one folder (one listing); a slot with a link or anything
+        but a regular file among its files is left out, problems are left to the full scan."""
+        folder_path = self._root / context / box / folder
+        try:
+            folder_fd = open_dir(box_fd, folder)
+        except (FileNotFoundError, SpoolPathRefused):
+            return {}
+        try:
+            slots: dict[int, _Slot] = {}
+            refused: set[int] = set()
+            with os.scandir(folder_fd) as entries:
+                for entry in entries:
+                    match = MSG_FILE.match(entry.name)
+                    if match is None:
+                        continue
+                    number = int(match.group("number"))
+                    if number not in numbers or number in refused:
+                        continue
+                    if not entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                        refused.add(number)
+                        continue
+                    slot = slots.setdefault(number, _Slot())
+                    if match.group("ext") == "txt":
+                        slot.txt = entry
+                    else:
+                        slot.audio[match.group("ext")] = entry
+            out: dict[int, SpoolMessage] = {}
+            for number, slot in slots.items():
+                if number in refused or slot.txt is None:
+                    continue
+                if not os.path.basename(slot.txt.path).startswith(msg_base(number)):
+                    continue
+                message = self._read_slot(mailbox, folder, number, slot, folder_fd, folder_path, [])
+                if message is not None:
+                    out[number] = message
+            return out
+        finally:
+            os.close(folder_fd)
 
     @contextmanager
     def _mailbox_dir(self, context: str, box: str, problems: list[SpoolProblem]) -> Iterator[int | None]:
@@ -338,18 +375,26 @@ class FileSpool:
             return verify_msg_id(folder_fd, base, msg_id)
 
     def replace_with_placeholder(self, message: SpoolMessage, fmt: str, expected_sha256: str, *,
-                                 durable: bool = True) -> str:
+                                 durable: bool = True, swaps: Collection[str] | None = None) -> str:
         """Swap the recording for the placeholder if it still hashes to ``expected_sha256``.
 
         Returns "replaced" or "already"; SpoolChanged when something else lies there now. ``durable=False``:
         no fsync per file; the caller calls ``sync()`` once for a batch before it records the strips.
+        ``swaps``: the folder's swap files as ``swap_files`` listed them (many strips in one folder).
         """
         parts, base, msg_id = self._place(message)
         check_audio_ext(fmt)
         placeholder_bytes(fmt)  # UnsupportedFormat before touching the disk
         with self._folder(parts) as folder_fd:
             return replace_recording(folder_fd, base, fmt, msg_id, expected_sha256, use_exchange=self._use_exchange,
-                                     after_swap=self._after_swap, durable=durable)
+                                     after_swap=self._after_swap, durable=durable, swaps=swaps)
+
+    def swap_files(self, mailbox: MailboxRef, folder: str) -> frozenset[str]:
+        """The names of the swap files an interrupted strip left in one folder (one listing), for
+        ``replace_with_placeholder`` of many messages of that folder."""
+        context, box = check_mailbox(mailbox)
+        with self._folder((context, box, check_folder(folder))) as folder_fd:
+            return frozenset(swap_names(folder_fd))
 
     def sync(self) -> None:
         """Make every change made in the spool so far durable (one syncfs of its file system)."""
@@ -391,6 +436,29 @@ class FileSpool:
         except FileNotFoundError:
             return False
         return self._clock() - max(st.st_mtime, st.st_ctime) >= self._grace
+
+    def envelope_and_placeholders(self, message: SpoolMessage) -> tuple[bytes, bool]:
+        """What discovery reads of a new message, in one look at its folder: the msgNNNN.txt exactly as
+        Asterisk wrote it (as ``read_envelope_bytes``), and whether every audio format of the message is
+        our placeholder (as ``is_placeholder`` for each; False for a format it does not know)."""
+        parts, base, msg_id = self._place(message)
+        with self._folder(parts) as folder_fd:
+            data = verify_msg_id(folder_fd, base, msg_id)
+            only = bool(message.audio)
+            for audio in message.audio:
+                try:
+                    fmt = check_audio_ext(audio.fmt)
+                    expected = placeholder_bytes(fmt)
+                    head = read_capped(folder_fd, f"{base}.{fmt}", len(expected))
+                except Exception:  # unknown, unreadable or gone: not a placeholder
+                    only = False
+                    break
+                if not is_placeholder_bytes(fmt, head):
+                    only = False
+                    break
+            if only:
+                verify_msg_id(folder_fd, base, msg_id)  # the files read were this message's
+        return data, only
 
     def is_placeholder(self, message: SpoolMessage, fmt: str) -> bool:
         """True when this message's ``fmt`` file is our placeholder; False when it is absent or audio."""

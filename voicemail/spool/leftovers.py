@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from voicemail.domain.errors import InvalidInput, UnsupportedFormat
 from voicemail.spool.placeholder import placeholder_bytes
@@ -29,12 +29,19 @@ def is_swap_name(name: str) -> bool:
 
 def swap_names(folder_fd: int, recording: str | None = None) -> list[str]:
     """The swap files in this folder (only those made for ``recording``, e.g. ``msg0003.wav``, if given)."""
-    found: list[str] = []
     with os.scandir(folder_fd) as entries:
-        for entry in entries:
-            match = SWAP_FILE.match(entry.name)
-            if match is not None and (recording is None or match.group("name") == recording):
-                found.append(entry.name)
+        return swaps_among((entry.name for entry in entries), recording)
+
+
+def swaps_among(names: Iterable[str], recording: str | None = None) -> list[str]:
+    """The swap file names among ``names`` (only those made for ``recording``, if given), sorted."""
+    found: list[str] = []
+    for name in names:
+        if not is_swap_name(name):
+            continue
+        match = SWAP_FILE.match(name)
+        if match is not None and (recording is None or match.group("name") == recording):
+            found.append(name)
     return sorted(found)
 
 

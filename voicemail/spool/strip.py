@@ -26,13 +26,13 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from voicemail.domain.errors import InvalidInput, MalformedEnvelope, SpoolChanged
 from voicemail.spool.envelope import MAX_ENVELOPE_BYTES
 from voicemail.spool.envelope_salvage import read_envelope
 from voicemail.spool.exchange import ExchangeUnsupported, rename_exchange
-from voicemail.spool.leftovers import SWAP_SUFFIX, remove_if_held, swap_names
+from voicemail.spool.leftovers import SWAP_SUFFIX, remove_if_held, swap_names, swaps_among
 from voicemail.spool.placeholder import placeholder_bytes
 from voicemail.spool.safe_fs import MSG_FILE, hash_fd, open_regular, read_capped
 
@@ -59,14 +59,16 @@ def verify_msg_id(folder_fd: int, base: str, msg_id: str) -> bytes:
 
 def replace_recording(
     folder_fd: int, base: str, fmt: str, msg_id: str, expected_sha256: str, *, use_exchange: bool = True,
-    after_swap: Callable[[], None] | None = None, durable: bool = True,
+    after_swap: Callable[[], None] | None = None, durable: bool = True, swaps: Collection[str] | None = None,
 ) -> str:
     """Replace ``<base>.<fmt>`` by the placeholder for ``fmt``. Returns REPLACED or ALREADY.
 
     Swap files an earlier, interrupted attempt left for this recording are removed first when they hold
-    the sealed copy (same SHA-256) or the placeholder. ``after_swap`` runs between the exchange and the
-    unlink (fault tests stop the process there). ``durable=False`` skips the twin's and the folder's
-    fsync: the caller syncs the file system once for a whole batch before recording the strips.
+    the sealed copy (same SHA-256) or the placeholder (``swaps``: the swap files of this folder as the
+    caller listed them before, for many strips in one folder; None: the folder is listed here).
+    ``after_swap`` runs between the exchange and the unlink (fault tests stop the process there).
+    ``durable=False`` skips the twin's and the folder's fsync: the caller syncs the file system once for a
+    whole batch before recording the strips.
     """
     placeholder = placeholder_bytes(fmt)
     expected = expected_sha256.lower()
@@ -75,7 +77,7 @@ def replace_recording(
     name = f"{base}.{fmt}"
 
     verify_msg_id(folder_fd, base, msg_id)
-    _clear_leftovers(folder_fd, name, expected)
+    _clear_leftovers(folder_fd, name, expected, swaps)
     original = _hash_entry(folder_fd, name, len(placeholder) + 1)
     if original.head == placeholder:
         verify_msg_id(folder_fd, base, msg_id)
@@ -117,8 +119,8 @@ def replace_recording(
                 os.unlink(twin, dir_fd=folder_fd)
 
 
-def _clear_leftovers(folder_fd: int, name: str, expected: str) -> None:
-    for swap in swap_names(folder_fd, name):
+def _clear_leftovers(folder_fd: int, name: str, expected: str, swaps: Collection[str] | None) -> None:
+    for swap in swap_names(folder_fd, name) if swaps is None else swaps_among(swaps, name):
         remove_if_held(folder_fd, swap, lambda digest: digest == expected)
 
 

@@ -11,7 +11,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from tests.integration.pipeline.harness import make_wav, sha256
 from voicemail.app import build_container
@@ -19,7 +19,7 @@ from voicemail.audit.chain import replay
 from voicemail.audit.store import AuditLog
 from voicemail.config import load_settings
 from voicemail.container import Container
-from voicemail.db.models import MessageRow, NotificationRow
+from voicemail.db.models import ForwardRow, MessageRow, NotificationRow
 from voicemail.domain.errors import IntegrityError
 from voicemail.domain.models import MailboxRef
 from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED, MailboxOwner
@@ -264,3 +264,27 @@ def test_a_batch_takes_along_the_messages_of_its_mailbox_that_wait_for_their_tas
         conn.execute(update(MessageRow).where(MessageRow.id == other[0]).values(retry_at=func.now()))
     assert list(batches.c.batch_custody.take_custody(other[1:]).notifications) == other[1:]
     assert batches.state(other[0]) == DISCOVERED
+
+
+def test_a_batch_of_notifications_tells_of_each_forward_from_one_look_up(batches: Batches) -> None:
+    batches.leave(BOXES[0], 3)
+    batches.c.discovery.reconcile()
+    assert batches.c.batch_custody is not None and batches.c.batch_notifier is not None
+    outcome = batches.c.batch_custody.take_custody(batches.handed[0])
+    forwarded = batches.handed[0][1]
+    with batches.c.engine.begin() as conn:  # one of them is a colleague's forward
+        conn.execute(insert(ForwardRow).values(message_id=forwarded, source_message_id=batches.handed[0][0],
+                                               forwarded_by="alice", forwarder_label="Alice Example (1001)",
+                                               comment="Please call them back"))
+
+    def one_by_one(message_id: str) -> None:
+        raise AssertionError("a batch looks its forward notes up at once")
+
+    batches.c.notifier._forward_note = one_by_one  # type: ignore[attr-defined]
+    sent = batches.c.batch_notifier.send_many(list(outcome.notifications.values()))
+    assert (sent.sent, sent.handed_back) == (3, [])
+    bodies = {p.stem: email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in batches.emls()}
+    texts = {n: "\n".join(part.get_content() for part in m.walk() if part.get_content_type() == "text/plain")
+             for n, m in bodies.items()}
+    told = [n for n, text in texts.items() if "Alice Example (1001)" in text and "Please call them back" in text]
+    assert told == [outcome.notifications[forwarded]]

@@ -14,7 +14,7 @@ from tests.conftest import CAPTURES
 from voicemail.domain.errors import ConfigError, InvalidInput, InvalidMailbox, SpoolChanged
 from voicemail.domain.models import MailboxRef, SpoolMessage
 from voicemail.domain.ports import Spool
-from voicemail.spool import FileSpool, SpoolPathRefused, parse_envelope
+from voicemail.spool import FileSpool, SpoolPathRefused, parse_envelope, placeholder_bytes
 
 MSG_Q1 = "1795978545-00000000"  # msg0000.txt
 MSG_EXT = "1795978807-00000000"  # spool-1002-INBOX-msg0000.ami-callerid-external.txt
@@ -203,6 +203,43 @@ def test_find_survives_renumbering_and_moves(root: Path) -> None:
         (folder / f"msg0000.{ext}").rename(root / f"default/1002/Old/msg0000.{ext}")
     moved = spool.find(BOX_1002, MSG_NOCID)
     assert moved is not None and (moved.folder, moved.number) == ("Old", 0)
+
+
+def test_find_hinted_reads_many_messages_at_their_slots_and_leaves_the_others_to_find(root: Path) -> None:
+    spool = FileSpool(root, clock=later)
+    hints = [(MSG_EXT, "INBOX", 0), (MSG_NOCID, "INBOX", 1), (MSG_WAV49, "Old", 16),
+             (MSG_Q1, "INBOX", 0),  # the msg_id of another mailbox's message: not at that slot
+             (MSG_NOCID, "Work", 3), ("../../etc/passwd", "INBOX", 0), (MSG_EXT, "tmp", 0)]  # nothing there; refused
+    found = spool.find_hinted(BOX_1002, hints)
+    assert sorted(found) == sorted([MSG_EXT, MSG_NOCID, MSG_WAV49])
+    for msg_id, message in found.items():
+        assert message == spool.find(BOX_1002, msg_id)  # exactly what find() reads
+    folder = root / "default/1002/INBOX"  # renumbered: msg0001 went, the slot holds nobody now
+    for ext in ("txt", "wav"):
+        (folder / f"msg0001.{ext}").rename(root / f"default/1002/Old/msg0003.{ext}")
+    assert sorted(spool.find_hinted(BOX_1002, hints[:3])) == sorted([MSG_EXT, MSG_WAV49])
+    assert spool.find_hinted(MailboxRef("default", "9999"), hints[:3]) == {}
+
+
+def test_find_hinted_leaves_out_a_slot_with_a_link_among_its_files(root: Path, tmp_path: Path) -> None:
+    folder = root / "default/1002/Old"
+    (folder / "msg0016.gsm").symlink_to(tmp_path / "elsewhere.gsm")
+    spool = FileSpool(root, clock=later)
+    hints = [(MSG_WAV49, "Old", 16), (MSG_EXT, "INBOX", 0)]
+    assert list(spool.find_hinted(BOX_1002, hints)) == [MSG_EXT]  # as find() reads a hinted slot
+
+
+def test_envelope_and_placeholders_reads_what_discovery_needs_in_one_look(root: Path) -> None:
+    spool = FileSpool(root, clock=later)
+    message = spool.find(BOX_1002, MSG_WAV49)
+    assert message is not None and [a.fmt for a in message.audio] == ["WAV", "wav"]
+    assert spool.envelope_and_placeholders(message) == (spool.read_envelope_bytes(message), False)
+    folder = root / "default/1002/Old"
+    (folder / "msg0016.wav").write_bytes(placeholder_bytes("wav"))
+    assert spool.envelope_and_placeholders(message)[1] is False  # one format is still a recording
+    (folder / "msg0016.WAV").write_bytes(placeholder_bytes("WAV"))
+    assert spool.envelope_and_placeholders(message) == (spool.read_envelope_bytes(message), True)
+    assert all(spool.is_placeholder(message, a.fmt) for a in message.audio)
 
 
 def test_find_refuses_an_invalid_msg_id(root: Path) -> None:

@@ -57,6 +57,19 @@ def test_retried_strip_keeps_a_swap_file_that_differs_from_the_sealed_copy(crash
     assert [p.reason for p in spool.scan(BOX).problems] == ["leftover swap file from an interrupted strip"]
 
 
+def test_a_strip_given_the_folders_listed_swap_files_removes_the_sealed_leftover_without_listing_again(
+        crashed: Path) -> None:
+    spool = FileSpool(crashed.parents[2], clock=later)
+    message = spool.find(BOX, MSG_Q1)
+    assert message is not None
+    swaps = spool.swap_files(BOX, "INBOX")  # one listing for a batch's strips in this folder
+    assert swaps == frozenset({SWAP})
+    assert spool.replace_with_placeholder(message, "wav", WAV_SHA, swaps=frozenset()) == "already"
+    assert (crashed / SWAP).exists()  # not in the listing it was given: left to the next look
+    assert spool.replace_with_placeholder(message, "wav", WAV_SHA, swaps=swaps) == "already"
+    assert sorted(p.name for p in crashed.iterdir()) == ["msg0000.txt", "msg0000.wav"]
+
+
 def test_reconciliation_removes_sealed_and_placeholder_leftovers_and_keeps_the_rest(crashed: Path) -> None:
     twin_before_exchange = ".msg0000.wav.aaaaaaaaaaaa.vmswap"
     unknown = ".msg0000.wav.bbbbbbbbbbbb.vmswap"
