@@ -19,20 +19,23 @@ EWS_SCHEMA ?= $(wildcard $(abspath ../shared/ews-schema))
 
 # The telephone-menu tests spend most of their time waiting out real call timing (the lab's prompt
 # lengths), the fault suite and the several-sites tests waiting for real processes to fail, recover or
-# take their work, so they run in a second pytest process beside the rest, on the next Redis database;
-# their report follows the main one, and either failing fails `make test`.
-BESIDE = tests/integration/phone tests/faults tests/integration/sites
+# take their work, so they run in two more pytest processes beside the rest (the phone tests in one, the
+# faults and sites in the other), each on its own Redis database (the next two); their reports follow the
+# main one, and any failing fails `make test`.
+BESIDE = tests/faults tests/integration/sites
+PHONE  = tests/integration/phone
 
 test: $(BIN)/voicemail
 	@export VOICEMAIL_EWS_SCHEMA="$${VOICEMAIL_EWS_SCHEMA:-$(EWS_SCHEMA)}"; \
-	beside_log=$$(mktemp); \
-	VOICEMAIL_TEST_REDIS_DB=$$(( $${VOICEMAIL_TEST_REDIS_DB:-9} + 1 )) \
-		$(BIN)/pytest $(BESIDE) -p no:cacheprovider >"$$beside_log" 2>&1 & beside=$$!; \
-	trap 'kill $$beside 2>/dev/null; rm -f "$$beside_log"' INT TERM; \
-	$(BIN)/pytest $(addprefix --ignore=,$(BESIDE)); main=$$?; \
-	wait $$beside; second=$$?; \
-	echo "=== $(BESIDE), run beside the rest ==="; cat "$$beside_log"; rm -f "$$beside_log"; \
-	[ $$main -eq 0 ] && [ $$second -eq 0 ]
+	db=$${VOICEMAIL_TEST_REDIS_DB:-9}; beside_log=$$(mktemp); phone_log=$$(mktemp); \
+	VOICEMAIL_TEST_REDIS_DB=$$(( db + 1 )) $(BIN)/pytest $(BESIDE) -p no:cacheprovider >"$$beside_log" 2>&1 & beside=$$!; \
+	VOICEMAIL_TEST_REDIS_DB=$$(( db + 2 )) $(BIN)/pytest $(PHONE) -p no:cacheprovider >"$$phone_log" 2>&1 & phone=$$!; \
+	trap 'kill $$beside $$phone 2>/dev/null; rm -f "$$beside_log" "$$phone_log"' INT TERM; \
+	$(BIN)/pytest $(addprefix --ignore=,$(BESIDE) $(PHONE)); main=$$?; \
+	wait $$beside; second=$$?; wait $$phone; third=$$?; \
+	echo "=== $(BESIDE), run beside the rest ==="; cat "$$beside_log"; \
+	echo "=== $(PHONE), run beside the rest ==="; cat "$$phone_log"; rm -f "$$beside_log" "$$phone_log"; \
+	[ $$main -eq 0 ] && [ $$second -eq 0 ] && [ $$third -eq 0 ]
 
 lint: $(BIN)/voicemail
 	$(BIN)/ruff check .
