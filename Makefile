@@ -18,11 +18,11 @@ demo: $(BIN)/voicemail
 EWS_SCHEMA ?= $(wildcard $(abspath ../shared/ews-schema))
 
 # The telephone-menu tests spend most of their time waiting out real call timing (the lab's prompt
-# lengths), the fault suite and the several-sites tests waiting for real processes to fail, recover or
-# take their work, so they run in two more pytest processes beside the rest (the phone tests in one, the
-# faults and sites in the other), each on its own Redis database (the next two); their reports follow the
+# lengths), the fault suite, the several-sites and the pipeline tests waiting for real processes to fail,
+# recover or take their work, so they run in two more pytest processes beside the rest (the phone tests in
+# one, the faults, sites and pipeline in the other), each on its own Redis database (the next two); their reports follow the
 # main one, and any failing fails `make test`.
-BESIDE = tests/faults tests/integration/sites
+BESIDE = tests/faults tests/integration/sites tests/integration/pipeline
 PHONE  = tests/integration/phone
 
 test: $(BIN)/voicemail
