@@ -66,6 +66,8 @@ def test_play_on_phone_rings_the_owners_device_and_removes_the_staging_file(box:
     assert (mode, dir_mode, content) == (0o640, 0o2750, audio)  # group-readable only there, only for the call
     wait_for(lambda: bool(spy.outcomes), 20, "the call to end")
     assert spy.outcomes[0].result == "answered"
+    # the test's own AMI session receives the event independently of the service's: wait for it there too
+    wait_for(lambda: bool(box.seen("OriginateResponse", ActionID=reference)), 10, "the event on the watcher")
     [response] = box.seen("OriginateResponse", ActionID=reference)
     assert (response.get("Response"), response.get("Application"), response.get("Data")) == (
         "Success", "Playback", sound)
@@ -83,6 +85,7 @@ def test_a_failed_call_removes_the_staging_file_too(box: MailboxSite) -> None:
     [reference] = spy.references
     wait_for(lambda: bool(spy.outcomes), 20, "the failure")
     assert spy.outcomes[0].result == "failed"
+    wait_for(lambda: bool(box.seen("OriginateResponse", ActionID=reference)), 10, "the event on the watcher")
     assert box.seen("OriginateResponse", ActionID=reference)[0].get("Response") == "Failure"
     assert list(playback.staging_dir.iterdir()) == []
 
