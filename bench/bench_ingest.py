@@ -9,18 +9,21 @@ service: connections made, the vault's folders there):
               task per message) with 2 workers, then the batch tasks with 1 and with 2 workers;
   latency     messages arriving at a steady rate (20/s), each scanned as the listener scans a mailbox on
               its MessageWaiting event: p50 / p99 / max from the moment the message is in the spool
-              (the event) to its notification recorded sent, batch tasks vs per-message tasks;
+              (the event) to its notification recorded sent: the batch tasks with 1 and with 2 workers
+              (``--latency-workers``) vs the per-message tasks with 2;
   CPU         for each throughput run, the CPU time per message of every process (the worker's pool
               processes and its consumer, the discovery pass and the rest of this driver, the database
               backends of each, the Redis server) and the SQL transactions and statements per message
               (bench/proc_cpu.py): unlike the rates, these hold on a busy machine.
-Usage: python bench/bench_ingest.py [--messages 600] [--rate 20] [--seconds 30] [--statements]
+Usage: python bench/bench_ingest.py [--messages 600] [--rate 20] [--seconds 30] [--latency-workers 1,2]
+                                   [--statements]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import signal
 import subprocess
@@ -230,12 +233,12 @@ def driver_split(listener: float) -> dict[str, float]:
             own - listener}
 
 
-def steady(root: Path, rate: float, seconds: float, batched: bool) -> Run:
+def steady(root: Path, rate: float, seconds: float, batched: bool, workers: int = 2) -> Run:
     """Messages arrive at ``rate``/s (round robin over the mailboxes); each arrival is scanned at once, as
     the listener does on the MessageWaiting event (a scan that falls behind delays the next arrivals'
     scans, and that delay counts in their latency)."""
     count = int(rate * seconds)
-    with site(root, 2, batched) as st:
+    with site(root, workers, batched) as st:
         c = st.container
         arrived: dict[str, float] = {}
         numbers = dict.fromkeys(MAILBOXES, 0)
@@ -273,6 +276,8 @@ def main() -> None:
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--no-latency-baseline", action="store_true", help="latency of the batch tasks only")
+    ap.add_argument("--latency-workers", default="1,2",
+                    help="worker processes of the batch tasks' latency runs, comma-separated (default 1,2)")
     ap.add_argument("--statements", action="store_true",
                     help="also list each run's most frequent SQL statements (needs pg_stat_statements loaded)")
     args = ap.parse_args()
@@ -281,7 +286,8 @@ def main() -> None:
         if not args.skip_throughput:
             report_throughput(tmp, args.messages, args.statements)
         if not args.skip_latency:
-            report_latency(tmp, args.rate, args.seconds, not args.no_latency_baseline)
+            counts = [int(w) for w in args.latency_workers.split(",") if w.strip()]
+            report_latency(tmp, args.rate, args.seconds, not args.no_latency_baseline, counts)
 
 
 def report_throughput(tmp: Path, messages: int, statements: bool = False) -> None:
@@ -322,18 +328,22 @@ def report_cpu(runs: tuple[tuple[str, Run], ...]) -> None:
                                                                  for _, r in runs))
 
 
-def report_latency(tmp: Path, rate: float, seconds: float, baseline: bool) -> None:
-    lat = fresh(tmp, "lat", lambda r: steady(r, rate, seconds, batched=True))
-    runs = [("batch tasks", lat)]
+def report_latency(tmp: Path, rate: float, seconds: float, baseline: bool, workers: list[int]) -> None:
+    runs: list[tuple[str, Run]] = []
     if baseline:
-        runs.insert(0, ("per-message tasks (baseline)", fresh(tmp, "lat-base",
-                                                             lambda r: steady(r, rate, seconds, batched=False))))
-    print(f"steady {rate:g} msg/s for {seconds:g} s, 2 workers: event (in the spool) -> notified")
+        runs.append(("per-message tasks, 2 workers (baseline)",
+                     fresh(tmp, "lat-base", lambda r: steady(r, rate, seconds, batched=False))))
+    for count in workers:
+        runs.append((f"batch tasks, {count} worker{'s' if count != 1 else ''}",
+                     fresh(tmp, f"lat-{count}", functools.partial(steady, rate=rate, seconds=seconds,
+                                                                  batched=True, workers=count))))
+    print(f"steady {rate:g} msg/s for {seconds:g} s: event (in the spool) -> notified")
     print(f"{'latency':44s} {'p50 s':>7s} {'p99 s':>7s} {'max s':>7s}")
     for label, r in runs:
         print(f"{label:44s} {r.pct(0.5):7.3f} {r.pct(0.99):7.3f} {max(r.latencies):7.3f}")
     if baseline:
-        print(f"p99 batch / per-message: {lat.pct(0.99) / runs[0][1].pct(0.99):.2f}x")
+        for label, r in runs[1:]:
+            print(f"p99 {label} / per-message: {r.pct(0.99) / runs[0][1].pct(0.99):.2f}x")
     print(f"finished at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average after: "
           f"{os.getloadavg()[0]:.1f}")
 
