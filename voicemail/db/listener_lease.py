@@ -91,3 +91,10 @@ class LeaseStore:
         with self._engine.connect() as conn:
             row = conn.execute(statement, {"site": site}).first()
         return None if row is None else LeaseHolder(site, str(row[0]), int(row[1]), float(row[2]))
+
+    def holders(self) -> dict[str, LeaseHolder]:
+        """Who holds (or last held) each site's lease: one row per site that ever had a listener."""
+        statement = text(f"SELECT site, holder, token, {self._sql.left} FROM listener_lease")  # noqa: S608 - _CLOCK
+        with self._engine.connect() as conn:
+            return {str(r[0]): LeaseHolder(str(r[0]), str(r[1]), int(r[2]), float(r[3]))
+                    for r in conn.execute(statement)}

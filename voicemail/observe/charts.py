@@ -64,11 +64,13 @@ def nice_seconds(value: float) -> float:
 
 
 def seconds_text(value: float) -> str:
+    """Seconds as s, min or h, to three significant digits (1202 s: "20 min", not "20.0333 min")."""
     if value < 120:
-        return f"{value:g} s"
+        return f"{value:.3g} s"
     if value < 7200:
-        return f"{value / 60:g} min"
-    return f"{value / 3600:g} h"
+        return f"{value / 60:.3g} min"
+    hours = value / 3600
+    return f"{hours:.3g} h" if hours < 100 else f"{hours:.0f} h"
 
 
 def bar_chart(series: Sequence[Sequence[float | None]], labels: Sequence[str], *, unit: str = "",

@@ -23,8 +23,7 @@ from sqlalchemy.engine import Engine
 
 from voicemail.observe.broker import QueueDepth, queue_depth
 from voicemail.observe.runtime import RuntimeStatus
-from voicemail.observe.site_figures import SiteFigures
-from voicemail.observe.snapshot import Snapshot, read_snapshot
+from voicemail.observe.snapshot import MessageFigures, Snapshot, read_snapshot
 
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -151,22 +150,20 @@ class DatabaseCollector(Collector):
         yield _gauge("voicemail_metrics_query_seconds", "Seconds the database figures took to compute.", took)
 
 
-    def _groups(self, s: Snapshot) -> list[tuple[list[str], SiteFigures]]:
+    def _groups(self, s: Snapshot) -> list[tuple[list[str], MessageFigures]]:
         """The per-message figures and their site label values: the whole snapshot unlabelled with one
         site; each configured site (zeros for one without messages yet) with several."""
         if not self._settings.sites:
-            return [([], SiteFigures(s.messages_by_state, s.discovered_total, s.sealed_total, s.stripped_total,
-                                     s.notifications_by_state, s.oldest_custody_seconds, s.oldest_notify_seconds,
-                                     s.window))]
+            return [([], s)]
         names = sorted(set(self._settings.sites) | set(s.sites))
-        return [([name], s.sites.get(name, SiteFigures())) for name in names]
+        return [([name], s.sites.get(name, MessageFigures())) for name in names]
 
 
-def _site_labels(groups: list[tuple[list[str], SiteFigures]]) -> list[str]:
+def _site_labels(groups: list[tuple[list[str], MessageFigures]]) -> list[str]:
     return ["site"] if groups and groups[0][0] else []
 
 
-def _per_message_counts(groups: list[tuple[list[str], SiteFigures]]) -> Iterator[Metric]:
+def _per_message_counts(groups: list[tuple[list[str], MessageFigures]]) -> Iterator[Metric]:
     """Messages and notifications by state, and the all-time counters (``site`` label with several sites)."""
     site = _site_labels(groups)
     states = GaugeMetricFamily("voicemail_messages", "Messages by custody state.", labels=["state", *site])
@@ -194,7 +191,7 @@ def _per_message_counts(groups: list[tuple[list[str], SiteFigures]]) -> Iterator
     yield notes
 
 
-def _per_message_work(groups: list[tuple[list[str], SiteFigures]]) -> Iterator[Metric]:
+def _per_message_work(groups: list[tuple[list[str], MessageFigures]]) -> Iterator[Metric]:
     """Work not done yet, its age, and the custody latency histograms (``site`` label with several sites)."""
     site = _site_labels(groups)
     depth = GaugeMetricFamily("voicemail_queue_depth", "Work not done yet: messages not stripped, notifications "

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Connection, Engine
@@ -22,9 +22,6 @@ from sqlalchemy.engine import Connection, Engine
 from voicemail.audit.tables import audit_checkpoints
 from voicemail.db.models import DeadLetterRow, MessageRow, NotificationRow, PendingMoveRow, RecordingRow
 from voicemail.domain.records import DISCOVERED, SEALED
-
-if TYPE_CHECKING:
-    from voicemail.observe.site_figures import SiteFigures
 
 messages = cast(Table, MessageRow.__table__)
 notifications = cast(Table, NotificationRow.__table__)
@@ -52,8 +49,10 @@ class Latencies:
 
 
 @dataclass(frozen=True)
-class Snapshot:
-    taken_at: dt.datetime
+class MessageFigures:
+    """The figures of a set of messages: the whole installation's (a Snapshot), or one site's (each site's
+    in ``Snapshot.sites``)."""
+
     messages_by_state: dict[str, int] = field(default_factory=dict)
     discovered_total: int = 0
     sealed_total: int = 0
@@ -61,13 +60,10 @@ class Snapshot:
     notifications_by_state: dict[str, int] = field(default_factory=dict)
     oldest_custody_seconds: float = 0.0  # 0 = nothing pending
     oldest_notify_seconds: float = 0.0
+    window: Latencies = field(default_factory=Latencies)
     dead_letters_open: dict[str, int] = field(default_factory=dict)  # by task
-    dead_letters_total: dict[str, int] = field(default_factory=dict)
     notifications_failed: int = 0  # failed, or parked and not resolved
     vault_bytes: int = 0
-    checkpoint_at: dt.datetime | None = None
-    window: Latencies = Latencies()
-    sites: dict[str, SiteFigures] = field(default_factory=dict)  # several sites: each site's figures
     pending_moves: int = 0  # folder moves decided on the phone that Asterisk has not confirmed yet
     pending_moves_failing: int = 0  # of those, the ones that failed at least once
 
@@ -78,6 +74,17 @@ class Snapshot:
     @property
     def notify_pending(self) -> int:
         return sum(self.notifications_by_state.get(s, 0) for s in PENDING_NOTIFY)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Snapshot(MessageFigures):
+    """The installation's figures, and what only the installation has: every dead letter ever parked
+    (also those of no message), the last audit checkpoint, and (several sites) each site's figures."""
+
+    taken_at: dt.datetime
+    dead_letters_total: dict[str, int] = field(default_factory=dict)
+    checkpoint_at: dt.datetime | None = None
+    sites: dict[str, MessageFigures] = field(default_factory=dict)  # several sites: each site's figures
 
     @property
     def checkpoint_age(self) -> float | None:

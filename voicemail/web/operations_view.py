@@ -5,8 +5,9 @@ a one-line summary, and the two charts of the last 24 hours."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from voicemail.observe.charts import bar_chart, seconds_text
 from voicemail.observe.observer import Observer
@@ -47,7 +48,7 @@ def _state(ok: bool | None) -> str:
     return "unknown" if ok is None else ("ok" if ok else "attention")
 
 
-def _waiting(count: int, oldest: float, noun: str, late: float) -> tuple[str, str]:
+def waiting(count: int, oldest: float, noun: str, late: float) -> tuple[str, str]:
     text = noun + (f"; the oldest for {seconds_text(round(oldest))}" if count else "")
     return _state(not count or oldest < late), text
 
@@ -75,10 +76,10 @@ def cards(observer: Observer, snap: Snapshot, took: float, checks: dict[str, dic
     database = checks.get("database", {"ok": None, "detail": "not checked"})
     out.append(Card("database", "Database", _state(database["ok"]),
                     f"{database['detail']}; figures computed in {took * 1000:.1f} ms"))
-    state, text = _waiting(snap.custody_pending, snap.oldest_custody_seconds, "message(s) waiting to be sealed "
+    state, text = waiting(snap.custody_pending, snap.oldest_custody_seconds, "message(s) waiting to be sealed "
                            "and stripped", CUSTODY_LATE)
     out.append(Card("custody", "Custody queue", state, text, figure=str(snap.custody_pending)))
-    state, text = _waiting(snap.notify_pending, snap.oldest_notify_seconds, "notification(s) waiting to be sent",
+    state, text = waiting(snap.notify_pending, snap.oldest_notify_seconds, "notification(s) waiting to be sent",
                            NOTIFY_LATE)
     out.append(Card("notify", "Notification queue", state, text, figure=str(snap.notify_pending)))
     letters = sum(snap.dead_letters_open.values())
@@ -112,20 +113,33 @@ def cards(observer: Observer, snap: Snapshot, took: float, checks: dict[str, dic
     return out
 
 
-def summary(all_cards: list[Card]) -> tuple[str, list[Card]]:
+class Titled(Protocol):
+    """A card of the page: the status cards, and with several sites each site's card."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+
+
+def summary(all_cards: Sequence[Titled]) -> tuple[str, list[Titled]]:
     """("ok" | "attention", the cards needing attention)."""
     attention = [c for c in all_cards if c.state == "attention"]
     return ("attention" if attention else "ok"), attention
 
 
-def page_context(observer: Observer, snap: Snapshot, took: float, checks: dict[str, dict[str, Any]]
-                 ) -> dict[str, Any]:
+def page_context(observer: Observer, snap: Snapshot, took: float, checks: dict[str, dict[str, Any]],
+                 sites: Sequence[Titled] = ()) -> dict[str, Any]:
+    """``sites``: each site's card (several sites; voicemail.web.operations_sites), named in the summary
+    too when it needs attention."""
     hours = observer.last_day()
     labels = [h.start.strftime("%H:%M") for h in hours]
     all_cards = cards(observer, snap, took, checks)
-    overall, attention = summary(all_cards)
+    overall, attention = summary([*all_cards, *sites])
     return {
-        "snap": snap, "cards": all_cards, "overall": overall, "attention": attention,
+        "snap": snap, "cards": all_cards, "overall": overall, "attention": attention, "sites": sites,
         "unknown": [c for c in all_cards if c.state == "unknown"],
         "hours": hours, "generated": snap.taken_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "per_hour": bar_chart([[h.messages for h in hours]], labels),

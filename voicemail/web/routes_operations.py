@@ -1,5 +1,6 @@
 """/metrics (Prometheus text format, for the scrape policy's clients) and /operations (administrators:
-the pipeline at a glance). Both read the same cached database snapshot (voicemail.observe)."""
+the pipeline at a glance, and each site's part when there are several). Both read the same cached
+database snapshot (voicemail.observe)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from voicemail.domain.errors import NotFound
 from voicemail.observe.access import PROXY_HEADERS
 from voicemail.observe.observer import Observer
 from voicemail.web.authz import require_administrator
+from voicemail.web.operations_sites import read_leases, site_cards
 from voicemail.web.operations_view import page_context
 from voicemail.web.render import render
 from voicemail.web.sessions import web_deps
@@ -44,7 +46,8 @@ def operations_router(observer: Observer) -> APIRouter:
                                                    "detail": "The database does not answer; /status shows which "
                                                              "part of the system is down."}, status=503)
         checks = run_probes(web_deps(request).probes)
+        sites = site_cards(observer, snap, read_leases(observer.engine)) if observer.settings.sites else []
         return render(request, "operations.html", {"active": "operations",
-                                                   **page_context(observer, snap, took, checks)})
+                                                   **page_context(observer, snap, took, checks, sites)})
 
     return router

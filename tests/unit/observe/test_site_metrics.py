@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
-from sqlalchemy import update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
 from tests.unit.observe.test_alert_rules import ListenerState
@@ -18,9 +18,10 @@ from tests.unit.observe.test_snapshot import NOW, ago, message
 from voicemail.config import load_settings
 from voicemail.db.engine import make_engine
 from voicemail.db.migrate import upgrade
-from voicemail.db.models import MessageRow
+from voicemail.db.models import DeadLetterRow, MessageRow, NotificationRow, PendingMoveRow
 from voicemail.observe.collector import BrokerCache, ObserveSettings, SnapshotCache, build_registry
 from voicemail.observe.observer import observe_settings
+from voicemail.observe.snapshot import read_snapshot
 
 
 @pytest.fixture
@@ -80,3 +81,32 @@ def test_the_site_label_follows_the_configuration() -> None:
     assert (observe_settings(one).sites, observe_settings(one).served_site) == ((), "")
     assert (observe_settings(several).sites, observe_settings(several).served_site) == (("default", "branch"),
                                                                                         "branch")
+
+
+def test_each_sites_dead_letters_vault_and_pending_moves_add_up_to_the_installations(engine: Engine) -> None:
+    kept = message(engine, "stripped", ago(hours=1), ago(hours=1), size=300, note_state="sending")
+    branch_sealed = message(engine, "sealed", ago(minutes=6), ago(minutes=5), size=120)
+    with engine.begin() as conn:
+        conn.execute(update(MessageRow).where(MessageRow.id == branch_sealed).values(site="branch"))
+        note = conn.execute(select(NotificationRow.id).where(NotificationRow.message_id == kept)).scalar_one()
+        conn.execute(insert(DeadLetterRow), [
+            {"task": "workers.tasks.send_notification", "ref_id": note, "error": "E", "attempts": 5},
+            {"task": "workers.tasks.strip_message", "ref_id": branch_sealed, "error": "E", "attempts": 5},
+            {"task": "workers.tasks.seal_message", "ref_id": "a message no longer on record", "error": "E",
+             "attempts": 5}])
+        conn.execute(insert(PendingMoveRow), [
+            {"message_id": kept, "from_folder": "INBOX", "to_folder": "Old", "token": "t1", "attempts": 0},
+            {"message_id": branch_sealed, "from_folder": "INBOX", "to_folder": "Old", "token": "t2", "attempts": 2}])
+    snap = read_snapshot(engine, now=NOW, window=3600, per_site=True)
+    default, branch = snap.sites["default"], snap.sites["branch"]
+    assert default.dead_letters_open == {"workers.tasks.send_notification": 1}
+    assert default.notifications_failed == 1  # parked while "sending"
+    assert branch.dead_letters_open == {"workers.tasks.strip_message": 1} and branch.notifications_failed == 0
+    assert sum(snap.dead_letters_open.values()) == 3  # the installation's also counts one of no message
+    assert (default.vault_bytes, branch.vault_bytes, snap.vault_bytes) == (300, 120, 420)
+    assert (default.pending_moves, default.pending_moves_failing) == (1, 0)
+    assert (branch.pending_moves, branch.pending_moves_failing) == (1, 1)
+    assert (snap.pending_moves, snap.pending_moves_failing) == (2, 1)
+    assert branch.custody_pending == 2 and default.custody_pending == 1
+    assert branch.oldest_custody_seconds == pytest.approx(6 * 60)
+    assert read_snapshot(engine, now=NOW, window=3600).sites == {}  # one site: no per-site pass

@@ -60,6 +60,17 @@ def test_one_holder_per_site_and_every_acquisition_gets_a_larger_token(engine: E
     assert 55 < holder.seconds_left < 60.01  # computed by the database (SQLite: julianday, float precision)
 
 
+def test_every_sites_holder_is_listed_with_the_time_left_on_its_lease(engine: Engine) -> None:
+    store = LeaseStore(engine)
+    assert store.holders() == {}
+    store.acquire("default", "a", 60)
+    store.acquire("branch", "b", -30)  # lapsed half a minute ago on the database's clock
+    holders = store.holders()
+    assert sorted(holders) == ["branch", "default"]
+    assert holders["default"].holder == "a" and 55 < holders["default"].seconds_left < 60.01
+    assert holders["branch"].holder == "b" and -35 < holders["branch"].seconds_left <= -29.99
+
+
 def test_an_expired_lease_is_taken_over_and_the_old_token_is_fenced_off(engine: Engine) -> None:
     store = LeaseStore(engine)
     assert store.acquire("default", "a", -1) == 1  # already past its expiry on the database's clock
