@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from joserfc import jwt
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from tests.browser.conftest import (
     AXE_JS,
@@ -34,12 +35,14 @@ from tests.browser.office_double import OFFICE_JS_URL, office_config, office_js
 from tests.integration.pipeline.harness import wait_for
 from tests.integration.web.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider
 from voicemail.db.engine import make_engine
-from voicemail.db.models import NotificationRow
+from voicemail.db.models import MessageRow, NotificationRow
 from voicemail.domain.models import MailboxRef
 
 PANE_WIDTH = 350
 ADMIN = "carol.admin"
 ADMIN_PASSWORD = "admin-" + "x7Qp2mZr9LwT4vNc"
+BRANCH_OWNER = "dora.branch"
+BRANCH_PASSWORD = "branch-" + "Vt8kQ2nW5xLr3pZa"
 
 
 def notification_id(web: WebSite, key: str) -> str:
@@ -134,6 +137,7 @@ def test_the_pane_marks_read_and_unread_and_deletes_through_the_api(browser: Any
 
 def marked_and_deleted_in_pane(page: Any, web_site: WebSite, mid: str) -> None:
     assert page.get_by_test_id("state").inner_text() == "New (unread)"
+    assert page.get_by_test_id("site").is_hidden()  # one site: not named
     page.get_by_role("button", name="Mark as read").click()
     page.get_by_test_id("state").filter(has_text="Read").wait_for()
     wait_for(lambda: web_site.spool_folder("outlook") == "Old", 20, "the message moved to Old")
@@ -267,3 +271,59 @@ def test_the_pane_forwards_the_message_to_a_colleague(browser: Any, web_site: We
     with web_site.site.store() as store:
         copy = store.find(MailboxRef.parse("2001@default"), left.msg_id)
     assert copy is not None and copy.state == "stripped"
+
+
+def branch_copy(web: WebSite, message_id: str) -> str:
+    """The message's row again as if left in the same mailbox of a second Asterisk, site "branch" (metadata
+    only: its recording is not meant to be played)."""
+    engine = make_engine(web.site.database_url)
+    new_id = str(uuid.uuid4())
+    try:
+        with engine.begin() as conn:
+            row = conn.execute(select(MessageRow.__table__).where(MessageRow.id == message_id)).mappings().one()
+            conn.execute(insert(MessageRow.__table__).values({**row, "id": new_id, "site": "branch",
+                                                              "msg_id": row["msg_id"] + "-b"}))
+    finally:
+        engine.dispose()
+    return new_id
+
+
+def test_with_several_sites_the_pane_names_the_site_and_its_owner_acts_on_another_site(
+        browser: Any, web_site: WebSite) -> None:
+    """A second `voicemail web` that knows two sites: the pane shows each message's site, the owner of
+    1002@default@branch gets the player and the buttons on its message, and a forward's status names the
+    site it stayed on. The one-site web shows no site (test_the_pane_marks_read_...)."""
+    left = web_site.leave("outlook-sites", OWNER_MAILBOX, '"Alice Internal" <1001>', "vm-internal", 1.0, 7300)
+    there = branch_copy(web_site, left.id)
+    two = {"VOICEMAIL_SITES": "branch"}
+    added = subprocess.run([VOICEMAIL, "accounts", "add", BRANCH_OWNER, "--mailbox", "1002@default@branch",
+                            "--password-stdin"], input=(BRANCH_PASSWORD + "\n").encode(),
+                           env=web_site.site.env(**two), capture_output=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    port = free_port()
+    proc = web_site.site.spawn("web", log="web-sites", VOICEMAIL_WEB_HOST="127.0.0.1", VOICEMAIL_WEB_PORT=str(port),
+                               **two)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _healthy(base + "/healthz"), 60, "voicemail web with two sites")
+        ctx = pane_context(browser, base, office_config(body=f"Listen: {base}/messages/{there}"))
+        try:
+            page = open_pane(ctx, BRANCH_OWNER, BRANCH_PASSWORD)
+            assert page.get_by_test_id("site").inner_text() == "branch"
+            assert page.get_by_test_id("mark").is_visible() and page.get_by_test_id("delete").is_visible()
+            assert axe_violations(page) == []
+        finally:
+            ctx.close()
+        ctx = pane_context(browser, base, office_config(body=f"Listen: {base}/messages/{left.id}"))
+        try:
+            page = open_pane(ctx, web_site.username, web_site.password)
+            assert page.get_by_test_id("site").inner_text() == "default"
+            page.get_by_text("Forward to a colleague", exact=True).click()
+            page.get_by_label("Mailbox to forward to").fill("2001")
+            page.get_by_role("button", name="Forward the message").click()
+            page.get_by_test_id("status").filter(has_text="Forwarded to mailbox 2001 on site default.").wait_for()
+        finally:
+            ctx.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

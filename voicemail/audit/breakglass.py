@@ -26,9 +26,11 @@ def audited_export(audit: AuditLog, store: SqlMessageStore, vault: Vault, keyrin
     base = {"actor": actor.name, "action": "message.export", "source": actor.source, "reason": reason}
     record = store.find(mailbox, msg_id) if mailbox is not None else _by_our_id(store, msg_id)
     if record is None:
-        where = {"mailbox": str(mailbox)} if mailbox is not None else {"message": msg_id[:64]}
+        # the mailbox as the command named it, with its site when it named one (1001@default@branch)
+        where = {"mailbox": mailbox.qualified} if mailbox is not None else {"message": msg_id[:64]}
         audit.append(AuditEvent(outcome="error", details={**where, "error": "not found"}, **base))
-        raise NotFound(f"no sealed message {msg_id[:64]}" + (f" in mailbox {mailbox}" if mailbox is not None else ""))
+        raise NotFound(f"no sealed message {msg_id[:64]}" + (f" in mailbox {mailbox.qualified}" if mailbox is not None
+                                                              else ""))
     try:
         written, digest = export_recording(vault, keyring, record, output, fmt)
     except Exception as exc:

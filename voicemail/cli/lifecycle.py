@@ -243,9 +243,10 @@ def register(main: click.Group) -> None:
         """List quota alerts (newest first)."""
         from voicemail.lifecycle.quota import list_alerts
 
-        engine = _engine(settings_from(config_file))
+        settings = settings_from(config_file)
+        engine = _engine(settings)
         try:
-            alerts = list_alerts(engine, open_only=not show_all)
+            alerts = list_alerts(engine, open_only=not show_all, default_site=settings.site_name)
         finally:
             engine.dispose()
         if not alerts:

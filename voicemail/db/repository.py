@@ -362,16 +362,21 @@ class SqlMessageStore:
             for letter in s.scalars(select(DeadLetterRow).where(DeadLetterRow.resolved_at.is_(None))
                                     .order_by(DeadLetterRow.id)):
                 letters[letter.ref_id] = letter.error
-            query = (select(NotificationRow, MessageRow.context, MessageRow.mailbox)
+            query = (select(NotificationRow, MessageRow.site, MessageRow.context, MessageRow.mailbox)
                      .join(MessageRow, MessageRow.id == NotificationRow.message_id))
             if failed_only:
                 query = query.where(or_(NotificationRow.state == "failed", NotificationRow.id.in_(list(letters))))
             rows = s.execute(query.order_by(NotificationRow.updated_at.desc()).limit(max(1, limit))).all()
             return [NotificationSummary(
-                id=n.id, message_id=n.message_id, mailbox=f"{mailbox}@{context}", state=n.state,
+                id=n.id, message_id=n.message_id, mailbox=self._named(site, context, mailbox), state=n.state,
                 attempts=n.attempts, recipient=n.recipient, last_error=n.last_error, created_at=n.created_at,
                 updated_at=n.updated_at, parked=n.id in letters, parked_error=letters.get(n.id, ""))
-                for n, context, mailbox in rows]
+                for n, site, context, mailbox in rows]
+
+    def _named(self, site: str, context: str, mailbox: str) -> str:
+        """A mailbox as administrators name it: 1001@default, or 1001@default@branch on another site than the
+        default one (as `voicemail messages list` and web accounts name it)."""
+        return MailboxRef(context, mailbox, "" if site == self._default_site else site).qualified
 
     def requeue_notification(self, notification_id: str, *, due_now: bool) -> str:
         """Put a failed or parked notification back to pending and resolve its dead letters, in one
@@ -418,15 +423,15 @@ class SqlMessageStore:
 
     def pending_custody(self, limit: int = 50) -> list[tuple[str, str, str, int, str, bool]]:
         """Messages whose custody is not done, oldest first: (id, mailbox, state, attempts, last error,
-        parked). No caller data."""
+        parked), the mailbox named with its site when not the default one. No caller data."""
         with self._reads() as s:
             parked = set(s.scalars(select(DeadLetterRow.ref_id).where(DeadLetterRow.resolved_at.is_(None))))
-            rows = s.execute(select(MessageRow.id, MessageRow.context, MessageRow.mailbox, MessageRow.state,
-                                    MessageRow.attempts, MessageRow.last_error)
+            rows = s.execute(select(MessageRow.id, MessageRow.site, MessageRow.context, MessageRow.mailbox,
+                                    MessageRow.state, MessageRow.attempts, MessageRow.last_error)
                              .where(MessageRow.state.in_((DISCOVERED, SEALED)))
                              .order_by(MessageRow.discovered_at).limit(max(1, limit))).all()
-            return [(r.id, f"{r.mailbox}@{r.context}", r.state, r.attempts, r.last_error, r.id in parked)
-                    for r in rows]
+            return [(r.id, self._named(r.site, r.context, r.mailbox), r.state, r.attempts, r.last_error,
+                     r.id in parked) for r in rows]
 
     # --- dead letters and sweeping -----------------------------------------------------------
     def dead_letter(self, task: str, ref_id: str, error: str, attempts: int) -> bool:

@@ -61,8 +61,11 @@ class Alert:
 
 class QuotaEnforcer:
     def __init__(self, engine: Engine, holds: Holds, shredder: Shredder, audit: AuditLog, *, site_bytes: int,
-                 mailbox_bytes: int, actor: str = "quota", source: str = "voicemail") -> None:
+                 mailbox_bytes: int, actor: str = "quota", source: str = "voicemail",
+                 default_site: str = "default") -> None:
+        """``default_site``: site_name; an alert names a mailbox of another site with its site."""
         self._engine = engine
+        self._default_site = default_site
         self._holds = holds
         self._shredder = shredder
         self._audit = audit
@@ -171,21 +174,33 @@ class QuotaEnforcer:
             self._audit.append(AuditEvent(
                 actor=self._actor, action="quota.alert", source=self._source, outcome="error", message_id=new_id,
                 reason="over quota with only held messages left; the new message was kept",
-                details={"alert": alert_id, "scope": scope, "mailbox": str(mailbox) if mailbox else None,
+                details={"alert": alert_id, "scope": scope,
+                         "mailbox": _named(mailbox, self._default_site) if mailbox else None,
                          "used_bytes": used, "limit_bytes": limit}), conn)
         log.error("vault quota exceeded (%s scope, %d of %d bytes): only held messages remain, the new message "
                   "was kept; alert %s (`voicemail quota alerts`)", scope, used, limit, alert_id)
         return alert_id
 
 
-def list_alerts(engine: Engine, *, open_only: bool = True) -> list[Alert]:
-    query = select(quota_alerts).order_by(quota_alerts.c.created_at.desc())
+def _named(mailbox: MailboxRef, default_site: str) -> str:
+    """1001@default, or 1001@default@branch on another site than the default one."""
+    return mailbox.on_site("" if mailbox.site == default_site else mailbox.site).qualified
+
+
+def list_alerts(engine: Engine, *, open_only: bool = True, default_site: str = "default") -> list[Alert]:
+    """Newest first. quota_alerts has no site column: a mailbox alert's site is that of the message it was
+    raised for (the new message of that mailbox, kept); a mailbox of another site than ``default_site`` is
+    named with it (1001@default@branch). Should that message's row be gone, the mailbox is named without."""
+    query = (select(quota_alerts, messages.c.site)
+             .select_from(quota_alerts.outerjoin(messages, messages.c.id == quota_alerts.c.message_id))
+             .order_by(quota_alerts.c.created_at.desc()))
     if open_only:
         query = query.where(quota_alerts.c.resolved_at.is_(None))
     with engine.connect() as conn:
         rows: list[Any] = list(conn.execute(query).all())
-    return [Alert(r.id, r.created_at, r.scope, f"{r.mailbox}@{r.context}" if r.mailbox else None, r.message_id,
-                  int(r.used_bytes), int(r.limit_bytes), r.resolved_at) for r in rows]
+    return [Alert(r.id, r.created_at, r.scope,
+                  _named(MailboxRef(r.context, r.mailbox, r.site or ""), default_site) if r.mailbox else None,
+                  r.message_id, int(r.used_bytes), int(r.limit_bytes), r.resolved_at) for r in rows]
 
 
 def resolve_alert(engine: Engine, alert_id: str) -> bool:

@@ -92,7 +92,7 @@ class Lifecycle:
         s = self.settings
         return QuotaEnforcer(self.engine, self.holds, shredder_of(self.container), self.audit,
                              site_bytes=s.quota_site_bytes, mailbox_bytes=s.quota_mailbox_bytes,
-                             actor="quota", source=f"quota@{socket.gethostname()}")
+                             actor="quota", source=f"quota@{socket.gethostname()}", default_site=s.site_name)
 
 
 def install_quota(container: Container) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class MailboxOut(BaseModel):
     context: str
     mailbox: str
+    site: str = Field(description="The Asterisk the mailbox is on (the default site's name with one site); "
+                                  "the site= parameter of the mailbox's message list")
+    qualified: str = Field(description="The mailbox as /api/v1/me names it: 1001@default on the default site, "
+                                       "1001@default@branch on another")
 
 
 class MessageOut(BaseModel):
@@ -55,6 +59,7 @@ class SessionOut(BaseModel):
     csrf_token: str | None = None
     detail: str | None = None  # why a sign-in failed (the same text for every failure)
     plays_on_phones: bool | None = None  # signed in: whether "Play on my phone" is set up on this site
+    sites: list[str] | None = None  # signed in: the configured sites' names, the default one first
 
 
 class SettingsOut(BaseModel):

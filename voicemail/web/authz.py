@@ -37,8 +37,9 @@ def call_id(raw: str) -> str:
     return value
 
 
-def mailbox_ref(context: str, mailbox: str) -> MailboxRef:
-    return MailboxRef(context=context, mailbox=mailbox)  # validates both as plain names (InvalidMailbox)
+def mailbox_ref(context: str, mailbox: str, site: str = "") -> MailboxRef:
+    """``site``: as WebSettings.site_of_request gives it ("" = the default site)."""
+    return MailboxRef(context=context, mailbox=mailbox, site=site)  # validates the names (InvalidMailbox)
 
 
 def viewer_of(authed: Authed, source: str) -> Viewer:
@@ -67,7 +68,7 @@ def refuse(request: Request, v: Viewer, action: str, reason: str, *, message_id:
 def require_listing(request: Request, v: Viewer, mailbox: MailboxRef) -> None:
     if not may_list(v, mailbox):
         raise refuse(request, v, "mailbox.list", "not the owner of this mailbox",
-                     mailbox=f"{mailbox.mailbox}@{mailbox.context}")
+                     mailbox=mailbox.qualified)
 
 
 def owner_viewer(request: Request, action: str, message_id: str | None, **details: object) -> Viewer:

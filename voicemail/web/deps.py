@@ -13,6 +13,7 @@ from voicemail.audit.service import Investigations
 from voicemail.audit.store import AuditLog
 from voicemail.config import Settings, site_names
 from voicemail.db.repository import SqlMessageStore
+from voicemail.domain.errors import InvalidInput
 from voicemail.domain.mailbox import MailboxService
 from voicemail.domain.models import MailboxRef
 from voicemail.services.call_history import DeskSignIns
@@ -56,6 +57,24 @@ class WebSettings:
     def site_of(self, mailbox: MailboxRef) -> str:
         """The site to show beside a mailbox: its name with several sites, "" with one."""
         return (mailbox.site or self.default_site) if len(self.sites) > 1 else ""
+
+    @property
+    def site_names(self) -> tuple[str, ...]:
+        """Every configured site's name, the default one first (one site: just the default one)."""
+        return self.sites or (self.default_site,)
+
+    def site_name(self, mailbox: MailboxRef) -> str:
+        """The name of a mailbox's site, always (the API names it even with one site)."""
+        return mailbox.site or self.default_site
+
+    def site_of_request(self, name: str) -> str:
+        """A site a request names, as a MailboxRef holds it: "" for the default site (also when none is
+        named), else its name. InvalidInput (400) for a site that is not configured."""
+        if not name or name == self.default_site:
+            return ""
+        if name not in self.site_names:
+            raise InvalidInput(f"unknown site {name[:64]!r}; the configured sites are {', '.join(self.site_names)}")
+        return name
 
     @classmethod
     def from_settings(cls, s: Settings) -> WebSettings:

@@ -28,7 +28,7 @@ from voicemail.web.csrf import csrf_protect
 from voicemail.web.errors import error_response
 from voicemail.web.oidc_client import OidcClient, OidcError
 from voicemail.web.render import HERE
-from voicemail.web.routes_api import item_json
+from voicemail.web.routes_api import message_json
 from voicemail.web.sessions import SignInRequired, audit, client_address, require, web_deps
 from voicemail.web.signin import THROTTLED
 from voicemail.web.signin_identities import IdentityStore, oidc_key
@@ -130,7 +130,7 @@ def outlook_router(sso: SsoExchange | None) -> APIRouter:
         found = store.message_of_notification(nid) if store is not None else None
         if found is None:
             raise authz.refuse(request, viewer, "message.view", "no such notification", notification=nid)
-        return item_json(web_deps(request).mailbox.message(viewer, found))
+        return message_json(request, web_deps(request).mailbox.message(viewer, found))
 
     router.include_router(api)
     return router

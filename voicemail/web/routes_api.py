@@ -24,6 +24,7 @@ from voicemail.web.api_models import (
 )
 from voicemail.web.audio import audio_response, download_name, parse_range
 from voicemail.web.csrf import csrf_protect
+from voicemail.web.deps import WebSettings
 from voicemail.web.inbox_search import parse_search
 from voicemail.web.render import account_zone
 from voicemail.web.sessions import Authed, audit, current, end_session, presignin, require, web_deps
@@ -55,16 +56,23 @@ class SettingsBody(BaseModel):
     language: str = Field(default="", max_length=16)
 
 
-def item_json(item: InboxItem) -> dict[str, Any]:
+def item_json(item: InboxItem, settings: WebSettings) -> dict[str, Any]:
+    """A message as the API answers it; its mailbox names its site (the default site's name with one)."""
     out = asdict(item)
-    out["mailbox"] = {"context": item.mailbox.context, "mailbox": item.mailbox.mailbox}
+    box = item.mailbox
+    out["mailbox"] = {"context": box.context, "mailbox": box.mailbox, "site": settings.site_name(box),
+                      "qualified": box.qualified}
     out["formats"] = list(item.formats)
     return out
 
 
-def page_json(page: InboxPage) -> dict[str, Any]:
-    return {"items": [item_json(i) for i in page.items], "total": page.total, "offset": page.offset,
+def page_json(page: InboxPage, settings: WebSettings) -> dict[str, Any]:
+    return {"items": [item_json(i, settings) for i in page.items], "total": page.total, "offset": page.offset,
             "limit": page.limit}
+
+
+def message_json(request: Request, item: InboxItem) -> dict[str, Any]:
+    return item_json(item, web_deps(request).settings)
 
 
 # --- session -------------------------------------------------------------------------------------
@@ -73,8 +81,9 @@ def session_info(request: Request, response: Response) -> dict[str, Any]:
     """Whether this browser is signed in, and the CSRF token to send in X-CSRF-Token."""
     authed = current(request)
     if authed is not None:
+        deps = web_deps(request)
         return {"signed_in": True, "username": authed.account.username, "csrf_token": authed.session.csrf_token,
-                "plays_on_phones": web_deps(request).mailbox.plays_on_phones}
+                "plays_on_phones": deps.mailbox.plays_on_phones, "sites": list(deps.settings.site_names)}
     return {"signed_in": False, "csrf_token": presignin(request, response).csrf_token}
 
 
@@ -107,21 +116,26 @@ def list_messages(request: Request, context: str, mailbox: str,
                   sort: Literal["newest", "oldest", "longest", "shortest"] = "newest",
                   offset: int = Query(0, ge=0, le=10_000_000), limit: int = Query(50, ge=1, le=200),
                   search: str = Query("", max_length=64), date_from: str = Query("", alias="from", max_length=10),
-                  date_to: str = Query("", alias="to", max_length=10)) -> dict[str, Any]:
+                  date_to: str = Query("", alias="to", max_length=10),
+                  site: str = Query("", max_length=64, description="The mailbox's site when several are "
+                                    "configured (GET /api/v1/session lists them); empty = the default site. "
+                                    "400 for a site that is not configured.")) -> dict[str, Any]:
+    """The messages of one mailbox, newest first unless ``sort`` says otherwise."""
     viewer = authz.viewer(request)
-    ref = authz.mailbox_ref(context, mailbox)
+    settings = web_deps(request).settings
+    ref = authz.mailbox_ref(context, mailbox, settings.site_of_request(site))
     authz.require_listing(request, viewer, ref)
     found = parse_search(search, date_from, date_to, account_zone(request))
     query = InboxQuery(folder=folder, urgent_only=urgent, caller_kind=caller, sort=sort, offset=offset, limit=limit,
                        caller_text=found.caller, received_from=found.received_from,
                        received_before=found.received_before)
-    return page_json(web_deps(request).mailbox.inbox(viewer, ref, query))
+    return page_json(web_deps(request).mailbox.inbox(viewer, ref, query), settings)
 
 
 @router.get("/messages/{message_id}", response_model=MessageOut)
 def get_message(request: Request, message_id: str) -> dict[str, Any]:
     viewer = authz.viewer(request)
-    return item_json(web_deps(request).mailbox.message(viewer, authz.message_id(message_id)))
+    return message_json(request, web_deps(request).mailbox.message(viewer, authz.message_id(message_id)))
 
 
 @router.get("/messages/{message_id}/download", responses={200: {"description": "The recording as a WAV file"}})
@@ -147,14 +161,14 @@ def get_audio(request: Request, message_id: str, range_header: str | None = Head
 def mark_read(request: Request, message_id: str) -> dict[str, Any]:
     mid = authz.message_id(message_id)
     viewer = authz.owner_viewer(request, "message.mark", mid)
-    return item_json(web_deps(request).mailbox.mark(viewer, mid, True))
+    return message_json(request, web_deps(request).mailbox.mark(viewer, mid, True))
 
 
 @router.post("/messages/{message_id}/unread", response_model=MessageOut)
 def mark_unread(request: Request, message_id: str) -> dict[str, Any]:
     mid = authz.message_id(message_id)
     viewer = authz.owner_viewer(request, "message.mark", mid)
-    return item_json(web_deps(request).mailbox.mark(viewer, mid, False))
+    return message_json(request, web_deps(request).mailbox.mark(viewer, mid, False))
 
 
 @router.delete("/messages/{message_id}", status_code=204)

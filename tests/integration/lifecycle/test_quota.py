@@ -4,6 +4,7 @@ the new message is kept and an alert is raised (log without personal data, audit
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -19,6 +20,7 @@ from voicemail.audit.service import Investigations
 from voicemail.audit.store import AuditLog
 from voicemail.cli import main
 from voicemail.domain.models import MailboxRef
+from voicemail.lifecycle.wiring import Lifecycle
 
 pytestmark = pytest.mark.postgres
 ADMIN, IVY = Actor("root-admin", "cli@test"), Actor("ivy", "cli@test")
@@ -106,3 +108,23 @@ def test_a_mailbox_quota_evicts_only_that_mailbox(tmp_path: Path, pg_url: str, c
     assert s[mine[0][0]] == "destroyed" and s[mine[1][0]] == "stripped" and s[new_id] == "sealed"
     assert s[other[0]] == "stripped"  # older, but another mailbox
     c.close()
+
+
+def test_a_mailbox_alert_names_the_mailbox_with_its_site_when_not_the_default_one(tmp_path: Path,
+                                                                                  pg_url: str) -> None:
+    """quota_alerts has no site column: the listing takes the site of the message the alert was raised for."""
+    site = Site(tmp_path / "site", pg_url, quota_mailbox_bytes=3000)
+    c = site.container()
+    hold(c, scope="mailbox", mailbox=MailboxRef("default", "1001"))  # no site: 1001 on every site
+    for where in ("branch", "default"):
+        seed(c, age_days=20, site=where)
+        new_id, _audio = seed(c, age_days=1, site=where, state="sealed")
+        [result] = Lifecycle(c).quota().after_seal(new_id)
+        assert result.scope == "mailbox" and result.alert_id is not None
+    alerts = [json.loads(e.details) for e in AuditLog(c.engine).events() if e.action == "quota.alert"]
+    assert [a["mailbox"] for a in alerts] == ["1001@default@branch", "1001@default"]
+    c.close()
+    listed = CliRunner().invoke(main, ["quota", "alerts"], env=site.env(VOICEMAIL_SITES="branch"))
+    assert listed.exit_code == 0, listed.output
+    mailboxes = sorted(line.split()[3] for line in listed.output.splitlines())
+    assert mailboxes == ["1001@default", "1001@default@branch"]

@@ -11,6 +11,7 @@
   var audioUrl = null;
   var deleteArmed = false;
   var me = null;  // GET /api/v1/me: the signed-in person's roles and mailboxes
+  var sites = [];  // GET /api/v1/session: the configured sites (the pane names a site only with several)
   var $ = function (id) { return document.getElementById(id); };
 
   function status(text, isError) {
@@ -57,9 +58,12 @@
     $("state").textContent = read ? "Read" : "New (unread)";
     $("mark").textContent = read ? "Mark as unread" : "Mark as read";
     $("open").href = "/messages/" + encodeURIComponent(m.id);
-    // only the mailbox's owner may play or act (the server refuses anyone else too): others see the facts
-    var owner = me && me.roles.indexOf("owner") >= 0
-      && me.mailboxes.indexOf(m.mailbox.mailbox + "@" + m.mailbox.context) >= 0;
+    // several sites: the message's site, as the web inbox's message page shows it
+    $("site").textContent = m.mailbox.site;
+    $("site").hidden = $("site-label").hidden = sites.length < 2;
+    // only the mailbox's owner may play or act (the server refuses anyone else too): others see the facts.
+    // /api/v1/me names a mailbox of another site than the default one with its site, as "qualified" does.
+    var owner = me && me.roles.indexOf("owner") >= 0 && me.mailboxes.indexOf(m.mailbox.qualified) >= 0;
     $("player").hidden = !owner;
     $("actions").hidden = !owner;
     $("fwd").hidden = !owner;
@@ -120,7 +124,9 @@
       .then(function (done) {
         $("fwd-form").reset();
         $("fwd").open = false;
-        status("Forwarded to mailbox " + done.to.split("@")[0] + ".");
+        // a message is forwarded within its own site: with several, the status names it
+        var where = sites.length > 1 ? " on site " + message.mailbox.site : "";
+        status("Forwarded to mailbox " + done.to.split("@")[0] + where + ".");
       })
       .catch(function (e) { status(e.message, true); $("fwd-to").focus(); });
   }
@@ -169,6 +175,7 @@
         : "/api/v1/messages/" + ref.id;
       return api("GET", "/api/v1/session").then(function (r) { return r.json(); }).then(function (s) {
         $("phone").hidden = !s.plays_on_phones;
+        sites = s.sites || [];
         return api("GET", "/api/v1/me");
       }).then(function (r) { return r.json(); }).then(function (who) {
         me = who;
