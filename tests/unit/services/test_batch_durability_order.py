@@ -1,9 +1,9 @@
 """The durability order of the batch paths, on the real spool, vault, outbox and store (SQLite), with every
-fsync and file-system sync recorded (tests/unit/services/durability.py): whatever a commit records must
-survive a crash of the machine at that moment. A blob is durable before the commit that points to it,
-a placeholder before the commit that records the strip, an e-mail in the outbox before its send is
-recorded. Each path runs with a batch below the sync threshold (each file fsynced) and one above it
-(one sync of the file system per step)."""
+fsync and file-system sync recorded (tests/durability.py): whatever a commit records must survive a crash
+of the machine at that moment. A blob is durable before the commit that points to it, a placeholder
+before the commit that records the strip, an e-mail in the outbox before its send is recorded. Each path
+runs with a batch below the sync threshold (each file fsynced) and one above it (one sync of the file
+system per step)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.services.durability import DurabilityLog
+from tests.durability import DurabilityLog
 from voicemail.app import build_container, build_spool_import
 from voicemail.config import load_settings
 from voicemail.container import Container
 from voicemail.db.import_store import SealedImport
-from voicemail.domain.models import MailboxRef
+from voicemail.domain.models import MailboxRef, SealedRecording
 from voicemail.domain.records import STRIPPED, MailboxOwner
 from voicemail.spool import is_placeholder_bytes
 from voicemail.vault import FileKeyring
@@ -53,7 +53,7 @@ class World:
     def __init__(self, root: Path, count: int) -> None:
         self.root = root
         FileKeyring.create(root / "keyring.json")
-        (root / "outbox").mkdir()  # made when the service is installed
+        (root / "outbox").mkdir()  # made when the service is installed (systemd's StateDirectory)
         self.handed: list[list[str]] = []
         settings = load_settings(environ={}, overrides={
             "database_url": f"sqlite:///{root / 'vm.db'}", "spool_dir": str(root / "spool"),
@@ -75,9 +75,9 @@ class World:
         for message_id in message_ids:
             yield self.paths[self.c.store.get(message_id).msg_id]
 
-    def blobs(self, recordings: Iterable[object]) -> Iterator[Path]:
+    def blobs(self, recordings: Iterable[SealedRecording]) -> Iterator[Path]:
         for rec in recordings:
-            yield self.c.vault.path_for(rec.blob_name)  # type: ignore[attr-defined]
+            yield self.c.vault.path_for(rec.blob_name)
 
 
 @pytest.fixture
