@@ -140,6 +140,24 @@ def test_a_notification_batch_makes_each_email_durable_before_recording_it_sent(
         assert world.log.count("sync") == 0 and fsynced_emails == len(world.paths)
 
 
+@pytest.mark.parametrize("world", [SMALL, LARGE], indirect=True, ids=["fsync-each", "one-sync"])
+def test_an_email_an_interrupted_batch_left_unsynced_is_made_durable_before_its_send_is_recorded(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    notifications = _taken(world, monkeypatch)
+    assert world.c.batch_notifier is not None
+    outbox = world.root / "outbox"
+    for notification_id in notifications.values():  # written by a batch whose worker died before its sync
+        (outbox / f"{notification_id}.eml").write_bytes(b"Subject: the same notification\r\n\r\n")
+    world.log.events.clear()
+    world.log.violations.clear()
+    world.log.spy(monkeypatch, world.c.batch_notifier._store, "mark_sent",
+                  lambda sent: (outbox / f"{n}.eml" for n, _, _ in sent))
+    result = world.c.batch_notifier.send_many(list(notifications.values()))
+    assert (result.sent, result.handed_back) == (len(world.paths), [])
+    assert world.log.violations == [], world.log.events
+    assert len(list(outbox.glob("*.eml"))) == len(world.paths)  # sent again, the outbox keeps one file each
+
+
 @pytest.mark.parametrize(("world", "batch"), [(SMALL, SMALL), (LARGE, 5)], indirect=["world"],
                          ids=["one-batch", "several-batches"])
 def test_the_import_makes_each_blob_and_placeholder_durable_before_committing_it(
