@@ -2,9 +2,9 @@
 
 Writes are atomic (temporary file in the same folder, fsync, ``os.replace``, fsync of the folder), so a
 reader never sees half a message, and idempotent: a notification already in the outbox is not written
-again. The file name is the opaque notification id and nothing else. Inside ``batch()`` the per-file
-fsyncs are left out and the whole batch is made durable by one file-system sync when it ends, before
-the caller records the sends.
+again, only made durable (a batch that died before its sync may have left it). The file name is the
+opaque notification id and nothing else. Inside ``batch()`` the per-file fsyncs are left out and the
+whole batch is made durable by one file-system sync when it ends, before the caller records the sends.
 """
 
 from __future__ import annotations
@@ -83,9 +83,11 @@ class OutboxMailer:
         target = self.path_for(email.notification_id)
         data = render_rfc5322(email, message_id_domain=self._message_id_domain, date=self._clock())
         try:
-            self._directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-            if target.exists():
-                return  # already in the outbox: sending again changes nothing
+            if not self._directory.is_dir():
+                self._make_directory()
+            if target.exists():  # already in the outbox: sending again changes nothing but its durability
+                self._settle(target)
+                return
             self._write_atomically(target, data, before_commit)
         except OSError as exc:
             raise TransientError(f"cannot write to the mail outbox: {exc.strerror or type(exc).__name__}") from exc
@@ -111,8 +113,29 @@ class OutboxMailer:
         else:
             self._fsync_directory()
 
+    def _make_directory(self) -> None:
+        """Create the outbox folder and its missing parents, each one's entry durable before anything is
+        sent into it."""
+        missing = [d for d in (self._directory, *self._directory.parents) if not d.is_dir()]
+        for folder in reversed(missing):
+            folder.mkdir(mode=DIR_MODE, exist_ok=True)
+            self._fsync(folder.parent, os.O_RDONLY | os.O_DIRECTORY)
+
+    def _settle(self, target: Path) -> None:
+        """Make a file already in the outbox durable as if written now: an earlier batch may have written it
+        and died before its sync (its send was not recorded, and is recorded after this one)."""
+        if self._deferred:
+            self._unsynced = True
+            return
+        self._fsync(target, os.O_RDONLY)
+        self._fsync_directory()
+
     def _fsync_directory(self) -> None:
-        fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY)
+        self._fsync(self._directory, os.O_RDONLY | os.O_DIRECTORY)
+
+    @staticmethod
+    def _fsync(path: Path, flags: int) -> None:
+        fd = os.open(path, flags)
         try:
             os.fsync(fd)
         finally:

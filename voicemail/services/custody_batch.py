@@ -124,6 +124,8 @@ class BatchCustody:
         beat = self._beater([run.message_id for _, run in runs])
         items: list[tuple[SealedItem, MessageRecord, SpoolMessage]] = []
         durable = len(todo) < self._sync_from
+        log.info("custody batch: sealing %d message(s), %s", len(todo),
+                 "each file fsynced" if durable else "one sync of the file system per step")
         seen = self._locate_all([record for record, _ in todo])
         sealed = self._pool.map(lambda job: self._seal_one(job[0], job[1], durable, seen.get(job[0].id)), todo)
         for (record, _), done in zip(todo, sealed, strict=True):

@@ -82,6 +82,8 @@ class BatchNotifier:
         counts: dict[MailboxRef, int] = {}
         sent: list[tuple[str, str, int]] = []
         deferred = len(claimed) >= self._sync_from and callable(getattr(self._mailer, "batch", None))
+        log.info("notification batch: sending %d, %s", len(claimed),
+                 "made durable by the mailer once at the end" if deferred else "each e-mail made durable on its own")
         try:
             with self._batch() if deferred else contextlib.nullcontext():
                 for work in claimed:

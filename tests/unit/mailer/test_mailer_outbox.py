@@ -11,6 +11,7 @@ import pytest
 from mailer_testdata import NOTIFICATION_ID, SENT, SETTINGS, facts, internal, parse
 
 from mailer import OutboxMailer, compose
+from tests.durability import DurabilityLog
 from voicemail.domain.errors import ConfigError, PermanentError, TransientError
 from voicemail.domain.models import OutgoingEmail
 
@@ -54,6 +55,29 @@ def test_missing_outbox_directory_is_created(tmp_path: Path) -> None:
     outbox = tmp_path / "spool" / "outbox"
     OutboxMailer(outbox, clock=lambda: SENT).send(_email())
     assert (outbox / f"{NOTIFICATION_ID}.eml").is_file()
+
+
+def test_a_send_that_creates_the_outbox_folders_makes_them_durable_with_its_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = DurabilityLog(tmp_path)
+    log.install(monkeypatch)
+    outbox = tmp_path / "spool" / "outbox"
+    OutboxMailer(outbox, clock=lambda: SENT).send(_email())
+    assert log.problem(outbox / f"{NOTIFICATION_ID}.eml") is None
+
+
+def test_sending_again_makes_a_file_an_interrupted_batch_left_unsynced_durable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mailer = OutboxMailer(tmp_path / "outbox", clock=lambda: SENT)
+    log = DurabilityLog(tmp_path)
+    log.install(monkeypatch)
+    with pytest.raises(RuntimeError), mailer.batch():
+        mailer.send(_email())
+        raise RuntimeError("the worker's batch failed")
+    target = tmp_path / "outbox" / f"{NOTIFICATION_ID}.eml"
+    assert log.problem(target) is not None
+    OutboxMailer(tmp_path / "outbox", clock=lambda: SENT).send(_email())  # the send again, by a new process
+    assert log.problem(target) is None
 
 
 @pytest.mark.parametrize("bad_id", ["../escape", "a/b", "x.eml", "", "id with space", "é", "-leading"])
