@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -22,6 +23,7 @@ from voicemail.audit.queries import release_summary
 from voicemail.audit.service import Investigations
 from voicemail.audit.signing import SigningKey
 from voicemail.audit.tables import cdrs
+from voicemail.cli import main
 from voicemail.db.engine import make_engine
 from voicemail.db.mailbox_store import calls_of
 from voicemail.db.migrate import upgrade
@@ -162,3 +164,30 @@ def test_with_one_site_a_release_is_as_before_sites(tmp_path: Path) -> None:
     assert all("site" not in r for r in json.loads((out / "cdrs.json").read_text()))
     [export] = [e for e in inv.audit.events(case_id="CI-7") if e.action == "cdr.export"]
     assert json.loads(export.details) == {"request": req.id, "records": 2}
+
+
+def test_the_cli_requests_and_exports_one_site_s_cdrs_and_refuses_an_unknown_site(engine: Engine,
+                                                                                 tmp_path: Path) -> None:
+    env = {"VOICEMAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'vm.db'}", "VOICEMAIL_SITE_NAME": HQ,
+           "VOICEMAIL_SITES": BRANCH, "VOICEMAIL_AUDIT_SIGNING_KEY": str(tmp_path / "keys" / "audit.pem"),
+           "VOICEMAIL_LOG_LEVEL": "ERROR"}
+
+    def run(*args: str, code: int = 0) -> str:
+        result = CliRunner().invoke(main, list(args), env=env)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    run("keys", "init-signing")
+    run("role", "grant", "root", "administrator", "--reason", "bootstrap", "--actor", "root")
+    for who, role in (("ivy", "investigator"), ("carl", "cleared_admin")):
+        run("role", "grant", who, role, "--reason", "appointed", "--actor", "root")
+    run("case", "open", "--number", "CI-8", "--authority", "OIG", "--reason", "fraud", "--phone", "1001",
+        "--actor", "ivy")
+    request = ("cdr", "request", "--case", "CI-8", "--ref", "OIG-8", "--from", "2026-11-29", "--to", "2026-11-30")
+    assert "unknown site 'brnach'" in run(*request, "--site", "brnach", "--actor", "ivy", code=1)
+    req = run(*request, "--site", BRANCH, "--actor", "ivy").split()[1]
+    run("cdr", "approve", req, "--actor", "carl")
+    out = tmp_path / "release"
+    assert "2 record(s)" in run("cdr", "export", req, "-o", str(out), "--actor", "ivy")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["site"], manifest["sites"]) == (BRANCH, [BRANCH])
