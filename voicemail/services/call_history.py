@@ -29,8 +29,6 @@ from voicemail.phone.hotdesk_store import DeskSession
 
 _ANGLE = re.compile(r'^\s*"?(?P<name>[^"<]*)"?\s*<(?P<number>[^<>]*)>\s*$')
 
-
-
 # (scopes, offset, limit) -> (rows with site, start_time, source, destination, caller_id, channel, ...; total)
 CallQuery = Callable[[Sequence[CallScope], int, int], tuple[list[dict[str, Any]], int]]
 
