@@ -261,9 +261,9 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
         container.closers.insert(0, container.moves.close)  # before the AMI connection it uses is closed
     container.mailboxes = services = MailboxServices(
         rows, AudioSource(container.keyring, container.vault.path_for), container.shredder, holds, audit,
-        control=sited, spool=spool, calls=lambda n, d, o, lim: calls_of(engine, n, d, o, lim),
+        control=sited, spool=spool, calls=lambda scopes, o, lim: calls_of(engine, scopes, o, lim),
         phone=phone, admin_sees_external=s.inbox_admin_sees_external, call_device_template=s.calls_device_template,
-        moves=pending)
+        moves=pending, default_site=s.site_name)
     if container.moves is not None:
         services.on_move_recorded = container.moves.wake
         services.on_shred_started = container.moves.finish_shred

@@ -150,9 +150,10 @@ def build_service(settings: Settings) -> Service:
     client = AmiClient(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,
                        ssl=tls_context(settings),  # type: ignore[arg-type]
                        ping_interval=settings.ami_ping_interval, gate=lease.held)
+    cdrs = CdrStore(container.engine, serving_site(settings))  # the calls of this listener's Asterisk
     listener = Listener(client, container.discovery, container.store.upsert_mailbox,
                         reconcile_interval=settings.reconcile_interval,
-                        on_cdr=CdrStore(container.engine).ingest, retry_max=settings.discovery_retry_max,
+                        on_cdr=cdrs.ingest, retry_max=settings.discovery_retry_max,
                         fence=lease.fence)
     # The telephone menu and hot-desking answer the calls of the Asterisk this process listens to: its
     # callers reach that site's mailboxes, its AstDB routes the hot-desk sign-ins.

@@ -121,4 +121,6 @@ def release_summary(req: ReleaseRequest) -> str:
         ids = list(req.params.get("message_ids", []))
         return f"{len(ids)} message(s): " + ", ".join(str(i) for i in ids)
     numbers = ", ".join(str(n) for n in req.params.get("numbers", []))
-    return f"call records of {numbers or 'no numbers'} from {req.params.get('from')} to {req.params.get('to')}"
+    site = f" on site {req.params['site']}" if req.params.get("site") else ""
+    return (f"call records of {numbers or 'no numbers'}{site} from {req.params.get('from')} "
+            f"to {req.params.get('to')}")

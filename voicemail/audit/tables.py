@@ -117,6 +117,7 @@ release_requests = Table(
 cdrs = Table(
     "cdrs", metadata,
     Column("id", Integer, primary_key=True),
+    Column("site", String(64), nullable=False, server_default="default"),  # whose Asterisk (migration 0019)
     Column("unique_id", String(64), nullable=False, index=True),
     Column("system_name", String(80), nullable=False),
     Column("account_code", String(80), nullable=False),

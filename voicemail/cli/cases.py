@@ -19,7 +19,7 @@ from voicemail.cli.investigation import (
     signing_key_of,
     with_investigations,
 )
-from voicemail.config import Settings, site_names
+from voicemail.config import Settings, several_sites, site_names
 from voicemail.domain.errors import InvalidInput
 from voicemail.domain.models import MailboxRef
 
@@ -236,13 +236,19 @@ def register_cdr(main: click.Group) -> None:
     @click.option("--ref", "request_ref", required=True, help="Reference of the written request.")
     @click.option("--from", "start", required=True, help="Start, 'YYYY-MM-DD[ HH:MM[:SS]]' (Asterisk local time).")
     @click.option("--to", "end", required=True, help="End (exclusive), same format.")
+    @click.option("--site", default=None, help="Only the calls this site's Asterisk reported (a site_name or "
+                  "[[sites]] name); without it every site's.")
     @click.option("--reason", default="")
     @actor_option
     @with_investigations
     def cdr_request(inv: Investigations, settings: Settings, case_id: str, request_ref: str, start: str, end: str,
-                    reason: str, actor: str | None) -> None:
-        """Request the CDRs of the case's phone numbers in a time range (investigator on the case)."""
-        req = request_cdrs(inv, actor_of(actor), case_id, request_ref, start, end, reason)
+                    site: str | None, reason: str, actor: str | None) -> None:
+        """Request the CDRs of the case's phone numbers in a time range (investigator on the case); --site
+        narrows them to one site (without it, every site)."""
+        known = site_names(settings)
+        if site and site not in known:  # a typo would release nothing
+            raise InvalidInput(f"unknown site {site[:64]!r}; configured sites are {', '.join(known)}")
+        req = request_cdrs(inv, actor_of(actor), case_id, request_ref, start, end, reason, site=site or None)
         click.echo(f"request {req.id} pending: a cleared administrator approves with `voicemail cdr approve {req.id}`")
 
     @cdr.command("approve")
@@ -264,5 +270,6 @@ def register_cdr(main: click.Group) -> None:
     def cdr_export(inv: Investigations, settings: Settings, request_id: str, output: Path,
                    actor: str | None) -> None:
         """Write the signed CSV + JSON of an approved request (the requester); check with `evidence verify`."""
-        manifest = export_cdrs(inv, actor_of(actor), request_id, output, signing_key_of(settings))
+        manifest = export_cdrs(inv, actor_of(actor), request_id, output, signing_key_of(settings),
+                               several_sites=several_sites(settings))
         click.echo(f"wrote {output}: {manifest['records']} record(s), manifest signed by {manifest['signing_key_id']}")

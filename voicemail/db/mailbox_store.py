@@ -22,7 +22,7 @@ from voicemail.db.mailbox_counts import mailbox_counts
 from voicemail.db.models import LISTED, ForwardRow, MessageRow, PendingMoveRow, RecordingRow, utcnow
 from voicemail.db.repository import _to_record
 from voicemail.domain.errors import NotFound
-from voicemail.domain.mailbox import InboxQuery, InboxRow
+from voicemail.domain.mailbox import CallScope, InboxQuery, InboxRow
 from voicemail.domain.models import NEW_FOLDERS, OLD_FOLDERS, MailboxRef
 from voicemail.domain.records import DESTROYED, LISTED_STATES, SHREDDING, MessageRecord
 
@@ -273,26 +273,31 @@ def _active_holds(s: Session) -> list[Hold]:
 
 def _other_half_of_local() -> ColumnElement[bool]:
     """A Local channel pair (``Local/x@ctx-00000000;1`` and ``;2``) makes one CDR per half for one call
-    (capture q1); the ``;2`` half is the duplicate when its ``;1`` sibling of the same start is stored."""
+    (capture q1); the ``;2`` half is the duplicate when its ``;1`` sibling of the same start is stored
+    (by the same site: another Asterisk's channel of that name is another call)."""
     sibling = cdrs.alias("sibling")
     first_half = func.substr(cdrs.c.channel, 1, func.length(cdrs.c.channel) - 1).concat("1")
     return and_(cdrs.c.channel.like("Local/%;2"),
                 exists(select(sibling.c.id).where(sibling.c.channel == first_half,
-                                                  sibling.c.start_time == cdrs.c.start_time)))
+                                                  sibling.c.start_time == cdrs.c.start_time,
+                                                  sibling.c.site == cdrs.c.site)))
 
 
-def calls_of(engine: Engine, numbers: Sequence[str], devices: Sequence[str], offset: int,
-             limit: int) -> tuple[list[dict[str, Any]], int]:
-    """CDRs of calls placed from one of ``devices`` (the CDR Channel is ``<device>-<sequence>``) or to one
-    of ``numbers`` (Destination), newest first, and their total: the signed-in user's own call history
-    (voicemail.services.call_history says why Source, the caller's choice, is not matched; bulk release
-    to investigators is ``voicemail.audit.cdr``)."""
-    if not numbers and not devices:
+def calls_of(engine: Engine, scopes: Sequence[CallScope], offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """CDRs, each on its scope's site, of calls placed from one of the scope's ``devices`` (the CDR Channel
+    is ``<device>-<sequence>``) or to one of its ``numbers`` (Destination), newest first, and their total:
+    the signed-in user's own call history (voicemail.services.call_history says why Source, the caller's
+    choice, is not matched; bulk release to investigators is ``voicemail.audit.cdr``)."""
+    theirs = []
+    for scope in scopes:
+        mine = [cdrs.c.destination.in_(list(scope.numbers))] if scope.numbers else []
+        mine += [cdrs.c.channel.like(_like_prefix(d) + "-%", escape="\\") for d in scope.devices]
+        if mine:
+            theirs.append(and_(cdrs.c.site == scope.site, or_(*mine)))
+    if not theirs:
         return [], 0
-    mine = [cdrs.c.destination.in_(list(numbers))] if numbers else []
-    mine += [cdrs.c.channel.like(_like_prefix(d) + "-%", escape="\\") for d in devices]
-    match = and_(or_(*mine), ~_other_half_of_local())
-    columns = [cdrs.c[c] for c in ("start_time", "source", "destination", "caller_id", "channel", "duration",
+    match = and_(or_(*theirs), ~_other_half_of_local())
+    columns = [cdrs.c[c] for c in ("site", "start_time", "source", "destination", "caller_id", "channel", "duration",
                                     "billable_seconds", "disposition", "last_application")]
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(cdrs).where(match)).scalar_one()

@@ -140,6 +140,16 @@ class CallRecord:
     duration: int
     billable_seconds: int
     disposition: str
+    site: str = ""  # the Asterisk that reported the call (its site name)
+
+
+@dataclass(frozen=True)
+class CallScope:
+    """Whose calls on one site: those to one of ``numbers`` or placed from one of ``devices`` there."""
+
+    site: str  # the site's name
+    numbers: tuple[str, ...]
+    devices: tuple[str, ...]
 
 
 @dataclass(frozen=True)

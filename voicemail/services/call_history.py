@@ -9,23 +9,28 @@ device is not the caller's to choose). A call whose ``Destination`` (the extensi
 dialplan) is theirs is *received* when the Disposition is ANSWERED, else *missed*; its other party is the
 number the caller presented. A CDR that merely carries their number as Source is not theirs.
 Newest first (by Asterisk's StartTime, PBX local time).
+
+Sites: a CDR belongs to the Asterisk that reported it, and extension 1001 on two sites is two phones. A
+user's number counts on the site of their mailbox of that number (1001@default@branch: the branch's
+1001); a number none of their mailboxes bears (a DID, say) on the sites of all their mailboxes; without
+mailboxes on the default site (whose directory the numbers come from).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from voicemail.domain.errors import InvalidInput
-from voicemail.domain.mailbox import CallHistoryPage, CallRecord
+from voicemail.domain.mailbox import CallHistoryPage, CallRecord, CallScope
 from voicemail.domain.models import MailboxRef
 from voicemail.phone.hotdesk_store import DeskSession
 
 _ANGLE = re.compile(r'^\s*"?(?P<name>[^"<]*)"?\s*<(?P<number>[^<>]*)>\s*$')
 
-# (numbers, devices, offset, limit) -> (rows with start_time, source, destination, caller_id, channel, ...; total)
-CallQuery = Callable[[Sequence[str], Sequence[str], int, int], tuple[list[dict[str, Any]], int]]
+# (scopes, offset, limit) -> (rows with site, start_time, source, destination, caller_id, channel, ...; total)
+CallQuery = Callable[[Sequence[CallScope], int, int], tuple[list[dict[str, Any]], int]]
 
 
 def device_of(channel: str) -> str:
@@ -38,6 +43,19 @@ def devices_for(numbers: Sequence[str], template: str) -> list[str]:
     if not template:
         return []
     return sorted({template.format(number=n) for n in numbers if n})
+
+
+def scopes_for(numbers: Sequence[str], mailboxes: Sequence[MailboxRef], device_template: str,
+               default_site: str) -> tuple[CallScope, ...]:
+    """The user's numbers and devices grouped by the site where they are theirs (see the module text)."""
+    owned = {box.site or default_site for box in mailboxes} or {default_site}
+    by_site: dict[str, set[str]] = {}
+    for number in {n for n in numbers if n}:
+        sites = {box.site or default_site for box in mailboxes if box.mailbox == number} or owned
+        for site in sites:
+            by_site.setdefault(site, set()).add(number)
+    return tuple(CallScope(site, tuple(sorted(mine)), tuple(devices_for(sorted(mine), device_template)))
+                 for site, mine in sorted(by_site.items()))
 
 
 def _name_of(caller_id: str) -> str:
@@ -63,8 +81,10 @@ def readable_party(party: str, last_application: str) -> str:
     return _SERVICES.get(last_application.strip().lower(), SERVICE)
 
 
-def to_record(row: dict[str, Any], devices: frozenset[str]) -> CallRecord:
-    placed = device_of(row.get("channel") or "") in devices
+def to_record(row: dict[str, Any], devices: Mapping[str, frozenset[str]]) -> CallRecord:
+    """``devices``: the user's devices by site (a call is placed from one of them on the CDR's own site)."""
+    site = row.get("site") or ""
+    placed = device_of(row.get("channel") or "") in devices.get(site, frozenset())
     answered = (row["disposition"] or "").upper() == "ANSWERED"
     direction: Literal["placed", "received", "missed"] = (
         "placed" if placed else ("received" if answered else "missed"))
@@ -72,17 +92,18 @@ def to_record(row: dict[str, Any], devices: frozenset[str]) -> CallRecord:
     other_name = "" if placed else _name_of(row["caller_id"])
     return CallRecord(at=row["start_time"], direction=direction, other_party=other or "", other_name=other_name,
                       duration=int(row["duration"] or 0), billable_seconds=int(row["billable_seconds"] or 0),
-                      disposition=row["disposition"] or "")
+                      disposition=row["disposition"] or "", site=site)
 
 
-def call_history(query: CallQuery, numbers: Sequence[str], offset: int, limit: int,
-                 device_template: str) -> CallHistoryPage:
+def call_history(query: CallQuery, scopes: Sequence[CallScope], offset: int, limit: int) -> CallHistoryPage:
     if offset < 0 or not 1 <= limit <= 200:
         raise InvalidInput("offset must be >= 0 and limit 1..200")
-    mine = sorted({n for n in numbers if n})
-    devices = devices_for(mine, device_template)
-    rows, total = query(mine, devices, offset, limit)
-    return CallHistoryPage(tuple(to_record(r, frozenset(devices)) for r in rows), total, offset, limit)
+    mine = [scope for scope in scopes if scope.numbers or scope.devices]
+    rows, total = query(mine, offset, limit) if mine else ([], 0)
+    devices: dict[str, frozenset[str]] = {}
+    for scope in mine:
+        devices[scope.site] = devices.get(scope.site, frozenset()) | frozenset(scope.devices)
+    return CallHistoryPage(tuple(to_record(r, devices) for r in rows), total, offset, limit)
 
 
 class DeskSignIns(Protocol):

@@ -8,7 +8,8 @@ Hidden messages (deleted by their owner under a legal hold) and destroyed ones n
 
 Built in ``voicemail.app.build_mailbox_services`` (``container.mailboxes``); the constructor:
 ``MailboxServices(store, audio, shredder, holds, audit, *, control=None, spool=None, calls=None,
-phone=None, admin_sees_external=False, call_device_template="", moves=None)``; ``moves`` records the
+phone=None, admin_sees_external=False, call_device_template="", moves=None, default_site="default")``;
+``default_site`` is the site of a mailbox named without one (the call history's sites); ``moves`` records the
 telephone menu's decisions for the follow-up worker (``save_to_old``, ``delete(later=True)``).
 """
 
@@ -37,7 +38,7 @@ from voicemail.domain.models import NEW_FOLDERS, MailboxRef, SpoolMessage
 from voicemail.domain.phone_call import CallStatus
 from voicemail.domain.ports import Shredder
 from voicemail.domain.records import MessageRecord
-from voicemail.services.call_history import CallQuery, call_history
+from voicemail.services.call_history import CallQuery, call_history, scopes_for
 from voicemail.services.forward import Forwarder
 from voicemail.services.inbox import check_query, may_list, require_listing, search_scope, to_item
 from voicemail.services.phone_playback import PhonePlayer
@@ -88,7 +89,7 @@ class MailboxServices:
                  audit: AuditSink, *, control: FolderControl | None = None, spool: SpoolFinder | None = None,
                  calls: CallQuery | None = None, phone: PhonePlayer | None = None,
                  admin_sees_external: bool = False, call_device_template: str = "",
-                 moves: MoveRecorder | None = None) -> None:
+                 moves: MoveRecorder | None = None, default_site: str = "default") -> None:
         self._store = store
         self._moves = moves  # pending folder moves (save_to_old); None: saves are carried out at once
         self._audio = audio
@@ -101,6 +102,7 @@ class MailboxServices:
         self._phone = phone
         self._admin_sees_external = admin_sees_external
         self._call_device_template = call_device_template  # whose device placed a call (call_history)
+        self._default_site = default_site  # the site of a mailbox named without one (site_name)
         self.forwarder: Forwarder | None = None  # set by the composition root when Asterisk is configured
         # told of each move recorded by save_to_old (the move worker's wake), set by the composition root
         self.on_move_recorded: Callable[[str], None] | None = None
@@ -346,7 +348,9 @@ class MailboxServices:
     def call_history(self, viewer: Viewer, offset: int, limit: int) -> CallHistoryPage:
         if self._calls is None:
             return CallHistoryPage((), 0, offset, limit)
-        return call_history(self._calls, _numbers(viewer.numbers), offset, limit, self._call_device_template)
+        scopes = scopes_for(_numbers(viewer.numbers), viewer.mailboxes, self._call_device_template,
+                            self._default_site)
+        return call_history(self._calls, scopes, offset, limit)
 
     # --- helpers ------------------------------------------------------------------------------------
     def _event(self, viewer: Viewer, action: str, message_id: str | None, *, outcome: str = "ok", reason: str = "",

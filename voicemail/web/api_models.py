@@ -44,6 +44,7 @@ class CallOut(BaseModel):
     duration: int
     billable_seconds: int
     disposition: str
+    site: str | None = None  # with several sites: the Asterisk that reported the call
 
 
 class CallPage(BaseModel):

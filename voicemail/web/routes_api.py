@@ -217,13 +217,15 @@ def call_json(status: CallStatus) -> dict[str, Any]:
 
 
 # --- calls and settings --------------------------------------------------------------------------
-@router.get("/calls", response_model=CallPage)
+@router.get("/calls", response_model=CallPage, response_model_exclude_none=True)
 def calls(request: Request, offset: int = Query(0, ge=0, le=10_000_000),
           limit: int = Query(50, ge=1, le=200)) -> dict[str, Any]:
+    """The signed-in user's calls; with several sites each names its ``site`` (with one there is no such key)."""
     viewer = authz.viewer(request)
     page = web_deps(request).mailbox.call_history(viewer, offset, limit)
-    return {"items": [asdict(c) for c in page.items], "total": page.total, "offset": page.offset,
-            "limit": page.limit}
+    several = len(web_deps(request).settings.sites) > 1
+    items = [asdict(c) | {"site": c.site if several else None} for c in page.items]
+    return {"items": items, "total": page.total, "offset": page.offset, "limit": page.limit}
 
 
 @router.get("/me", response_model=AccountOut)

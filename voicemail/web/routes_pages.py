@@ -237,8 +237,9 @@ def calls(request: Request, page: int = Query(1, ge=1, le=100_000)) -> Response:
     store = web_deps(request).desk_signins
     desks = desk_history(store, v.mailboxes) if store is not None and page == 1 else []
     pbx_zone = web_deps(request).settings.pbx_timezone
+    several = len(web_deps(request).settings.sites) > 1  # each call's site, as the inbox names a mailbox's
     return render(request, "calls.html", {"active": "calls", "page": result, "prev_url": prev_url,
-                                          "next_url": next_url, "desks": desks,
+                                          "next_url": next_url, "desks": desks, "show_site": several,
                                           "call_epoch": lambda at: pbx_epoch(at, pbx_zone)})
 
 

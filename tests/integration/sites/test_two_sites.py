@@ -75,6 +75,15 @@ class TwoSites:
         finally:
             engine.dispose()
 
+    def cdr_sources(self) -> set[tuple[str, str]]:
+        """(site, Source) of every stored call detail record."""
+        engine = make_engine(self.hq.database_url)
+        try:
+            with engine.connect() as conn:
+                return {(r.site, r.source) for r in conn.execute(text("SELECT site, source FROM cdrs"))}
+        finally:
+            engine.dispose()
+
     def state(self, site: str, msg_id: str) -> str | None:
         return next((r[4] for r in self.rows() if r[0] == site and r[3] == msg_id), None)
 
@@ -169,6 +178,8 @@ def test_each_site_s_custody_runs_only_on_its_own_workers_and_the_same_mailbox_s
         sites.spawn("worker", "--pool", "solo", "--site", BRANCH, log="worker-branch")
         wait_for(lambda: sites.state(BRANCH, branch_id) == "stripped", 60, "the branch message sealed and stripped")
         wait_for(lambda: len(sites.hq.emls()) == 2, 60, "both notifications")
+        # each listener stored its own Asterisk's Cdr events of the calls that left them, under its site
+        wait_for(lambda: {(HQ, "1002"), (BRANCH, "+12025550123")} <= sites.cdr_sources(), 30, "both sites' CDRs")
     except AssertionError:
         print(sites.hq.logs())
         raise
@@ -180,6 +191,8 @@ def test_each_site_s_custody_runs_only_on_its_own_workers_and_the_same_mailbox_s
     assert not any(p.suffix != ".txt" and b"RIFF" in p.read_bytes()[:4] and p.read_bytes() == branch_audio
                    for p in sites.branch_spool.rglob("msg*"))
     assert "is for site" not in sites.log("worker-branch")
+    assert {site for site, _source in sites.cdr_sources()} == {HQ, BRANCH}
+    assert (HQ, "+12025550123") not in sites.cdr_sources() and (BRANCH, "1002") not in sites.cdr_sources()
 
 
 def test_killing_one_site_s_listener_leaves_the_other_site_s_lease_and_messages_alone(

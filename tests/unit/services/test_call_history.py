@@ -13,7 +13,8 @@ from voicemail.db.engine import make_engine
 from voicemail.db.mailbox_store import calls_of
 from voicemail.db.migrate import upgrade
 from voicemail.domain.errors import InvalidInput
-from voicemail.services.call_history import call_history
+from voicemail.domain.mailbox import CallHistoryPage
+from voicemail.services.call_history import CallQuery, call_history, scopes_for
 
 CDR = """Event: Cdr\r
 Privilege: cdr,all\r
@@ -54,15 +55,20 @@ def query(tmp_path: Path):  # type: ignore[no-untyped-def]
     for n, (src, dst, cid, at, dur, bill, disp, chan) in enumerate(calls):
         assert store.ingest(parse_block(CDR.format(src=src, dst=dst, cid=cid, at=at, dur=dur, bill=bill,
                                                    disp=disp, n=n, chan=chan)))
-    yield lambda numbers, devices, offset, limit: calls_of(engine, numbers, devices, offset, limit)
+    yield lambda scopes, offset, limit: calls_of(engine, scopes, offset, limit)
     engine.dispose()
+
+
+def history(query: CallQuery, numbers: list[str], offset: int, limit: int, template: str) -> CallHistoryPage:
+    """The history of a user without mailboxes: their numbers on the default site."""
+    return call_history(query, scopes_for(numbers, (), template, "default"), offset, limit)
 
 
 TEMPLATE = "PJSIP/{number}"
 
 
 def test_placed_received_and_missed_newest_first(query) -> None:  # type: ignore[no-untyped-def]
-    page = call_history(query, ["1001"], 0, 50, TEMPLATE)
+    page = history(query, ["1001"], 0, 50, TEMPLATE)
     assert page.total == 3
     assert [(c.at[11:16], c.direction, c.other_party, c.other_name, c.billable_seconds) for c in page.items] == [
         ("11:00", "received", "1002", "Bob Internal", 38),
@@ -71,29 +77,29 @@ def test_placed_received_and_missed_newest_first(query) -> None:  # type: ignore
 
 
 def test_paging_and_other_users_calls(query) -> None:  # type: ignore[no-untyped-def]
-    page = call_history(query, ["1001"], 1, 1, TEMPLATE)
+    page = history(query, ["1001"], 1, 1, TEMPLATE)
     assert (page.total, [c.at[11:16] for c in page.items]) == (3, ["10:00"])
-    assert [c.other_party for c in call_history(query, ["2001"], 0, 50, TEMPLATE).items] == ["1001", "1002"]
-    assert call_history(query, [], 0, 50, TEMPLATE).total == 0
+    assert [c.other_party for c in history(query, ["2001"], 0, 50, TEMPLATE).items] == ["1001", "1002"]
+    assert history(query, [], 0, 50, TEMPLATE).total == 0
 
 
 def test_a_call_presenting_someones_number_is_not_a_call_they_placed(query) -> None:  # type: ignore[no-untyped-def]
     """Caller ID is the caller's to choose: a call is placed by a user only when Asterisk reports it on
     the channel of one of their own devices (CDR Channel), never because its Source is their number."""
-    alice = call_history(query, ["1001"], 0, 50, TEMPLATE)
+    alice = history(query, ["1001"], 0, 50, TEMPLATE)
     assert "13:00" not in [c.at[11:16] for c in alice.items]
     assert [c.direction for c in alice.items if c.direction == "placed"] == ["placed"]  # the 09:00 one only
     # the called party still sees the call, as received from the number it presented
-    received = call_history(query, ["2001"], 0, 50, TEMPLATE).items[0]
+    received = history(query, ["2001"], 0, 50, TEMPLATE).items[0]
     assert (received.at[11:16], received.direction, received.other_party) == ("13:00", "received", "1001")
     # without a device template nobody has placed calls
-    assert [c.direction for c in call_history(query, ["1001"], 0, 50, "").items] == ["received", "missed"]
+    assert [c.direction for c in history(query, ["1001"], 0, 50, "").items] == ["received", "missed"]
 
 
 @pytest.mark.parametrize(("offset", "limit"), [(-1, 10), (0, 0), (0, 201)])
 def test_bad_paging_is_refused(query, offset: int, limit: int) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidInput):
-        call_history(query, ["1001"], offset, limit, TEMPLATE)
+        history(query, ["1001"], offset, limit, TEMPLATE)
 
 
 def _capture_cdrs(captures: Path) -> list[str]:
@@ -114,8 +120,8 @@ def test_a_local_channel_pair_is_one_call_not_two(tmp_path: Path, captures: Path
         assert store.ingest(parse_block(block))
     try:
         # q1 is an Originate with CallerID 1001 on a Local channel: not a call 1001's phone placed
-        assert call_history(lambda n, d, o, lim: calls_of(engine, n, d, o, lim), ["1001"], 0, 50, TEMPLATE).total == 0
-        page = call_history(lambda n, d, o, lim: calls_of(engine, n, d, o, lim), ["play"], 0, 50, TEMPLATE)
+        assert history(lambda sc, o, lim: calls_of(engine, sc, o, lim), ["1001"], 0, 50, TEMPLATE).total == 0
+        page = history(lambda sc, o, lim: calls_of(engine, sc, o, lim), ["play"], 0, 50, TEMPLATE)
         assert page.total == 1 and [(c.direction, c.other_party) for c in page.items] == [("received", "1001")]
     finally:
         engine.dispose()
@@ -127,6 +133,6 @@ def test_a_lone_second_half_is_still_listed(tmp_path: Path, captures: Path) -> N
     second = next(b for b in _capture_cdrs(captures) if ";2\r\n" in b)
     assert CdrStore(engine).ingest(parse_block(second))
     try:
-        assert call_history(lambda n, d, o, lim: calls_of(engine, n, d, o, lim), ["play"], 0, 50, TEMPLATE).total == 1
+        assert history(lambda sc, o, lim: calls_of(engine, sc, o, lim), ["play"], 0, 50, TEMPLATE).total == 1
     finally:
         engine.dispose()
