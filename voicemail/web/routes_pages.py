@@ -101,6 +101,8 @@ def _mailbox_choice(request: Request, text: str | None) -> tuple[MailboxRef | No
     admin_pick = v.is_administrator
     if text:
         ref = MailboxRef.parse(text.strip())
+        # a site that is not configured is bad input (400, naming the configured ones), not a missing mailbox
+        ref = ref.on_site(web_deps(request).settings.site_of_request(ref.site))
         authz.require_listing(request, v, ref)
         return ref, choices, admin_pick
     return (v.mailboxes[0] if v.mailboxes else None), choices, admin_pick

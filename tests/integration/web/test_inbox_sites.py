@@ -146,6 +146,19 @@ def test_a_site_that_is_not_configured_is_a_400_that_names_the_configured_ones(s
     assert signed_out.status_code == 401  # sign-in comes first: nothing about sites without it
 
 
+def test_the_inbox_page_refuses_a_mailbox_of_a_site_that_is_not_configured(site: WebSite) -> None:
+    with two_sites(site):
+        admin, dora = site.client(), site.client()
+        form_sign_in(admin, "admin")
+        form_sign_in(dora, "dora")
+        for client in (admin, dora):
+            page = client.get("/?mailbox=1001@default@nowhere")
+            assert page.status_code == 400
+            assert "unknown site &#39;nowhere&#39;; the configured sites are default, branch" in page.text
+        assert dora.get("/?mailbox=1001@default@branch").status_code == 200  # her own mailbox, site named
+        assert admin.get("/?mailbox=1001@default@default").status_code == 200  # the default site named
+
+
 def test_the_openapi_document_describes_the_site_of_a_mailbox_and_the_site_parameter(site: WebSite) -> None:
     doc = site.client().get("/openapi.json").json()
     listing = doc["paths"]["/api/v1/mailboxes/{context}/{mailbox}/messages"]["get"]
