@@ -47,6 +47,7 @@ def test_each_owner_of_extension_1001_sees_only_their_own_site_s_calls(site: Web
     assert "+12025550111" in alice_page and "+442071234567" not in alice_page and "2002" not in alice_page
     assert "+442071234567" in dora_page and "+12025550111" not in dora_page and "of 2 " in dora_page
     assert 'data-testid="call-site"' not in dora_page  # one site configured: no site column
+    assert '<table class="calls" data-testid="calls">' in dora_page  # and the table as before
 
 
 def test_with_several_sites_the_page_and_the_api_name_each_call_s_site(site: WebSite) -> None:
@@ -56,6 +57,8 @@ def test_with_several_sites_the_page_and_the_api_name_each_call_s_site(site: Web
         form_sign_in(dora, "dora")
         page = dora.get("/calls").text
         assert '<th scope="col">Site</th>' in page
+        # six columns do not fit a phone: the listing becomes one labelled card per call there
+        assert 'class="calls cards"' in page and '<td data-label="Site" data-testid="call-site">' in page
         assert re.findall(r'data-testid="call-site">([^<]*)<', page) == ["branch", "branch"]
         api = site.client()
         sign_in(api, "dora")
