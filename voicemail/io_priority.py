@@ -1,13 +1,14 @@
 """Lower this process's CPU and disk priority, so Asterisk keeps recording while a bulk job runs.
 
 CPU: ``os.setpriority`` (nice), only ever raised: a process already nicer than asked stays as it is (an
-unprivileged process may not lower its nice value, and a bulk job is not to be sped up by it). Disk: Linux ``ioprio_set(2)`` (what ``ionice`` calls): class idle (disk
-time only when nobody else wants it) or best-effort at its lowest level. Elsewhere the disk part is
-skipped and said so.
+unprivileged process may not lower its nice value, and a bulk job is not to be sped up by it). Disk:
+Linux ``ioprio_set(2)`` (what ``ionice`` calls): class idle (disk time only when nobody else wants it) or
+best-effort at its lowest level. Elsewhere the disk part is skipped and said so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -43,7 +44,5 @@ def _raise_nice(wanted: int) -> None:
     """Set the nice value to ``wanted`` unless it is at least that already; never fails on it."""
     if os.getpriority(os.PRIO_PROCESS, 0) >= wanted:
         return
-    try:
+    with contextlib.suppress(OSError):  # e.g. a container that refuses it: the job runs at the priority it has
         os.setpriority(os.PRIO_PROCESS, 0, wanted)
-    except OSError:  # e.g. a container that refuses it: the import runs at the priority it has
-        pass
