@@ -91,13 +91,16 @@ class RateBar:
         self.skipped += n
         self._bar.update(n, self.info())
 
-    def info(self) -> str:
-        """The rate and, once it can be estimated (a second of work), the time left."""
-        elapsed = max(self._clock() - self._began, 1e-6)
+    def info(self) -> str | None:
+        """After the first second (earlier the rate is noise): the rate and, once there is work to go by,
+        the time left."""
+        elapsed = self._clock() - self._began
+        if elapsed < 1.0:
+            return None
         per_second = self.worked / elapsed
         rate = f"{per_second:.0f}/s"
         left = self._total - self.worked - self.skipped
-        if elapsed < 1.0 or not self.worked or left <= 0:
+        if not self.worked or left <= 0:
             return rate
         return f"{_clock_text(left / per_second)}  {rate}"
 
