@@ -2,7 +2,9 @@
 
 Resumable (run it again after Ctrl-C or a crash: messages on record are skipped by their msg_id),
 throttled (lower CPU and disk priority, ``--rate``), not announced unless ``--notify``. ``--site NAME``
-imports that site's spool (its spool_dir); each site's run resumes on its own.
+imports that site's spool (its spool_dir); each site's run resumes on its own. One import per site at a
+time (voicemail.db.import_lock): a second exits with status 75. The run's end, done or interrupted, is
+audited (``custody.import_end``).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ So a message's plaintext is replaced only after its sealed blob and its row are 
 each message either untouched (blobs without a row: vault orphans the GC removes), or sealed with its
 plaintext still there (the next run strips it), or stripped. The identity is Asterisk's msg_id within
 its mailbox: a message on record is never sealed again, by a rerun or by the live pipeline. Messages
-recorded at or after the run's cutoff (its start) are left to the live pipeline, which announces them.
+recorded at or after the run's cutoff (its start by the database's clock, less a margin: the CLI's
+``--cutoff-margin``) are left to the live pipeline, which announces them.
 No VoicemailRefresh is sent: a placeholder keeps Asterisk's counts, so there is nothing to refresh.
 """
 
