@@ -1,12 +1,14 @@
 """Lower this process's CPU and disk priority, so Asterisk keeps recording while a bulk job runs.
 
-CPU: ``os.setpriority`` (nice). Disk: Linux ``ioprio_set(2)`` (what ``ionice`` calls): class idle (disk
-time only when nobody else wants it) or best-effort at its lowest level. Elsewhere the disk part is
-skipped and said so.
+CPU: ``os.setpriority`` (nice), only ever raised: a process already nicer than asked stays as it is (an
+unprivileged process may not lower its nice value, and a bulk job is not to be sped up by it). Disk:
+Linux ``ioprio_set(2)`` (what ``ionice`` calls): class idle (disk time only when nobody else wants it) or
+best-effort at its lowest level. Elsewhere the disk part is skipped and said so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -23,7 +25,7 @@ def lower_priority(level: str) -> str:
     """Apply ``level`` (idle | low | normal) to this process; returns what was done, in words."""
     if level == NORMAL:
         return "normal CPU and disk priority"
-    os.setpriority(os.PRIO_PROCESS, 0, 19 if level == IDLE else 10)
+    _raise_nice(19 if level == IDLE else 10)
     ioprio = (_CLASS_IDLE << _CLASS_SHIFT) if level == IDLE else (_CLASS_BE << _CLASS_SHIFT) | 7
     number = _IOPRIO_SET.get(platform.machine())
     name = ctypes.util.find_library("c")
@@ -36,3 +38,11 @@ def lower_priority(level: str) -> str:
         return f"CPU priority lowered; disk priority unchanged ({os.strerror(err)})"
     disk = "idle class" if level == IDLE else "best-effort, lowest level"
     return f"CPU priority lowered (nice {os.getpriority(os.PRIO_PROCESS, 0)}), disk priority {disk}"
+
+
+def _raise_nice(wanted: int) -> None:
+    """Set the nice value to ``wanted`` unless it is at least that already; never fails on it."""
+    if os.getpriority(os.PRIO_PROCESS, 0) >= wanted:
+        return
+    with contextlib.suppress(OSError):  # e.g. a container that refuses it: the job runs at the priority it has
+        os.setpriority(os.PRIO_PROCESS, 0, wanted)

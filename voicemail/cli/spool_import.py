@@ -2,17 +2,26 @@
 
 Resumable (run it again after Ctrl-C or a crash: messages on record are skipped by their msg_id),
 throttled (lower CPU and disk priority, ``--rate``), not announced unless ``--notify``. ``--site NAME``
-imports that site's spool (its spool_dir); each site's run resumes on its own.
+imports that site's spool (its spool_dir); each site's run resumes on its own. One import per site at a
+time (voicemail.db.import_lock): a second exits with status 75. The run's end, done or interrupted, is
+audited (``custody.import_end``).
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
-from voicemail.cli.common import config_option, handle_errors, progress, settings_from
+from voicemail.cli.common import config_option, handle_errors, rate_progress, settings_from
+
+if TYPE_CHECKING:
+    from voicemail.container import Container
+    from voicemail.db.import_store import SqlImportStore
+    from voicemail.services.spool_import import ImportReport, SpoolImport
 
 
 def register(main: click.Group) -> None:
@@ -28,25 +37,30 @@ def register(main: click.Group) -> None:
                   help="Messages sealed per database commit (and per file-system sync).")
     @click.option("--threads", type=click.IntRange(1, 32), default=8, show_default=True,
                   help="Messages sealed and stripped at once within a batch (their file operations overlap).")
+    @click.option("--cutoff-margin", type=click.IntRange(0), default=300, show_default=True, metavar="SECONDS",
+                  help="The run takes messages recorded this long before its start and earlier; newer ones are "
+                  "the live pipeline's (announced). The start is the database's clock (or this host's, if "
+                  "earlier): the margin absorbs the difference between Asterisk's clock and it.")
     @click.option("--site", default=None, metavar="NAME",
                   help="Import this site's spool (its spool_dir) and record its messages on that site: site_name "
                   "or a [[sites]] name (env VOICEMAIL_SITE; default: the default site).")
     @config_option
     @handle_errors
-    def import_spool(notify: bool, rate: float, priority: str, batch_size: int, threads: int, site: str | None,
-                     config_file: str | None) -> None:
+    def import_spool(notify: bool, rate: float, priority: str, batch_size: int, threads: int, cutoff_margin: int,
+                     site: str | None, config_file: str | None) -> None:
         """Take custody of every message already in the spool: seal it into the vault, record it, and
         replace its recording by a placeholder (Asterisk's counts and lamps stay as they are).
 
-        Messages recorded before this import started are imported; newer ones are left to the running
-        service. Stop it any time (Ctrl-C) and run it again to resume: messages already in custody are
-        skipped, none is sealed twice. Imported messages are not announced unless --notify is given.
-        With several sites, run it once per site (--site NAME, where that site's spool is mounted): each
-        site's run is resumed on its own."""
+        Messages recorded before this import started (less --cutoff-margin) are imported; newer ones are
+        left to the running service. Stop it any time (Ctrl-C) and run it again to resume: messages already
+        in custody are skipped, none is sealed twice. Imported messages are not announced unless --notify is
+        given. One import per site at a time: a second one exits with status 75. With several sites, run
+        it once per site (--site NAME, where that site's spool is mounted): each site's run is resumed on
+        its own."""
         from voicemail.app import build_container, build_spool_import
         from voicemail.audit.context import cli_actor
         from voicemail.config import serving_site, several_sites
-        from voicemail.db.import_store import DONE, INTERRUPTED
+        from voicemail.db.import_lock import ImportLock
         from voicemail.io_priority import lower_priority
 
         settings = settings_from(config_file, site=site)
@@ -56,31 +70,80 @@ def register(main: click.Group) -> None:
         container = build_container(settings, on_new=lambda _id: None)
         try:
             importer, store = build_spool_import(container, batch_size=batch_size, rate=rate, threads=threads)
-            run = store.open_run(int(time.time()), notify, cli_actor())
-            if several_sites(settings):
-                click.echo(f"importing the spool of site {name} ({settings.spool_dir})", err=True)
-            if run.resumed:
-                click.echo(f"resuming import run {run.id} (messages before {run.cutoff}, "
-                           f"{'announced' if run.notify else 'not announced'})", err=True)
-                if run.notify != notify:
-                    click.echo("  the run keeps the --notify choice it was started with", err=True)
-            total = container.spool.count_envelopes()
-            started = time.monotonic()
+            lock = ImportLock(container.engine, name)
+            if not lock.acquire():
+                click.echo(f"voicemail: another `voicemail import` of site {name} is running; this one did "
+                           "nothing (let that one finish, or stop it and run this again)", err=True)
+                sys.exit(BUSY)
             try:
-                with progress("importing", rate=True) as bar:
-                    report = importer.run(run, bar(total))
-            except KeyboardInterrupt:
-                store.end_run(run.id, INTERRUPTED)
-                click.echo(f"\ninterrupted: run `{again}` again to resume (nothing is sealed twice)", err=True)
-                sys.exit(130)
-            store.end_run(run.id, DONE, report.imported)
+                report = _run(container, importer, store, notify=notify, margin=cutoff_margin, actor=cli_actor(),
+                              several=several_sites(settings), name=name, again=again)
+            finally:
+                lock.release()
         finally:
             container.close()
-        seconds = max(time.monotonic() - started, 1e-9)
-        click.echo(f"mailboxes: {report.mailboxes}  messages seen: {report.seen}  imported: {report.imported}  "
-                   f"({report.imported / seconds:.0f}/s)")
-        click.echo(f"  already in custody: {report.already}  stripped after an interrupted run: "
-                   f"{report.resumed_strips}  left to the live pipeline: {report.left_to_live}  "
-                   f"gone meanwhile: {report.vanished}  spool problems: {report.problems}")
-        click.echo("  imported messages were " + ("announced to their owners" if run.notify else
+        seconds = max(time.monotonic() - report.started, 1e-9)
+        counts = report.counts
+        click.echo(f"mailboxes: {counts.mailboxes}  messages seen: {counts.seen}  imported: {counts.imported}  "
+                   f"({counts.imported / seconds:.0f}/s)")
+        click.echo(f"  already in custody: {counts.already}  stripped after an interrupted run: "
+                   f"{counts.resumed_strips}  left to the live pipeline: {counts.left_to_live}  "
+                   f"gone meanwhile: {counts.vanished}  spool problems: {counts.problems}")
+        click.echo("  imported messages were " + ("announced to their owners" if report.notify else
                                                  "not announced (use --notify to announce them)"))
+
+
+BUSY = 75  # exit status: another import of the site holds its lock (try again later)
+
+
+@dataclass
+class _Finished:
+    counts: ImportReport
+    started: float  # time.monotonic() when the walk began
+    notify: bool
+
+
+def cutoff(database_time: int, margin: int, host_time: float | None = None) -> int:
+    """The run's cutoff: the earlier of the database's clock and this host's, less ``margin`` seconds. A
+    host clock that is ahead cannot move newer messages into the import (where they are not announced);
+    one that is behind only leaves more to the live pipeline."""
+    host = int(time.time() if host_time is None else host_time)
+    return min(database_time, host) - margin
+
+
+def _run(container: Container, importer: SpoolImport, store: SqlImportStore, *, notify: bool, margin: int,
+         actor: str, several: bool, name: str, again: str) -> _Finished:
+    """Open (or resume) the run, walk the spool under a progress bar and record how the run ended. Ctrl-C
+    at any point after the run is opened records it as interrupted (with what it imported) and exits 130."""
+    from voicemail.db.import_store import DONE, INTERRUPTED
+    from voicemail.services.spool_import import ImportReport
+
+    run = store.open_run(cutoff(store.database_time(), margin), notify, actor)
+    counts = ImportReport()
+    started = time.monotonic()
+    try:
+        if several:
+            click.echo(f"importing the spool of site {name} ({container.settings.spool_dir})", err=True)
+        if run.resumed:
+            click.echo(f"resuming import run {run.id} (messages before {run.cutoff}, "
+                       f"{'announced' if run.notify else 'not announced'})", err=True)
+            if run.notify != notify:
+                click.echo("  the run keeps the --notify choice it was started with", err=True)
+        total = container.spool.count_envelopes()
+        started = time.monotonic()
+        with rate_progress("importing") as start:
+            bar = start(total)
+            importer.run(run, bar, bar.skip, report=counts)
+    except KeyboardInterrupt:
+        store.end_run(run.id, INTERRUPTED, counts.imported, actor, _audited(counts))
+        click.echo(f"\ninterrupted: run `{again}` again to resume (nothing is sealed twice; "
+                   f"{counts.imported} imported this time)", err=True)
+        sys.exit(130)
+    store.end_run(run.id, DONE, counts.imported, actor, _audited(counts))
+    return _Finished(counts, started, run.notify)
+
+
+def _audited(counts: ImportReport) -> dict[str, int]:
+    """What the end-of-run audit event records besides the imported count (no message content)."""
+    return {"seen": counts.seen, "already": counts.already, "resumed_strips": counts.resumed_strips,
+            "left_to_live": counts.left_to_live, "vanished": counts.vanished, "problems": counts.problems}

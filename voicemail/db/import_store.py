@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,6 +61,13 @@ class SqlImportStore:
         self._trail = trail or CustodyTrail(f"import@{socket.gethostname()[:120]}")
 
     # --- the run --------------------------------------------------------------------------------
+    def database_time(self) -> int:
+        """The database server's clock, in whole seconds since the epoch (SQLite: this machine's)."""
+        with self._sessions() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                return int(s.execute(text("SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)")).scalar_one())
+            return int(s.execute(text("SELECT CAST(strftime('%s', 'now') AS INTEGER)")).scalar_one())
+
     def open_run(self, cutoff: int, notify: bool, actor: str) -> ImportRun:
         """Resume the site's newest unfinished run (its cutoff and notify choice stand), or start one.
         Writes the run's ``custody.import`` audit event in the same transaction."""
@@ -90,12 +97,20 @@ class SqlImportStore:
                                                                ImportRunRow.state.in_((RUNNING, INTERRUPTED)))
                              .order_by(ImportRunRow.started_at.desc())).first()
 
-    def end_run(self, run_id: str, state: str, imported: int = 0) -> None:
-        """Record the run as interrupted or done; ``imported``: messages this invocation imported (added)."""
+    def end_run(self, run_id: str, state: str, imported: int = 0, actor: str = "custody",
+                counts: Mapping[str, int] | None = None) -> None:
+        """Record the run as interrupted or done; ``imported``: messages this invocation imported (added).
+        Writes the ``custody.import_end`` audit event in the same transaction: the state, the messages
+        this invocation imported, the run's total so far and ``counts`` (what else this invocation saw)."""
         with self._sessions.begin() as s:
-            s.execute(update(ImportRunRow).where(ImportRunRow.id == run_id).values(
+            total = s.scalar(update(ImportRunRow).where(ImportRunRow.id == run_id).values(
                 state=state, imported=ImportRunRow.imported + imported, updated_at=utcnow(),
-                finished_at=utcnow() if state == DONE else None))
+                finished_at=utcnow() if state == DONE else None).returning(ImportRunRow.imported))
+            AuditLog(s.connection().engine).append(AuditEvent(
+                actor=actor, action="custody.import_end", source=self._trail.source,
+                details={"run": run_id, "site": self._site, "state": state, "imported": imported,
+                         "imported_in_run": int(total or 0), **dict(counts or {})}),
+                s.connection())
 
     # --- messages -------------------------------------------------------------------------------
     def states(self, mailbox: MailboxRef) -> dict[str, tuple[str, str]]:

@@ -14,7 +14,8 @@ So a message's plaintext is replaced only after its sealed blob and its row are 
 each message either untouched (blobs without a row: vault orphans the GC removes), or sealed with its
 plaintext still there (the next run strips it), or stripped. The identity is Asterisk's msg_id within
 its mailbox: a message on record is never sealed again, by a rerun or by the live pipeline. Messages
-recorded at or after the run's cutoff (its start) are left to the live pipeline, which announces them.
+recorded at or after the run's cutoff (its start by the database's clock, less a margin: the CLI's
+``--cutoff-margin``) are left to the live pipeline, which announces them.
 No VoicemailRefresh is sent: a placeholder keeps Asterisk's counts, so there is nothing to refresh.
 """
 
@@ -26,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from voicemail.db.import_store import ImportRun, SealedImport, SqlImportStore
 from voicemail.domain.errors import SpoolChanged
@@ -35,6 +37,7 @@ from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED
 from voicemail.failpoints import Failpoints
 from voicemail.services.batch_steps import seal_unsynced, strip_unsynced, swap_listings
 from voicemail.spool import FileSpool
+from voicemail.spool.safe_fs import MSG_FILE
 from voicemail.vault import FileVault
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,12 @@ class ImportReport:
     left_to_live: int = 0    # newer than the cutoff, or being taken by the live pipeline
     vanished: int = 0        # left the spool while being imported (Asterisk moved or removed it)
     problems: int = 0
+
+
+def _is_envelope(path: str) -> bool:
+    """Whether ``path`` names a message's envelope file (msgNNNN.txt), as FileSpool.count_envelopes counts."""
+    found = MSG_FILE.match(PurePath(path).name)
+    return found is not None and found["ext"] == "txt"
 
 
 class RateLimit:
@@ -83,24 +92,32 @@ class SpoolImport:
         self._limit = RateLimit(rate)
         self._fail = failpoints or Failpoints()
 
-    def run(self, run: ImportRun, step: Callable[[int], None] | None = None) -> ImportReport:
-        """Take custody of every message older than ``run.cutoff``. ``step(n)`` is told of messages done."""
-        report = ImportReport()
+    def run(self, run: ImportRun, step: Callable[[int], None] | None = None,
+            settled: Callable[[int], None] | None = None, *, report: ImportReport | None = None) -> ImportReport:
+        """Take custody of every message older than ``run.cutoff``. ``step(n)`` is told of messages worked on
+        (sealed, stripped, or found gone meanwhile); ``settled(n)`` of envelopes that needed no work (in
+        custody already, left to the live pipeline, spool problems), so that a progress bar over every
+        envelope in the spool reaches its end and its rate counts only the work. ``report``: counted into
+        as the run goes (its caller reads what was done when the run is interrupted)."""
+        report = report if report is not None else ImportReport()
         self._vault.prepare()
         with ThreadPoolExecutor(self._threads, thread_name_prefix="import") as pool:
-            self._walk(run, report, pool, step)
+            self._walk(run, report, pool, step, settled or (lambda n: None))
         return report
 
     def _walk(self, run: ImportRun, report: ImportReport, pool: ThreadPoolExecutor,
-              step: Callable[[int], None] | None) -> None:
+              step: Callable[[int], None] | None, settled: Callable[[int], None]) -> None:
         batch: list[SpoolMessage] = []
         strips: list[tuple[str, SpoolMessage]] = []
         for mailbox in self._spool.mailboxes():
             report.mailboxes += 1
-            for message, known in self._messages(mailbox, report):
+            messages, unusable = self._messages(mailbox, report)
+            idle = unusable  # envelopes of this mailbox that need no work, told once per mailbox
+            for message, known in messages:
                 report.seen += 1
                 if message.envelope.origtime >= run.cutoff:
                     report.left_to_live += 1
+                    idle += 1
                 elif known is None:
                     self._limit.wait()
                     batch.append(message)
@@ -108,24 +125,31 @@ class SpoolImport:
                     strips.append((known[0], message))
                 elif known[1] == STRIPPED:
                     report.already += 1
+                    idle += 1
                 elif known[1] == DISCOVERED:  # the live pipeline is taking it
                     report.left_to_live += 1
+                    idle += 1
                 else:  # vanished, destroyed: not ours to touch
                     report.already += 1
+                    idle += 1
                 if len(batch) + len(strips) >= self._batch_size:
                     self._flush(pool, batch, strips, run.notify, report, step)
                     batch, strips = [], []
+            if idle:
+                settled(idle)
         self._flush(pool, batch, strips, run.notify, report, step)
 
-    def _messages(self, mailbox: MailboxRef,
-                  report: ImportReport) -> Iterator[tuple[SpoolMessage, tuple[str, str] | None]]:
+    def _messages(self, mailbox: MailboxRef, report: ImportReport
+                  ) -> tuple[Iterator[tuple[SpoolMessage, tuple[str, str] | None]], int]:
+        """The mailbox's messages with their state on record, and how many of its envelopes (msgNNNN.txt)
+        are spool problems (counted in the spool's envelopes, never imported)."""
         scan = self._spool.scan(mailbox)
         report.problems += len(scan.problems)
         for problem in scan.problems:
             log.warning("spool entry left untouched: %s (%s)", problem.path, problem.reason)
+        unusable = sum(1 for p in scan.problems if _is_envelope(p.path))
         known = self._store.states(mailbox)
-        for message in scan.messages:
-            yield message, known.get(message.envelope.msg_id)
+        return ((message, known.get(message.envelope.msg_id)) for message in scan.messages), unusable
 
     def _seal(self, message: SpoolMessage) -> SealedImport | None:
         message_id = str(uuid.uuid4())

@@ -47,7 +47,7 @@ def test_import_seals_strips_and_does_not_announce(site: Site) -> None:
     states, notes, actions = _counts(site)
     assert states == {"stripped": 60}
     assert notes == {"skipped": 60}
-    assert actions["custody.import"] == 1
+    assert actions["custody.import"] == actions["custody.import_end"] == 1  # the run's start and its end
     assert actions["custody.discovered"] == actions["custody.sealed"] == actions["custody.stripped"] == 60
     assert _spool_counts(site) == (60, 0)  # every .txt kept (Asterisk's counts), no plaintext audio
     assert not list((site.root / "outbox").glob("*.eml")) if (site.root / "outbox").exists() else True
@@ -163,7 +163,7 @@ def test_ctrl_c_interrupts_and_the_next_run_resumes(site: Site) -> None:
     assert "resuming import run" in again.stderr
     states, notes, actions = _counts(site)
     assert states == {"stripped": 60} and notes == {"skipped": 60} and actions["custody.sealed"] == 60
-    assert actions["custody.import"] == 2  # one per invocation of the run
+    assert actions["custody.import"] == actions["custody.import_end"] == 2  # one per invocation of the run
 
 
 def test_the_live_sweeper_strips_a_sealed_import_without_announcing_it(site: Site) -> None:

@@ -55,3 +55,20 @@ def test_the_progress_bar_shows_the_count_the_rate_and_the_time_left(site: Site)
     rates = [int(m.group(1)) for f in frames if (m := re.search(r"\b(\d+)/s\b", f))]
     assert rates and all(1 <= r <= 20 for r in rates), frames  # about 5 a second
     assert any(re.search(r"\b00:00:0\d\b", f) for f in frames), frames  # the time left, once estimated
+
+
+def test_messages_in_custody_already_move_the_bar_but_not_the_rate_or_the_time_left(site: Site) -> None:
+    fill(site, mailboxes=3, messages=20)
+    assert run_on_a_terminal(site)[0] == 0  # the first 20 are in custody
+    fill(site, mailboxes=3, messages=10, seed=2)  # 10 more, as old
+    code, out, terminal = run_on_a_terminal(site, "--rate", "4", "--batch", "1")
+    assert code == 0, terminal
+    assert "imported: 10" in out and "already in custody: 20" in out
+    frames = [f.strip() for f in re.split(r"[\r\n]+", terminal) if f.strip().startswith("importing")]
+    counts = [int(m.group(1)) for f in frames if (m := re.search(r"\b(\d+)/30\b", f))]
+    assert counts == sorted(counts) and counts[-1] == 30, frames  # the bar reaches its end
+    assert any(20 <= c < 30 for c in counts), frames  # the 20 in custody count as done
+    rates = [int(m.group(1)) for f in frames if (m := re.search(r"\b(\d+)/s\b", f))]
+    assert rates and all(r <= 8 for r in rates), frames  # about 4 a second: the 20 skipped do not count
+    left = [int(m.group(1)) * 60 + int(m.group(2)) for f in frames if (m := re.search(r"\b00:(\d\d):(\d\d)\b", f))]
+    assert left and all(s <= 4 for s in left), frames  # at most 10 left at 4 a second
