@@ -47,7 +47,7 @@ class Classifier:
             log.warning("caller of message %s classified external: the directory is unavailable or stale",
                         _msg_id(envelope))
         elif verdict is not Verdict.INTERNAL:
-            log.info("caller of message %s classified external: %s", _msg_id(envelope), verdict.value)
+            log.debug("caller of message %s classified external: %s", _msg_id(envelope), verdict.value)
         return caller
 
 
