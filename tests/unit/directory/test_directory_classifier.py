@@ -95,7 +95,7 @@ def test_every_verdict_is_counted_and_external_ones_are_logged_without_caller_da
         db_directory: DbDirectory, caplog: pytest.LogCaptureFixture) -> None:
     classifier = Classifier(INTERNAL, db_directory)
 
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.DEBUG):
         for context, callerid, _expected, _verdict in CASES:
             classifier(envelope(context, callerid))
 
@@ -106,6 +106,10 @@ def test_every_verdict_is_counted_and_external_ones_are_logged_without_caller_da
     assert all("1795978545-0000002a" in line for line in logged)
     for secret in ("1001", "Alice", "555", "anonymous", "attacker", "victim", "CEO"):
         assert not any(secret in line for line in logged), secret
+    # one line per message only at DEBUG (an import of a whole spool would log every message); an
+    # unavailable directory is a WARNING
+    unavailable = expected_counts[Verdict.DIRECTORY_UNAVAILABLE.value]
+    assert sum(r.levelno >= logging.INFO for r in caplog.records) == unavailable
 
 
 class BrokenDirectory:
