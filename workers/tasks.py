@@ -87,7 +87,7 @@ def _give_up(task: Task, kind: str, ref_id: str) -> bool:
     """True when a transient failure has been retried long enough: notifications after task_max_retries,
     custody once custody_retry_for has passed since the message was discovered (unknown: not yet)."""
     c = container()
-    if kind == "notification":
+    if kind in ("notification", "shred"):  # a shred's row stays "shredding": its site's sweep finishes it
         return bool(task.request.retries >= c.settings.task_max_retries)
     try:
         age = dt.datetime.now(dt.UTC) - c.store.discovered_at(ref_id)
@@ -170,6 +170,21 @@ def strip_message(self: Task, message_id: str, site: str = "") -> str:
     return notification_id
 
 
+@app.task(bind=True, acks_late=True, name="workers.tasks.finish_shred")
+def finish_shred(self: Task, message_id: str, site: str = "", actor: str = "voicemail", source: str = "",
+                 reason: str = "") -> str:
+    """Finish a shred whose key another site's process destroyed: the blobs, this site's Asterisk envelope
+    (VoicemailRemove) and the tombstone (voicemail.services.shred). ``site`` routes it to the custody queue
+    of the message's site, whose workers reach its AMI; idempotent (a finished shred is "already")."""
+    if _elsewhere(self, site):
+        return "rerouted"
+    from voicemail.lifecycle.wiring import shredder_of
+
+    result: str = _run(self, "shred", message_id, lambda: shredder_of(container()).shred(
+        message_id, actor=actor, source=source, reason=reason))
+    return result
+
+
 @app.task(bind=True, acks_late=True, name="workers.tasks.send_notification")
 def send_notification(self: Task, notification_id: str) -> str:
     result: str = _run(self, "notification", notification_id, lambda: container().notifier.send(notification_id))
@@ -245,6 +260,11 @@ def sweep(self: Task) -> int:
 def enqueue_seal(message_id: str, site: str = "") -> None:
     """Hand a message to custody: to ``site``'s custody queue (empty: the site this process serves)."""
     seal_message.apply_async((message_id,), {"site": site} if site else None)
+
+
+def enqueue_finish_shred(message_id: str, site: str, actor: str, source: str, reason: str) -> None:
+    """Hand the rest of a shred (its key destroyed) to ``site``'s custody queue (voicemail.services.shred)."""
+    finish_shred.apply_async((message_id,), {"site": site, "actor": actor, "source": source, "reason": reason})
 
 
 def enqueue_custody(message_ids: list[str], site: str = "") -> None:
