@@ -122,3 +122,17 @@ def test_a_process_sweeps_only_its_own_site_s_unfinished_shreds(tmp_path: Path) 
 def test_the_finishing_task_goes_to_the_custody_queue_of_the_message_s_site() -> None:
     route = SiteRouter("hq", embedded=False)
     assert route("workers.tasks.finish_shred", ("m",), {"site": "branch"}, {}) == {"queue": "custody.branch"}
+
+
+def test_quota_eviction_of_another_site_s_message_frees_its_space_and_hands_it_over(tmp_path: Path) -> None:
+    site = two_sites(tmp_path)
+    site.settings = dataclasses.replace(site.settings, quota_site_bytes=2100)
+    handed: list[tuple[str, ...]] = []
+    c = build_container(site.settings, on_new=lambda _id: None, on_shred_elsewhere=lambda *a: handed.append(a))
+    oldest = seed(c, age_days=40, site="branch")
+    new = seed(c, age_days=0, site="hq")
+    [result] = Lifecycle(c).quota().after_seal(new[0])
+    assert result.destroyed == (oldest[0],) and result.alert_id is None and result.used_after <= 2100
+    assert (state(c, oldest[0]), state(c, new[0])) == ("shredding", "stripped")
+    assert [(h[0], h[1]) for h in handed] == [(oldest[0], "branch")]
+    c.close()
