@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from voicemail.audit.holds import Hold, covers, hold_of
 from voicemail.audit.tables import cdrs, holds
 from voicemail.db.mailbox_counts import mailbox_counts
-from voicemail.db.models import LISTED, ForwardRow, MessageRow, PendingMoveRow, RecordingRow, utcnow
+from voicemail.db.models import LISTED, DeadLetterRow, ForwardRow, MessageRow, PendingMoveRow, RecordingRow, utcnow
 from voicemail.db.repository import _to_record
 from voicemail.domain.errors import NotFound
 from voicemail.domain.mailbox import CallScope, InboxQuery, InboxRow
@@ -257,8 +257,12 @@ class SqlMailboxStore:
 
     def finish_destroyed(self, message_id: str) -> None:
         """Last step: the row becomes a tombstone (ids kept so the spool scan never re-discovers it;
-        caller data, envelope, recording rows and a forwarding comment removed)."""
+        caller data, envelope, recording rows and a forwarding comment removed). Its open dead letters (a
+        ``finish_shred`` that gave up before the shred was finished another way) are resolved: nothing is
+        left to do for it."""
         with self._sessions.begin() as s:
+            s.execute(update(DeadLetterRow).where(DeadLetterRow.ref_id == message_id,
+                                                  DeadLetterRow.resolved_at.is_(None)).values(resolved_at=utcnow()))
             s.execute(delete(RecordingRow).where(RecordingRow.message_id == message_id))
             s.execute(delete(ForwardRow).where(ForwardRow.message_id == message_id))
             s.execute(update(MessageRow).where(MessageRow.id == message_id).values(

@@ -5,6 +5,7 @@ envelope, the tombstone) is handed to that site; its own processes finish it. SQ
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from sqlalchemy import select
@@ -135,4 +136,37 @@ def test_quota_eviction_of_another_site_s_message_frees_its_space_and_hands_it_o
     assert result.destroyed == (oldest[0],) and result.alert_id is None and result.used_after <= 2100
     assert (state(c, oldest[0]), state(c, new[0])) == ("shredding", "stripped")
     assert [(h[0], h[1]) for h in handed] == [(oldest[0], "branch")]
+    c.close()
+
+
+def test_an_owner_s_delete_of_another_site_s_message_destroys_its_key_and_leaves_asterisk_to_that_site(
+        tmp_path: Path) -> None:
+    from voicemail.domain.mailbox import Viewer
+    from voicemail.domain.models import MailboxRef
+
+    site = two_sites(tmp_path)
+    site.settings = dataclasses.replace(site.settings, ami_secret="hq-secret")  # the web host: hq's AMI only
+    c = site.container()
+    assert c.mailboxes is not None and c.moves is not None
+    there, _ = seed(c, age_days=1, site="branch")
+    dora = Viewer("dora", frozenset({"owner"}), (MailboxRef("default", "1001", "branch"),), "192.0.2.7")
+    c.mailboxes.delete(dora, there)
+    assert c.moves.wait_idle(5)  # this process neither follows it up nor sweeps the branch's unfinished shreds
+    assert state(c, there) == "shredding"
+    steps = [json.loads(e.details)["step"] for e in AuditLog(c.engine).events(message_id=there)
+             if e.action == "message.shred"]
+    assert steps == ["key"]  # no spool step here
+    c.close()
+
+
+def test_finishing_a_shred_resolves_the_dead_letter_of_a_finishing_task_that_gave_up(tmp_path: Path) -> None:
+    site = two_sites(tmp_path)
+    c = site.container()
+    there, _ = seed(c, age_days=1, site="branch")
+    assert shredder(c, "hq", {}, []).shred(there, actor="a", source="s", reason="r") == "started"
+    c.store.dead_letter("workers.tasks.finish_shred", there, "AmiError: branch unreachable", 9)
+    assert [letter[1] for letter in c.store.dead_letters()] == [there]
+    assert shredder(c, "branch", {"branch": Recorded()}, []).shred(there, actor="a", source="s",
+                                                                    reason="r") == "destroyed"
+    assert c.store.dead_letters() == []
     c.close()
