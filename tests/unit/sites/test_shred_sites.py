@@ -20,6 +20,8 @@ from voicemail.audit.store import AuditLog
 from voicemail.config import for_site
 from voicemail.db.engine import make_sessionmaker
 from voicemail.db.mailbox_store import SqlMailboxStore
+from voicemail.domain.errors import AmiError
+from voicemail.domain.models import MailboxRef
 from voicemail.lifecycle.wiring import Lifecycle
 from voicemail.services.shred import CryptoShredder, ShredSites
 from voicemail.sites import Site as Branch
@@ -142,7 +144,6 @@ def test_quota_eviction_of_another_site_s_message_frees_its_space_and_hands_it_o
 def test_an_owner_s_delete_of_another_site_s_message_destroys_its_key_and_leaves_asterisk_to_that_site(
         tmp_path: Path) -> None:
     from voicemail.domain.mailbox import Viewer
-    from voicemail.domain.models import MailboxRef
 
     site = two_sites(tmp_path)
     site.settings = dataclasses.replace(site.settings, ami_secret="hq-secret")  # the web host: hq's AMI only
@@ -170,3 +171,44 @@ def test_finishing_a_shred_resolves_the_dead_letter_of_a_finishing_task_that_gav
                                                                     reason="r") == "destroyed"
     assert c.store.dead_letters() == []
     c.close()
+
+
+class Unreachable(Recorded):
+    """An Asterisk whose AMI does not answer."""
+
+    def remove(self, mailbox: MailboxRef, msg_id: str) -> bool:
+        raise AmiError("the branch AMI does not answer")
+
+
+def test_the_finishing_task_runs_the_shred_on_its_site_retries_and_parks_it_when_asterisk_stays_away(
+        tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from workers import runtime
+    from workers.tasks import finish_shred
+
+    c = two_sites(tmp_path).container()
+    done, stuck = seed(c, age_days=1, site="branch")[0], seed(c, age_days=1, site="branch")[0]
+    for message_id in (done, stuck):
+        assert shredder(c, "hq", {}, []).shred(message_id, actor="a", source="s", reason="r") == "started"
+    previous = runtime._container
+    settings = dataclasses.replace(c.settings, site="branch", task_max_retries=2)
+    try:
+        runtime.install(SimpleNamespace(  # type: ignore[arg-type]
+            store=c.store, settings=settings, shredder=shredder(c, "branch", {"branch": Recorded()}, [])))
+        ran = finish_shred.apply(args=(done,), kwargs={"site": "branch", "actor": "a", "source": "s", "reason": "r"})
+        assert ran.successful() and ran.result == "destroyed" and state(c, done) == "destroyed"
+        again = finish_shred.apply(args=(done,), kwargs={"site": "branch", "actor": "a", "source": "s", "reason": "r"})
+        assert again.result == "already"  # a duplicate delivery
+
+        runtime.install(SimpleNamespace(  # type: ignore[arg-type]
+            store=c.store, settings=settings, shredder=shredder(c, "branch", {"branch": Unreachable()}, [])))
+        failed = finish_shred.apply(args=(stuck,), kwargs={"site": "branch", "actor": "a", "source": "s",
+                                                           "reason": "r"})
+        assert failed.failed() and isinstance(failed.result, AmiError)
+        assert [(task, ref) for task, ref, _error, _n in c.store.dead_letters()] == [
+            ("workers.tasks.finish_shred", stuck)]
+        assert state(c, stuck) == "shredding"  # its site's sweep or the next retention run goes on with it
+    finally:
+        runtime._container = previous
+        c.close()
