@@ -2,26 +2,32 @@
 of site hq, whose address for the branch AMI reaches hq's Asterisk (each site's AMI on its own loopback),
 destroys the key of a due branch message but never asks hq's Asterisk to remove it; the branch's
 own worker finishes the shred on the branch Asterisk (VoicemailRemove), and nothing of the message is left
-in the branch spool. PostgreSQL and Redis, real `voicemail run` and `voicemail worker` processes."""
+in the branch spool. PostgreSQL and Redis, real `voicemail run` and `voicemail worker` processes; and the
+`voicemail retention run` command, which hands the branch's shreds to the branch's custody queue."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from tests.integration.pipeline.harness import make_wav, wait_for
+from tests.integration.pipeline.harness import VOICEMAIL, make_wav, wait_for
 from tests.integration.sites.test_two_sites import BRANCH, FAST, HQ, TwoSites
+from tests.integration.sites.test_wrong_site_task import waiting
+from tests.unit.lifecycle.support import Site as Installation
+from tests.unit.lifecycle.support import seed
+from voicemail.app import build_container
 from voicemail.audit.signing import SigningKey
 from voicemail.db.engine import make_engine
-
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+from voicemail.sites import Site as Branch
 
 RETENTION_ON_HQ = """
 import os
@@ -58,6 +64,8 @@ def removes(activity: list[tuple[float, str, str]]) -> int:
     return sum(1 for _t, _session, action in activity if action == "voicemailremove")
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
 def test_retention_on_an_hq_worker_leaves_the_branch_message_s_envelope_to_the_branch_worker(
         sites: TwoSites) -> None:
     assert sites.hq.standin is not None and sites.branch is not None
@@ -102,3 +110,30 @@ def test_retention_on_an_hq_worker_leaves_the_branch_message_s_envelope_to_the_b
     assert any(p.name.startswith("msg") for p in sites.hq.spool.rglob("msg*"))
     ran = "Task workers.tasks.finish_shred["
     assert ran in sites.log("worker-branch") and ran not in sites.log("worker-hq")
+
+
+@pytest.mark.slow
+def test_the_retention_command_hands_another_site_s_shreds_to_that_site_s_custody_queue(
+        tmp_path: Path, redis_url: str) -> None:
+    """`voicemail retention run` on a default-site host with a broker: the branch message's key is destroyed
+    and its envelope left to a finish_shred task waiting on custody.branch (SQLite, no worker running)."""
+    site = Installation(tmp_path / "site", f"sqlite:///{tmp_path / 'vm.db'}")
+    site.settings = dataclasses.replace(site.settings, sites=(Branch("branch", spool_dir=str(tmp_path / "b")),))
+    c = build_container(site.settings, on_new=lambda _id: None)
+    here, there = seed(c, age_days=900, now=time.time()), seed(c, age_days=900, now=time.time(), site="branch")
+    c.close()
+    run = subprocess.run([VOICEMAIL, "retention", "run", "--actor", "records-officer"], capture_output=True,
+                         text=True, timeout=120, env=site.env(VOICEMAIL_SITES="branch", VOICEMAIL_BROKER_URL=redis_url))
+    assert run.returncode == 0, run.stderr
+    assert "destroyed 2 record(s)" in run.stdout
+    [(task, args, kwargs)] = waiting(redis_url, "custody.branch")
+    assert (task, args) == ("workers.tasks.finish_shred", [there[0]])
+    assert (kwargs["site"], kwargs["actor"]) == ("branch", "records-officer")
+    assert waiting(redis_url, "custody.default") == []
+    engine = make_engine(site.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            states = dict(conn.execute(text("SELECT id, state FROM messages")).all())
+    finally:
+        engine.dispose()
+    assert (states[here[0]], states[there[0]]) == ("destroyed", "shredding")
