@@ -5,7 +5,8 @@ are parked in the dead-letter table.
 Custody retries are bounded in time (custody_retry_for, counted from the message's discovery), not in
 number: a full vault volume (ENOSPC) or a database outage may last hours, and the recording stays in the
 spool as plaintext until it is sealed, so giving up early would strand it. Notifications keep the retry
-count bound (task_max_retries).
+count bound (task_max_retries), and so does ``finish_shred`` (the end of a shred another site's process
+started: its key is already destroyed, and its row stays ``shredding`` for that site's sweep).
 """
 
 from __future__ import annotations
@@ -84,8 +85,9 @@ def countdown(exc: BaseException, retries: int, cap: int) -> float:
 
 
 def _give_up(task: Task, kind: str, ref_id: str) -> bool:
-    """True when a transient failure has been retried long enough: notifications after task_max_retries,
-    custody once custody_retry_for has passed since the message was discovered (unknown: not yet)."""
+    """True when a transient failure has been retried long enough: notifications and the finishing of a shred
+    after task_max_retries, custody once custody_retry_for has passed since the message was discovered
+    (unknown: not yet)."""
     c = container()
     if kind in ("notification", "shred"):  # a shred's row stays "shredding": its site's sweep finishes it
         return bool(task.request.retries >= c.settings.task_max_retries)
