@@ -45,6 +45,7 @@ from voicemail.web.preferences import AccountPreferences
 
 if TYPE_CHECKING:
     from voicemail.services.phone_playback import Originator
+    from voicemail.services.shred import HandOff
     from voicemail.services.site_phones import SitePhones
 
 log = logging.getLogger(__name__)
@@ -114,9 +115,12 @@ def open_keyring(settings: Settings) -> RotatableKeyring:
 
 def build_container(settings: Settings, on_new: Callable[[str], None], *,
                     asterisk: AsteriskControl | None = None, migrate: bool = True,
-                    on_new_batch: Callable[[list[str]], None] | None = None) -> Container:
+                    on_new_batch: Callable[[list[str]], None] | None = None,
+                    on_shred_elsewhere: HandOff | None = None) -> Container:
     """``on_new`` hands one discovered message to custody; ``on_new_batch``, when given, hands over all the
-    messages one scan discovered (in batches of custody_batch_size) instead."""
+    messages one scan discovered (in batches of custody_batch_size) instead. ``on_shred_elsewhere``: with
+    several sites, hands the rest of a shred of another site's message to that site's workers
+    (workers.tasks.enqueue_finish_shred; None: that site's `voicemail run` finishes it)."""
     engine, read_engine, sessions, reads = make_store_sessions(settings.database_url)
     if migrate:
         upgrade(engine, settings.site_name)
@@ -174,7 +178,7 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                                            heartbeat_every=settings.stale_after / 4,
                                            batch_size=settings.custody_batch_size)
     container.batch_notifier = BatchNotifier(notifier, batch_store, mailer, settings.stale_after, failpoints)
-    build_mailbox_services(container, sessions, reads)  # mailbox services
+    build_mailbox_services(container, sessions, reads, on_shred_elsewhere)  # mailbox services
     # --- lifecycle: the vault quota is enforced after each seal ---
     install_quota(container)
     return container
@@ -197,9 +201,11 @@ def build_spool_import(container: Container, *, batch_size: int, rate: float,
 
 # --- mailbox services ------------------------------------------------------------------
 def build_mailbox_services(container: Container, sessions: sessionmaker[Session],
-                           reads: sessionmaker[Session]) -> None:
+                           reads: sessionmaker[Session], hand_off: HandOff | None = None) -> None:
     """Sets ``container.shredder`` (CryptoShredder) and ``container.mailboxes`` (MailboxServices). The AMI
-    connection they use is opened on first use; play-on-phone is on when phone_device_template is set."""
+    connection they use is opened on first use; play-on-phone is on when phone_device_template is set.
+    With several sites the shredder removes only the served site's envelopes; another site's shred is
+    handed to that site (``hand_off``, see voicemail.services.shred)."""
     from voicemail.ami.blocking import BlockingAmi
     from voicemail.ami.mailbox_control import AmiMailboxControl
     from voicemail.ami.site_control import MailboxControl, SiteMailboxControl, SiteSpool
@@ -210,10 +216,11 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     from voicemail.services.mailbox import MailboxServices
     from voicemail.services.phone_playback import PhonePlayback, PhonePlayer
     from voicemail.services.playback import AudioSource
-    from voicemail.services.shred import CryptoShredder
+    from voicemail.services.shred import CryptoShredder, ShredSites
 
     s, engine = container.settings, container.engine
-    rows = SqlMailboxStore(sessions, reads, default_site=s.site_name)
+    rows = SqlMailboxStore(sessions, reads, default_site=s.site_name,
+                           served_site=serving_site(s) if s.sites else None)
     audit = AuditLog(engine)
     holds = Holds(engine, Access(engine, audit), s.site_name)
     control: AmiMailboxControl | None = None
@@ -236,7 +243,8 @@ def build_mailbox_services(container: Container, sessions: sessionmaker[Session]
     if s.sites:  # one site: the control and spool as they are
         sited = SiteMailboxControl(controls, s.site_name) if controls else None
         spool = SiteSpool(container.spool, serving_site(s), s.site_name)
-    container.shredder = CryptoShredder(rows, container.vault, holds, audit, sited)
+    sites = ShredSites(serving_site(s), s.site_name, hand_off) if s.sites else None
+    container.shredder = CryptoShredder(rows, container.vault, holds, audit, sited, sites=sites)
     phone: PhonePlayer | None = None
     if s.sites:  # each message's own Asterisk calls its owner's phone
         phone = site_phones(container, ami_controls)

@@ -22,7 +22,7 @@ from voicemail.services.listener_lease import ListenerLease
 from workers.celery_app import configure
 from workers.embedded import EmbeddedWorker
 from workers.runtime import install
-from workers.tasks import enqueue_custody, enqueue_seal, sweep_once
+from workers.tasks import enqueue_custody, enqueue_finish_shred, enqueue_seal, sweep_once
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,9 @@ def build_service(settings: Settings) -> Service:
             lease.fence()
         enqueue_custody(message_ids)
 
-    container = build_container(settings, on_new=submit, on_new_batch=submit_batch)
+    # another site's shreds go to its workers; without a broker its own `voicemail run` finishes them
+    container = build_container(settings, on_new=submit, on_new_batch=submit_batch,
+                                on_shred_elsewhere=enqueue_finish_shred if settings.broker_url else None)
     lease = ListenerLease(LeaseStore(container.engine), serving_site(settings),
                           duration=settings.listener_lease_seconds, renew_every=settings.listener_renew_seconds)
     leases.append(lease)

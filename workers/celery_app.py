@@ -9,9 +9,11 @@ from voicemail.config import Settings, serving_site, site_names
 
 EMBEDDED_BROKER = "memory://localhost/"
 QUEUE = "voicemail"
-# Tasks that read a site's spool: they run on that site's custody queue, where its spool is mounted.
+# Tasks that read a site's spool or act on its Asterisk: they run on that site's custody queue, where its
+# spool is mounted and its AMI reached.
 CUSTODY_TASKS = frozenset({"workers.tasks.seal_message", "workers.tasks.strip_message",
-                           "workers.tasks.take_custody_batch", "workers.tasks.reconcile"})
+                           "workers.tasks.take_custody_batch", "workers.tasks.reconcile",
+                           "workers.tasks.finish_shred"})
 
 
 def custody_queue(site: str) -> str:

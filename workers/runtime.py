@@ -25,10 +25,11 @@ def container() -> Container:
     global _container
     with _lock:
         if _container is None:
-            from workers.tasks import enqueue_custody, enqueue_seal
+            from workers.tasks import enqueue_custody, enqueue_finish_shred, enqueue_seal
 
             settings = load_settings(os.environ.get("VOICEMAIL_CONFIG") or None)
-            _container = build_container(settings, on_new=enqueue_seal, on_new_batch=enqueue_custody)
+            _container = build_container(settings, on_new=enqueue_seal, on_new_batch=enqueue_custody,
+                                         on_shred_elsewhere=enqueue_finish_shred)
         return _container
 
 

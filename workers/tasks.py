@@ -5,7 +5,8 @@ are parked in the dead-letter table.
 Custody retries are bounded in time (custody_retry_for, counted from the message's discovery), not in
 number: a full vault volume (ENOSPC) or a database outage may last hours, and the recording stays in the
 spool as plaintext until it is sealed, so giving up early would strand it. Notifications keep the retry
-count bound (task_max_retries).
+count bound (task_max_retries), and so does ``finish_shred`` (the end of a shred another site's process
+started: its key is already destroyed, and its row stays ``shredding`` for that site's sweep).
 """
 
 from __future__ import annotations
@@ -84,10 +85,11 @@ def countdown(exc: BaseException, retries: int, cap: int) -> float:
 
 
 def _give_up(task: Task, kind: str, ref_id: str) -> bool:
-    """True when a transient failure has been retried long enough: notifications after task_max_retries,
-    custody once custody_retry_for has passed since the message was discovered (unknown: not yet)."""
+    """True when a transient failure has been retried long enough: notifications and the finishing of a shred
+    after task_max_retries, custody once custody_retry_for has passed since the message was discovered
+    (unknown: not yet)."""
     c = container()
-    if kind == "notification":
+    if kind in ("notification", "shred"):  # a shred's row stays "shredding": its site's sweep finishes it
         return bool(task.request.retries >= c.settings.task_max_retries)
     try:
         age = dt.datetime.now(dt.UTC) - c.store.discovered_at(ref_id)
@@ -170,6 +172,21 @@ def strip_message(self: Task, message_id: str, site: str = "") -> str:
     return notification_id
 
 
+@app.task(bind=True, acks_late=True, name="workers.tasks.finish_shred")
+def finish_shred(self: Task, message_id: str, site: str = "", actor: str = "voicemail", source: str = "",
+                 reason: str = "") -> str:
+    """Finish a shred whose key another site's process destroyed: the blobs, this site's Asterisk envelope
+    (VoicemailRemove) and the tombstone (voicemail.services.shred). ``site`` routes it to the custody queue
+    of the message's site, whose workers reach its AMI; idempotent (a finished shred is "already")."""
+    if _elsewhere(self, site):
+        return "rerouted"
+    from voicemail.lifecycle.wiring import shredder_of
+
+    result: str = _run(self, "shred", message_id, lambda: shredder_of(container()).shred(
+        message_id, actor=actor, source=source, reason=reason))
+    return result
+
+
 @app.task(bind=True, acks_late=True, name="workers.tasks.send_notification")
 def send_notification(self: Task, notification_id: str) -> str:
     result: str = _run(self, "notification", notification_id, lambda: container().notifier.send(notification_id))
@@ -245,6 +262,11 @@ def sweep(self: Task) -> int:
 def enqueue_seal(message_id: str, site: str = "") -> None:
     """Hand a message to custody: to ``site``'s custody queue (empty: the site this process serves)."""
     seal_message.apply_async((message_id,), {"site": site} if site else None)
+
+
+def enqueue_finish_shred(message_id: str, site: str, actor: str, source: str, reason: str) -> None:
+    """Hand the rest of a shred (its key destroyed) to ``site``'s custody queue (voicemail.services.shred)."""
+    finish_shred.apply_async((message_id,), {"site": site, "actor": actor, "source": source, "reason": reason})
 
 
 def enqueue_custody(message_ids: list[str], site: str = "") -> None:

@@ -45,7 +45,14 @@ def lifecycle(settings: Settings) -> Iterator[Any]:
     from voicemail.app import build_container
     from voicemail.lifecycle.wiring import Lifecycle
 
-    container = build_container(settings, on_new=lambda _id: None)
+    hand_off = None
+    if settings.broker_url and settings.sites:  # another site's shreds are finished by that site's workers
+        from workers.celery_app import configure
+        from workers.tasks import enqueue_finish_shred
+
+        configure(settings)
+        hand_off = enqueue_finish_shred
+    container = build_container(settings, on_new=lambda _id: None, on_shred_elsewhere=hand_off)
     try:
         yield Lifecycle(container)
     finally:

@@ -57,14 +57,15 @@ def register(main: click.Group) -> None:
         from voicemail.config import serving_site
         from workers.celery_app import QUEUE, configure, custody_queue
         from workers.runtime import install
-        from workers.tasks import enqueue_custody, enqueue_seal
+        from workers.tasks import enqueue_custody, enqueue_finish_shred, enqueue_seal
 
         settings = settings_from(config_file, worker_concurrency=concurrency, site=site)
         if not settings.broker_url:
             raise ConfigError("setting broker_url (VOICEMAIL_BROKER_URL): `voicemail worker` needs a broker; "
                               "with the embedded transport `voicemail run` runs the worker itself")
         app = configure(settings)
-        install(build_container(settings, on_new=enqueue_seal, on_new_batch=enqueue_custody))
+        install(build_container(settings, on_new=enqueue_seal, on_new_batch=enqueue_custody,
+                                on_shred_elsewhere=enqueue_finish_shred))
         quiet = ["--quiet"] if settings.log_format == "json" else []  # no banner between the JSON lines
         app.worker_main([*quiet, "worker", "--loglevel", settings.log_level, "--concurrency",
                          str(settings.worker_concurrency), "--pool", pool,

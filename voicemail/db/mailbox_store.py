@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from voicemail.audit.holds import Hold, covers, hold_of
 from voicemail.audit.tables import cdrs, holds
 from voicemail.db.mailbox_counts import mailbox_counts
-from voicemail.db.models import LISTED, ForwardRow, MessageRow, PendingMoveRow, RecordingRow, utcnow
+from voicemail.db.models import LISTED, DeadLetterRow, ForwardRow, MessageRow, PendingMoveRow, RecordingRow, utcnow
 from voicemail.db.repository import _to_record
 from voicemail.domain.errors import NotFound
 from voicemail.domain.mailbox import CallScope, InboxQuery, InboxRow
@@ -86,9 +86,11 @@ def _search(query: InboxQuery) -> list[ColumnElement[bool]]:
 
 class SqlMailboxStore:
     def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None,
-                 default_site: str = "default") -> None:
+                 default_site: str = "default", served_site: str | None = None) -> None:
         """``default_site``: the site a MailboxRef without one names (site_name); rows of that site come
-        back without a site in their MailboxRef."""
+        back without a site in their MailboxRef. ``served_site``: ``unfinished_shreds`` lists only that
+        site's messages (the one Asterisk this process reaches); None = every site."""
+        self._served_site = served_site
         self._sessions = sessions
         self._reads = reads or sessions
         self._default_site = default_site
@@ -246,15 +248,21 @@ class SqlMailboxStore:
             return "held"
 
     def unfinished_shreds(self, limit: int = 200) -> list[str]:
-        """Ids of the messages whose key is destroyed and whose shredding is not finished."""
+        """Ids of the messages (of ``served_site``) whose key is destroyed and whose shredding is not finished."""
+        query = select(MessageRow.id).where(MessageRow.state == SHREDDING)
+        if self._served_site is not None:
+            query = query.where(MessageRow.site == self._served_site)
         with self._reads() as s:
-            return list(s.scalars(select(MessageRow.id).where(MessageRow.state == SHREDDING)
-                                  .order_by(MessageRow.updated_at).limit(limit)))
+            return list(s.scalars(query.order_by(MessageRow.updated_at).limit(limit)))
 
     def finish_destroyed(self, message_id: str) -> None:
         """Last step: the row becomes a tombstone (ids kept so the spool scan never re-discovers it;
-        caller data, envelope, recording rows and a forwarding comment removed)."""
+        caller data, envelope, recording rows and a forwarding comment removed). Its open dead letters (a
+        ``finish_shred`` that gave up before the shred was finished another way) are resolved: nothing is
+        left to do for it."""
         with self._sessions.begin() as s:
+            s.execute(update(DeadLetterRow).where(DeadLetterRow.ref_id == message_id,
+                                                  DeadLetterRow.resolved_at.is_(None)).values(resolved_at=utcnow()))
             s.execute(delete(RecordingRow).where(RecordingRow.message_id == message_id))
             s.execute(delete(ForwardRow).where(ForwardRow.message_id == message_id))
             s.execute(update(MessageRow).where(MessageRow.id == message_id).values(

@@ -158,7 +158,7 @@ class QuotaEnforcer:
                 except VoicemailError as exc:
                     log.error("quota: message %s could not be destroyed: %s", record.id, type(exc).__name__)
                     continue
-                if outcome == "destroyed":
+                if outcome in ("destroyed", "started"):  # started: its key is gone, its site ends the rest
                     destroyed.append(record.id)
                     used -= size
             used = self.usage(mailbox)

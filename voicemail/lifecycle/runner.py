@@ -5,6 +5,11 @@ other (LeaseBusy); and every step below it is idempotent (the Shredder resumes a
 message, a deleted row is not found again). A run killed half-way leaves no record of what it did
 in this run's file, but every destruction is in the audit trail (``message.shred``), and the next run
 finishes any message left ``shredding``.
+
+With several sites, a message of another site than the one this process serves has its key destroyed
+here (listed as destroyed) and the rest of its shredding handed to that site's workers, which reach its
+Asterisk (voicemail.services.shred); one found already ``shredding`` is handed again and listed as
+``already_destroyed``.
 """
 
 from __future__ import annotations
@@ -124,7 +129,9 @@ class RetentionRunner:
             for start in range(0, len(plan.due), self._batch):
                 chunk = plan.due[start:start + self._batch]
                 for item, outcome in zip(chunk, pool.map(lambda d: self._shred(d, reason), chunk), strict=True):
-                    if outcome == "destroyed":
+                    if outcome == "started" and item.kek_id is None:  # key destroyed before; handed again
+                        already.append(item.id)
+                    elif outcome in ("destroyed", "started"):  # started: another site removes its envelope
                         ids.append(item.id)
                         keys.append({"message_id": item.id, "kek_id": item.kek_id,
                                      "wrapped_key_sha256": item.wrapped_key_sha256})

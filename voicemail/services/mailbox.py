@@ -248,7 +248,8 @@ class MailboxServices:
         # The owner sees the same success either way; only auditors read this record.
         self._event(viewer, "message.delete", row.id, details=details)
         started = self.on_shred_started
-        if result == "started" and started is not None:  # the key is gone: the rest follows
+        # "started" without ``later``: a message of another site, whose own processes finish it
+        if result == "started" and later and started is not None:  # the key is gone: the rest follows here
             self._follow_up(lambda mid: started(mid, viewer.account, viewer.source, reason), row.id)
 
     @staticmethod

@@ -186,6 +186,8 @@ def test_compose_serves_a_second_site_where_its_asterisk_and_spool_are() -> None
         assert env["VOICEMAIL_SITE"] == "b"
         settings = load_settings(environ={**env, "VOICEMAIL_CONFIG": ""})
         assert (settings.spool_dir, settings.ami_secret, settings.site_name) == (spool_b, "b", "default")
+        assert [(s.name, s.ami_secret) for s in settings.sites] == [("default", "")], \
+            f"{name}: 127.0.0.1 in asterisk-b's namespace is not the default site's Asterisk"
     assert "spool-b:/var/spool/asterisk/voicemail" in services["asterisk-b"]["volumes"]
     assert [services[n]["command"][0] for n in ("listener-b", "worker-b", "listener-standby")] == [
         "run", "worker", "run"]
@@ -194,6 +196,7 @@ def test_compose_serves_a_second_site_where_its_asterisk_and_spool_are() -> None
         assert "VOICEMAIL_SITE" not in env
         settings = load_settings(environ={**env, "VOICEMAIL_CONFIG": ""})
         assert [s.name for s in settings.sites] == ["b"] and settings.spool_dir == "/var/spool/asterisk/voicemail"
+        assert settings.sites[0].ami_secret == "" and settings.ami_secret == "a", f"{name}: site b's AMI is not here"
         assert "spool-b" not in " ".join(services[name].get("volumes", []))
 
 
@@ -210,7 +213,7 @@ def test_compose_stages_phone_audio_on_a_tmpfs_shared_with_asterisk_at_the_same_
     for asterisk, path, variable, stagers in (
             ("asterisk", "/run/voicemail-stage", "VOICEMAIL_PHONE_STAGING_DIR",
              ("listener", "listener-standby", "web")),
-            ("asterisk-b", "/run/voicemail-stage-b", "VOICEMAIL_SITE_B_PHONE_STAGING_DIR", ("listener-b", "web"))):
+            ("asterisk-b", "/run/voicemail-stage-b", "VOICEMAIL_SITE_B_PHONE_STAGING_DIR", ("listener-b",))):
         volume = mount(services[asterisk], path)
         assert volume is not None, f"{asterisk} does not see the staging folder"
         options = volumes[volume]["driver_opts"]
@@ -220,3 +223,23 @@ def test_compose_stages_phone_audio_on_a_tmpfs_shared_with_asterisk_at_the_same_
             env = services[name]["environment"]
             assert env[variable] == path
             assert env["VOICEMAIL_PHONE_STAGING_GROUP"] == services[asterisk]["environment"]["PGID"]
+
+
+def test_compose_gives_each_service_the_ami_of_the_asterisk_its_loopback_reaches_and_no_other() -> None:
+    """Our services reach AMI on 127.0.0.1 of the Asterisk whose network namespace they share: a site whose
+    secret a service has must be that Asterisk, or the service would act on the wrong server (a shred of
+    the other site's message removing nothing there, "mark read" moving the wrong message)."""
+    from voicemail.config import all_sites
+
+    services = compose()["services"]
+    site_behind = {"service:asterisk": "default", "service:asterisk-b": "b"}
+    ours = {n: s for n, s in services.items() if "VOICEMAIL_CONFIG" in s.get("environment", {})}
+    assert {"listener", "listener-standby", "worker", "beat", "web", "listener-b", "worker-b"} <= set(ours)
+    for name, service in ours.items():
+        settings = load_settings(environ={**_environment(service), "VOICEMAIL_CONFIG": ""})
+        with_secret = [site for site in all_sites(settings) if site.ami_secret]
+        assert [site.name for site in with_secret] == [site_behind[service["network_mode"]]], name
+        assert all(site.ami_host == "127.0.0.1" for site in with_secret), name
+    web = services["web"]
+    assert "VOICEMAIL_SITE_B_AMI_SECRET" not in web["environment"]  # documented: web cannot act on site b
+    assert not any(v.startswith("stage-b:") for v in web["volumes"])  # nor play on its phones
