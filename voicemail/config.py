@@ -75,8 +75,9 @@ class Settings:
     # --- Celery --------------------------------------------------------------------------------
     broker_url: str = _s("", "Celery broker (redis://… or amqp://…). Empty = embedded in-process transport.")
     worker_concurrency: int = _s(2, "Worker processes for `voicemail worker`.")
-    task_max_retries: int = _s(8, "Retries of a transient failure of a notification before it is parked as "
-                               "dead letter (custody retries are bounded by custody_retry_for).")
+    task_max_retries: int = _s(8, "Retries of a transient failure of a notification, or of finishing a shred "
+                               "on another site's Asterisk, before it is parked as dead letter (custody "
+                               "retries are bounded by custody_retry_for).")
     custody_retry_for: float = _s(172800.0, "Seconds a message's custody keeps being retried with backoff after "
                                   "transient failures (vault volume full, database or spool errors), counted "
                                   "from its discovery, before it is parked as dead letter.")
