@@ -7,16 +7,23 @@ service: connections made, the vault's folders there):
   throughput  every message in the spool at once, one discovery pass, until the last notification is
               recorded sent: the per-message tasks (the baseline: one custody task and one notification
               task per message) with 2 workers, then the batch tasks with 1 and with 2 workers;
-  latency     messages arriving at a steady rate (20/s), each scanned as the listener scans a mailbox on
-              its MessageWaiting event: p50 / p99 / max from the moment the message is in the spool
+  latency     messages arriving at a steady rate (20/s), each scanned by this driver as the listener scans a
+              mailbox on its MessageWaiting event: p50 / p99 / max from the moment the message is in the spool
               (the event) to its notification recorded sent: the batch tasks with 1 and with 2 workers
               (``--latency-workers``) vs the per-message tasks with 2;
+  via AMI     the same steady rate end to end through the Asterisk stand-in (voicemail/standin, a thread of
+              this driver) and a real `voicemail run --no-web` listener: each message is left by a call into
+              the stand-in's VoiceMail() (1 s WAV, ~0.11 s per call, calls overlap), the listener scans the
+              mailbox on the MessageWaiting event it receives and hands the batch task to the worker; latency
+              from the moment the stand-in has the message's files in its spool (the event-loop step in which
+              it publishes MessageWaiting) to its notification recorded sent, batch tasks with 1 and with 2
+              workers (``--ami-workers``; the column "in spool msg/s" shows each run's rate was held);
   CPU         for each throughput run, the CPU time per message of every process (the worker's pool
               processes and its consumer, the discovery pass and the rest of this driver, the database
               backends of each, the Redis server) and the SQL transactions and statements per message
               (bench/proc_cpu.py): unlike the rates, these hold on a busy machine.
 Usage: python bench/bench_ingest.py [--messages 600] [--rate 20] [--seconds 30] [--latency-workers 1,2]
-                                   [--statements]
+                                   [--ami-workers 1,2] [--statements]
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import io
 import os
 import signal
 import subprocess
@@ -32,6 +40,7 @@ import tempfile
 import time
 import wave
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +57,9 @@ from voicemail.container import Container
 from voicemail.db.models import MessageRow, NotificationRow
 from voicemail.domain.models import MailboxRef
 from voicemail.domain.records import MailboxOwner
+from voicemail.standin import StandinConfig, StandinMailbox, StandinThread
+from voicemail.standin.spool import VoicemailSpool
+from voicemail.standin.spoolfs import Deposit
 from voicemail.vault import FileKeyring
 
 PG_ADMIN = os.environ.get("VOICEMAIL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -124,6 +136,7 @@ class Run:
     cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU ms per message
     counts: dict[str, float] = field(default_factory=dict)  # SQL transactions, statements, Redis commands per message
     statements: list[tuple[float, str]] = field(default_factory=list)  # (calls per message, SQL), most frequent
+    arrival_rate: float = float("nan")  # steady runs: messages/s that reached the spool, first to last
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -137,6 +150,7 @@ class Site:
     broker: str
     worker_pid: int  # `voicemail worker` (its pool processes are its children)
     warm: set[str]  # msg_ids of the warm-up messages (already notified when the site is yielded)
+    env: dict[str, str]  # the worker's environment
 
 
 @contextmanager
@@ -164,7 +178,7 @@ def site(root: Path, workers: int, batched: bool) -> Iterator[Site]:
                                     stderr=subprocess.STDOUT, start_new_session=True)
         try:
             time.sleep(4)  # let the workers boot and connect before the clock starts
-            yield Site(c, db_url, broker, proc.pid, warm_up(root / "spool", c, workers))
+            yield Site(c, db_url, broker, proc.pid, warm_up(root / "spool", c, workers), env)
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(30)
@@ -258,7 +272,113 @@ def steady(root: Path, rate: float, seconds: float, batched: bool, workers: int 
             c.discovery.scan(MailboxRef("default", mailbox))
         wait_sent(c, len(st.warm) + count, start)
         sent = sent_times(c)
-        return Run(count / (time.perf_counter() - start), [sent[m] - arrived[m] for m in arrived])
+        return Run(count / (time.perf_counter() - start), [sent[m] - arrived[m] for m in arrived],
+                   arrival_rate=arrival_rate(arrived))
+
+
+def arrival_rate(arrived: dict[str, float]) -> float:
+    """Messages/s that reached the spool, from the first to the last."""
+    first, last = min(arrived.values()), max(arrived.values())
+    return (len(arrived) - 1) / (last - first) if last > first else float("nan")
+
+
+class TimedSpool(VoicemailSpool):
+    """The stand-in's spool, noting (msg_id -> epoch seconds) when each message's files are in place (the
+    audio, then the ``.txt``): the stand-in publishes its MessageWaiting in the same event-loop step, after
+    a recount of the mailbox."""
+
+    def __init__(self, root: Path, extensions: tuple[str, ...], maxmsg: int) -> None:
+        super().__init__(root, extensions, maxmsg)
+        self.arrived: dict[str, float] = {}
+
+    def finish_deposit(self, dep: Deposit, txt: str, audio: dict[str, bytes]) -> Path:
+        base = super().finish_deposit(dep, txt, audio)
+        msg_id = next(line[7:] for line in txt.splitlines() if line.startswith("msg_id="))
+        self.arrived[msg_id] = time.time()
+        return base
+
+
+def wav_file() -> bytes:
+    """The 1 s PCM WAV the stand-in's callers leave (the same audio as ``write_message``'s)."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(FRAMES)
+    return buf.getvalue()
+
+
+WAV = wav_file()
+
+
+@contextmanager
+def ami_listener(root: Path, st: Site) -> Iterator[tuple[StandinThread, TimedSpool]]:
+    """The Asterisk stand-in (a thread of this process, ``fast`` timing) on the site's spool, and a
+    `voicemail run --no-web` logged in to it (it hands what it discovers to the site's worker as batch
+    tasks); yields once the listener has taken in and notified one message left through the stand-in."""
+    secret = "bench-secret"  # the stand-in's AMI secret, this run only
+    boxes = tuple(StandinMailbox("default", m, fullname=f"Owner {m}", email=f"u{m}@example.test") for m in MAILBOXES)
+    standin = StandinThread(StandinConfig(spool_dir=root / "spool", username="voicemail", secret=secret,
+                                          mailboxes=boxes, maxmsg=9999))
+    port = standin.start()
+    pbx = standin.standin.pbx
+    spool = pbx.spool = TimedSpool(pbx.spool.root, pbx.spool.extensions, pbx.spool.maxmsg)
+    env = {**st.env, "VOICEMAIL_AMI_HOST": "127.0.0.1", "VOICEMAIL_AMI_PORT": str(port),
+           "VOICEMAIL_AMI_USERNAME": "voicemail", "VOICEMAIL_AMI_SECRET": secret,
+           "VOICEMAIL_AUDIT_SIGNING_KEY": str(root / "audit-signing.pem"),
+           "VOICEMAIL_PHONE_STAGING_DIR": str(root / "phone-staging"),
+           "VOICEMAIL_RETENTION_RECORDS_DIR": str(root / "destruction-records")}
+    exe = str(Path(sys.executable).with_name("voicemail"))
+    with open(root / "listener.log", "wb") as log:
+        proc = subprocess.Popen([exe, "run", "--no-web"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        start = time.perf_counter()
+        while standin.session_count() < 1:
+            if time.perf_counter() - start > 60 or proc.poll() is not None:
+                raise RuntimeError(f"the listener did not log in to the stand-in (see {root / 'listener.log'})")
+            time.sleep(0.1)
+        st.warm.add(leave(standin, 0))
+        wait_sent(st.container, len(st.warm), start)
+        yield standin, spool
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+        standin.stop()
+
+
+def leave(standin: StandinThread, n: int) -> str:
+    """Message ``n`` left through the stand-in (a call into VoiceMail() of its mailbox): its msg_id."""
+    internal = n % 2 == 0
+    msg_id = standin.leave_message(f"{MAILBOXES[n % 3]}@default",
+                                   '"Alice Internal" <1001>' if internal else "+12025550123",
+                                   caller_context="vm-internal" if internal else "vm-from-trunk", audio=WAV)
+    if msg_id is None:
+        raise RuntimeError("the stand-in's mailbox is full")
+    return msg_id
+
+
+def steady_ami(root: Path, rate: float, seconds: float, workers: int) -> Run:
+    """Messages left through the stand-in at ``rate``/s (its calls overlap); the `voicemail run` listener
+    scans a mailbox on its MessageWaiting event. Latency: from the moment the stand-in has the message's
+    files in its spool (and publishes MessageWaiting) to the notification recorded sent."""
+    count = int(rate * seconds)
+    with site(root, workers, batched=True) as st, ami_listener(root, st) as (standin, spool), \
+            ThreadPoolExecutor(32) as calls:
+        start = time.perf_counter()
+        pending = []
+        for n in range(count):
+            pause = start + n / rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            pending.append(calls.submit(leave, standin, n))
+        ids = [f.result() for f in pending]
+        wait_sent(st.container, len(st.warm) + count, start)
+        sent = sent_times(st.container)
+        arrived = {m: spool.arrived[m] for m in ids}
+        return Run(count / (time.perf_counter() - start), [sent[m] - arrived[m] for m in ids],
+                   arrival_rate=arrival_rate(arrived))
 
 
 def fresh(tmp: Path, name: str, run: Callable[[Path], Run]) -> Run:
@@ -278,6 +398,9 @@ def main() -> None:
     ap.add_argument("--no-latency-baseline", action="store_true", help="latency of the batch tasks only")
     ap.add_argument("--latency-workers", default="1,2",
                     help="worker processes of the batch tasks' latency runs, comma-separated (default 1,2)")
+    ap.add_argument("--ami-workers", default="1,2",
+                    help="worker processes of the latency runs through the Asterisk stand-in and a `voicemail run` "
+                         "listener (batch tasks), comma-separated (default 1,2; empty: none)")
     ap.add_argument("--statements", action="store_true",
                     help="also list each run's most frequent SQL statements (needs pg_stat_statements loaded)")
     args = ap.parse_args()
@@ -287,7 +410,8 @@ def main() -> None:
             report_throughput(tmp, args.messages, args.statements)
         if not args.skip_latency:
             counts = [int(w) for w in args.latency_workers.split(",") if w.strip()]
-            report_latency(tmp, args.rate, args.seconds, not args.no_latency_baseline, counts)
+            ami = tuple(int(w) for w in args.ami_workers.split(",") if w.strip())
+            report_latency(tmp, args.rate, args.seconds, not args.no_latency_baseline, counts, ami)
 
 
 def report_throughput(tmp: Path, messages: int, statements: bool = False) -> None:
@@ -328,7 +452,8 @@ def report_cpu(runs: tuple[tuple[str, Run], ...]) -> None:
                                                                  for _, r in runs))
 
 
-def report_latency(tmp: Path, rate: float, seconds: float, baseline: bool, workers: list[int]) -> None:
+def report_latency(tmp: Path, rate: float, seconds: float, baseline: bool, workers: list[int],
+                   ami: tuple[int, ...] = ()) -> None:
     runs: list[tuple[str, Run]] = []
     if baseline:
         runs.append(("per-message tasks, 2 workers (baseline)",
@@ -337,10 +462,15 @@ def report_latency(tmp: Path, rate: float, seconds: float, baseline: bool, worke
         runs.append((f"batch tasks, {count} worker{'s' if count != 1 else ''}",
                      fresh(tmp, f"lat-{count}", functools.partial(steady, rate=rate, seconds=seconds,
                                                                   batched=True, workers=count))))
-    print(f"steady {rate:g} msg/s for {seconds:g} s: event (in the spool) -> notified")
-    print(f"{'latency':44s} {'p50 s':>7s} {'p99 s':>7s} {'max s':>7s}")
+    for count in ami:
+        runs.append((f"via AMI + listener, batch, {count} worker{'s' if count != 1 else ''}",
+                     fresh(tmp, f"lat-ami-{count}", functools.partial(steady_ami, rate=rate, seconds=seconds,
+                                                                      workers=count))))
+    print(f"steady {rate:g} msg/s for {seconds:g} s: event (in the spool) -> notified; via AMI: the stand-in "
+          f"Asterisk's call has written the message and publishes MessageWaiting, `voicemail run` scans on it")
+    print(f"{'latency':44s} {'p50 s':>7s} {'p99 s':>7s} {'max s':>7s} {'in spool msg/s':>15s}")
     for label, r in runs:
-        print(f"{label:44s} {r.pct(0.5):7.3f} {r.pct(0.99):7.3f} {max(r.latencies):7.3f}")
+        print(f"{label:44s} {r.pct(0.5):7.3f} {r.pct(0.99):7.3f} {max(r.latencies):7.3f} {r.arrival_rate:15.1f}")
     if baseline:
         for label, r in runs[1:]:
             print(f"p99 {label} / per-message: {r.pct(0.99) / runs[0][1].pct(0.99):.2f}x")
