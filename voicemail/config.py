@@ -64,6 +64,10 @@ class Settings:
                                        "format=wav49|wav (wav49 files end in .WAV).")
     spool_grace_seconds: float = _s(10.0, "How long a new .txt may lack its audio or fail to parse before it is "
                                     "reported as a problem (Asterisk renames files in one by one).")
+    first_start_backlog: int = _s(50, "`voicemail run` on a site the database never served (no message, no import "
+                                  "run, no listener lease of it) refuses to start when its spool already holds "
+                                  "more than this many messages, instead of announcing each one: run `voicemail "
+                                  "import` first, or pass --announce-existing. 0 = no check.")
     # --- storage -------------------------------------------------------------------------------
     database_url: str = _s("sqlite:////var/lib/voicemail/voicemail.db", "SQLAlchemy URL (sqlite:////absolute/path or "
                            "postgresql+psycopg://…).")
@@ -531,6 +535,8 @@ def _validate(s: Settings) -> Settings:
         raise bad("worker_concurrency", "must be at least 1")
     if s.custody_batch_size < 1:
         raise bad("custody_batch_size", "must be at least 1")
+    if s.first_start_backlog < 0:
+        raise bad("first_start_backlog", "must be 0 (no check) or more")
     if s.custody_max_unfinished < 1:
         raise bad("custody_max_unfinished", "must be at least 1")
     if not s.custody_retry_for > 0 or not s.discovery_retry_max > 0 or not s.stale_after > 0:

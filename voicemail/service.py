@@ -15,9 +15,11 @@ from voicemail.app import Container, build_container, build_hotdesk, build_phone
 from voicemail.audit.cdr import CdrStore
 from voicemail.config import Settings, serving_site
 from voicemail.db.listener_lease import LeaseStore
+from voicemail.db.site_history import SiteHistory
 from voicemail.observe.runtime import ListenerRuntime
 from voicemail.phone.driver import MenuDriver
 from voicemail.phone.wiring import Hotdesk, run_hotdesk_expiry
+from voicemail.services.first_start import FirstStartGuard
 from voicemail.services.listener_lease import ListenerLease
 from workers.celery_app import configure
 from workers.embedded import EmbeddedWorker
@@ -124,7 +126,17 @@ class Service:
         self.container.close()
 
 
-def build_service(settings: Settings) -> Service:
+def check_first_start(container: Container) -> None:
+    """Refuse (FirstStartBacklog) to take custody of a backlog on a site the database never served
+    (voicemail.services.first_start); nothing is recorded and AMI is not contacted before this."""
+    history = SiteHistory(container.engine)
+    guard = FirstStartGuard(history.served_before, lambda limit: container.spool.count_envelopes(limit))
+    guard.check(serving_site(container.settings), container.settings.first_start_backlog)
+
+
+def build_service(settings: Settings, *, first_start_guard: bool = False) -> Service:
+    """``first_start_guard``: check the site's spool for a backlog never taken into custody first
+    (check_first_start; `voicemail run` without --announce-existing) and raise FirstStartBacklog."""
     configure(settings)
     leases: list[ListenerLease] = []
 
@@ -141,6 +153,12 @@ def build_service(settings: Settings) -> Service:
     # another site's shreds go to its workers; without a broker its own `voicemail run` finishes them
     container = build_container(settings, on_new=submit, on_new_batch=submit_batch,
                                 on_shred_elsewhere=enqueue_finish_shred if settings.broker_url else None)
+    if first_start_guard:
+        try:
+            check_first_start(container)
+        except BaseException:
+            container.close()
+            raise
     lease = ListenerLease(LeaseStore(container.engine), serving_site(settings),
                           duration=settings.listener_lease_seconds, renew_every=settings.listener_renew_seconds)
     leases.append(lease)
@@ -172,8 +190,9 @@ def install_stop_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-async def run_service(settings: Settings, *, web: bool = False) -> None:
-    service = build_service(settings)
+async def run_service(settings: Settings, *, web: bool = False, announce_existing: bool = False) -> None:
+    """``announce_existing``: skip the first-start backlog check (check_first_start) for this start."""
+    service = build_service(settings, first_start_guard=not announce_existing)
     stop = asyncio.Event()
     install_stop_signals(stop)
     # the listener's figures for /metrics, /operations

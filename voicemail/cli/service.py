@@ -7,11 +7,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from voicemail.cli.common import config_option, handle_errors, progress, settings_from, setup_logging, site_option
 from voicemail.domain.errors import ConfigError
+
+if TYPE_CHECKING:
+    from voicemail.services.first_start import FirstStartBacklog
 
 
 def register(main: click.Group) -> None:
@@ -20,27 +24,38 @@ def register(main: click.Group) -> None:
     @site_option
     @click.option("--no-web", is_flag=True, help="Do not serve the web app; by default it is served on "
                   "web_host:web_port beside the listener.")
+    @click.option("--announce-existing", is_flag=True, help="On a site never served, take custody of the "
+                  "messages already in its spool and announce every one (without it, more than "
+                  "first_start_backlog of them stop the start: `voicemail import` takes them silently).")
     @handle_errors
-    def run(config_file: str | None, site: str | None, no_web: bool) -> None:
+    def run(config_file: str | None, site: str | None, no_web: bool, announce_existing: bool) -> None:
         """Connect to Asterisk (AMI) and run the listener. With no broker configured this also runs a
         worker and the sweeper in-process, so one command is a whole working system. Only the process
         holding the site's listener lease listens; another `voicemail run` for the same site_name stands by
         and takes over when the lease lapses. A listener that lost its lease exits with status 75 (its
         service manager restarts it, as a stand-by). With several sites, `--site NAME` listens to that
-        site's Asterisk, under that site's lease."""
+        site's Asterisk, under that site's lease.
+
+        On a site the database never served (no message, import run or lease of it) whose spool already
+        holds more than first_start_backlog messages, it exits with status 78 before connecting to Asterisk:
+        run `voicemail import` first, or pass --announce-existing to announce them all."""
         from voicemail.config import serving_site
         from voicemail.domain.errors import ListenerLeaseLost
         from voicemail.service import run_service
+        from voicemail.services.first_start import FirstStartBacklog
 
         settings = settings_from(config_file, site=site)
         if not settings.ami_secret:
             raise ConfigError(f"AMI secret of site {serving_site(settings)!r} (ami_secret, VOICEMAIL_AMI_SECRET, or "
                               "the site's ami_secret): required to log in to Asterisk")
         try:
-            asyncio.run(run_service(settings, web=not no_web))
+            asyncio.run(run_service(settings, web=not no_web, announce_existing=announce_existing))
         except ListenerLeaseLost as exc:
             click.echo(f"voicemail: {exc}; stepped down (restart to stand by)", err=True)
             sys.exit(75)
+        except FirstStartBacklog as exc:
+            click.echo(backlog_text(exc, settings.site), err=True)
+            sys.exit(BACKLOG)
 
     @main.command()
     @config_option
@@ -149,3 +164,18 @@ def register(main: click.Group) -> None:
         if state := container.store.summary():
             click.echo("  " + "  ".join(f"{k}: {v}" for k, v in sorted(state.items())))
 
+
+
+BACKLOG = 78  # exit status (EX_CONFIG): a first start on a spool with a backlog; run `voicemail import` first
+
+
+def backlog_text(exc: FirstStartBacklog, site_option: str) -> str:
+    """The one paragraph `voicemail run` prints when it refuses a first start on a backlog."""
+    suffix = f" --site {exc.site}" if site_option else ""
+    return (f"voicemail: not started: site {exc.site}'s spool already holds more than {exc.threshold} messages "
+            "and the database has none of this site on record and no import run of it. Starting now would take "
+            "custody of every one of them and e-mail each owner about each old message. Run `voicemail "
+            f"import{suffix}` first (it takes custody of them without announcing them; `voicemail run{suffix}` "
+            f"may start once its run is open), or start with `voicemail run{suffix} --announce-existing` to take "
+            "custody of them and announce them all (first_start_backlog, VOICEMAIL_FIRST_START_BACKLOG: the "
+            "threshold; 0 turns this check off). Nothing was recorded.")

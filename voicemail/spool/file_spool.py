@@ -105,14 +105,19 @@ class FileSpool:
             raise ConfigError(f"voicemail spool root not found: {self._root}") from None
         return sorted(found)
 
-    def count_envelopes(self) -> int:
-        """How many ``msgNNNN.txt`` files the folders of every mailbox hold (a quick count, no parsing)."""
+    def count_envelopes(self, limit: int | None = None) -> int:
+        """How many ``msgNNNN.txt`` files the folders of every mailbox hold (a quick count, no parsing).
+        With ``limit``, counting stops once ``limit`` are found (the answer is then ``limit``)."""
         total = 0
         for mailbox in self.mailboxes():
             for folder in FOLDERS:
                 try:
                     with os.scandir(self._root / mailbox.context / mailbox.mailbox / folder) as entries:
-                        total += sum(1 for e in entries if e.name.endswith(".txt") and MSG_FILE.match(e.name))
+                        for entry in entries:
+                            if entry.name.endswith(".txt") and MSG_FILE.match(entry.name):
+                                total += 1
+                                if limit is not None and total >= limit:
+                                    return total
                 except (FileNotFoundError, NotADirectoryError):
                     continue
         return total

@@ -1,0 +1,115 @@
+"""`voicemail run` started for the first time on a spool that already holds years of voicemail: it exits
+with status 78 before contacting Asterisk and records nothing, so no owner is e-mailed about old messages;
+after `voicemail import` it starts and announces none of them; with --announce-existing it takes custody of
+them and announces every one."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.integration.pipeline.harness import VOICEMAIL, Site, wait_for
+from voicemail.db.engine import make_engine
+from voicemail.db.models import ImportRunRow, ListenerLeaseRow, MessageRow, NotificationRow
+from voicemail.standin import StandinConfig, StandinMailbox, StandinThread
+from voicemail.standin.spool_fill import fill_spool
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+# fill_spool's mailboxes, each with an owner who would be e-mailed
+BOXES = tuple(StandinMailbox("default", str(10000 + n), fullname=f"Owner {n}", email=f"owner{n}@example.test")
+              for n in range(3))
+OLD = 60  # above the default first_start_backlog (50)
+
+
+@pytest.fixture
+def site(tmp_path: Path, pg_url: str) -> Iterator[Site]:
+    s = Site(tmp_path / "site", database_url=pg_url)
+    s.prepare()
+    s.standin = StandinThread(StandinConfig(spool_dir=s.spool, username="voicemail", secret=s.secret,
+                                            mailboxes=BOXES))
+    s.port = s.standin.start()
+    list(fill_spool(s.spool, len(BOXES), OLD))
+    yield s
+    s.stop_all()
+
+
+def _count(site: Site, table: type) -> int:
+    engine = make_engine(site.database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _notifications(site: Site) -> list[str]:
+    engine = make_engine(site.database_url)
+    try:
+        with engine.connect() as conn:
+            return sorted(conn.execute(select(NotificationRow.state)).scalars())
+    finally:
+        engine.dispose()
+
+
+def _run_once(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([VOICEMAIL, "run", "--no-web", *args], env=site.env(), capture_output=True, text=True,
+                          timeout=120)
+
+
+def _log(site: Site, name: str) -> str:
+    path = site.root / f"{name}.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def test_a_first_run_on_a_backlog_exits_78_and_records_nothing_then_starts_after_the_import(site: Site) -> None:
+    assert site.standin is not None
+    refused = _run_once(site)
+    assert refused.returncode == 78, refused.stderr
+    text = " ".join(refused.stderr.split())
+    assert "more than 50 messages" in text and "e-mail each owner" in text
+    assert "`voicemail import`" in text and "--announce-existing" in text
+    assert site.standin.activity() == []  # Asterisk was never contacted
+    for table in (MessageRow, NotificationRow, ImportRunRow, ListenerLeaseRow):
+        assert _count(site, table) == 0, table.__tablename__
+    assert site.emls() == [] and len(site.plaintext_left()) == OLD
+
+    imported = subprocess.run([VOICEMAIL, "import"], env=site.env(), capture_output=True, text=True, timeout=300)
+    assert imported.returncode == 0, imported.stderr
+    assert f"imported: {OLD}" in imported.stdout
+
+    run = site.spawn("run", "--no-web", log="run")
+    try:
+        wait_for(lambda: "reconciliation: " in _log(site, "run"), 30, "the listener's first reconciliation")
+        assert run.poll() is None, site.logs()
+    except AssertionError:
+        print(site.logs())
+        raise
+    assert _notifications(site) == ["skipped"] * OLD and site.emls() == []
+
+
+def test_announce_existing_takes_custody_of_the_backlog_and_announces_every_message(site: Site) -> None:
+    site.spawn("run", "--no-web", "--announce-existing", log="run")
+    try:
+        wait_for(lambda: len(site.emls()) == OLD, 90, f"the {OLD} old messages to be announced")
+    except AssertionError:
+        print(site.logs())
+        raise
+    assert _notifications(site) == ["sent"] * OLD
+    assert _count(site, ImportRunRow) == 0 and site.plaintext_left() == []
+
+
+def test_the_threshold_is_a_setting_and_zero_turns_the_check_off(site: Site) -> None:
+    refused = subprocess.run([VOICEMAIL, "run", "--no-web"], env=site.env(VOICEMAIL_FIRST_START_BACKLOG="59"),
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 78 and "more than 59 messages" in " ".join(refused.stderr.split())
+    site.spawn("run", "--no-web", log="run", VOICEMAIL_FIRST_START_BACKLOG="0")
+    try:
+        wait_for(lambda: _count(site, MessageRow) == OLD, 30, "the listener to take custody of the spool")
+    except AssertionError:
+        print(site.logs())
+        raise
