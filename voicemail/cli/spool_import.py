@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from voicemail.cli.common import config_option, handle_errors, rate_progress, se
 
 if TYPE_CHECKING:
     from voicemail.container import Container
+    from voicemail.db.import_lock import ImportLock
     from voicemail.db.import_store import SqlImportStore
     from voicemail.services.spool_import import ImportReport, SpoolImport
 
@@ -77,7 +79,7 @@ def register(main: click.Group) -> None:
                 sys.exit(BUSY)
             try:
                 report = _run(container, importer, store, notify=notify, margin=cutoff_margin, actor=cli_actor(),
-                              several=several_sites(settings), name=name, again=again)
+                              several=several_sites(settings), name=name, again=again, lock=lock)
             finally:
                 lock.release()
         finally:
@@ -94,6 +96,26 @@ def register(main: click.Group) -> None:
 
 
 BUSY = 75  # exit status: another import of the site holds its lock (try again later)
+LOCK_CHECK_SECONDS = 5.0  # how often a running import makes sure its lock is still its own
+
+
+class LockLost(Exception):
+    """The site's import lock went with its database connection: another import may have the site now."""
+
+
+def _watched(step: Callable[[int], None], lock: ImportLock, every: float = LOCK_CHECK_SECONDS,
+             clock: Callable[[], float] = time.monotonic) -> Callable[[int], None]:
+    """``step``, that also checks every ``every`` seconds that ``lock`` is still held (LockLost if not)."""
+    due = clock() + every
+
+    def watched(n: int) -> None:
+        nonlocal due
+        step(n)
+        if clock() >= due:
+            if not lock.held():
+                raise LockLost
+            due = clock() + every
+    return watched
 
 
 @dataclass
@@ -112,7 +134,7 @@ def cutoff(database_time: int, margin: int, host_time: float | None = None) -> i
 
 
 def _run(container: Container, importer: SpoolImport, store: SqlImportStore, *, notify: bool, margin: int,
-         actor: str, several: bool, name: str, again: str) -> _Finished:
+         actor: str, several: bool, name: str, again: str, lock: ImportLock) -> _Finished:
     """Open (or resume) the run, walk the spool under a progress bar and record how the run ended. Ctrl-C
     at any point after the run is opened records it as interrupted (with what it imported) and exits 130."""
     from voicemail.db.import_store import DONE, INTERRUPTED
@@ -133,7 +155,13 @@ def _run(container: Container, importer: SpoolImport, store: SqlImportStore, *, 
         started = time.monotonic()
         with rate_progress("importing") as start:
             bar = start(total)
-            importer.run(run, bar, bar.skip, report=counts)
+            importer.run(run, _watched(bar, lock), bar.skip, report=counts)
+    except LockLost:
+        store.end_run(run.id, INTERRUPTED, counts.imported, actor, _audited(counts))
+        click.echo(f"\nstopped: the database connection holding this import's lock on site {name} was lost, so "
+                   f"another import could take the site; run `{again}` again to resume ({counts.imported} "
+                   "imported this time, nothing is sealed twice)", err=True)
+        sys.exit(BUSY)
     except KeyboardInterrupt:
         store.end_run(run.id, INTERRUPTED, counts.imported, actor, _audited(counts))
         click.echo(f"\ninterrupted: run `{again}` again to resume (nothing is sealed twice; "

@@ -66,6 +66,19 @@ class ImportLock:
         self._fd = fd
         return True
 
+    def held(self) -> bool:
+        """Whether the lock is still this import's. PostgreSQL drops a session's advisory lock with its
+        connection (a restarted server, a terminated backend, a cut network): then another import could
+        take the site while this one goes on. A flock, or no lock at all (in-memory SQLite), holds."""
+        if self._conn is None:
+            return True
+        try:
+            self._conn.execute(text("SELECT 1"))
+            self._conn.commit()
+            return True
+        except Exception:
+            return False
+
     def release(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.integration.pipeline.harness import VOICEMAIL, Site, wait_for
 from tests.integration.spool_import.conftest import fill, run_import
@@ -80,6 +80,28 @@ def test_a_killed_import_leaves_no_lock_behind(site: Site) -> None:
     again = run_import(site)
     assert again.returncode == 0, again.stderr
     assert "resuming import run" in again.stderr and "already in custody" in again.stdout
+
+
+def test_an_import_whose_lock_connection_is_cut_stops_and_resumes_later(site: Site) -> None:
+    fill(site, mailboxes=2, messages=80)  # 16 s at 5/s: the lock is checked every 5 s
+    cut = site.spawn("import", "--rate", "5", "--batch", "1", log="import")
+    wait_for(lambda: _recorded(site) >= 2, 60, "the import to start sealing")
+    engine = make_engine(site.database_url)
+    try:  # from outside, as a restarted server or a cut network would: the backend holding the lock ends
+        with engine.begin() as conn:
+            ended = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks "
+                                      "WHERE locktype = 'advisory' AND granted")).scalars().all()
+        assert ended == [True]
+    finally:
+        engine.dispose()
+    assert cut.wait(30) == 75, site.logs()
+    stopped = site.logs()
+    assert "the database connection holding this import's lock on site default was lost" in stopped
+    assert [state for state, _, _ in _runs(site)] == ["interrupted"]
+    again = run_import(site)
+    assert again.returncode == 0, again.stderr
+    assert "resuming import run" in again.stderr
+    assert [state for state, _, _ in _runs(site)] == ["done"] and _recorded(site) == 80
 
 
 @pytest.mark.skipif(shutil.which("faketime") is None, reason="needs faketime (libfaketime)")

@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy import text
+
 from voicemail.cli.common import RateBar
-from voicemail.cli.spool_import import cutoff
+from voicemail.cli.spool_import import LockLost, _watched, cutoff
 from voicemail.db.engine import make_engine
 from voicemail.db.import_lock import ImportLock, lock_file
 
@@ -53,6 +56,49 @@ def test_the_lock_of_a_closed_connection_is_gone(pg_url: str) -> None:
         assert ImportLock(two, "default").acquire()
     finally:
         two.dispose()
+
+
+def test_a_lock_whose_connection_was_terminated_is_no_longer_held(pg_url: str) -> None:
+    one, admin = make_engine(pg_url), make_engine(pg_url)
+    lock = ImportLock(one, "default")
+    try:
+        assert lock.acquire() and lock.held()
+        with admin.begin() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                              "AND granted AND pid <> pg_backend_pid()"))
+        assert not lock.held()
+        assert ImportLock(admin, "default").acquire()  # the site is free for another import
+    finally:
+        lock.release()
+        one.dispose()
+        admin.dispose()
+
+
+class _Lock:
+    def __init__(self) -> None:
+        self.lost, self.checks = False, 0
+
+    def held(self) -> bool:
+        self.checks += 1
+        return not self.lost
+
+
+def test_a_running_import_checks_its_lock_every_few_seconds_and_stops_once_it_is_lost() -> None:
+    now, steps, lock = [0.0], [], _Lock()
+    step = _watched(steps.append, lock, every=5.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    step(1)
+    now[0] = 4.9
+    step(1)
+    assert lock.checks == 0  # not before the interval
+    now[0] = 5.0
+    step(1)
+    assert lock.checks == 1
+    lock.lost, now[0] = True, 7.0
+    step(1)  # within the next interval: not checked
+    now[0] = 10.0
+    with pytest.raises(LockLost):
+        step(1)
+    assert steps == [1, 1, 1, 1, 1]  # the work is counted before the check
 
 
 def test_the_cutoff_is_the_earlier_clock_less_the_margin() -> None:
