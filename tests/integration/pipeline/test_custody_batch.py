@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from tests.integration.pipeline.harness import make_wav, sha256
+from tests.spool_envelopes import trunk_envelope
 from voicemail.app import build_container
 from voicemail.audit.chain import replay
 from voicemail.audit.store import AuditLog
@@ -29,25 +30,6 @@ from voicemail.vault import FileKeyring
 
 pytestmark = [pytest.mark.postgres]
 BOXES = (MailboxRef("default", "1001"), MailboxRef("default", "2001"))
-ENVELOPE = """;
-; Message Information file
-;
-[message]
-origmailbox={mailbox}
-context=vm-from-trunk
-macrocontext=
-exten={mailbox}
-rdnis=unknown
-priority=1
-callerchan=PJSIP/trunk-0000{n:04x}
-callerid=+12025550123
-origdate=Fri Dec  4 02:55:45 PM UTC 2026
-origtime={origtime}
-category=
-msg_id={origtime}-{n:08x}
-flag=
-duration=1
-"""
 
 
 class Batches:
@@ -74,8 +56,7 @@ class Batches:
         for _ in range(count):
             number = len(list(inbox.glob("msg*.txt")))
             origtime = 1796400000 + self.n
-            (inbox / f"msg{number:04d}.txt").write_text(ENVELOPE.format(mailbox=box.mailbox, n=self.n,
-                                                                        origtime=origtime))
+            (inbox / f"msg{number:04d}.txt").write_text(trunk_envelope(box.mailbox, self.n, origtime))
             audio = make_wav(0.2, seed=self.n)
             (inbox / f"msg{number:04d}.wav").write_bytes(audio)
             msg_id = f"{origtime}-{self.n:08x}"

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.integration.pipeline.harness import make_wav
+from tests.spool_envelopes import trunk_envelope
 from voicemail.app import build_container
 from voicemail.config import load_settings
 from voicemail.container import Container
@@ -27,24 +28,6 @@ from workers import runtime, tasks
 
 pytestmark = [pytest.mark.postgres]
 BOXES = (MailboxRef("default", "1001"), MailboxRef("default", "2001"))
-ENVELOPE = """;
-; Message Information file
-;
-[message]
-origmailbox={mailbox}
-context=vm-from-trunk
-exten={mailbox}
-rdnis=unknown
-priority=1
-callerchan=PJSIP/trunk-{n:08x}
-callerid=+12025550123
-origdate=Fri Dec  4 02:55:45 PM UTC 2026
-origtime={origtime}
-category=
-msg_id={origtime}-{n:08x}
-flag=
-duration=1
-"""
 LONG_AGO = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
@@ -95,8 +78,7 @@ class Site:
             inbox = self.root / "spool" / box.context / box.mailbox / "INBOX"
             inbox.mkdir(parents=True, exist_ok=True)
             number = n // len(BOXES)
-            (inbox / f"msg{number:04d}.txt").write_text(ENVELOPE.format(mailbox=box.mailbox, n=n,
-                                                                        origtime=1796400000 + n))
+            (inbox / f"msg{number:04d}.txt").write_text(trunk_envelope(box.mailbox, n, 1796400000 + n))
             (inbox / f"msg{number:04d}.wav").write_bytes(make_wav(0.05, seed=n))
         assert self.c.discovery.reconcile().new == count
 

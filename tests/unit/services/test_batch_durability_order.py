@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.durability import DurabilityLog
+from tests.spool_envelopes import trunk_envelope
 from voicemail.app import build_container, build_spool_import
 from voicemail.config import load_settings
 from voicemail.container import Container
@@ -26,25 +27,6 @@ from voicemail.vault import FileKeyring
 BOX = MailboxRef("default", "1001")
 SYNC_FROM = 8  # the batch size from which the batch paths sync the file system instead of fsyncing each file
 SMALL, LARGE = 3, 12
-ENVELOPE = """;
-; Message Information file
-;
-[message]
-origmailbox=1001
-context=vm-from-trunk
-macrocontext=
-exten=1001
-rdnis=unknown
-priority=1
-callerchan=PJSIP/trunk-{n:08x}
-callerid=+12025550123
-origdate=Fri Dec  4 02:55:45 PM UTC 2026
-origtime={origtime}
-category=
-msg_id={origtime}-{n:08x}
-flag=
-duration=1
-"""
 
 
 class World:
@@ -66,7 +48,7 @@ class World:
         inbox.mkdir(parents=True)
         for n in range(count):
             origtime = 1790000000 + n
-            (inbox / f"msg{n:04d}.txt").write_text(ENVELOPE.format(n=n, origtime=origtime))
+            (inbox / f"msg{n:04d}.txt").write_text(trunk_envelope("1001", n, origtime))
             (inbox / f"msg{n:04d}.wav").write_bytes(b"RIFF" + random.Random(n).randbytes(3000))
         self.paths = {f"{1790000000 + n}-{n:08x}": inbox / f"msg{n:04d}.wav" for n in range(count)}
         self.log = DurabilityLog(root)
