@@ -3,10 +3,6 @@ a downgrade keeps every record (without its site) and an upgrade again gives the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -17,8 +13,6 @@ import voicemail.lifecycle.tables
 import voicemail.phone.tables
 import voicemail.web.signin_identities
 import voicemail.web.tables  # noqa: F401
-from tests.conftest import fresh_pg_database
-from voicemail.db.engine import make_engine
 from voicemail.db.migrate import alembic_config, upgrade
 from voicemail.db.models import Base
 
@@ -27,19 +21,6 @@ CDR = ("INSERT INTO cdrs ({site}unique_id, system_name, account_code, source, de
        "duration, billable_seconds, disposition, ama_flags, user_field, received_at) VALUES ({value}'{uid}', "
        "'pbx', '', '+12025550111', '1001', 'internal', '', 'PJSIP/trunk-00000001', '', 'Dial', '', "
        "'2026-11-29 09:00:00', '', '2026-11-29 09:00:10', 10, 0, 'NO ANSWER', 'DOCUMENTATION', '', '2026-11-29')")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        made = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        yield made
-        made.dispose()
-        return
-    with fresh_pg_database("vm_cdr_sites") as url:
-        made = make_engine(url)
-        yield made
-        made.dispose()
 
 
 def _cdr(conn: object, uid: str, site: str | None = None) -> None:

@@ -3,9 +3,6 @@ site's name; the same mailbox on two sites has two PINs; a downgrade keeps the d
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -18,8 +15,6 @@ import voicemail.lifecycle.tables
 import voicemail.phone.tables
 import voicemail.web.signin_identities
 import voicemail.web.tables  # noqa: F401
-from tests.conftest import fresh_pg_database
-from voicemail.db.engine import make_engine
 from voicemail.db.migrate import alembic_config, upgrade
 from voicemail.db.models import Base
 
@@ -27,19 +22,6 @@ PIN = text("INSERT INTO phone_pins ({site}context, mailbox, pin_hash, failed_cou
            "VALUES ({value}'default', '1001', 'h', 0, 1.0, 'test')")
 DESK = text("INSERT INTO hotdesk_sessions (device, context, mailbox, signed_in_at, ended_by, source) "
             "VALUES ('SEP01', 'default', '1001', 1.0, '', 'test')")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        made = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        yield made
-        made.dispose()
-        return
-    with fresh_pg_database("vm_phone_sites") as url:
-        made = make_engine(url)
-        yield made
-        made.dispose()
 
 
 def _pin(conn: object, site: str | None = None) -> None:

@@ -3,9 +3,6 @@ the same mailbox and msg_id on two sites are two rows, counted apart in the inbo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -18,8 +15,6 @@ import voicemail.lifecycle.tables
 import voicemail.phone.tables
 import voicemail.web.signin_identities
 import voicemail.web.tables  # noqa: F401
-from tests.conftest import fresh_pg_database
-from voicemail.db.engine import make_engine
 from voicemail.db.migrate import alembic_config, upgrade
 from voicemail.db.models import Base
 
@@ -34,19 +29,6 @@ def _insert(conn: object, message_id: str, site: str | None = None) -> None:
     statement = INSERT.text.format(site="site, " if site else "", site_value=":site, " if site else "")
     params = {"id": message_id, "envelope": b""} | ({"site": site} if site else {})
     conn.execute(text(statement), params)  # type: ignore[attr-defined]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        made = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        yield made
-        made.dispose()
-        return
-    with fresh_pg_database("vm_sites") as url:
-        made = make_engine(url)
-        yield made
-        made.dispose()
 
 
 def _counts(engine: Engine) -> list[tuple[str, int]]:
