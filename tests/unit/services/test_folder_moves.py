@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,8 +22,10 @@ from voicemail.db.migrate import upgrade
 from voicemail.db.models import MessageRow, PendingMoveRow
 from voicemail.db.pending_moves import SqlPendingMoves
 from voicemail.domain.errors import AmiError
+from voicemail.domain.mailbox import Viewer
 from voicemail.domain.models import MailboxRef
 from voicemail.services.folder_moves import FolderMoves
+from voicemail.services.mailbox import MailboxServices
 from voicemail.services.follow_up import FollowUpWorker
 
 BOX = MailboxRef("default", "1001")
@@ -302,3 +304,117 @@ def test_a_site_s_move_worker_lists_only_the_moves_of_its_own_site(engine: Engin
     branch = SqlPendingMoves(make_sessionmaker(engine), AuditLog(engine), site="branch")
     assert branch.due() == [there]
     assert SqlPendingMoves(make_sessionmaker(engine), AuditLog(engine), site="default").due() == [here]
+
+
+# --- the web acting on a message whose phone decision is still pending ---------------------------------
+
+ALICE = Viewer(account="alice", roles=frozenset(), mailboxes=(BOX,), source="web test")
+
+
+class NoHolds:
+    def is_held(self, message: object) -> bool:
+        return False
+
+
+def web(engine: Engine, control: object) -> MailboxServices:
+    """The web's mailbox services on the same database (no audio, no shredding needed for marks)."""
+    return MailboxServices(SqlMailboxStore(make_sessionmaker(engine)), None, None, NoHolds(),  # type: ignore[arg-type]
+                           AuditLog(engine), control=control)  # type: ignore[arg-type]
+
+
+class Interleaved:
+    """The web's view of Asterisk, running ``meanwhile`` right after its named action returned."""
+
+    def __init__(self, asterisk: Asterisk, action: str, meanwhile: Callable[[], object]) -> None:
+        self._asterisk, self._action, self._meanwhile = asterisk, action, meanwhile
+
+    def __getattr__(self, name: str) -> Callable[..., object]:
+        plain = getattr(self._asterisk, name)
+        if name != self._action:
+            return plain  # type: ignore[no-any-return]
+
+        def then(*args: object) -> object:
+            result = plain(*args)
+            self._action = ""  # once
+            self._meanwhile()
+            return result
+        return then
+
+
+def test_a_web_mark_unread_whose_ami_move_the_worker_overtakes_still_leaves_asterisk_in_inbox(engine: Engine) -> None:
+    """The web's move (nothing to do: Asterisk still has it in INBOX), then the worker's INBOX -> Old and
+    its confirmation, then the web's commit: Asterisk ends where the web's later decision says."""
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+    services = web(engine, Interleaved(asterisk, "move_from", lambda: moves.carry_out(mid)))
+    assert services.mark(ALICE, mid, read=False).folder == "INBOX"
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
+
+
+def test_a_phone_save_carried_out_while_the_web_marks_unread_leaves_asterisk_as_the_web_decided(
+        engine: Engine) -> None:
+    """The web reads the message in INBOX; the phone saves it and the worker moves it to Old before the
+    web commits its mark (unread): the web's decision is the last one, Asterisk follows it."""
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+
+    def phone_saves() -> None:
+        saved(store, mid)
+        assert moves.carry_out(mid) == "moved"
+
+    services = web(engine, Interleaved(asterisk, "folder_of", phone_saves))
+    assert services.mark(ALICE, mid, read=False).folder == "INBOX"
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
+
+
+def test_a_web_mark_unread_before_the_worker_runs_supersedes_the_phone_save(engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+    web(engine, asterisk).mark(ALICE, mid, read=False)
+    assert moves.carry_out(mid) == "none"  # nothing left for the worker
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
+
+
+def test_a_phone_save_after_a_web_mark_unread_moves_the_message_to_old(engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "Old"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a", folder="Old")
+    web(engine, asterisk).mark(ALICE, mid, read=False)
+    saved(store, mid)
+    assert moves.carry_out(mid) == "moved"
+    assert asterisk.folders == {"1-a": "Old"} and folder(engine, mid) == "Old" and pending(engine) == []
+
+
+def test_a_message_deleted_before_its_pending_move_is_neither_moved_nor_retried(engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+    with engine.begin() as conn:  # deleted on the web: the key destroyed, Asterisk's copy removed
+        conn.execute(update(MessageRow).where(MessageRow.id == mid).values(state="destroyed"))
+    del asterisk.folders["1-a"]
+    assert moves.carry_out(mid) == "dropped"
+    assert asterisk.folders == {} and asterisk.round_trips == 0 and pending(engine) == [] and moves.due() == []
+
+
+def test_a_message_deleted_while_its_move_is_on_the_way_is_dropped_not_resurrected(engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+    plain = asterisk.move_from
+
+    def deleted_first(mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None:
+        with engine.begin() as conn:
+            conn.execute(update(MessageRow).where(MessageRow.id == mid).values(state="shredding"))
+        del asterisk.folders["1-a"]  # VoicemailRemove reached Asterisk just before our move
+        return plain(mailbox, msg_id, listed, to_folder)
+
+    asterisk.move_from = deleted_first  # type: ignore[method-assign]
+    assert moves.carry_out(mid) == "dropped"
+    assert asterisk.folders == {} and asterisk.moves == 0 and pending(engine) == [] and moves.due() == []
