@@ -142,10 +142,11 @@ class FolderMoves:
         if listed is None or current == listed or (self._hold_folder not in (current, listed)
                                                    and (current in NEW_FOLDERS) == (listed in NEW_FOLDERS)):
             return
-        log.warning("message %s: moved to %s while a newer decision listed it in %s; moved back",
-                    move.message_id, current, listed)
         try:
-            self._control.move(move.mailbox, move.msg_id, current, listed)
+            # from where our move left it; None: moved on since (the web's mark read Asterisk again and moved it)
+            if self._control.move_from(move.mailbox, move.msg_id, current, listed) == current:
+                log.warning("message %s: moved to %s while a newer decision listed it in %s; moved back",
+                            move.message_id, current, listed)
         except Exception as exc:
             log.error("message %s: Asterisk has it in %s, our listing in %s, and moving it back failed (%s); "
                       "marking it again on the web repairs it", move.message_id, current, listed,

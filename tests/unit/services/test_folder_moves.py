@@ -25,8 +25,8 @@ from voicemail.domain.errors import AmiError
 from voicemail.domain.mailbox import Viewer
 from voicemail.domain.models import MailboxRef
 from voicemail.services.folder_moves import FolderMoves
-from voicemail.services.mailbox import MailboxServices
 from voicemail.services.follow_up import FollowUpWorker
+from voicemail.services.mailbox import MailboxServices
 
 BOX = MailboxRef("default", "1001")
 
@@ -418,3 +418,55 @@ def test_a_message_deleted_while_its_move_is_on_the_way_is_dropped_not_resurrect
     asterisk.move_from = deleted_first  # type: ignore[method-assign]
     assert moves.carry_out(mid) == "dropped"
     assert asterisk.folders == {} and asterisk.moves == 0 and pending(engine) == [] and moves.due() == []
+
+
+def test_a_web_mark_that_cannot_recheck_asterisk_leaves_the_worker_a_move_to_its_listing(engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+
+    def worker_then_outage() -> None:
+        assert moves.carry_out(mid) == "moved"
+        asterisk.down = True
+
+    services = web(engine, Interleaved(asterisk, "move_from", worker_then_outage))
+    assert services.mark(ALICE, mid, read=False).folder == "INBOX"  # the decision stands, audited
+    assert asterisk.folders == {"1-a": "Old"} and [m for m, _ in pending(engine)] == [mid]
+    asterisk.down = False
+    assert moves.due() == [mid] and moves.carry_out(mid) == "moved"
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
+    marks = [e for e in AuditLog(engine).events(message_id=mid) if e.action == "message.mark"]
+    assert len(marks) == 2  # the phone's save and the web's mark; the repair is not a decision
+
+
+def test_a_late_phone_move_the_web_already_undid_is_left_alone_without_alarm(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+    plain = asterisk.move_from
+
+    def then_the_web_marks_unread(mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None:
+        was = plain(mailbox, msg_id, listed, to_folder)  # INBOX -> Old, not yet confirmed in our database
+        asterisk.move_from = plain  # type: ignore[method-assign]
+        web(engine, asterisk).mark(ALICE, mid, read=False)  # moves it back and supersedes the phone's move
+        return was
+
+    asterisk.move_from = then_the_web_marks_unread  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING):
+        assert moves.carry_out(mid) == "moved"
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
+    assert asterisk.moves == 2 and not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_the_worker_moves_the_message_to_the_folder_listed_now_not_the_one_decided(engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "Old"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a", folder="Old")
+    saved(store, mid, listed="Old", to="Old")
+    with engine.begin() as conn:  # listed in INBOX since, the row left as it was
+        conn.execute(update(MessageRow).where(MessageRow.id == mid).values(folder="INBOX"))
+    assert moves.carry_out(mid) == "moved"
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
