@@ -241,6 +241,7 @@ class SqlMailboxStore:
             row.state, row.updated_at = SHREDDING, utcnow()
             if row.destroyed_at is None:
                 row.destroyed_at = utcnow()
+            _supersede_moves(s, message_id)
             return True
 
     def destroy_key_unless_held(self, message_id: str) -> str:
@@ -270,6 +271,7 @@ class SqlMailboxStore:
                 row.updated_at = utcnow()
                 if row.destroyed_at is None:
                     row.destroyed_at = utcnow()
+                _supersede_moves(s, message_id)
                 return "destroyed"
         except _HeldRollback:
             return "held"
@@ -295,6 +297,12 @@ class SqlMailboxStore:
             s.execute(update(MessageRow).where(MessageRow.id == message_id).values(
                 state=DESTROYED, kek_id=None, wrapped_dek=None, envelope=b"", callerid_raw="",
                 caller_name=None, caller_number=None, updated_at=utcnow()))
+
+
+def _supersede_moves(s: Session, message_id: str) -> None:
+    """A deleted message has nothing left to move: a folder move still pending for it goes (a move on its
+    way finds its decision superseded and leaves the row as the delete left it)."""
+    s.execute(delete(PendingMoveRow).where(PendingMoveRow.message_id == message_id))
 
 
 class _HeldRollback(Exception):

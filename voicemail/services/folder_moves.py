@@ -9,6 +9,9 @@ and the audit event in one transaction); Asterisk's folder follows here, off the
   ``VoicemailMove`` says Success even when it duplicated), so a retry after a crash or an outage never
   moves twice.
 * Confirmed: the pending row goes, the message's folder and spool number are set as Asterisk has them.
+* The target is the folder our listing has when the move is carried out (``SqlPendingMoves.get``). A later
+  decision replaces or removes the row in its own transaction (the web's mark, a delete destroying the
+  key); one confirmed while this move was on its way is restored in ``_superseded``.
 * A message that is no longer listed (destroyed, hidden under a hold) or that Asterisk no longer lists has
   nothing left to move: the row goes (logged).
 * A failure (AMI down, timeout, the re-read does not confirm) leaves the row pending and sets a retry

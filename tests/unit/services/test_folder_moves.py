@@ -470,3 +470,27 @@ def test_the_worker_moves_the_message_to_the_folder_listed_now_not_the_one_decid
         conn.execute(update(MessageRow).where(MessageRow.id == mid).values(folder="INBOX"))
     assert moves.carry_out(mid) == "moved"
     assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
+
+
+def test_a_delete_supersedes_the_pending_move_and_a_move_on_its_way_leaves_the_deleted_row_alone(
+        engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    rows = SqlMailboxStore(make_sessionmaker(engine))
+    queued, on_its_way = message(engine, "1-a"), message(engine, "1-b")
+    asterisk.folders["1-b"] = "INBOX"
+    saved(store, queued)
+    saved(store, on_its_way)
+    assert rows.destroy_key_unless_held(queued) == "destroyed"  # deleted on the web before the worker ran
+    assert [m for m, _ in pending(engine)] == [on_its_way]
+    assert moves.carry_out(queued) == "none" and asterisk.folders["1-a"] == "INBOX"  # left for the shred's remove
+
+    plain = asterisk.move_from
+
+    def deleted_meanwhile(mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None:
+        assert rows.destroy_key(on_its_way)
+        return plain(mailbox, msg_id, listed, to_folder)
+
+    asterisk.move_from = deleted_meanwhile  # type: ignore[method-assign]
+    assert moves.carry_out(on_its_way) == "moved"  # Asterisk moved it; the shred's remove finds it in Old
+    assert pending(engine) == [] and moves.due() == [] and moves.carry_out(on_its_way) == "none"
