@@ -9,6 +9,7 @@ of ``mailbox_counts`` (no COUNT over the mailbox). Only the columns the inbox sh
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -177,12 +178,38 @@ class SqlMailboxStore:
             return list(s.scalars(select(RecordingRow.blob_name).where(RecordingRow.message_id == message_id)))
 
     # --- owner actions ----------------------------------------------------------------------------
-    def set_folder(self, message_id: str, folder: str, number: int | None) -> None:
+    def set_folder(self, message_id: str, folder: str, number: int | None, *, seen: str | None = None) -> bool:
+        """List the message in ``folder`` (a move Asterisk confirmed), superseding any move the phone left
+        pending. True when another decision got in meanwhile: a pending move was superseded, or the folder
+        this replaces is not ``seen`` (the one the caller read before moving)."""
         with self._sessions.begin() as s:
+            before = s.execute(select(MessageRow.folder).where(MessageRow.id == message_id)).scalar()
             s.execute(update(MessageRow).where(MessageRow.id == message_id)
                       .values(folder=folder, spool_number=number, updated_at=utcnow()))
             # a move confirmed now (the web's mark) supersedes one the phone left pending
-            s.execute(delete(PendingMoveRow).where(PendingMoveRow.message_id == message_id))
+            superseded = s.connection().execute(
+                delete(PendingMoveRow).where(PendingMoveRow.message_id == message_id)).rowcount
+        return bool(superseded) or (seen is not None and before is not None and before != seen)
+
+    def move_pending(self, message_id: str) -> bool:
+        """Whether a folder move the phone decided is still waiting for Asterisk."""
+        with self._reads() as s:
+            return s.execute(select(PendingMoveRow.message_id)
+                             .where(PendingMoveRow.message_id == message_id)).first() is not None
+
+    def follow_listing(self, message_id: str) -> None:
+        """Leave the move worker a move to the folder the message is listed in now (unless one is pending
+        already): Asterisk is brought there, retried until done. Not a decision: nothing is audited."""
+        with self._sessions.begin() as s:
+            listed = s.execute(select(MessageRow.folder).where(MessageRow.id == message_id)).scalar()
+            pending = s.execute(select(PendingMoveRow.message_id)
+                                .where(PendingMoveRow.message_id == message_id)).first()
+            if listed is None or pending is not None:
+                return
+            now = utcnow()
+            s.add(PendingMoveRow(message_id=message_id, from_folder=listed, to_folder=listed,
+                                 token=secrets.token_hex(8), requested_at=now, attempts=0, next_at=now,
+                                 last_error=""))
 
     def hidden_elsewhere(self, folder: str, limit: int = 500) -> list[tuple[str, MailboxRef, str]]:
         """(id, mailbox, msg_id) of messages hidden under a hold (deleted by their owner, not destroyed)
@@ -214,6 +241,7 @@ class SqlMailboxStore:
             row.state, row.updated_at = SHREDDING, utcnow()
             if row.destroyed_at is None:
                 row.destroyed_at = utcnow()
+            _supersede_moves(s, message_id)
             return True
 
     def destroy_key_unless_held(self, message_id: str) -> str:
@@ -243,6 +271,7 @@ class SqlMailboxStore:
                 row.updated_at = utcnow()
                 if row.destroyed_at is None:
                     row.destroyed_at = utcnow()
+                _supersede_moves(s, message_id)
                 return "destroyed"
         except _HeldRollback:
             return "held"
@@ -268,6 +297,12 @@ class SqlMailboxStore:
             s.execute(update(MessageRow).where(MessageRow.id == message_id).values(
                 state=DESTROYED, kek_id=None, wrapped_dek=None, envelope=b"", callerid_raw="",
                 caller_name=None, caller_number=None, updated_at=utcnow()))
+
+
+def _supersede_moves(s: Session, message_id: str) -> None:
+    """A deleted message has nothing left to move: a folder move still pending for it goes (a move on its
+    way finds its decision superseded and leaves the row as the delete left it)."""
+    s.execute(delete(PendingMoveRow).where(PendingMoveRow.message_id == message_id))
 
 
 class _HeldRollback(Exception):

@@ -3,7 +3,8 @@
 ``decide`` is one transaction: the message's folder as we list it, the pending move and the audit event
 of the decision (joined to the same transaction), so that the decision is either wholly recorded or not
 at all. The move worker then reads, completes or reschedules the row; ``done`` and ``failed`` act only on
-the decision they were handed (``token``), never on a newer one.
+the decision they were handed (``token``), never on a newer one. The move's target is the folder the
+message is listed in when the worker reads the row (``get``), not one remembered from the decision.
 """
 
 from __future__ import annotations
@@ -59,13 +60,17 @@ class SqlPendingMoves:
         with self._sessions() as s:
             r = s.execute(select(PendingMoveRow.message_id, PendingMoveRow.from_folder, PendingMoveRow.to_folder,
                                  PendingMoveRow.token, PendingMoveRow.attempts, MessageRow.site, MessageRow.context,
-                                 MessageRow.mailbox, MessageRow.msg_id, MessageRow.state, MessageRow.hidden_at)
+                                 MessageRow.mailbox, MessageRow.msg_id, MessageRow.state, MessageRow.hidden_at,
+                                 MessageRow.folder)
                           .join(MessageRow, MessageRow.id == PendingMoveRow.message_id)
                           .where(PendingMoveRow.message_id == message_id)).first()
         if r is None:
             return None
         site = "" if r.site == self._default_site else r.site
-        return PendingMove(r.message_id, MailboxRef(r.context, r.mailbox, site), r.msg_id, r.from_folder, r.to_folder,
+        # the folder the message is listed in now is where Asterisk is to have it (every later decision
+        # replaces or removes this row in the transaction that lists it elsewhere; this holds regardless)
+        return PendingMove(r.message_id, MailboxRef(r.context, r.mailbox, site), r.msg_id, r.from_folder,
+                           r.folder or r.to_folder,
                            r.token, int(r.attempts), r.state in LISTED_STATES and r.hidden_at is None,
                            r.state in LISTED_STATES and r.hidden_at is not None)
 

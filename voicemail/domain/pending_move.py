@@ -13,7 +13,7 @@ class PendingMove:
     mailbox: MailboxRef
     msg_id: str  # Asterisk's msg_id
     from_folder: str  # where our listing had it when the owner decided
-    to_folder: str
+    to_folder: str  # where our listing has it now: where Asterisk is to have it
     token: str  # this decision (a newer one for the same message has another)
     attempts: int  # failed attempts so far
     listed: bool  # the message is still listed (not hidden, not being destroyed, not vanished)

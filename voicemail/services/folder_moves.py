@@ -9,6 +9,9 @@ and the audit event in one transaction); Asterisk's folder follows here, off the
   ``VoicemailMove`` says Success even when it duplicated), so a retry after a crash or an outage never
   moves twice.
 * Confirmed: the pending row goes, the message's folder and spool number are set as Asterisk has them.
+* The target is the folder our listing has when the move is carried out (``SqlPendingMoves.get``). A later
+  decision replaces or removes the row in its own transaction (the web's mark, a delete destroying the
+  key); one confirmed while this move was on its way is restored in ``_superseded``.
 * A message that is no longer listed (destroyed, hidden under a hold) or that Asterisk no longer lists has
   nothing left to move: the row goes (logged).
 * A failure (AMI down, timeout, the re-read does not confirm) leaves the row pending and sets a retry
@@ -142,10 +145,11 @@ class FolderMoves:
         if listed is None or current == listed or (self._hold_folder not in (current, listed)
                                                    and (current in NEW_FOLDERS) == (listed in NEW_FOLDERS)):
             return
-        log.warning("message %s: moved to %s while a newer decision listed it in %s; moved back",
-                    move.message_id, current, listed)
         try:
-            self._control.move(move.mailbox, move.msg_id, current, listed)
+            # from where our move left it; None: moved on since (the web's mark read Asterisk again and moved it)
+            if self._control.move_from(move.mailbox, move.msg_id, current, listed) == current:
+                log.warning("message %s: moved to %s while a newer decision listed it in %s; moved back",
+                            move.message_id, current, listed)
         except Exception as exc:
             log.error("message %s: Asterisk has it in %s, our listing in %s, and moving it back failed (%s); "
                       "marking it again on the web repairs it", move.message_id, current, listed,

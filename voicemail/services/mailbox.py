@@ -60,7 +60,11 @@ class MailboxRows(Protocol):
 
     def get(self, message_id: str) -> MessageRecord: ...
 
-    def set_folder(self, message_id: str, folder: str, number: int | None) -> None: ...
+    def set_folder(self, message_id: str, folder: str, number: int | None, *, seen: str | None = None) -> bool: ...
+
+    def move_pending(self, message_id: str) -> bool: ...
+
+    def follow_listing(self, message_id: str) -> None: ...
 
     def hide(self, message_id: str) -> None: ...
 
@@ -183,6 +187,7 @@ class MailboxServices:
         if self._control is None:
             raise Conflict("marking read needs the connection to Asterisk, which is not configured")
         target = "Old" if read else "INBOX"
+        racing = self._store.move_pending(row.id)  # the phone's decision may reach Asterisk around ours
         current = None
         if row.folder and (row.folder in NEW_FOLDERS) == read:  # as we list it, it is not yet where it should be
             current = self._control.move_from(row.mailbox, row.msg_id, row.folder, target)
@@ -198,12 +203,32 @@ class MailboxServices:
         if self._spool is not None:
             found = self._spool.find(row.mailbox, row.msg_id)
             number = found.number if found is not None else None
-        self._store.set_folder(row.id, target, number)
+        racing = self._store.set_folder(row.id, target, number, seen=row.folder) or racing
         self._event(viewer, "message.mark", row.id, details={"read": read, "from": current, "to": target})
+        if racing:
+            self._follow_mark(row, target)
         updated = self._store.visible(row.id)
         if updated is None:
             raise NotFound(f"no message {message_id[:64]}")
         return to_item(updated, viewer)
+
+    def _follow_mark(self, row: InboxRow, target: str) -> None:
+        """A move the phone decided may have reached Asterisk after ours while we committed: Asterisk is
+        read again and brought to ``target`` (a move made later still finds its decision superseded and
+        brings Asterisk back to our listing itself, see ``voicemail.services.folder_moves``). When that
+        fails, the move worker is left a move to our listing, retried until done."""
+        assert self._control is not None
+        try:
+            current = self._control.folder_of(row.mailbox, row.msg_id)
+            if current is not None and (current in NEW_FOLDERS) != (target in NEW_FOLDERS):
+                log.info("message %s: a pending move reached Asterisk after the mark; moved back to %s", row.id,
+                         target)
+                self._control.move(row.mailbox, row.msg_id, current, target)
+        except VoicemailError as exc:
+            log.warning("message %s: Asterisk could not be brought to %s after a racing move (%s); left to the "
+                        "move worker", row.id, target, type(exc).__name__)
+            self._store.follow_listing(row.id)
+            self._follow_up(self.on_move_recorded, row.id)
 
     def save_to_old(self, viewer: Viewer, message_id: str) -> None:
         """Mark the message read (Old) as the owner decided on the phone: our listing, a pending move for

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +22,11 @@ from voicemail.db.migrate import upgrade
 from voicemail.db.models import MessageRow, PendingMoveRow
 from voicemail.db.pending_moves import SqlPendingMoves
 from voicemail.domain.errors import AmiError
+from voicemail.domain.mailbox import Viewer
 from voicemail.domain.models import MailboxRef
 from voicemail.services.folder_moves import FolderMoves
 from voicemail.services.follow_up import FollowUpWorker
+from voicemail.services.mailbox import MailboxServices
 
 BOX = MailboxRef("default", "1001")
 
@@ -302,3 +304,193 @@ def test_a_site_s_move_worker_lists_only_the_moves_of_its_own_site(engine: Engin
     branch = SqlPendingMoves(make_sessionmaker(engine), AuditLog(engine), site="branch")
     assert branch.due() == [there]
     assert SqlPendingMoves(make_sessionmaker(engine), AuditLog(engine), site="default").due() == [here]
+
+
+# --- the web acting on a message whose phone decision is still pending ---------------------------------
+
+ALICE = Viewer(account="alice", roles=frozenset(), mailboxes=(BOX,), source="web test")
+
+
+class NoHolds:
+    def is_held(self, message: object) -> bool:
+        return False
+
+
+def web(engine: Engine, control: object) -> MailboxServices:
+    """The web's mailbox services on the same database (no audio, no shredding needed for marks)."""
+    return MailboxServices(SqlMailboxStore(make_sessionmaker(engine)), None, None, NoHolds(),  # type: ignore[arg-type]
+                           AuditLog(engine), control=control)  # type: ignore[arg-type]
+
+
+class Interleaved:
+    """The web's view of Asterisk, running ``meanwhile`` right after its named action returned."""
+
+    def __init__(self, asterisk: Asterisk, action: str, meanwhile: Callable[[], object]) -> None:
+        self._asterisk, self._action, self._meanwhile = asterisk, action, meanwhile
+
+    def __getattr__(self, name: str) -> Callable[..., object]:
+        plain = getattr(self._asterisk, name)
+        if name != self._action:
+            return plain  # type: ignore[no-any-return]
+
+        def then(*args: object) -> object:
+            result = plain(*args)
+            self._action = ""  # once
+            self._meanwhile()
+            return result
+        return then
+
+
+def test_a_web_mark_unread_whose_ami_move_the_worker_overtakes_still_leaves_asterisk_in_inbox(engine: Engine) -> None:
+    """The web's move (nothing to do: Asterisk still has it in INBOX), then the worker's INBOX -> Old and
+    its confirmation, then the web's commit: Asterisk ends where the web's later decision says."""
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+    services = web(engine, Interleaved(asterisk, "move_from", lambda: moves.carry_out(mid)))
+    assert services.mark(ALICE, mid, read=False).folder == "INBOX"
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
+
+
+def test_a_phone_save_carried_out_while_the_web_marks_unread_leaves_asterisk_as_the_web_decided(
+        engine: Engine) -> None:
+    """The web reads the message in INBOX; the phone saves it and the worker moves it to Old before the
+    web commits its mark (unread): the web's decision is the last one, Asterisk follows it."""
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+
+    def phone_saves() -> None:
+        saved(store, mid)
+        assert moves.carry_out(mid) == "moved"
+
+    services = web(engine, Interleaved(asterisk, "folder_of", phone_saves))
+    assert services.mark(ALICE, mid, read=False).folder == "INBOX"
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
+
+
+def test_a_web_mark_unread_before_the_worker_runs_supersedes_the_phone_save(engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+    web(engine, asterisk).mark(ALICE, mid, read=False)
+    assert moves.carry_out(mid) == "none"  # nothing left for the worker
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
+
+
+def test_a_phone_save_after_a_web_mark_unread_moves_the_message_to_old(engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "Old"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a", folder="Old")
+    web(engine, asterisk).mark(ALICE, mid, read=False)
+    saved(store, mid)
+    assert moves.carry_out(mid) == "moved"
+    assert asterisk.folders == {"1-a": "Old"} and folder(engine, mid) == "Old" and pending(engine) == []
+
+
+def test_a_message_deleted_before_its_pending_move_is_neither_moved_nor_retried(engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+    with engine.begin() as conn:  # deleted on the web: the key destroyed, Asterisk's copy removed
+        conn.execute(update(MessageRow).where(MessageRow.id == mid).values(state="destroyed"))
+    del asterisk.folders["1-a"]
+    assert moves.carry_out(mid) == "dropped"
+    assert asterisk.folders == {} and asterisk.round_trips == 0 and pending(engine) == [] and moves.due() == []
+
+
+def test_a_message_deleted_while_its_move_is_on_the_way_is_dropped_not_resurrected(engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+    plain = asterisk.move_from
+
+    def deleted_first(mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None:
+        with engine.begin() as conn:
+            conn.execute(update(MessageRow).where(MessageRow.id == mid).values(state="shredding"))
+        del asterisk.folders["1-a"]  # VoicemailRemove reached Asterisk just before our move
+        return plain(mailbox, msg_id, listed, to_folder)
+
+    asterisk.move_from = deleted_first  # type: ignore[method-assign]
+    assert moves.carry_out(mid) == "dropped"
+    assert asterisk.folders == {} and asterisk.moves == 0 and pending(engine) == [] and moves.due() == []
+
+
+def test_a_web_mark_that_cannot_recheck_asterisk_leaves_the_worker_a_move_to_its_listing(engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+
+    def worker_then_outage() -> None:
+        assert moves.carry_out(mid) == "moved"
+        asterisk.down = True
+
+    services = web(engine, Interleaved(asterisk, "move_from", worker_then_outage))
+    assert services.mark(ALICE, mid, read=False).folder == "INBOX"  # the decision stands, audited
+    assert asterisk.folders == {"1-a": "Old"} and [m for m, _ in pending(engine)] == [mid]
+    asterisk.down = False
+    assert moves.due() == [mid] and moves.carry_out(mid) == "moved"
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
+    marks = [e for e in AuditLog(engine).events(message_id=mid) if e.action == "message.mark"]
+    assert len(marks) == 2  # the phone's save and the web's mark; the repair is not a decision
+
+
+def test_a_late_phone_move_the_web_already_undid_is_left_alone_without_alarm(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+    plain = asterisk.move_from
+
+    def then_the_web_marks_unread(mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None:
+        was = plain(mailbox, msg_id, listed, to_folder)  # INBOX -> Old, not yet confirmed in our database
+        asterisk.move_from = plain  # type: ignore[method-assign]
+        web(engine, asterisk).mark(ALICE, mid, read=False)  # moves it back and supersedes the phone's move
+        return was
+
+    asterisk.move_from = then_the_web_marks_unread  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING):
+        assert moves.carry_out(mid) == "moved"
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
+    assert asterisk.moves == 2 and not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_the_worker_moves_the_message_to_the_folder_listed_now_not_the_one_decided(engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "Old"})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a", folder="Old")
+    saved(store, mid, listed="Old", to="Old")
+    with engine.begin() as conn:  # listed in INBOX since, the row left as it was
+        conn.execute(update(MessageRow).where(MessageRow.id == mid).values(folder="INBOX"))
+    assert moves.carry_out(mid) == "moved"
+    assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
+
+
+def test_a_delete_supersedes_the_pending_move_and_a_move_on_its_way_leaves_the_deleted_row_alone(
+        engine: Engine) -> None:
+    asterisk = Asterisk({"1-a": "INBOX"})
+    store, moves = setup(engine, asterisk)
+    rows = SqlMailboxStore(make_sessionmaker(engine))
+    queued, on_its_way = message(engine, "1-a"), message(engine, "1-b")
+    asterisk.folders["1-b"] = "INBOX"
+    saved(store, queued)
+    saved(store, on_its_way)
+    assert rows.destroy_key_unless_held(queued) == "destroyed"  # deleted on the web before the worker ran
+    assert [m for m, _ in pending(engine)] == [on_its_way]
+    assert moves.carry_out(queued) == "none" and asterisk.folders["1-a"] == "INBOX"  # left for the shred's remove
+
+    plain = asterisk.move_from
+
+    def deleted_meanwhile(mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None:
+        assert rows.destroy_key(on_its_way)
+        return plain(mailbox, msg_id, listed, to_folder)
+
+    asterisk.move_from = deleted_meanwhile  # type: ignore[method-assign]
+    assert moves.carry_out(on_its_way) == "moved"  # Asterisk moved it; the shred's remove finds it in Old
+    assert pending(engine) == [] and moves.due() == [] and moves.carry_out(on_its_way) == "none"
