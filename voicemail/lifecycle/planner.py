@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -158,7 +159,8 @@ class Planner:
                     origtime=int(row.origtime), duration=0, urgent=False, caller=Caller.external(),
                     wrapped_key=None, recordings=())
                 wrapped = row.wrapped_dek
-                due[mid] = DueMessage(mid, rc.name, ref, self._due_at(rc, row), row.kek_id or None,
+                kek = sys.intern(row.kek_id) if row.kek_id else None  # a few KEKs: one string each, not one a row
+                due[mid] = DueMessage(mid, rc.name, ref, self._due_at(rc, row), kek,
                                       hashlib.sha256(bytes(wrapped)).hexdigest() if wrapped else None)
             free = {m.id for m in self._holds.unheld(records.values())}
             for mid, item in due.items():

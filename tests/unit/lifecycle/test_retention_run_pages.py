@@ -88,6 +88,8 @@ def test_a_run_over_several_pages_destroys_every_due_message_exactly_once(site: 
     assert all(c.store.committed_blobs(m)[0] == "destroyed" for m in listed)
     assert all(c.store.committed_blobs(m)[0] == "stripped" for m in young | {held})
     assert verify_record(report.record, SigningKey.load(Path(site.settings.audit_signing_key)).public) == []
+    assert report.path is not None  # the file, written as it is encoded, reads as the whole record did
+    assert report.path.read_text(encoding="ascii") == json.dumps(report.record, indent=2, sort_keys=True) + "\n"
     again = Lifecycle(c, now=lambda: NOW, db_clock=lambda: NOW).runner("retention", "test", page=3).run()
     assert (again.destroyed, again.held, again.failed) == (0, 1, 0)
     c.close()
