@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -123,13 +124,14 @@ class Planner:
             self._class_filter(rc), self._due_filter(rc, until),  # type: ignore[arg-type]
             messages.c.state.not_in((DISCOVERED, DESTROYED)))
 
-    def _rows(self, rc: RecordClass, until: float) -> Iterator[list[Any]]:
-        """The candidates in batches of ``batch``, keyset-paginated on the primary key (one short read each)."""
+    def _rows(self, rc: RecordClass, until: float, batch: int | None = None) -> Iterator[list[Any]]:
+        """The candidates in batches of ``batch`` (default: the planner's), keyset-paginated on the primary key
+        (one short read each, the connection returned before the batch is handed on)."""
         after = ""
         while True:
             with self._engine.connect() as conn:
                 rows = list(conn.execute(self._candidates(rc, until).where(messages.c.id > after)
-                                         .order_by(messages.c.id).limit(self._batch)).all())
+                                         .order_by(messages.c.id).limit(batch or self._batch)).all())
             if not rows:
                 return
             after = str(rows[-1][0])
@@ -157,7 +159,8 @@ class Planner:
                     origtime=int(row.origtime), duration=0, urgent=False, caller=Caller.external(),
                     wrapped_key=None, recordings=())
                 wrapped = row.wrapped_dek
-                due[mid] = DueMessage(mid, rc.name, ref, self._due_at(rc, row), row.kek_id or None,
+                kek = sys.intern(row.kek_id) if row.kek_id else None  # a few KEKs: one string each, not one a row
+                due[mid] = DueMessage(mid, rc.name, ref, self._due_at(rc, row), kek,
                                       hashlib.sha256(bytes(wrapped)).hexdigest() if wrapped else None)
             free = {m.id for m in self._holds.unheld(records.values())}
             for mid, item in due.items():
@@ -180,6 +183,15 @@ class Planner:
             (plan.due if destroyable else plan.held).append(item)
         plan.due.sort(key=lambda d: (d.due_at, d.id))
         return plan
+
+    def due_pages(self, rc: RecordClass, now: float, *,
+                  batch: int | None = None) -> Iterator[list[tuple[DueMessage, bool]]]:
+        """The messages of ``rc`` due at ``now``, one page at a time in message-id order, each with whether it
+        may be destroyed (False: held). Each page is read (and its holds checked) only when the previous one
+        has been consumed, so a run holds one page: a message is in exactly one page, and what the run did
+        to the earlier pages is not read again."""
+        for rows in self._rows(rc, now, batch):
+            yield list(self._classified(rc, iter((rows,))))
 
     def summary(self, rc: RecordClass, *, within_days: int = 0) -> ClassSummary:
         """How many messages of ``rc`` are due now, due within ``within_days``, and held; read batch by batch,

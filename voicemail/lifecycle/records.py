@@ -18,6 +18,7 @@ Canonical JSON = sorted keys, no spaces, ASCII. The same body and signature are 
 from __future__ import annotations
 
 import base64
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,12 @@ FORMAT = "voicemail-destruction-record"
 VERSION = 1
 
 
+def canonical_text(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
 def canonical(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return canonical_text(body).encode("ascii")
 
 
 def sign_record(key: SigningKey, body: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +56,7 @@ def store_record(engine: Engine, signed: dict[str, Any], directory: Path | None)
     with engine.begin() as conn:
         conn.execute(insert(destruction_records).values(
             id=body["id"], created_at=body["created_at"], destroyed=int(totals.get("destroyed", 0)),
-            held=int(totals.get("held_skipped", 0)), body=canonical(body).decode("ascii"),
+            held=int(totals.get("held_skipped", 0)), body=canonical_text(body),
             signature=signed["signature"], key_id=signed["key_id"]))
     if directory is None:
         return None
@@ -59,7 +64,12 @@ def store_record(engine: Engine, signed: dict[str, Any], directory: Path | None)
     stamp = body["created_at"].replace(":", "").replace("-", "").split(".")[0]
     path = directory / f"destruction-{stamp}-{body['id']}.json"
     with private_temp_file(directory, prefix=".record-") as (sink, temp):
-        sink.write(json.dumps(signed, indent=2, sort_keys=True).encode("ascii") + b"\n")
+        # written as it is encoded: a record naming many messages is never held whole a second time
+        text = io.TextIOWrapper(sink, encoding="ascii", newline="\n", write_through=False)
+        json.dump(signed, text, indent=2, sort_keys=True)
+        text.write("\n")
+        text.flush()
+        text.detach()
     publish_new(temp, path)
     return path
 

@@ -1,5 +1,9 @@
 """One retention run: destroy what is due, skip and count what is held, sign a destruction record.
 
+The due messages are read a page (``page``, keyset on the message id) at a time, each page's holds
+checked as it is read and checked again by the Shredder under its lock, so the run holds one page, not
+the list of every due message (the signed record still names each destroyed message and key).
+
 Safe to run twice at once: a database lease (``retention``) lets one run proceed and refuses the
 other (LeaseBusy); and every step below it is idempotent (the Shredder resumes a half-shredded
 message, a deleted row is not found again). A run killed half-way leaves no record of what it did
@@ -32,8 +36,8 @@ from voicemail.audit.store import AuditLog, utc_now_iso
 from voicemail.domain.errors import VoicemailError
 from voicemail.domain.ports import Shredder
 from voicemail.lifecycle.lease import leased
-from voicemail.lifecycle.planner import MESSAGE_CLASSES, ClassPlan, DueMessage, Planner, iso
-from voicemail.lifecycle.policy import AUDIT, CDRS, DAY, EVIDENCE, NOTIFICATIONS
+from voicemail.lifecycle.planner import MESSAGE_CLASSES, DueMessage, Planner, iso
+from voicemail.lifecycle.policy import AUDIT, CDRS, DAY, EVIDENCE, NOTIFICATIONS, RecordClass
 from voicemail.lifecycle.records import canonical, sign_record, store_record
 from voicemail.lifecycle.sweeps import count_due, sweep_cdrs, sweep_notifications, sweep_release_requests
 
@@ -54,7 +58,7 @@ class RunReport:
 class RetentionRunner:
     def __init__(self, engine: Engine, planner: Planner, shredder: Shredder, audit: AuditLog, key: SigningKey, *,
                  actor: str, source: str, records_dir: Path | None, audit_ship: Path | None = None,
-                 workers: int = 8, batch: int = 500, clock_guard: Callable[[], None] | None = None,
+                 workers: int = 8, batch: int = 500, page: int = 5000, clock_guard: Callable[[], None] | None = None,
                  after_run: Callable[[], object] | None = None) -> None:
         self._engine = engine
         self._planner = planner
@@ -67,6 +71,7 @@ class RetentionRunner:
         self._audit_ship = audit_ship
         self._workers = workers
         self._batch = batch
+        self._page = page  # due messages read per query
         self._clock_guard = clock_guard
         self._after_run = after_run  # housekeeping that must never fail the run (logged)
 
@@ -76,12 +81,11 @@ class RetentionRunner:
             self._clock_guard()
         with leased(self._engine, "retention", ttl=600.0) as lease:
             started = utc_now_iso()
-            plans = self._planner.message_plans()
-            step = progress(sum(len(p.due) for p in plans)) if progress else (lambda n: None)
+            step = progress(self._count_due()) if progress else (lambda n: None)
             classes: list[dict[str, Any]] = []
             failed = held = 0
-            for plan in plans:
-                entry, f = self._messages(plan, step, lease.renew)
+            for rc in MESSAGE_CLASSES:
+                entry, f = self._messages(rc, step, lease.renew)
                 failed += f
                 held += entry["held_skipped"]
                 classes.append(entry)
@@ -115,36 +119,50 @@ class RetentionRunner:
             log.error("retention: message %s not fully destroyed yet: %s", item.id, type(exc).__name__)
             return "failed"
 
-    def _messages(self, plan: ClassPlan, step: Callable[[int], None],
+    def _count_due(self) -> int:
+        """How many messages may be destroyed now (the progress bar's total), counted page by page."""
+        total = 0
+        for rc in MESSAGE_CLASSES:
+            summary = self._planner.summary(rc)
+            total += summary.due_now + summary.due_later  # due_later: left "shredding", due before its age
+        return total
+
+    def _messages(self, rc: RecordClass, step: Callable[[int], None],
                   renew: Callable[[], None]) -> tuple[dict[str, Any], int]:
-        """Shred the due messages, ``workers`` at a time: each shred is a few short transactions and audit
-        appends, which the audit log group-commits across threads."""
+        """Shred the due messages of ``rc`` page by page, ``workers`` at a time: each shred is a few short
+        transactions and audit appends, which the audit log group-commits across threads. Held ones are
+        counted, not kept."""
+        now = self._planner.now()
+        period_days = self._planner.policy.days[rc.name]
         ids: list[str] = []
         keys: list[dict[str, str | None]] = []
         already: list[str] = []
-        held = [h.id for h in plan.held]
-        failed = 0
-        reason = f"retention: {plan.record_class} older than {plan.period_days} days"
+        held = failed = 0
+        reason = f"retention: {rc.name} older than {period_days} days"
         with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="retention") as pool:
-            for start in range(0, len(plan.due), self._batch):
-                chunk = plan.due[start:start + self._batch]
-                for item, outcome in zip(chunk, pool.map(lambda d: self._shred(d, reason), chunk), strict=True):
-                    if outcome == "started" and item.kek_id is None:  # key destroyed before; handed again
-                        already.append(item.id)
-                    elif outcome in ("destroyed", "started"):  # started: another site removes its envelope
-                        ids.append(item.id)
-                        keys.append({"message_id": item.id, "kek_id": item.kek_id,
-                                     "wrapped_key_sha256": item.wrapped_key_sha256})
-                    elif outcome == "held":  # a hold placed since the plan was made
-                        held.append(item.id)
-                    elif outcome == "already":
-                        already.append(item.id)
-                    else:
-                        failed += 1
-                    step(1)
-                renew()
-        return {"class": plan.record_class, "period_days": plan.period_days, "cutoff": plan.cutoff,
-                "count": len(ids), "ids": ids, "keys_destroyed": keys, "held_skipped": len(held),
+            for page in self._planner.due_pages(rc, now, batch=self._page):
+                due = [item for item, destroyable in page if destroyable]
+                held += len(page) - len(due)
+                del page
+                for start in range(0, len(due), self._batch):
+                    chunk = due[start:start + self._batch]
+                    for item, outcome in zip(chunk, pool.map(lambda d: self._shred(d, reason), chunk), strict=True):
+                        if outcome == "started" and item.kek_id is None:  # key destroyed before; handed again
+                            already.append(item.id)
+                        elif outcome in ("destroyed", "started"):  # started: another site removes its envelope
+                            ids.append(item.id)
+                            keys.append({"message_id": item.id, "kek_id": item.kek_id,
+                                         "wrapped_key_sha256": item.wrapped_key_sha256})
+                        elif outcome == "held":  # a hold placed since the page was read
+                            held += 1
+                        elif outcome == "already":
+                            already.append(item.id)
+                        else:
+                            failed += 1
+                        step(1)
+                    renew()
+        return {"class": rc.name, "period_days": period_days, "cutoff": iso(now - self._planner.policy.period(rc)),
+                "count": len(ids), "ids": ids, "keys_destroyed": keys, "held_skipped": held,
                 "already_destroyed": already, "failed": failed}, failed
 
     def _rows(self) -> list[dict[str, Any]]:

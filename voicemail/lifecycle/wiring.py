@@ -50,7 +50,8 @@ class Lifecycle:
                                default_site=self.settings.site_name)
         self.db_clock = db_clock or database_clock(self.engine)
 
-    def runner(self, actor: str, source: str) -> RetentionRunner:
+    def runner(self, actor: str, source: str, *, page: int = 5000) -> RetentionRunner:
+        """``page``: due messages read per query (the run holds one page of them)."""
         s = self.settings
         key = SigningKey.load(Path(s.audit_signing_key))
         ship = Path(s.audit_checkpoint_file) if s.audit_checkpoint_file else None
@@ -63,7 +64,7 @@ class Lifecycle:
         tuck_away = getattr(self.container.mailboxes, "tuck_away_hidden", None)
         return RetentionRunner(self.engine, self.planner, shredder_of(self.container), self.audit, key,
                                actor=actor, source=source, records_dir=records, audit_ship=ship,
-                               workers=s.retention_workers, batch=s.retention_batch, clock_guard=clock_guard,
+                               workers=s.retention_workers, batch=s.retention_batch, page=page, clock_guard=clock_guard,
                                after_run=tuck_away if callable(tuck_away) else None)
 
     def warner(self) -> ExpiryWarner:
