@@ -20,6 +20,7 @@ from voicemail.db.import_store import SqlImportStore
 from voicemail.db.mailbox_counts import NewMessageCounter
 from voicemail.db.migrate import upgrade
 from voicemail.db.repository import SqlMessageStore
+from voicemail.db.site_history import SiteHistory
 from voicemail.directory import Classifier, CsvDirectory, EmptyDirectory
 from voicemail.directory.db_directory import DbDirectory
 from voicemail.directory.from_settings import db_directory, number_plan
@@ -380,3 +381,15 @@ def build_phone_menu(container: Container, client: AmiPeer, hotdesk: Hotdesk | N
 
 __all__ = ["Container", "DirectoryEntry", "build_container", "build_hotdesk", "build_phone_menu", "load_directory",
            "mailer_settings", "open_keyring", "tls_context"]
+
+
+def check_first_start(container: Container) -> None:
+    """Refuse (FirstStartBacklog) to take custody of a backlog on a site the database never served
+    (voicemail.services.first_start): before `voicemail run` connects to Asterisk, and before each
+    reconciliation pass of a worker or of `voicemail reconcile`, which would take custody of the same
+    backlog and announce it. Nothing is recorded before this."""
+    from voicemail.services.first_start import FirstStartGuard
+
+    history = SiteHistory(container.engine)
+    guard = FirstStartGuard(history.served_before, lambda limit: container.spool.count_envelopes(limit))
+    guard.check(serving_site(container.settings), container.settings.first_start_backlog)

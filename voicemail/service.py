@@ -11,15 +11,13 @@ from typing import Any
 
 from voicemail.ami.client import AmiClient
 from voicemail.ami.listener import Listener
-from voicemail.app import Container, build_container, build_hotdesk, build_phone_menu, tls_context
+from voicemail.app import Container, build_container, build_hotdesk, build_phone_menu, check_first_start, tls_context
 from voicemail.audit.cdr import CdrStore
 from voicemail.config import Settings, serving_site
 from voicemail.db.listener_lease import LeaseStore
-from voicemail.db.site_history import SiteHistory
 from voicemail.observe.runtime import ListenerRuntime
 from voicemail.phone.driver import MenuDriver
 from voicemail.phone.wiring import Hotdesk, run_hotdesk_expiry
-from voicemail.services.first_start import FirstStartGuard
 from voicemail.services.listener_lease import ListenerLease
 from workers.celery_app import configure
 from workers.embedded import EmbeddedWorker
@@ -124,14 +122,6 @@ class Service:
         if self.worker is not None:
             self.worker.stop()
         self.container.close()
-
-
-def check_first_start(container: Container) -> None:
-    """Refuse (FirstStartBacklog) to take custody of a backlog on a site the database never served
-    (voicemail.services.first_start); nothing is recorded and AMI is not contacted before this."""
-    history = SiteHistory(container.engine)
-    guard = FirstStartGuard(history.served_before, lambda limit: container.spool.count_envelopes(limit))
-    guard.check(serving_site(container.settings), container.settings.first_start_backlog)
 
 
 def build_service(settings: Settings, *, first_start_guard: bool = False) -> Service:

@@ -248,6 +248,15 @@ def reconcile(self: Task, site: str = "") -> dict[str, int]:
     """One reconciliation of ``site``'s spool (routed to its custody queue; empty: this worker's site)."""
     if _elsewhere(self, site):
         return {"rerouted": 1}
+    from voicemail.app import check_first_start
+    from voicemail.services.first_start import FirstStartBacklog
+
+    try:  # a site never served whose spool holds a backlog waits for `voicemail import`: no announcements
+        check_first_start(container())
+    except FirstStartBacklog as exc:
+        log.error("reconciliation skipped: %s; run `voicemail import` for it first (it announces none of them), "
+                  "or start `voicemail run --announce-existing` to announce them all", exc)
+        return {"skipped_backlog": 1}
     report = container().discovery.reconcile()
     removed = container().collect_vault_orphans()
     return {"mailboxes": report.mailboxes, "seen": report.seen, "new": report.new,

@@ -120,8 +120,12 @@ def register(main: click.Group) -> None:
     @site_option
     @handle_errors
     def reconcile(config_file: str | None, site: str | None) -> None:
-        """Run one full reconciliation pass over the spool (of `--site NAME`) and print what it found."""
-        from voicemail.app import build_container
+        """Run one full reconciliation pass over the spool (of `--site NAME`) and print what it found.
+
+        On a site the database never served whose spool holds more than first_start_backlog messages, it
+        exits with status 78 and takes nothing into custody, as `voicemail run` does."""
+        from voicemail.app import build_container, check_first_start
+        from voicemail.services.first_start import FirstStartBacklog
 
         settings = settings_from(config_file, site=site)
         enqueued: list[str] = []
@@ -135,6 +139,11 @@ def register(main: click.Group) -> None:
             on_new, on_new_batch = enqueue_seal, enqueue_custody
         container = build_container(settings, on_new=on_new, on_new_batch=on_new_batch)
         try:
+            try:
+                check_first_start(container)
+            except FirstStartBacklog as exc:
+                click.echo(backlog_text(exc, settings.site, "reconcile"), err=True)
+                sys.exit(BACKLOG)
             with progress("reconciling mailboxes") as bar:
                 report = container.discovery.reconcile(progress=bar)
             removed = container.collect_vault_orphans()
@@ -169,10 +178,12 @@ def register(main: click.Group) -> None:
 BACKLOG = 78  # exit status (EX_CONFIG): a first start on a spool with a backlog; run `voicemail import` first
 
 
-def backlog_text(exc: FirstStartBacklog, site_option: str) -> str:
-    """The one paragraph `voicemail run` prints when it refuses a first start on a backlog."""
+def backlog_text(exc: FirstStartBacklog, site_option: str, command: str = "run") -> str:
+    """The one paragraph `voicemail run` (or `voicemail reconcile`) prints when it refuses a backlog on a
+    site never served."""
     suffix = f" --site {exc.site}" if site_option else ""
-    return (f"voicemail: not started: site {exc.site}'s spool already holds more than {exc.threshold} messages "
+    who = "voicemail" if command == "run" else f"voicemail {command}"
+    return (f"{who}: not started: site {exc.site}'s spool already holds more than {exc.threshold} messages "
             "and the database has none of this site on record and no import run of it. Starting now would take "
             "custody of every one of them and e-mail each owner about each old message. Run `voicemail "
             f"import{suffix}` first (it takes custody of them without announcing them; `voicemail run{suffix}` "

@@ -1,11 +1,13 @@
 """`voicemail run` started for the first time on a spool that already holds years of voicemail: it exits
 with status 78 before contacting Asterisk and records nothing, so no owner is e-mailed about old messages;
 after `voicemail import` it starts and announces none of them; with --announce-existing it takes custody of
-them and announces every one."""
+them and announces every one. The other ways into the spool hold back the same way: `voicemail reconcile`
+and a worker's scheduled reconciliation (what `voicemail beat` sends every reconcile_interval)."""
 
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +115,61 @@ def test_the_threshold_is_a_setting_and_zero_turns_the_check_off(site: Site) -> 
     except AssertionError:
         print(site.logs())
         raise
+
+
+def _nothing_recorded(site: Site) -> None:
+    for table in (MessageRow, NotificationRow, ImportRunRow, ListenerLeaseRow):
+        assert _count(site, table) == 0, table.__tablename__
+    assert site.emls() == [] and len(site.plaintext_left()) == OLD
+
+
+def test_voicemail_reconcile_on_a_site_never_served_exits_78_and_records_nothing(site: Site) -> None:
+    refused = subprocess.run([VOICEMAIL, "reconcile"], env=site.env(), capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 78, refused.stderr
+    text = " ".join(refused.stderr.split())
+    assert text.startswith("voicemail reconcile: not started") and "more than 50 messages" in text
+    _nothing_recorded(site)
+
+
+SCHEDULED_RECONCILE = """
+import os
+from voicemail.config import load_settings
+from workers import tasks
+from workers.celery_app import configure
+
+configure(load_settings(environ=dict(os.environ)))
+tasks.reconcile.delay()
+"""
+
+
+def _reconcile_through_the_broker(site: Site) -> None:
+    sent = subprocess.run([sys.executable, "-c", SCHEDULED_RECONCILE], env=site.env(), capture_output=True,
+                          text=True, timeout=120)
+    assert sent.returncode == 0, sent.stderr
+
+
+def _reconciliations(site: Site) -> list[str]:
+    """The worker's log lines of finished reconcile tasks (Celery logs each task's result)."""
+    return [line for line in _log(site, "worker").splitlines()
+            if "workers.tasks.reconcile" in line and "succeeded" in line]
+
+
+def test_a_worker_s_scheduled_reconciliation_of_a_site_never_served_takes_nothing(site: Site,
+                                                                                   redis_url: str) -> None:
+    site.broker_url = redis_url
+    site.spawn("worker", "--pool", "solo", log="worker")
+    _reconcile_through_the_broker(site)
+    try:
+        wait_for(lambda: len(_reconciliations(site)) == 1, 60, "the worker to run the reconcile task")
+    except AssertionError:
+        print(site.logs())
+        raise
+    assert "'skipped_backlog': 1" in _reconciliations(site)[0]
+    assert "reconciliation skipped: site default: its spool holds more than 50 messages" in _log(site, "worker")
+    _nothing_recorded(site)
+    imported = subprocess.run([VOICEMAIL, "import"], env=site.env(), capture_output=True, text=True, timeout=300)
+    assert imported.returncode == 0, imported.stderr
+    _reconcile_through_the_broker(site)  # the site is served now: the pass runs, and finds nothing new
+    wait_for(lambda: len(_reconciliations(site)) == 2, 60, "the second reconcile task")
+    assert "'seen': 60" in _reconciliations(site)[1] and "'new': 0" in _reconciliations(site)[1]
+    assert site.emls() == []
