@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
+from sqlalchemy.engine import Engine
 
 from voicemail.app import Container, build_container
 from voicemail.audit.signing import SigningKey
@@ -98,3 +99,14 @@ def keys_of(c: Container) -> dict[str, tuple[str, bytes]]:
         return {r.id: (r.kek_id, bytes(r.wrapped_dek)) for r in conn.execute(
             select(messages.c.id, messages.c.kek_id, messages.c.wrapped_dek)
             .where(messages.c.wrapped_dek.is_not(None)))}
+
+def fill_stripped(engine: Engine, start: int, count: int) -> None:
+    """``count`` stripped messages (ids from ``start`` + 1), 800 to 1,099 days old, in mailboxes of 100,
+    written in one statement: rows only, no blobs (for plans and runs over many messages)."""
+    rows: list[dict[str, Any]] = [{
+        "id": str(uuid.UUID(int=start + i + 1)), "context": "default", "mailbox": str(1000 + (start + i) // 100),
+        "msg_id": f"{int(NOW)}-{start + i:08x}", "state": "stripped", "folder": "Old" if i % 5 else "INBOX",
+        "origtime": int(NOW - (800 + (start + i) % 300) * DAY), "kek_id": "kek-1", "wrapped_dek": b"k" * 56,
+    } for i in range(count)]
+    with engine.begin() as conn:
+        conn.execute(insert(messages), rows)

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pytest
-from sqlalchemy import Table, insert
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table
 
-from tests.unit.lifecycle.support import DAY, NOW, Site, seed
+from tests.unit.lifecycle.support import NOW, Site, fill_stripped, seed
 from voicemail.audit.access import Access, Actor
 from voicemail.audit.holds import Holds
 from voicemail.audit.service import Investigations
@@ -65,14 +63,6 @@ def test_the_plan_counts_what_a_run_would_destroy_and_lists_the_ids_earliest_due
     c.close()
 
 
-def _fill(engine: Engine, start: int, count: int) -> None:
-    rows: list[dict[str, Any]] = [{
-        "id": str(uuid.UUID(int=start + i + 1)), "context": "default", "mailbox": str(1000 + (start + i) // 100),
-        "msg_id": f"{int(NOW)}-{start + i:08x}", "state": "stripped", "folder": "Old" if i % 5 else "INBOX",
-        "origtime": int(NOW - (800 + (start + i) % 300) * DAY), "kek_id": "kek-1", "wrapped_dek": b"k" * 56,
-    } for i in range(count)]
-    with engine.begin() as conn:
-        conn.execute(insert(messages), rows)
 
 
 def _peak(lines: Callable[[], Iterable[str]]) -> tuple[int, int]:
@@ -99,10 +89,10 @@ def test_the_plan_reads_in_batches_so_its_memory_does_not_grow_with_the_messages
     planner = Planner(engine, Holds(engine, Access(engine, AuditLog(engine))),
                       RetentionPolicy.from_settings(Site(tmp_path / "s", "sqlite://").settings), lambda: NOW,
                       batch=50)
-    _fill(engine, 0, 400)
+    fill_stripped(engine, 0, 400)
     list(plan_lines(planner, show_ids=show_ids))  # warm: compiled statements, imports
     small, printed_small = _peak(lambda: plan_lines(planner, show_ids=show_ids))
-    _fill(engine, 400, 2_800)
+    fill_stripped(engine, 400, 2_800)
     large, printed_large = _peak(lambda: plan_lines(planner, show_ids=show_ids))
     assert printed_large - printed_small == (2_800 if show_ids else 0)
     # 8x the messages: holding every due one took 6x the memory; reading a batch at a time, the database

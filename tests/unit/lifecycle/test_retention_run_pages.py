@@ -8,16 +8,14 @@ import gc
 import json
 import threading
 import tracemalloc
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, func, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table, func, select
 
-from tests.unit.lifecycle.support import DAY, NOW, Site, seed
+from tests.unit.lifecycle.support import NOW, Site, fill_stripped, seed
 from voicemail.audit.access import Access, Actor
 from voicemail.audit.holds import Holds
 from voicemail.audit.service import Investigations
@@ -143,14 +141,6 @@ class _HeldSinceRead:
         return "held"
 
 
-def _fill(engine: Engine, start: int, count: int) -> None:
-    rows: list[dict[str, Any]] = [{
-        "id": str(uuid.UUID(int=start + i + 1)), "context": "default", "mailbox": str(1000 + (start + i) // 100),
-        "msg_id": f"{int(NOW)}-{start + i:08x}", "state": "stripped", "folder": "Old" if i % 5 else "INBOX",
-        "origtime": int(NOW - (800 + (start + i) % 300) * DAY), "kek_id": "kek-1", "wrapped_dek": b"k" * 56,
-    } for i in range(count)]
-    with engine.begin() as conn:
-        conn.execute(insert(messages), rows)
 
 
 def _peak_of_run(runner: RetentionRunner) -> tuple[int, int]:
@@ -177,11 +167,11 @@ def test_a_run_holds_one_page_so_its_memory_does_not_grow_with_the_due_messages(
                       lambda: NOW)
     runner = RetentionRunner(engine, planner, _HeldSinceRead(), audit, SigningKey.load(site.root / "signing.pem"),
                              actor="retention", source="test", records_dir=None, workers=2, page=500)
-    _fill(engine, 0, 500)
+    fill_stripped(engine, 0, 500)
     runner.run()  # warm: compiled statements, imports
-    _fill(engine, 500, 4_500)
+    fill_stripped(engine, 500, 4_500)
     small, held_small = _peak_of_run(runner)
-    _fill(engine, 5_000, 15_000)
+    fill_stripped(engine, 5_000, 15_000)
     large, held_large = _peak_of_run(runner)
     assert (held_small, held_large) == (5_000, 20_000)
     with engine.connect() as conn:
