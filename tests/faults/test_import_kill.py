@@ -13,26 +13,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from tests.faults.invariants import Expected, Outcome, check
 from tests.integration.pipeline.harness import Site, wait_for
-from voicemail.db.engine import make_engine
-from voicemail.db.models import MessageRow
 from voicemail.standin.spool_fill import fill_spool
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 MESSAGES = 120
-
-
-def _recorded(site: Site) -> int:
-    engine = make_engine(site.database_url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(MessageRow)).scalar_one())
-    finally:
-        engine.dispose()
 
 
 def _site(tmp_path: Path, pg_url: str) -> tuple[Site, list[Expected]]:
@@ -61,11 +49,11 @@ def test_import_killed_from_outside_mid_run_then_rerun(tmp_path: Path, pg_url: s
                                                        report: list[Outcome]) -> None:
     site, expected = _site(tmp_path, pg_url)
     doomed = _import(site, "--rate", "40")
-    wait_for(lambda: _recorded(site) >= 30, 60, "the import to commit a few batches")
+    wait_for(lambda: site.recorded() >= 30, 60, "the import to commit a few batches")
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait(10)
     assert doomed.returncode == -9
-    assert 30 <= _recorded(site) < MESSAGES  # killed mid-run, not after it
+    assert 30 <= site.recorded() < MESSAGES  # killed mid-run, not after it
     _finish(site, report, "import killed mid-run (SIGKILL)", expected, time.monotonic())
 
 
@@ -75,7 +63,7 @@ def test_import_killed_around_the_batch_commit_then_rerun(tmp_path: Path, pg_url
     site, expected = _site(tmp_path, pg_url)
     doomed = _import(site, VOICEMAIL_FAILPOINTS=f"{point}=kill")
     assert doomed.wait(60) == -9
-    assert _recorded(site) == (0 if point == "import.before_commit" else 10)
+    assert site.recorded() == (0 if point == "import.before_commit" else 10)
     _finish(site, report, f"import killed at {point}", expected, time.monotonic())
 
 

@@ -170,6 +170,19 @@ class Site:
         finally:
             engine.dispose()
 
+    def recorded(self) -> int:
+        """Messages on record in the database (every state)."""
+        from sqlalchemy import func, select
+
+        from voicemail.db.models import MessageRow
+
+        engine = make_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(select(func.count()).select_from(MessageRow)).scalar_one())
+        finally:
+            engine.dispose()
+
     def cdr_count(self) -> int:
         from sqlalchemy import func, select
 

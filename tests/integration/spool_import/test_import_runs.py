@@ -14,23 +14,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from tests.integration.pipeline.harness import VOICEMAIL, Site, wait_for
 from tests.integration.spool_import.conftest import fill, run_import
 from voicemail.audit.chain import replay
 from voicemail.audit.store import AuditLog
 from voicemail.db.engine import make_engine
-from voicemail.db.models import ImportRunRow, MessageRow
-
-
-def _recorded(site: Site) -> int:
-    engine = make_engine(site.database_url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(MessageRow)).scalar_one())
-    finally:
-        engine.dispose()
+from voicemail.db.models import ImportRunRow
 
 
 def _runs(site: Site) -> list[tuple[str, int, int]]:
@@ -59,7 +50,7 @@ def _events(site: Site, action: str) -> list[dict[str, Any]]:
 def test_a_second_import_of_the_same_site_exits_with_75_and_leaves_the_running_one_alone(site: Site) -> None:
     fill(site, mailboxes=3, messages=30)
     first = site.spawn("import", "--rate", "5", "--batch", "1", log="import")
-    wait_for(lambda: _recorded(site) >= 2, 60, "the first import to start sealing")
+    wait_for(lambda: site.recorded() >= 2, 60, "the first import to start sealing")
     second = run_import(site)
     assert second.returncode == 75, second.stderr
     assert "another `voicemail import` of site default is running" in second.stderr
@@ -74,7 +65,7 @@ def test_a_second_import_of_the_same_site_exits_with_75_and_leaves_the_running_o
 def test_a_killed_import_leaves_no_lock_behind(site: Site) -> None:
     fill(site, mailboxes=2, messages=20)
     doomed = site.spawn("import", "--rate", "5", "--batch", "1", log="import")
-    wait_for(lambda: _recorded(site) >= 2, 60, "the import to start sealing")
+    wait_for(lambda: site.recorded() >= 2, 60, "the import to start sealing")
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait(10)
     again = run_import(site)
@@ -85,7 +76,7 @@ def test_a_killed_import_leaves_no_lock_behind(site: Site) -> None:
 def test_an_import_whose_lock_connection_is_cut_stops_and_resumes_later(site: Site) -> None:
     fill(site, mailboxes=2, messages=80)  # 16 s at 5/s: the lock is checked every 5 s
     cut = site.spawn("import", "--rate", "5", "--batch", "1", log="import")
-    wait_for(lambda: _recorded(site) >= 2, 60, "the import to start sealing")
+    wait_for(lambda: site.recorded() >= 2, 60, "the import to start sealing")
     engine = make_engine(site.database_url)
     try:  # from outside, as a restarted server or a cut network would: the backend holding the lock ends
         with engine.begin() as conn:
@@ -101,7 +92,7 @@ def test_an_import_whose_lock_connection_is_cut_stops_and_resumes_later(site: Si
     again = run_import(site)
     assert again.returncode == 0, again.stderr
     assert "resuming import run" in again.stderr
-    assert [state for state, _, _ in _runs(site)] == ["done"] and _recorded(site) == 80
+    assert [state for state, _, _ in _runs(site)] == ["done"] and site.recorded() == 80
 
 
 @pytest.mark.skipif(shutil.which("faketime") is None, reason="needs faketime (libfaketime)")
@@ -150,7 +141,7 @@ def test_ctrl_c_while_the_spool_is_counted_records_the_run_interrupted(site: Sit
 def test_the_end_of_each_run_is_audited_with_what_it_imported(site: Site) -> None:
     fill(site, mailboxes=3, messages=40)
     proc = site.spawn("import", "--rate", "20", "--batch", "5", log="import")
-    wait_for(lambda: _recorded(site) >= 10, 60, "a few batches")
+    wait_for(lambda: site.recorded() >= 10, 60, "a few batches")
     os.kill(proc.pid, signal.SIGINT)
     assert proc.wait(30) == 130
     again = run_import(site)
