@@ -62,10 +62,11 @@ class SqlImportStore:
 
     # --- the run --------------------------------------------------------------------------------
     def database_time(self) -> int:
-        """The database server's clock, in whole seconds since the epoch (SQLite: this machine's)."""
+        """The database server's clock, in whole seconds since the epoch, rounded down (a cast alone rounds to
+        the nearest second: up to half a second ahead of the clock). SQLite: this machine's clock."""
         with self._sessions() as s:
             if s.get_bind().dialect.name == "postgresql":
-                return int(s.execute(text("SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)")).scalar_one())
+                return int(s.execute(text("SELECT CAST(FLOOR(EXTRACT(EPOCH FROM now())) AS BIGINT)")).scalar_one())
             return int(s.execute(text("SELECT CAST(strftime('%s', 'now') AS INTEGER)")).scalar_one())
 
     def open_run(self, cutoff: int, notify: bool, actor: str) -> ImportRun:
