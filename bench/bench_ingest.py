@@ -22,8 +22,12 @@ service: connections made, the vault's folders there):
               processes and its consumer, the discovery pass and the rest of this driver, the database
               backends of each, the Redis server) and the SQL transactions and statements per message
               (bench/proc_cpu.py): unlike the rates, these hold on a busy machine.
-Usage: python bench/bench_ingest.py [--messages 600] [--rate 20] [--seconds 30] [--latency-workers 1,2]
-                                   [--ami-workers 1,2] [--statements]
+  rounds      the batch tasks' 1- and 2-worker throughput runs are repeated ``--rounds`` times, in turns
+              (1 then 2 workers, then 2 then 1, ...), each round's ratio reported and the median ratio taken:
+              on a machine whose speed drifts by tens of percent from one half-minute to the next, one pair
+              of runs says little about the ratio.
+Usage: python bench/bench_ingest.py [--messages 600] [--rounds 1] [--rate 20] [--seconds 30]
+                                   [--latency-workers 1,2] [--ami-workers 1,2] [--statements]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import functools
 import io
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -391,6 +396,9 @@ def fresh(tmp: Path, name: str, run: Callable[[Path], Run]) -> Run:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=600)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="rounds of the batch tasks' 1- and 2-worker throughput runs, in alternating order; "
+                         "the median ratio is reported (default 1)")
     ap.add_argument("--rate", type=float, default=20.0)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--skip-latency", action="store_true")
@@ -407,19 +415,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         if not args.skip_throughput:
-            report_throughput(tmp, args.messages, args.statements)
+            report_throughput(tmp, args.messages, args.statements, max(1, args.rounds))
         if not args.skip_latency:
             counts = [int(w) for w in args.latency_workers.split(",") if w.strip()]
             ami = tuple(int(w) for w in args.ami_workers.split(",") if w.strip())
             report_latency(tmp, args.rate, args.seconds, not args.no_latency_baseline, counts, ami)
 
 
-def report_throughput(tmp: Path, messages: int, statements: bool = False) -> None:
+def report_throughput(tmp: Path, messages: int, statements: bool = False, rounds: int = 1) -> None:
     base = fresh(tmp, "base", lambda r: throughput(r, messages, 2, batched=False))
-    one = fresh(tmp, "one", lambda r: throughput(r, messages, 1, batched=True))
-    two = fresh(tmp, "two", lambda r: throughput(r, messages, 2, batched=True))
+    pairs: list[tuple[Run, Run]] = []
+    for n in range(rounds):  # 1 then 2 workers, then 2 then 1: neither always runs first
+        order = (1, 2) if n % 2 == 0 else (2, 1)
+        done = {w: fresh(tmp, f"r{n}-{w}", functools.partial(throughput, count=messages, workers=w, batched=True))
+                for w in order}
+        pairs.append((done[1], done[2]))
+    ratios = [two.rate / one.rate for one, two in pairs]
+    middle = sorted(range(rounds), key=lambda i: ratios[i])[rounds // 2]  # the round of the median ratio
+    one, two = pairs[middle]
     print(f"messages: {messages} (1 s PCM WAV each, 3 mailboxes), cores: {os.cpu_count()}, "
           f"load average before: {os.getloadavg()[0]:.1f}")
+    if rounds > 1:
+        print(f"{'round':>5s} {'1 worker msg/s':>15s} {'2 workers msg/s':>16s} {'2 / 1':>6s}")
+        for n, ((a, b), ratio) in enumerate(zip(pairs, ratios, strict=True)):
+            print(f"{n + 1:5d} {a.rate:15.1f} {b.rate:16.1f} {ratio:6.2f}")
+        print(f"median of {rounds} rounds: 2 workers / 1 worker {statistics.median(ratios):.2f}x "
+              f"(range {min(ratios):.2f}-{max(ratios):.2f}); below, the round of the median ratio ({middle + 1})")
     print(f"{'throughput':44s} {'msg/s':>8s} {'p50 s':>7s} {'p99 s':>7s}")
     for label, r in (("per-message tasks, 2 workers (baseline)", base), ("batch tasks, 1 worker", one),
                      ("batch tasks, 2 workers", two)):
