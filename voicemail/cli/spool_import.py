@@ -157,17 +157,18 @@ def _run(container: Container, importer: SpoolImport, store: SqlImportStore, *, 
             bar = start(total)
             importer.run(run, _watched(bar, lock), bar.skip, report=counts)
     except LockLost:
-        store.end_run(run.id, INTERRUPTED, counts.imported, actor, _audited(counts))
-        click.echo(f"\nstopped: the database connection holding this import's lock on site {name} was lost, so "
-                   f"another import could take the site; run `{again}` again to resume ({counts.imported} "
-                   "imported this time, nothing is sealed twice)", err=True)
+        ours = store.end_run(run, INTERRUPTED, counts.imported, actor, _audited(counts))
+        then = (f"so another import could take the site; run `{again}` again to resume" if ours else
+                f"and another import has resumed run {run.id} since; it goes on there")
+        click.echo(f"\nstopped: the database connection holding this import's lock on site {name} was lost, {then} "
+                   f"({counts.imported} imported this time, nothing is sealed twice)", err=True)
         sys.exit(BUSY)
     except KeyboardInterrupt:
-        store.end_run(run.id, INTERRUPTED, counts.imported, actor, _audited(counts))
+        store.end_run(run, INTERRUPTED, counts.imported, actor, _audited(counts))
         click.echo(f"\ninterrupted: run `{again}` again to resume (nothing is sealed twice; "
                    f"{counts.imported} imported this time)", err=True)
         sys.exit(130)
-    store.end_run(run.id, DONE, counts.imported, actor, _audited(counts))
+    store.end_run(run, DONE, counts.imported, actor, _audited(counts))
     return _Finished(counts, started, run.notify)
 
 

@@ -9,6 +9,7 @@ batch and reported back, so custody is never taken twice.
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,7 @@ class ImportRun:
     notify: bool
     resumed: bool
     imported: int
+    claimed_at: dt.datetime  # the run's updated_at as this invocation set it (an import resuming it sets its own)
 
 
 @dataclass(frozen=True)
@@ -77,19 +79,20 @@ class SqlImportStore:
                                                        ImportRunRow.state.in_((RUNNING, INTERRUPTED)))
                             .order_by(ImportRunRow.started_at.desc()).with_for_update()).first()
             resumed = row is not None
+            claimed_at = utcnow()
             if row is None:
                 row = ImportRunRow(id=str(uuid.uuid4()), site=self._site, cutoff=cutoff, notify=notify,
-                                   state=RUNNING, imported=0, started_at=utcnow(), updated_at=utcnow())
+                                   state=RUNNING, imported=0, started_at=claimed_at, updated_at=claimed_at)
                 s.add(row)
             else:
-                row.state, row.updated_at = RUNNING, utcnow()
+                row.state, row.updated_at = RUNNING, claimed_at
             s.flush()
             AuditLog(s.connection().engine).append(AuditEvent(
                 actor=actor, action="custody.import", source=self._trail.source,
                 details={"run": row.id, "site": self._site, "cutoff": row.cutoff, "notify": row.notify,
                          "resumed": resumed}),
                 s.connection())
-            return ImportRun(row.id, row.cutoff, row.notify, resumed, row.imported)
+            return ImportRun(row.id, row.cutoff, row.notify, resumed, row.imported, claimed_at)
 
     def unfinished_cutoff(self) -> int | None:
         """The cutoff of the site's unfinished run (its older messages are its to take), or None."""
@@ -98,20 +101,29 @@ class SqlImportStore:
                                                                ImportRunRow.state.in_((RUNNING, INTERRUPTED)))
                              .order_by(ImportRunRow.started_at.desc())).first()
 
-    def end_run(self, run_id: str, state: str, imported: int = 0, actor: str = "custody",
-                counts: Mapping[str, int] | None = None) -> None:
+    def end_run(self, run: ImportRun, state: str, imported: int = 0, actor: str = "custody",
+                counts: Mapping[str, int] | None = None) -> bool:
         """Record the run as interrupted or done; ``imported``: messages this invocation imported (added).
-        Writes the ``custody.import_end`` audit event in the same transaction: the state, the messages
-        this invocation imported, the run's total so far and ``counts`` (what else this invocation saw)."""
+        The state is written only while the run is still this invocation's: an import that resumed it since
+        (after this one lost the site's lock) owns it, and its state stands; the messages this invocation
+        imported are counted either way. Returns whether the state was written. Writes the
+        ``custody.import_end`` audit event in the same transaction: the state, the messages this invocation
+        imported, the run's total so far and ``counts`` (what else this invocation saw); ``resumed_elsewhere``
+        when another import had resumed the run."""
         with self._sessions.begin() as s:
-            total = s.scalar(update(ImportRunRow).where(ImportRunRow.id == run_id).values(
-                state=state, imported=ImportRunRow.imported + imported, updated_at=utcnow(),
-                finished_at=utcnow() if state == DONE else None).returning(ImportRunRow.imported))
+            total = s.scalar(update(ImportRunRow).where(ImportRunRow.id == run.id).values(
+                imported=ImportRunRow.imported + imported).returning(ImportRunRow.imported))
+            written = s.scalar(update(ImportRunRow).where(ImportRunRow.id == run.id,
+                                                          ImportRunRow.updated_at == run.claimed_at).values(
+                state=state, updated_at=utcnow(), finished_at=utcnow() if state == DONE else None)
+                .returning(ImportRunRow.id)) is not None
+            taken = {} if written else {"resumed_elsewhere": True}
             AuditLog(s.connection().engine).append(AuditEvent(
                 actor=actor, action="custody.import_end", source=self._trail.source,
-                details={"run": run_id, "site": self._site, "state": state, "imported": imported,
-                         "imported_in_run": int(total or 0), **dict(counts or {})}),
+                details={"run": run.id, "site": self._site, "state": state, "imported": imported,
+                         "imported_in_run": int(total or 0), **dict(counts or {}), **taken}),
                 s.connection())
+            return written
 
     # --- messages -------------------------------------------------------------------------------
     def states(self, mailbox: MailboxRef) -> dict[str, tuple[str, str]]:

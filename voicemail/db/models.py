@@ -248,7 +248,9 @@ class ListenerLeaseRow(Base):
 class ImportRunRow(Base):
     """One `voicemail import` run: the messages older than ``cutoff`` (origtime) are its to take.
 
-    state: running -> interrupted (Ctrl-C) | done; a killed run stays "running" and is resumed."""
+    state: running -> interrupted (Ctrl-C) | done; a killed run stays "running" and is resumed.
+    ``updated_at`` is also the run's claim: each start or resumption sets it, and an invocation writes the
+    run's end state only while the run still holds the value it set (voicemail.db.import_store)."""
 
     __tablename__ = "import_runs"
 

@@ -48,6 +48,8 @@ class ForwardBody(BaseModel):
 class ForwardOut(BaseModel):
     to: str  # the mailbox it went to, mailbox@context
     forwarded: bool
+    site: str | None = Field(default=None, description="With several sites: the site of the mailbox it went to "
+                             "(a forward stays on the message's site); with one there is no such key")
 
 
 class SettingsBody(BaseModel):
@@ -189,10 +191,12 @@ def play_on_phone(request: Request, message_id: str) -> dict[str, Any]:
     return call_json(mailbox.phone_call(viewer, call_id))
 
 
-@router.post("/messages/{message_id}/forward", status_code=201, response_model=ForwardOut)
+@router.post("/messages/{message_id}/forward", status_code=201, response_model=ForwardOut,
+             response_model_exclude_none=True)
 def forward(body: ForwardBody, request: Request, message_id: str) -> dict[str, Any]:
-    """Forward the message to another mailbox with an optional comment (201). 400 / 409 with a plain
-    reason: no such mailbox, your own, the recipient's mailbox full, already there, still being secured."""
+    """Forward the message to another mailbox with an optional comment (201); with several sites the answer
+    names the mailbox's ``site``. 400 / 409 with a plain reason: no such mailbox, your own, the recipient's
+    mailbox full, already there, still being secured."""
     mid = authz.message_id(message_id)
     viewer = authz.owner_viewer(request, "message.forward", mid)
     try:
@@ -201,7 +205,7 @@ def forward(body: ForwardBody, request: Request, message_id: str) -> dict[str, A
         raise
     except Conflict as exc:
         raise HTTPException(409, str(exc)[:200]) from None
-    return {"to": str(done.to), "forwarded": True}
+    return {"to": str(done.to), "forwarded": True, "site": web_deps(request).settings.site_of(done.to) or None}
 
 
 @router.get("/phone-calls/{call_id}", response_model=CallRef)

@@ -1,7 +1,7 @@
 """Forwarding on a site other than the default one, against the Asterisk stand-in as that site's Asterisk:
 a message of 1001@default on the branch goes to 1002@default on the branch through the branch's AMI (a
-playable copy under its own key, a placeholder in the branch spool), and a forward to a mailbox of another
-site is refused with a sentence that names both sites."""
+playable copy under its own key, a placeholder in the branch spool; the REST API's answer names the
+branch), and a forward to a mailbox of another site is refused with a sentence that names both sites."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.integration.mailbox.harness import MailboxSite
 from tests.integration.pipeline.harness import MAILBOXES, Site, make_wav
+from tests.integration.web.web_harness import BASE, PASSWORD, sign_in
 from voicemail.app import build_container
 from voicemail.config import load_settings
 from voicemail.domain.errors import Conflict
@@ -21,6 +23,8 @@ from voicemail.domain.mailbox import Viewer
 from voicemail.domain.models import MailboxRef
 from voicemail.spool.placeholder import placeholder_bytes
 from voicemail.standin import StandinConfig, StandinThread
+from voicemail.web.app import create_app
+from voicemail.web.wiring import build_web_deps
 
 AUDIO = make_wav(3.0, seed=43)
 ALICE_BRANCH = MailboxRef("default", "1001", "branch")
@@ -71,6 +75,18 @@ def test_a_message_is_forwarded_within_its_own_non_default_site(box: MailboxSite
     assert [d["to"] for d in sent] == ["1002@default@branch"] and sent[0]["copy"] == done.message_id
     received = [d for _, action, _, d in box.audit(done.message_id) if action == "message.forward.received"]
     assert [d["from_mailbox"] for d in received] == ["1001@default@branch"]
+
+
+def test_the_api_s_answer_to_a_forward_on_the_branch_names_the_branch(box: MailboxSite) -> None:
+    deps = build_web_deps(box.container)
+    deps.accounts.add(ALICE.account, roles=("owner",), mailboxes=(ALICE_BRANCH,), numbers=(), password=PASSWORD)
+    client = TestClient(create_app(deps), base_url=BASE, raise_server_exceptions=False)
+    token = sign_in(client, ALICE.account)
+    original = box.leave("1001@default", AUDIO)
+    done = client.post(f"/api/v1/messages/{original}/forward", json={"to": "1002", "comment": "for you"},
+                       headers={"X-CSRF-Token": token, "Origin": BASE})
+    assert done.status_code == 201, done.text
+    assert done.json() == {"to": "1002@default", "forwarded": True, "site": "branch"}
 
 
 def test_a_forward_to_another_sites_mailbox_is_refused_with_both_sites_named(box: MailboxSite) -> None:

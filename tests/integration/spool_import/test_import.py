@@ -118,7 +118,7 @@ def test_live_discovery_leaves_old_messages_to_an_unfinished_import(site: Site) 
     engine = make_engine(site.database_url)
     store = SqlImportStore(make_sessionmaker(engine))
     run = store.open_run(int(time.time()), False, "tester")
-    store.end_run(run.id, INTERRUPTED, 0)  # Ctrl-C before its first batch
+    store.end_run(run, INTERRUPTED, 0)  # Ctrl-C before its first batch
     engine.dispose()
     container = build_container(site.settings(), on_new=lambda _id: None, migrate=False)
     try:

@@ -47,6 +47,18 @@ def _events(site: Site, action: str) -> list[dict[str, Any]]:
         engine.dispose()
 
 
+def _end_lock_backends(site: Site) -> None:
+    """From outside, as a restarted server or a cut network would: every backend holding an import lock ends."""
+    engine = make_engine(site.database_url)
+    try:
+        with engine.begin() as conn:
+            ended = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks "
+                                      "WHERE locktype = 'advisory' AND granted")).scalars().all()
+        assert ended == [True]
+    finally:
+        engine.dispose()
+
+
 def test_a_second_import_of_the_same_site_exits_with_75_and_leaves_the_running_one_alone(site: Site) -> None:
     fill(site, mailboxes=3, messages=30)
     first = site.spawn("import", "--rate", "5", "--batch", "1", log="import")
@@ -77,14 +89,7 @@ def test_an_import_whose_lock_connection_is_cut_stops_and_resumes_later(site: Si
     fill(site, mailboxes=2, messages=80)  # 16 s at 5/s: the lock is checked every 5 s
     cut = site.spawn("import", "--rate", "5", "--batch", "1", log="import")
     wait_for(lambda: site.recorded() >= 2, 60, "the import to start sealing")
-    engine = make_engine(site.database_url)
-    try:  # from outside, as a restarted server or a cut network would: the backend holding the lock ends
-        with engine.begin() as conn:
-            ended = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks "
-                                      "WHERE locktype = 'advisory' AND granted")).scalars().all()
-        assert ended == [True]
-    finally:
-        engine.dispose()
+    _end_lock_backends(site)
     assert cut.wait(30) == 75, site.logs()
     stopped = site.logs()
     assert "the database connection holding this import's lock on site default was lost" in stopped
@@ -93,6 +98,31 @@ def test_an_import_whose_lock_connection_is_cut_stops_and_resumes_later(site: Si
     assert again.returncode == 0, again.stderr
     assert "resuming import run" in again.stderr
     assert [state for state, _, _ in _runs(site)] == ["done"] and site.recorded() == 80
+
+
+def test_an_import_that_lost_its_lock_leaves_the_run_to_the_import_that_resumed_it(site: Site) -> None:
+    fill(site, mailboxes=2, messages=80)
+    cut = site.spawn("import", "--rate", "5", "--batch", "1", log="import")
+    wait_for(lambda: site.recorded() >= 2, 60, "the first import to start sealing")
+    os.kill(cut.pid, signal.SIGSTOP)  # it cannot notice the loss before the second import has resumed the run
+    try:
+        _end_lock_backends(site)
+        second = site.spawn("import", "--rate", "5", "--batch", "1", log="second")
+        wait_for(lambda: len(_events(site, "custody.import")) == 2, 60, "the second import to resume the run")
+    finally:
+        os.kill(cut.pid, signal.SIGCONT)
+    assert cut.wait(30) == 75, site.logs()
+    assert second.poll() is None, site.logs()  # still working on the run
+    assert [state for state, _, _ in _runs(site)] == ["running"]  # as the second import set it
+    stopped = (site.root / "import.log").read_text()
+    assert "another import has resumed run" in stopped and "it goes on there" in stopped
+    [end] = _events(site, "custody.import_end")
+    assert end["state"] == "interrupted" and end["resumed_elsewhere"] is True
+    assert second.wait(60) == 0, site.logs()
+    assert [state for state, _, _ in _runs(site)] == ["done"] and site.recorded() == 80
+    first_end, second_end = _events(site, "custody.import_end")
+    assert "resumed_elsewhere" not in second_end
+    assert second_end["imported_in_run"] == int(first_end["imported"]) + int(second_end["imported"])
 
 
 @pytest.mark.skipif(shutil.which("faketime") is None, reason="needs faketime (libfaketime)")

@@ -1,6 +1,7 @@
 """The inbox with several sites: a mailbox number on another Asterisk is another mailbox (its own owner,
 its own messages), the pages name the site only when more than one is configured, and the REST API
-always names it and lists another site's mailbox with ``site=``."""
+always names it and lists another site's mailbox with ``site=`` (its answer to a forward names the site
+only when there are several)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy import insert, select
 
 from tests.integration.pipeline.harness import make_wav
 from tests.integration.web.test_web_pages import form_sign_in
-from tests.integration.web.web_harness import PASSWORD, WebSite, sign_in, web_site
+from tests.integration.web.web_harness import BASE, PASSWORD, WebSite, sign_in, web_site
 from voicemail.db.models import MessageRow, RecordingRow
 from voicemail.domain.models import MailboxRef
 
@@ -129,6 +130,23 @@ def test_a_mailbox_of_another_site_is_listed_with_the_site_parameter(site: WebSi
     assert json.loads(denied[-1].details)["mailbox"] == "1001@default@branch"  # the refusal names the site
 
 
+def test_the_api_s_answer_to_a_forward_names_the_site_only_with_several_sites(site: WebSite) -> None:
+    def forward(seed: int) -> httpx.Response:
+        message = site.box.leave("1001@default", make_wav(1.0, seed))
+        alice = site.client()
+        token = sign_in(alice, "alice")
+        return alice.post(f"/api/v1/messages/{message}/forward", json={"to": "1002"},
+                          headers={"X-CSRF-Token": token, "Origin": BASE})
+
+    one = forward(75)
+    assert one.status_code == 201, one.text
+    assert one.content == b'{"to":"1002@default","forwarded":true}'  # one site: as before sites existed
+    with two_sites(site):
+        several = forward(76)
+        assert several.status_code == 201, several.text
+        assert several.json() == {"to": "1002@default", "forwarded": True, "site": "default"}
+
+
 def test_a_site_that_is_not_configured_is_a_400_that_names_the_configured_ones(site: WebSite) -> None:
     dora = site.client()
     sign_in(dora, "dora")
@@ -167,3 +185,5 @@ def test_the_openapi_document_describes_the_site_of_a_mailbox_and_the_site_param
     mailbox = doc["components"]["schemas"]["MailboxOut"]
     assert {"site", "qualified"} <= set(mailbox["required"])
     assert "sites" in doc["components"]["schemas"]["SessionOut"]["properties"]
+    forwarded = doc["components"]["schemas"]["ForwardOut"]
+    assert "site" in forwarded["properties"] and "site" not in forwarded.get("required", [])

@@ -1,18 +1,24 @@
-"""One `voicemail import` per site (its lock), the run's cutoff from the earlier of two clocks less a margin,
-and the progress of a run where some envelopes need no work."""
+"""One `voicemail import` per site (its lock), a run's state written only by the import that holds the run,
+the run's cutoff from the earlier of two clocks less a margin, and the progress of a run where some
+envelopes need no work."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from voicemail.audit.store import AuditLog
 from voicemail.cli.common import RateBar
 from voicemail.cli.spool_import import LockLost, _watched, cutoff
-from voicemail.db.engine import make_engine
+from voicemail.db.engine import make_engine, make_sessionmaker
 from voicemail.db.import_lock import ImportLock, lock_file
+from voicemail.db.import_store import DONE, INTERRUPTED, RUNNING, SqlImportStore
+from voicemail.db.migrate import upgrade
+from voicemail.db.models import ImportRunRow
 
 
 def test_a_second_import_lock_of_the_same_site_is_refused_on_sqlite_until_the_first_is_released(
@@ -72,6 +78,33 @@ def test_a_lock_whose_connection_was_terminated_is_no_longer_held(pg_url: str) -
         lock.release()
         one.dispose()
         admin.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_an_import_whose_run_another_import_resumed_leaves_the_run_s_state_to_that_one(
+        database: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = f"sqlite:///{tmp_path / 'vm.db'}" if database == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        first, second = SqlImportStore(make_sessionmaker(engine)), SqlImportStore(make_sessionmaker(engine))
+        lost = first.open_run(1_700_000_000, False, "tester")
+        resumed = second.open_run(1_800_000_000, True, "tester")  # after the first lost the site's lock
+        assert resumed.resumed and resumed.id == lost.id
+
+        def run() -> tuple[str, int]:
+            with engine.connect() as conn:
+                row = conn.execute(select(ImportRunRow.state, ImportRunRow.imported)).one()
+                return row.state, row.imported
+
+        assert not first.end_run(lost, INTERRUPTED, 3, "tester")
+        assert run() == (RUNNING, 3)  # the second's state stands; what the first imported is counted
+        assert second.end_run(resumed, DONE, 5, "tester")
+        assert run() == (DONE, 8)
+        ends = [json.loads(e.details) for e in AuditLog(engine).iter_all() if e.action == "custody.import_end"]
+        assert [(e["state"], e.get("resumed_elsewhere")) for e in ends] == [(INTERRUPTED, True), (DONE, None)]
+    finally:
+        engine.dispose()
 
 
 class _Lock:
