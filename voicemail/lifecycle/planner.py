@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import ColumnElement, Table, and_, case, or_, select, tuple_
 from sqlalchemy.engine import Engine
 
 from voicemail.audit.holds import Holds
@@ -85,7 +85,7 @@ class ClassSummary:
     next_due: float | None = None  # epoch seconds of the first message due after now
 
 
-def _age_column(rc: RecordClass) -> Any:
+def _age_column(rc: RecordClass) -> ColumnElement[Any]:
     return messages.c.hidden_at if rc is MESSAGES_DELETED else messages.c.origtime
 
 
@@ -100,19 +100,24 @@ class Planner:
         self.policy = policy
         self.now = now
 
-    def _class_filter(self, rc: RecordClass) -> object:
+    def _class_filter(self, rc: RecordClass) -> ColumnElement[bool]:
         if rc is MESSAGES_DELETED:
             return messages.c.hidden_at.is_not(None)
         folder = messages.c.folder.in_(NEW_FOLDERS) if rc is MESSAGES_NEW else messages.c.folder.not_in(NEW_FOLDERS)
         return and_(messages.c.hidden_at.is_(None), folder)
 
-    def _due_filter(self, rc: RecordClass, until: float) -> object:
-        cutoff = until - self.policy.period(rc)
-        if rc is MESSAGES_DELETED:
-            age = messages.c.hidden_at <= dt.datetime.fromtimestamp(cutoff, dt.UTC)
-        else:
-            age = messages.c.origtime <= int(cutoff)
-        return or_(age, messages.c.state == SHREDDING)
+    def _cutoff(self, rc: RecordClass, at: float) -> dt.datetime | int:
+        """The age (the column's value) at which a message of ``rc`` is due at ``at``; origtime in whole
+        seconds (a whole number is <= or > the cutoff as it is <= or > the cutoff's whole seconds)."""
+        cutoff = at - self.policy.period(rc)
+        return dt.datetime.fromtimestamp(cutoff, dt.UTC) if rc is MESSAGES_DELETED else int(cutoff)
+
+    def _due_filter(self, rc: RecordClass, until: float) -> ColumnElement[bool]:
+        return or_(_age_column(rc) <= self._cutoff(rc, until), messages.c.state == SHREDDING)
+
+    def _not_due_filter(self, rc: RecordClass, now: float) -> ColumnElement[bool]:
+        """Not due yet at ``now`` by its age (whether left ``shredding`` or not)."""
+        return _age_column(rc) > self._cutoff(rc, now)
 
     def _columns(self) -> tuple[Any, ...]:
         return (messages.c.id, messages.c.site, messages.c.context, messages.c.mailbox, messages.c.msg_id,
@@ -121,20 +126,27 @@ class Planner:
 
     def _candidates(self, rc: RecordClass, until: float) -> Any:
         return select(*self._columns()).where(
-            self._class_filter(rc), self._due_filter(rc, until),  # type: ignore[arg-type]
+            self._class_filter(rc), self._due_filter(rc, until),
             messages.c.state.not_in((DISCOVERED, DESTROYED)))
 
     def _rows(self, rc: RecordClass, until: float, batch: int | None = None) -> Iterator[list[Any]]:
-        """The candidates in batches of ``batch`` (default: the planner's), keyset-paginated on the primary key
-        (one short read each, the connection returned before the batch is handed on)."""
-        after = ""
+        """The candidates in batches of ``batch`` (default: the planner's), keyset-paginated on the primary key."""
+        return self._keyset_pages(self._candidates(rc, until), (messages.c.id,), batch)
+
+    def _keyset_pages(self, query: Any, key: tuple[Any, ...], batch: int | None = None) -> Iterator[list[Any]]:
+        """The rows of ``query`` in batches of ``batch`` (default: the planner's), keyset-paginated on ``key``
+        (columns of the query that are unique together; one short read each, the connection returned before
+        the batch is handed on)."""
+        after: tuple[Any, ...] | None = None
         while True:
+            page = query
+            if after is not None:
+                page = page.where(key[0] > after[0] if len(key) == 1 else tuple_(*key) > tuple_(*after))
             with self._engine.connect() as conn:
-                rows = list(conn.execute(self._candidates(rc, until).where(messages.c.id > after)
-                                         .order_by(messages.c.id).limit(batch or self._batch)).all())
+                rows = list(conn.execute(page.order_by(*key).limit(batch or self._batch)).all())
             if not rows:
                 return
-            after = str(rows[-1][0])
+            after = tuple(rows[-1]._mapping[column] for column in key)
             yield rows
 
     def _rows_by_due_date(self, rc: RecordClass, until: float) -> Iterator[list[Any]]:
@@ -215,6 +227,29 @@ class Planner:
         for item, destroyable in self._classified(rc, self._rows_by_due_date(rc, now + within_days * DAY)):
             if destroyable:
                 yield item
+
+    def soon_pages(self, *, within_days: int, unless: Any = None,
+                   batch: int | None = None) -> Iterator[list[DueMessage]]:
+        """The messages of every class not due now that will be within ``within_days``, held ones too (holds
+        are not read), one page at a time in mailbox order (site, context, mailbox, then Asterisk's msg_id):
+        a mailbox's messages come one after the other, over as many pages as they fill. ``unless``: a
+        condition on ``messages`` that leaves a row out. Each page is read only when the previous one has
+        been consumed, after the rows already handed on (keyset), so a caller may record what it did to
+        them meanwhile. The ``DueMessage`` carry no key (``kek_id`` and its hash None)."""
+        now = self.now()
+        until = now + within_days * DAY
+        key = (messages.c.site, messages.c.context, messages.c.mailbox, messages.c.msg_id)
+        soon = [and_(self._class_filter(rc), self._due_filter(rc, until), self._not_due_filter(rc, now))
+                for rc in MESSAGE_CLASSES]
+        record_class = case(*((self._class_filter(rc), rc.name) for rc in MESSAGE_CLASSES))
+        query = select(messages.c.id, *key, messages.c.origtime, messages.c.hidden_at,
+                       record_class.label("record_class")).where(
+            or_(*soon), messages.c.state.not_in((DISCOVERED, DESTROYED)))
+        classes = {rc.name: rc for rc in MESSAGE_CLASSES}
+        for rows in self._keyset_pages(query if unless is None else query.where(unless), key, batch):
+            yield [DueMessage(str(row.id), row.record_class,
+                              MailboxRef(row.context, row.mailbox, "" if row.site == self.default_site else row.site),
+                              self._due_at(classes[row.record_class], row), None, None) for row in rows]
 
     def message_plans(self, *, within_days: int = 0) -> list[ClassPlan]:
         return [self.messages(rc, within_days=within_days) for rc in MESSAGE_CLASSES]

@@ -4,6 +4,11 @@ Each message is announced once (``expiry_warnings``). The e-mail names the mailb
 and the earliest date; never a caller (no name, no number, internal or external) and nothing about
 legal holds: held messages are announced like the others, so a warning never reveals a hold.
 Mail failures are logged and retried at the next run (nothing is recorded for an unsent warning).
+
+The messages due soon are read a page at a time in mailbox order, the ones already warned left out by the
+query (the table of warnings is never read whole): a run holds one page and the unwarned messages of the
+mailbox it is on, whose e-mail goes out when the next mailbox begins. Warnings of destroyed messages are
+dropped at the start of a run.
 """
 
 from __future__ import annotations
@@ -12,18 +17,17 @@ import datetime as dt
 import html
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.engine import Engine
 
 from voicemail.audit.store import utc_now_iso
 from voicemail.domain.errors import VoicemailError
 from voicemail.domain.models import MailboxRef, OutgoingEmail
 from voicemail.domain.ports import Mailer
-from voicemail.domain.records import MailboxOwner
-from voicemail.lifecycle.planner import Planner
+from voicemail.domain.records import DESTROYED, MailboxOwner
+from voicemail.lifecycle.planner import Planner, messages
 from voicemail.lifecycle.tables import expiry_warnings
 
 log = logging.getLogger(__name__)
@@ -44,8 +48,10 @@ def compose_warning(owner: MailboxOwner, count: int, first: dt.datetime, sender:
 
 
 class ExpiryWarner:
+    """``page``: messages read per query; the run holds one page and the unwarned messages of one mailbox."""
+
     def __init__(self, engine: Engine, planner: Planner, owner_of: Callable[[MailboxRef], MailboxOwner | None],
-                 mailer: Mailer, *, days: int, sender: str, web_base_url: str) -> None:
+                 mailer: Mailer, *, days: int, sender: str, web_base_url: str, page: int = 5000) -> None:
         self._engine = engine
         self._planner = planner
         self._owner_of = owner_of
@@ -53,36 +59,66 @@ class ExpiryWarner:
         self._days = days
         self._sender = sender
         self._url = web_base_url
+        self._page = page
 
     def run(self) -> int:
-        """Send the warnings that are due; returns how many e-mails were sent."""
+        """Send the warnings that are due; returns how many e-mails were sent. First forgets the warnings of
+        messages destroyed since (they are never due again)."""
+        forget_destroyed(self._engine)
         if self._days <= 0:
             return 0
-        now = self._planner.now()
-        soon: dict[MailboxRef, list[tuple[str, float]]] = defaultdict(list)
-        for plan in self._planner.message_plans(within_days=self._days):
-            for item in [*plan.due, *plan.held]:  # held ones too: a warning never reveals a hold
-                if item.due_at > now:
-                    soon[item.mailbox].append((item.id, item.due_at))
-        if not soon:
-            return 0
-        with self._engine.connect() as conn:
-            warned = set(conn.execute(select(expiry_warnings.c.message_id)).scalars())
         sent = 0
-        for mailbox, items in soon.items():
-            fresh = [(i, at) for i, at in items if i not in warned]
-            if not fresh:
-                continue
-            owner = self._owner_of(mailbox)
-            if owner is None or not owner.email:
-                continue
-            first = dt.datetime.fromtimestamp(min(at for _, at in fresh), dt.UTC)
-            try:
-                self._mailer.send(compose_warning(owner, len(fresh), first, self._sender, self._url))
-            except VoicemailError as exc:
-                log.warning("expiry warning for a mailbox could not be sent (%s); retried next run", type(exc).__name__)
-                continue
-            with self._engine.begin() as conn:
-                conn.execute(insert(expiry_warnings), [{"message_id": i, "warned_at": utc_now_iso()} for i, _ in fresh])
-            sent += 1
-        return sent
+        box: _Mailbox | None = None
+        for page in self._planner.soon_pages(within_days=self._days, unless=_NOT_WARNED, batch=self._page):
+            for item in page:  # held ones too: a warning never reveals a hold
+                if box is None or item.mailbox != box.ref:
+                    sent += self._warn(box)
+                    box = _Mailbox(item.mailbox, self._owner_of(item.mailbox))
+                box.add(item.id, item.due_at)
+        return sent + self._warn(box)
+
+    def _warn(self, box: _Mailbox | None) -> int:
+        """E-mail the owner of ``box`` about its messages and record them as warned; 1 if sent."""
+        if box is None or box.owner is None or box.first is None:
+            return 0
+        first = dt.datetime.fromtimestamp(box.first, dt.UTC)
+        try:
+            self._mailer.send(compose_warning(box.owner, len(box.ids), first, self._sender, self._url))
+        except VoicemailError as exc:
+            log.warning("expiry warning for a mailbox could not be sent (%s); retried next run", type(exc).__name__)
+            return 0
+        warned_at = utc_now_iso()
+        with self._engine.begin() as conn:
+            for start in range(0, len(box.ids), self._page):
+                conn.execute(insert(expiry_warnings),
+                             [{"message_id": i, "warned_at": warned_at} for i in box.ids[start:start + self._page]])
+        return 1
+
+
+class _Mailbox:
+    """The unwarned messages of one mailbox seen so far in a run: their ids and the earliest due date. An owner
+    without an address is nobody to warn: nothing is kept of their messages."""
+
+    def __init__(self, ref: MailboxRef, owner: MailboxOwner | None) -> None:
+        self.ref = ref
+        self.owner = owner if owner is not None and owner.email else None
+        self.ids: list[str] = []
+        self.first: float | None = None
+
+    def add(self, message_id: str, due_at: float) -> None:
+        if self.owner is None:
+            return
+        self.ids.append(message_id)
+        self.first = due_at if self.first is None else min(self.first, due_at)
+
+
+_NOT_WARNED = ~exists().where(expiry_warnings.c.message_id == messages.c.id)
+
+
+def forget_destroyed(engine: Engine) -> int:
+    """Drop the warnings of destroyed messages (a tombstone is never due again and keeps its id, so no other
+    message can take it), so the table holds the warned messages that still exist; returns how many."""
+    gone = select(messages.c.id).where(messages.c.id == expiry_warnings.c.message_id,
+                                       messages.c.state == DESTROYED)
+    with engine.begin() as conn:
+        return conn.execute(delete(expiry_warnings).where(gone.exists())).rowcount

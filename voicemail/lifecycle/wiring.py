@@ -67,11 +67,12 @@ class Lifecycle:
                                workers=s.retention_workers, batch=s.retention_batch, page=page, clock_guard=clock_guard,
                                after_run=tuck_away if callable(tuck_away) else None)
 
-    def warner(self) -> ExpiryWarner:
+    def warner(self, *, page: int = 5000) -> ExpiryWarner:
+        """``page``: messages due soon read per query (the run holds one page of them)."""
         _, sender = mailer_settings(self.settings)
         return ExpiryWarner(self.engine, self.planner, self.container.store.owner, self.container.mailer,
                             days=self.settings.retention_warn_days, sender=sender,
-                            web_base_url=self.settings.web_base_url)
+                            web_base_url=self.settings.web_base_url, page=page)
 
     def key_rotation(self) -> KeyRotation:
         s = self.settings

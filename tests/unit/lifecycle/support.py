@@ -4,13 +4,15 @@ database (SQLite or PostgreSQL), and sealed messages seeded at chosen ages (real
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import os
 import random
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.engine import Engine
@@ -26,6 +28,7 @@ messages = cast(Table, MessageRow.__table__)
 recordings = cast(Table, RecordingRow.__table__)
 DAY = 86400
 NOW = 1_900_000_000.0  # 2030-03-17: the tests' "now" (a controllable clock)
+T = TypeVar("T")
 
 
 def wav(n: int, seed: int) -> bytes:
@@ -100,13 +103,30 @@ def keys_of(c: Container) -> dict[str, tuple[str, bytes]]:
             select(messages.c.id, messages.c.kek_id, messages.c.wrapped_dek)
             .where(messages.c.wrapped_dek.is_not(None)))}
 
-def fill_stripped(engine: Engine, start: int, count: int) -> None:
-    """``count`` stripped messages (ids from ``start`` + 1), 800 to 1,099 days old, in mailboxes of 100,
-    written in one statement: rows only, no blobs (for plans and runs over many messages)."""
+def fill_stripped(engine: Engine, start: int, count: int, *, age_days: int = 800, spread: int = 300) -> list[str]:
+    """``count`` stripped messages (ids from ``start`` + 1), ``age_days`` to ``age_days + spread - 1`` days old
+    (by default 800 to 1,099), in mailboxes of 100, written in one statement: rows only, no blobs (for plans
+    and runs over many messages). Returns their ids."""
     rows: list[dict[str, Any]] = [{
         "id": str(uuid.UUID(int=start + i + 1)), "context": "default", "mailbox": str(1000 + (start + i) // 100),
         "msg_id": f"{int(NOW)}-{start + i:08x}", "state": "stripped", "folder": "Old" if i % 5 else "INBOX",
-        "origtime": int(NOW - (800 + (start + i) % 300) * DAY), "kek_id": "kek-1", "wrapped_dek": b"k" * 56,
+        "origtime": int(NOW - (age_days + (start + i) % spread) * DAY), "kek_id": "kek-1", "wrapped_dek": b"k" * 56,
     } for i in range(count)]
     with engine.begin() as conn:
         conn.execute(insert(messages), rows)
+    return [str(r["id"]) for r in rows]
+
+
+def traced_peak(run: Callable[[], T]) -> tuple[int, T]:
+    """Peak traced memory while ``run`` runs, and what it returned. The cyclic collector runs often
+    meanwhile, so the database layer's short-lived cycles are not counted as growth."""
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(100, 1, 1)
+    tracemalloc.start()
+    try:
+        result = run()
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()
+        gc.set_threshold(*thresholds)

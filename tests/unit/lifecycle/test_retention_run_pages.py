@@ -4,10 +4,8 @@ the run's memory does not grow with the number of due messages."""
 
 from __future__ import annotations
 
-import gc
 import json
 import threading
-import tracemalloc
 from collections import Counter
 from pathlib import Path
 from typing import Any, cast
@@ -15,7 +13,7 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import Table, func, select
 
-from tests.unit.lifecycle.support import NOW, Site, fill_stripped, seed
+from tests.unit.lifecycle.support import NOW, Site, fill_stripped, seed, traced_peak
 from voicemail.audit.access import Access, Actor
 from voicemail.audit.holds import Holds
 from voicemail.audit.service import Investigations
@@ -144,18 +142,9 @@ class _HeldSinceRead:
 
 
 def _peak_of_run(runner: RetentionRunner) -> tuple[int, int]:
-    """Peak traced memory during a run, and how many messages it found held. The cyclic collector runs
-    often meanwhile, so the database layer's short-lived cycles are not counted as growth."""
-    thresholds = gc.get_threshold()
-    gc.collect()
-    gc.set_threshold(100, 1, 1)
-    tracemalloc.start()
-    try:
-        report = runner.run()
-        return tracemalloc.get_traced_memory()[1], report.held
-    finally:
-        tracemalloc.stop()
-        gc.set_threshold(*thresholds)
+    """Peak traced memory during a run, and how many messages it found held."""
+    peak, report = traced_peak(runner.run)
+    return peak, report.held
 
 
 def test_a_run_holds_one_page_so_its_memory_does_not_grow_with_the_due_messages(tmp_path: Path) -> None:
