@@ -326,3 +326,22 @@ def test_a_stand_by_acquiring_while_the_listeners_fenced_write_is_open_waits_for
             assert recorded and recorded[0].new == 1 and rows(engine, MessageRow.__table__) == 1
         finally:
             engine.dispose()
+
+
+def test_a_cdr_refused_by_the_fence_is_logged_as_left_to_the_current_listener(
+        caplog: pytest.LogCaptureFixture) -> None:
+    def refused(_message: AmiMessage) -> bool:
+        raise ListenerLeaseLost("listener lease of site 'default' lost (token 1): write refused")
+
+    listener = Listener(None, None, print, on_cdr=refused)  # type: ignore[arg-type]
+
+    async def receive() -> None:
+        listener.on_event(AmiMessage([("Event", "Cdr"), ("UniqueID", "1700000000.1")]))
+        for _ in range(500):  # stored in a thread: wait for its outcome
+            if caplog.records:
+                return
+            await asyncio.sleep(0.01)
+
+    with caplog.at_level("WARNING", logger="voicemail.ami.listener"):
+        asyncio.run(receive())
+    assert "no longer holds the listener lease" in caplog.text and "it is lost" not in caplog.text
