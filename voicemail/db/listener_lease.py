@@ -33,8 +33,7 @@ class LeaseHolder:
 
 class _Clock:
     """The SQL fragments of one dialect: now, now + :seconds, seconds until a column, the lease check and its
-    row lock. Constants only (values
-    are always bound parameters), hence the S608 waivers marked _CLOCK below."""
+    row lock. Constants only (values are always bound parameters), hence the S608 waivers marked _CLOCK."""
 
     def __init__(self, dialect: str) -> None:
         if dialect == "postgresql":
