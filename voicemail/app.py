@@ -17,6 +17,7 @@ from voicemail.db.batch_store import SqlBatchStore
 from voicemail.db.engine import make_store_sessions
 from voicemail.db.forward_store import SqlForwardStore
 from voicemail.db.import_store import SqlImportStore
+from voicemail.db.listener_lease import WriteFence
 from voicemail.db.mailbox_counts import NewMessageCounter
 from voicemail.db.migrate import upgrade
 from voicemail.db.repository import SqlMessageStore
@@ -117,15 +118,18 @@ def open_keyring(settings: Settings) -> RotatableKeyring:
 def build_container(settings: Settings, on_new: Callable[[str], None], *,
                     asterisk: AsteriskControl | None = None, migrate: bool = True,
                     on_new_batch: Callable[[list[str]], None] | None = None,
-                    on_shred_elsewhere: HandOff | None = None) -> Container:
+                    on_shred_elsewhere: HandOff | None = None, fence: WriteFence | None = None) -> Container:
     """``on_new`` hands one discovered message to custody; ``on_new_batch``, when given, hands over all the
     messages one scan discovered (in batches of custody_batch_size) instead. ``on_shred_elsewhere``: with
     several sites, hands the rest of a shred of another site's message to that site's workers
-    (workers.tasks.enqueue_finish_shred; None: that site's `voicemail run` finishes it)."""
+    (workers.tasks.enqueue_finish_shred; None: that site's `voicemail run` finishes it). ``fence``: in the
+    listener (`voicemail run`), its lease, checked inside the transactions that record discovered messages
+    and mailbox owners; None everywhere else."""
     engine, read_engine, sessions, reads = make_store_sessions(settings.database_url)
     if migrate:
         upgrade(engine, settings.site_name)
-    store = SqlMessageStore(sessions, reads, site=serving_site(settings), default_site=settings.site_name)
+    store = SqlMessageStore(sessions, reads, site=serving_site(settings), default_site=settings.site_name,
+                            fence=fence)
     failpoints = Failpoints(settings.failpoints)
     spool = FileSpool(Path(settings.spool_dir), formats_hint=settings.spool_formats,
                       grace_seconds=settings.spool_grace_seconds,
@@ -157,7 +161,8 @@ def build_container(settings: Settings, on_new: Callable[[str], None], *,
                       max_unfinished_runs=settings.custody_max_unfinished,
                       heartbeat_every=settings.stale_after / 4)
     classifier = Classifier(internal, directory)
-    batch_store = SqlBatchStore(sessions, reads, site=serving_site(settings), default_site=settings.site_name)
+    batch_store = SqlBatchStore(sessions, reads, site=serving_site(settings), default_site=settings.site_name,
+                                fence=fence)
     discovery = Discovery(spool, store, classifier, on_new,
                           import_cutoff=SqlImportStore(reads, site=serving_site(settings)).unfinished_cutoff,
                           on_new_batch=on_new_batch, batch_store=batch_store, batch_size=settings.custody_batch_size)

@@ -14,7 +14,7 @@ from voicemail.ami.listener import Listener
 from voicemail.app import Container, build_container, build_hotdesk, build_phone_menu, check_first_start, tls_context
 from voicemail.audit.cdr import CdrStore
 from voicemail.config import Settings, serving_site
-from voicemail.db.listener_lease import LeaseStore
+from voicemail.db.listener_lease import LeaseFence, LeaseStore
 from voicemail.observe.runtime import ListenerRuntime
 from voicemail.phone.driver import MenuDriver
 from voicemail.phone.wiring import Hotdesk, run_hotdesk_expiry
@@ -140,9 +140,13 @@ def build_service(settings: Settings, *, first_start_guard: bool = False) -> Ser
             lease.fence()
         enqueue_custody(message_ids)
 
+    # what the listener writes (discovered messages, mailbox owners, CDRs) is refused by the database, in the
+    # write's own transaction, unless this process's lease token is still the current one
+    fence = LeaseFence(serving_site(settings), lambda: leases[0].held_token() if leases else None)
     # another site's shreds go to its workers; without a broker its own `voicemail run` finishes them
     container = build_container(settings, on_new=submit, on_new_batch=submit_batch,
-                                on_shred_elsewhere=enqueue_finish_shred if settings.broker_url else None)
+                                on_shred_elsewhere=enqueue_finish_shred if settings.broker_url else None,
+                                fence=fence)
     if first_start_guard:
         try:
             check_first_start(container)
@@ -160,7 +164,7 @@ def build_service(settings: Settings, *, first_start_guard: bool = False) -> Ser
     client = AmiClient(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,
                        ssl=tls_context(settings),  # type: ignore[arg-type]
                        ping_interval=settings.ami_ping_interval, gate=lease.held)
-    cdrs = CdrStore(container.engine, serving_site(settings))  # the calls of this listener's Asterisk
+    cdrs = CdrStore(container.engine, serving_site(settings), fence)  # the calls of this listener's Asterisk
     listener = Listener(client, container.discovery, container.store.upsert_mailbox,
                         reconcile_interval=settings.reconcile_interval,
                         on_cdr=cdrs.ingest, retry_max=settings.discovery_retry_max,

@@ -20,7 +20,7 @@ from typing import TypeVar
 from voicemail.ami.actions import parse_message_waiting, voicemail_users_list
 from voicemail.ami.client import AmiClient
 from voicemail.ami.parser import AmiMessage
-from voicemail.domain.errors import InvalidInput
+from voicemail.domain.errors import InvalidInput, ListenerLeaseLost
 from voicemail.domain.models import MailboxRef
 from voicemail.domain.records import MailboxOwner
 from voicemail.services.discovery import Discovery, ScanReport
@@ -38,7 +38,8 @@ class Listener:
                  fence: Callable[[], None] | None = None) -> None:
         self._client = client
         # called (in a worker thread) before every scan and reconciliation; raises when this process's listener
-        # lease is no longer the current one, so a stale listener records and hands over nothing
+        # lease is no longer the current one, so a stale listener records and hands over nothing (the stores'
+        # own fence refuses a write that a stand-by overtook after this check: ListenerLeaseLost as well)
         self._fence = fence
         self._on_cdr = on_cdr  # store AMI Cdr events (voicemail.audit.cdr.CdrStore.ingest)
         self._discovery = discovery
@@ -62,6 +63,8 @@ class Listener:
         assert self._on_cdr is not None
         try:
             await asyncio.to_thread(self._on_cdr, message)
+        except ListenerLeaseLost:  # the current listener's own session receives and stores it
+            log.warning("a Cdr event was not stored: this process no longer holds the listener lease")
         except Exception as exc:
             log.error("storing a Cdr event failed (%s); it is lost", type(exc).__name__)
 
@@ -103,6 +106,9 @@ class Listener:
             self._known.add(ref)
             try:
                 await asyncio.to_thread(self._save_owner, MailboxOwner(ref, user.fullname, user.email or ""))
+            except ListenerLeaseLost:  # the reconciliation below is refused too; the lease keeper steps down
+                log.warning("mailbox owners not saved: this process no longer holds the listener lease")
+                break
             except Exception:
                 log.exception("saving mailbox %s failed", ref)
         try:

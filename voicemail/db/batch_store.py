@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from voicemail.audit.custody_trail import CustodyTrail
+from voicemail.db.listener_lease import WriteFence
 from voicemail.db.models import MessageRow, NotificationRow, RecordingRow, utcnow
 from voicemail.db.repository import _to_record
 from voicemail.domain.models import Caller, SealedRecording, SpoolMessage, WrappedKey
@@ -54,9 +55,13 @@ class SealedItem:
 
 class SqlBatchStore:
     def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None,
-                 trail: CustodyTrail | None = None, *, site: str = "", default_site: str = "default") -> None:
+                 trail: CustodyTrail | None = None, *, site: str = "", default_site: str = "default",
+                 fence: WriteFence | None = None) -> None:
         """``site``: the Asterisk whose spool this store's batches come from (empty = ``default_site``), as
-        for SqlMessageStore: a MailboxRef without a site names a mailbox of that site."""
+        for SqlMessageStore: a MailboxRef without a site names a mailbox of that site. ``fence``: the
+        listener's lease, checked inside the transaction that records discovered messages (None: not a
+        listener)."""
+        self._fence = fence
         self._sessions = sessions
         self._reads = reads or sessions
         self._trail = trail or CustodyTrail()
@@ -92,6 +97,8 @@ class SqlBatchStore:
                 conn = s.connection()
                 conn.execute(insert(MessageRow), rows)
                 self._trail.write_all(conn, events)
+                if self._fence is not None:  # refused (ListenerLeaseLost, rolled back) unless the lease holds
+                    self._fence(conn)
         except IntegrityError:
             return None
         return [str(r["id"]) for r in rows]

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from voicemail.audit.custody_trail import CustodyTrail
+from voicemail.db.listener_lease import WriteFence
 from voicemail.db.models import DeadLetterRow, MailboxRow, MessageRow, NotificationRow, RecordingRow, utcnow
 from voicemail.domain.errors import CrashLoop, InvalidInput, NotFound
 from voicemail.domain.models import (
@@ -83,10 +84,14 @@ class SqlMessageStore:
     no BEGIN / ROLLBACK), which is what keeps the pipeline's many small lookups cheap on PostgreSQL."""
 
     def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None,
-                 trail: CustodyTrail | None = None, *, site: str = "", default_site: str = "default") -> None:
+                 trail: CustodyTrail | None = None, *, site: str = "", default_site: str = "default",
+                 fence: WriteFence | None = None) -> None:
         """``site``: the Asterisk whose spool and AMI events this store records (empty = ``default_site``).
         A MailboxRef without a site names a mailbox of that site; the records it hands back name the site
-        of their mailbox, empty for ``default_site`` (site_name)."""
+        of their mailbox, empty for ``default_site`` (site_name). ``fence``: the listener's lease, checked
+        inside the transactions of what the listener writes (discovered messages, mailbox owners); None in
+        every process that is not a listener."""
+        self._fence = fence
         self._sessions = sessions
         self._reads = reads or sessions
         self._trail = trail or CustodyTrail()
@@ -100,6 +105,11 @@ class SqlMessageStore:
 
     def _site_of(self, mailbox: MailboxRef) -> str:
         return mailbox.site or self._site
+
+    def _fenced(self, s: Session) -> None:
+        """Last step of a listener's write: refused (ListenerLeaseLost, rolled back) unless its lease holds."""
+        if self._fence is not None:
+            self._fence(s.connection())
 
     def _record(self, row: MessageRow) -> MessageRecord:
         return _to_record(row, self._default_site)
@@ -118,6 +128,7 @@ class SqlMessageStore:
                 if revived is not None:
                     self._trail.discovered(s.connection(), existing.id, here, env.msg_id, message.folder,
                                            again=True)
+                self._fenced(s)
             return existing.id, True
         if existing is not None:
             return existing.id, False
@@ -135,6 +146,7 @@ class SqlMessageStore:
                 s.add(row)
                 s.flush()
                 self._trail.discovered(s.connection(), row.id, here, env.msg_id, message.folder)
+                self._fenced(s)
         except IntegrityError:  # another listener/reconciler inserted it first
             again = self.find(message.mailbox, env.msg_id)
             if again is None:
@@ -504,6 +516,8 @@ class SqlMessageStore:
                                      timezone=owner.timezone[:64], updated_at=utcnow()))
                 else:
                     row.fullname, row.email, row.updated_at = owner.fullname[:200], owner.email[:320], utcnow()
+                s.flush()
+                self._fenced(s)
         except IntegrityError:
             pass  # a concurrent upsert won; the next sync refreshes it
 

@@ -6,7 +6,9 @@ kept on this host's monotonic clock and is deliberately shorter than the databas
 moment a renewal was *sent* (the database computes the expiry later, when it executes it), minus a
 margin. So the holder stops acting before the database lets a stand-by in, and a holder that was frozen
 (SIGSTOP, a VM pause) finds its view expired the moment it runs again, before it can act. Work it submits
-is fenced: ``fence()`` asks the database whether its token still holds the lease.
+is fenced: ``fence()`` asks the database whether its token still holds the lease, and the listener's writes
+check ``held_token()`` again inside their own transactions, where no stand-by can take the lease between the
+check and the commit.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ class ListenerLease:
     def held(self) -> bool:
         """This process may act as the site's listener now (its own, conservative view)."""
         return self.token is not None and self._clock() < self._valid_until
+
+    def held_token(self) -> int | None:
+        """Our fencing token while we may act (``held``), else None: what the fence inside the listener's
+        writes checks against the database (voicemail.db.listener_lease.LeaseFence)."""
+        return self.token if self.held() else None
 
     def fence(self) -> None:
         """Raise ListenerLeaseLost unless the database still counts our token as the lease's (blocking)."""

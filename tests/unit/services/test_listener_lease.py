@@ -6,22 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, func, select, text
 
 from tests.conftest import fresh_pg_database
 from voicemail.ami.client import AmiClient
 from voicemail.ami.listener import Listener
+from voicemail.ami.parser import AmiMessage
+from voicemail.audit.cdr import CdrStore
+from voicemail.audit.tables import audit_events
+from voicemail.audit.tables import cdrs as cdr_table
+from voicemail.db.batch_store import SqlBatchStore
 from voicemail.db.engine import make_engine, make_sessionmaker
-from voicemail.db.listener_lease import LeaseStore
+from voicemail.db.listener_lease import LeaseFence, LeaseStore
 from voicemail.db.migrate import upgrade
+from voicemail.db.models import MailboxRow, MessageRow
 from voicemail.db.repository import SqlMessageStore
 from voicemail.domain.errors import AmiError, ListenerLeaseLost
-from voicemail.domain.models import Caller
-from voicemail.services.discovery import Discovery
+from voicemail.domain.models import Caller, MailboxRef
+from voicemail.domain.records import MailboxOwner
+from voicemail.services.discovery import Discovery, ScanReport
 from voicemail.services.listener_lease import ListenerLease
 from voicemail.spool import FileSpool
 
@@ -123,11 +133,17 @@ def test_the_ami_client_neither_logs_in_nor_sends_while_the_lease_is_not_held() 
         asyncio.run(client.connect())
 
 
-def test_a_stale_listener_records_nothing_from_the_spool(tmp_path: Path, captures: Path) -> None:
+def one_message_spool(tmp_path: Path, captures: Path) -> FileSpool:
+    """A spool holding one new message, in default/1001/INBOX."""
     inbox = tmp_path / "spool" / "default" / "1001" / "INBOX"
     inbox.mkdir(parents=True)
     shutil.copyfile(captures / "msg0000.txt", inbox / "msg0000.txt")
     shutil.copyfile(captures / "msg0000.wav", inbox / "msg0000.wav")
+    return FileSpool(tmp_path / "spool", grace_seconds=0)
+
+
+def test_a_stale_listener_records_nothing_from_the_spool(tmp_path: Path, captures: Path) -> None:
+    spool = one_message_spool(tmp_path, captures)
     engine = make_engine(f"sqlite:///{tmp_path / 'vm.db'}")
     upgrade(engine)
     store = LeaseStore(engine)
@@ -135,7 +151,7 @@ def test_a_stale_listener_records_nothing_from_the_spool(tmp_path: Path, capture
     lease = ListenerLease(store, "default", duration=15, renew_every=5, holder="a", clock=clock)
     asyncio.run(lease.wait_acquired())
     found: list[str] = []
-    discovery = Discovery(FileSpool(tmp_path / "spool", grace_seconds=0), SqlMessageStore(make_sessionmaker(engine)),
+    discovery = Discovery(spool, SqlMessageStore(make_sessionmaker(engine)),
                           lambda _env: Caller.external(), found.append)
     listener = Listener(None, discovery, lambda _owner: None, fence=lease.fence)  # type: ignore[arg-type]
     clock.now += 30  # frozen past its lease, then resumed
@@ -198,3 +214,134 @@ def test_the_database_outage_is_logged_once_by_a_stand_by(tmp_path: Path, caplog
     text = caplog.text
     assert text.count("did not answer") == 1 and text.count("answers again") == 1
     assert "stand-by for site" not in text  # nobody else was said to hold it: the database did not answer
+
+
+# --- the fence inside the listener's writes -----------------------------------------------------------------
+def rows(engine: Engine, table: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "one-by-one"])
+def test_a_stand_by_taking_over_between_the_listeners_check_and_its_write_leaves_the_write_refused(
+        engine: Engine, tmp_path: Path, captures: Path, batched: bool) -> None:
+    spool = one_message_spool(tmp_path, captures)
+    store = LeaseStore(engine)
+    lease = ListenerLease(store, "default", duration=15, renew_every=5, holder="a", clock=Clock())
+    assert asyncio.run(lease.wait_acquired()) == 1
+    fence = LeaseFence("default", lease.held_token)  # as build_service wires it
+    sessions = make_sessionmaker(engine)
+    handed: list[str] = []
+
+    def hand_over(ids: list[str]) -> None:  # as build_service's submit_batch: fenced before enqueueing
+        lease.fence()
+        handed.extend(ids)
+
+    discovery = Discovery(spool, SqlMessageStore(sessions, fence=fence), lambda _env: Caller.external(),
+                          lambda one: hand_over([one]), on_new_batch=hand_over if batched else None,
+                          batch_store=SqlBatchStore(sessions, fence=fence))
+
+    def checked_then_overtaken() -> None:
+        lease.fence()  # the listener's check passes ...
+        store.release("default", "a", 1)  # ... then it is paused long enough for its lease to lapse ...
+        assert store.acquire("default", "b", 15) == 2  # ... and the stand-by takes over before it writes
+
+    listener = Listener(None, discovery, lambda _owner: None, fence=checked_then_overtaken)  # type: ignore[arg-type]
+    assert lease.held()  # its own view still holds: only the database can refuse the write
+    with pytest.raises(ListenerLeaseLost):
+        asyncio.run(listener.reconcile())
+    assert handed == []
+    assert rows(engine, MessageRow.__table__) == 0
+    assert rows(engine, audit_events) == 0  # nor its custody.discovered event
+
+
+def test_cdrs_and_mailbox_owners_of_a_superseded_listener_are_refused_and_stored_under_the_current_one(
+        engine: Engine) -> None:
+    store = LeaseStore(engine)
+    assert store.acquire("default", "a", 15) == 1
+    token = [1]
+    fence = LeaseFence("default", lambda: token[0])
+    cdrs = CdrStore(engine, "default", fence)
+    owners = SqlMessageStore(make_sessionmaker(engine), fence=fence)
+    event = AmiMessage([("Event", "Cdr"), ("UniqueID", "1700000000.1"), ("Source", "1001"), ("Destination", "1002")])
+    owner = MailboxOwner(MailboxRef("default", "1001"), "Alice", "alice@example.org")
+    store.release("default", "a", 1)
+    assert store.acquire("default", "b", 15) == 2
+    with pytest.raises(ListenerLeaseLost):
+        cdrs.ingest(event)
+    with pytest.raises(ListenerLeaseLost):
+        owners.upsert_mailbox(owner)
+    assert rows(engine, cdr_table) == 0 and rows(engine, MailboxRow.__table__) == 0
+    token[0] = 2  # control: the current holder's writes go through
+    assert cdrs.ingest(event)
+    owners.upsert_mailbox(owner)
+    assert rows(engine, cdr_table) == 1 and rows(engine, MailboxRow.__table__) == 1
+
+
+def test_a_stand_by_acquiring_while_the_listeners_fenced_write_is_open_waits_for_its_commit(
+        tmp_path: Path, captures: Path) -> None:
+    """PostgreSQL: once a write has passed its fence, the lease cannot pass on until that write committed;
+    the stand-by's acquire waits for it, then succeeds."""
+    spool = one_message_spool(tmp_path, captures)
+    with fresh_pg_database() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        try:
+            store = LeaseStore(engine)
+            token = store.acquire("default", "a", 0.5)  # lapses while the write below is open
+            assert token == 1
+            checked, commit = threading.Event(), threading.Event()
+            fence = LeaseFence("default", lambda: token)
+
+            def fence_then_hold(conn: Connection) -> None:
+                fence(conn)
+                checked.set()
+                assert commit.wait(30)
+
+            sessions = make_sessionmaker(engine)
+            recorded: list[ScanReport] = []
+            discovery = Discovery(spool, SqlMessageStore(sessions), lambda _env: Caller.external(), print,
+                                  on_new_batch=lambda _ids: None,
+                                  batch_store=SqlBatchStore(sessions, fence=fence_then_hold))
+            writer = threading.Thread(target=lambda: recorded.append(discovery.scan(MailboxRef("default", "1001"))))
+            writer.start()
+            assert checked.wait(30)
+            deadline = time.monotonic() + 10
+            while (holder := store.current("default")) is not None and holder.seconds_left > 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            acquired: list[int | None] = []
+            standby = threading.Thread(target=lambda: acquired.append(store.acquire("default", "b", 15)))
+            standby.start()
+            with engine.connect() as conn:  # the stand-by's acquire is blocked on the lease row's lock
+                while conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND wait_event_type = 'Lock'")).scalar_one() == 0:
+                    assert time.monotonic() < deadline, "the stand-by's acquire did not wait"
+                    time.sleep(0.05)
+            assert standby.is_alive() and acquired == []
+            commit.set()
+            writer.join(30)
+            standby.join(30)
+            assert acquired == [2]  # after the write committed, the lapsed lease passes on
+            assert recorded and recorded[0].new == 1 and rows(engine, MessageRow.__table__) == 1
+        finally:
+            engine.dispose()
+
+
+def test_a_cdr_refused_by_the_fence_is_logged_as_left_to_the_current_listener(
+        caplog: pytest.LogCaptureFixture) -> None:
+    def refused(_message: AmiMessage) -> bool:
+        raise ListenerLeaseLost("listener lease of site 'default' lost (token 1): write refused")
+
+    listener = Listener(None, None, print, on_cdr=refused)  # type: ignore[arg-type]
+
+    async def receive() -> None:
+        listener.on_event(AmiMessage([("Event", "Cdr"), ("UniqueID", "1700000000.1")]))
+        for _ in range(500):  # stored in a thread: wait for its outcome
+            if caplog.records:
+                return
+            await asyncio.sleep(0.01)
+
+    with caplog.at_level("WARNING", logger="voicemail.ami.listener"):
+        asyncio.run(receive())
+    assert "no longer holds the listener lease" in caplog.text and "it is lost" not in caplog.text
