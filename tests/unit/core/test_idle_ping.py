@@ -72,9 +72,10 @@ def test_a_tested_connection_is_not_left_inside_a_transaction(pg_url: str) -> No
     admin = make_engine(pg_url)
     try:
         pid = backend_pid(engine)
-        with engine.connect(), admin.connect() as conn:  # checked out and tested, nothing run yet
-            state = conn.execute(text("SELECT state FROM pg_stat_activity WHERE pid = :pid"),
-                                 {"pid": pid}).scalar_one()
+        with engine.connect():  # checked out and tested, nothing run yet
+            with admin.connect() as conn:
+                state = conn.execute(text("SELECT state FROM pg_stat_activity WHERE pid = :pid"),
+                                     {"pid": pid}).scalar_one()
         assert state == "idle"  # not "idle in transaction" (a snapshot held, vacuum held back)
     finally:
         engine.dispose()
