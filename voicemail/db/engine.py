@@ -10,11 +10,7 @@ from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from voicemail.db.idle_ping import ping_when_idle
 from voicemail.domain.errors import ConfigError
-
-# a pooled PostgreSQL connection is tested before use when it sat idle in the pool longer than this (s)
-PING_IDLE_AFTER = 1.0
 
 
 def describe_database(url: str) -> str:
@@ -51,10 +47,8 @@ def make_engine(url: str, *, autocommit: bool = False) -> Engine:
             cur.close()
 
         return engine
-    engine = create_engine(url, pool_size=5, max_overflow=5,
-                           **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
-    ping_when_idle(engine, PING_IDLE_AFTER)
-    return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
 
 
 def _create_private(path: str) -> None:
