@@ -105,20 +105,20 @@ class MailboxSite:
 
 @contextmanager
 def mailbox_site(root: Path, database_url: str, *, formats: tuple[str, ...] = ("wav",),
-                 standin: dict[str, Any] | None = None, **env: str) -> Iterator[MailboxSite]:
-    """``standin``: more StandinConfig fields (e.g. timing, callers for the phone menu)."""
+                 standin: dict[str, Any] | None = None, **settings: Any) -> Iterator[MailboxSite]:
+    """``standin``: more StandinConfig fields (e.g. timing, callers for the phone menu); ``settings``: Settings
+    fields to override, with values of their own types (e.g. phone_ring_timeout=5.0)."""
     site = Site(root, database_url=database_url)
     site.prepare()
     site.standin = StandinThread(StandinConfig(spool_dir=site.spool, username="voicemail", secret=site.secret,
                                                mailboxes=MAILBOXES, formats=formats, **(standin or {})))
     site.port = site.standin.start()
     ext = {"wav": "wav", "wav49": "WAV"}
-    settings = site.settings()
     from dataclasses import replace
 
-    settings = replace(settings, spool_formats=tuple(ext[f] for f in formats),
-                       phone_staging_dir=str(root / "staging"), **_typed(env))
-    container = build_container(settings, lambda _mid: None)
+    configured = replace(site.settings(), spool_formats=tuple(ext[f] for f in formats),
+                         phone_staging_dir=str(root / "staging"), **settings)
+    container = build_container(configured, lambda _mid: None)
     box = MailboxSite(site, container)
     try:
         yield box
@@ -127,13 +127,6 @@ def mailbox_site(root: Path, database_url: str, *, formats: tuple[str, ...] = ("
             box.watcher.close()
         container.close()
         site.stop_all()
-
-
-def _typed(env: dict[str, str]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in env.items():
-        out[key] = float(value) if key in ("phone_ring_timeout", "phone_staging_max_age") else value
-    return out
 
 
 def wait(predicate: object, timeout: float, what: str) -> None:

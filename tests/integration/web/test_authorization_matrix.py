@@ -49,7 +49,7 @@ SETTINGS = {"notify_address": "me@example.test", "timezone": "America/New_York",
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebSite]:
     tmp = tmp_path_factory.mktemp(f"matrix-{request.param}")
-    env = {"phone_device_template": "PJSIP/{mailbox}", "phone_ring_timeout": "5"}
+    env: dict[str, object] = {"phone_device_template": "PJSIP/{mailbox}", "phone_ring_timeout": 5.0}
     if request.param == "postgresql":
         with pg_database() as url, web_site(tmp, url, **env) as s:
             yield s

@@ -17,7 +17,7 @@ from tests.integration.web.web_harness import BASE, PASSWORD, WebSite, web_site
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebSite]:
     tmp = tmp_path_factory.mktemp("pages")
     with web_site(tmp, f"sqlite:///{tmp / 'db.sqlite'}", phone_device_template="PJSIP/{mailbox}",
-                  phone_ring_timeout="5") as s:
+                  phone_ring_timeout=5.0) as s:
         yield s
 
 

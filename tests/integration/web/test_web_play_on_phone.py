@@ -17,7 +17,7 @@ def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebSite]:
     """Every owner's phone is the stand-in's busy phone (q11 case c)."""
     tmp = tmp_path_factory.mktemp("busy")
     with web_site(tmp, f"sqlite:///{tmp / 'db.sqlite'}", phone_device_template="Local/busy@phonesim/n",
-                  phone_ring_timeout="2") as s:
+                  phone_ring_timeout=2.0) as s:
         yield s
 
 

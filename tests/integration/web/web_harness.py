@@ -78,8 +78,9 @@ def pg_database() -> Iterator[str]:
 
 
 @contextmanager
-def web_site(root: Path, database_url: str, **env: str) -> Iterator[WebSite]:
-    with mailbox_site(root / "site", database_url, **env) as box:
+def web_site(root: Path, database_url: str, **settings: Any) -> Iterator[WebSite]:
+    """``settings``: Settings fields to override, with values of their own types (see mailbox_site)."""
+    with mailbox_site(root / "site", database_url, **settings) as box:
         deps = dataclasses.replace(build_web_deps(box.container), presignin_limiter=RateLimiter(10_000, 300))
         for name, spec in ACCOUNTS.items():
             deps.accounts.add(name, roles=spec["roles"], mailboxes=spec["mailboxes"], numbers=spec["numbers"],
