@@ -7,37 +7,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from tests.unit.core.test_cli_operator import _sealed_world
 from voicemail.audit.store import AuditLog
 from voicemail.cli import main
-from voicemail.db.engine import make_engine, make_store_sessions
-from voicemail.db.migrate import upgrade
+from voicemail.db.engine import make_engine
 from voicemail.db.models import MessageRow, NotificationRow
 from voicemail.db.repository import SqlMessageStore
 
 OLD = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 OUTSIDE = "+12025550123"  # an outside caller's number on every row: never printed
 TWO_SITES = {"VOICEMAIL_SITES": "branch"}
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'vm.db'}"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[SqlMessageStore]:
-    engine, reads, sessions, read_sessions = make_store_sessions(db_url)
-    upgrade(engine)
-    yield SqlMessageStore(sessions, read_sessions)
-    engine.dispose()
-    reads.dispose()
 
 
 def add_message(store: SqlMessageStore, site: str, state: str = "stripped", mailbox: str = "1001") -> str:

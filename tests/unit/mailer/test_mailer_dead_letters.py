@@ -14,8 +14,6 @@ from click.testing import CliRunner
 from mailer import MailSettings, OutboxMailer
 from voicemail.cli import main
 from voicemail.config import Settings
-from voicemail.db.engine import make_store_sessions
-from voicemail.db.migrate import upgrade
 from voicemail.db.models import MessageRow, NotificationRow
 from voicemail.db.repository import SqlMessageStore
 from voicemail.domain.errors import InvalidInput, NotFound
@@ -24,20 +22,6 @@ from workers import runtime
 from workers.tasks import send_notification
 
 OLD = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'vm.db'}"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[SqlMessageStore]:
-    engine, reads, sessions, read_sessions = make_store_sessions(db_url)
-    upgrade(engine)
-    yield SqlMessageStore(sessions, read_sessions)
-    engine.dispose()
-    reads.dispose()
 
 
 def add_notification(store: SqlMessageStore, state: str = "pending", mailbox: str = "2001",
