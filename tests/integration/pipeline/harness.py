@@ -18,9 +18,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import FromClause
+
+from voicemail.audit.tables import cdrs
 from voicemail.config import Settings, load_settings
 from voicemail.db.engine import make_engine, make_sessionmaker
 from voicemail.db.migrate import upgrade
+from voicemail.db.models import Base, MessageRow, NotificationRow
 from voicemail.db.repository import SqlMessageStore
 from voicemail.domain.models import MailboxRef
 from voicemail.spool.placeholder import is_placeholder_bytes
@@ -143,6 +149,11 @@ class Site:
         if self.standin is not None:
             self.standin.stop()
 
+    def log(self, name: str) -> str:
+        """What the process spawned with ``log=name`` wrote so far ("" before it wrote anything)."""
+        path = self.root / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.root.glob("*.log"))
 
@@ -158,42 +169,31 @@ class Site:
         with self.store() as store:
             return store.summary().get("notifications.sent", 0)
 
-    def notification_attempts(self) -> list[int]:
-        from sqlalchemy import select
-
-        from voicemail.db.models import NotificationRow
-
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection to the site's database for a few queries; its engine is disposed afterwards."""
         engine = make_engine(self.database_url)
         try:
-            with make_sessionmaker(engine)() as s:
-                return sorted(s.scalars(select(NotificationRow.attempts)))
+            with engine.connect() as conn:
+                yield conn
         finally:
             engine.dispose()
+
+    def count(self, table: FromClause | type[Base]) -> int:
+        """Rows of a table (a mapped class or a Core table)."""
+        with self.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+    def notification_attempts(self) -> list[int]:
+        with self.connect() as conn:
+            return sorted(conn.execute(select(NotificationRow.attempts)).scalars())
 
     def recorded(self) -> int:
         """Messages on record in the database (every state)."""
-        from sqlalchemy import func, select
-
-        from voicemail.db.models import MessageRow
-
-        engine = make_engine(self.database_url)
-        try:
-            with engine.connect() as conn:
-                return int(conn.execute(select(func.count()).select_from(MessageRow)).scalar_one())
-        finally:
-            engine.dispose()
+        return self.count(MessageRow)
 
     def cdr_count(self) -> int:
-        from sqlalchemy import func, select
-
-        from voicemail.audit.tables import cdrs
-
-        engine = make_engine(self.database_url)
-        try:
-            with engine.connect() as conn:
-                return int(conn.execute(select(func.count()).select_from(cdrs)).scalar_one())
-        finally:
-            engine.dispose()
+        return self.count(cdrs)
 
     def open_sealed(self, mailbox: str, msg_id: str, fmt: str = "wav") -> bytes:
         """Decrypt a sealed recording the way `voicemail message export` does."""

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.integration.pipeline.harness import VOICEMAIL, Site, wait_for
-from voicemail.db.engine import make_engine
 from voicemail.db.models import ImportRunRow, ListenerLeaseRow, MessageRow, NotificationRow
 from voicemail.standin import StandinConfig, StandinMailbox, StandinThread
 from voicemail.standin.spool_fill import fill_spool
@@ -40,32 +39,14 @@ def site(tmp_path: Path, pg_url: str) -> Iterator[Site]:
     s.stop_all()
 
 
-def _count(site: Site, table: type) -> int:
-    engine = make_engine(site.database_url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-    finally:
-        engine.dispose()
-
-
 def _notifications(site: Site) -> list[str]:
-    engine = make_engine(site.database_url)
-    try:
-        with engine.connect() as conn:
-            return sorted(conn.execute(select(NotificationRow.state)).scalars())
-    finally:
-        engine.dispose()
+    with site.connect() as conn:
+        return sorted(conn.execute(select(NotificationRow.state)).scalars())
 
 
 def _run_once(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([VOICEMAIL, "run", "--no-web", *args], env=site.env(), capture_output=True, text=True,
                           timeout=120)
-
-
-def _log(site: Site, name: str) -> str:
-    path = site.root / f"{name}.log"
-    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def test_a_first_run_on_a_backlog_exits_78_and_records_nothing_then_starts_after_the_import(site: Site) -> None:
@@ -77,7 +58,7 @@ def test_a_first_run_on_a_backlog_exits_78_and_records_nothing_then_starts_after
     assert "`voicemail import`" in text and "--announce-existing" in text
     assert site.standin.activity() == []  # Asterisk was never contacted
     for table in (MessageRow, NotificationRow, ImportRunRow, ListenerLeaseRow):
-        assert _count(site, table) == 0, table.__tablename__
+        assert site.count(table) == 0, table.__tablename__
     assert site.emls() == [] and len(site.plaintext_left()) == OLD
 
     imported = subprocess.run([VOICEMAIL, "import"], env=site.env(), capture_output=True, text=True, timeout=300)
@@ -86,7 +67,7 @@ def test_a_first_run_on_a_backlog_exits_78_and_records_nothing_then_starts_after
 
     run = site.spawn("run", "--no-web", log="run")
     try:
-        wait_for(lambda: "reconciliation: " in _log(site, "run"), 30, "the listener's first reconciliation")
+        wait_for(lambda: "reconciliation: " in site.log("run"), 30, "the listener's first reconciliation")
         assert run.poll() is None, site.logs()
     except AssertionError:
         print(site.logs())
@@ -102,7 +83,7 @@ def test_announce_existing_takes_custody_of_the_backlog_and_announces_every_mess
         print(site.logs())
         raise
     assert _notifications(site) == ["sent"] * OLD
-    assert _count(site, ImportRunRow) == 0 and site.plaintext_left() == []
+    assert site.count(ImportRunRow) == 0 and site.plaintext_left() == []
 
 
 def test_the_threshold_is_a_setting_and_zero_turns_the_check_off(site: Site) -> None:
@@ -111,7 +92,7 @@ def test_the_threshold_is_a_setting_and_zero_turns_the_check_off(site: Site) -> 
     assert refused.returncode == 78 and "more than 59 messages" in " ".join(refused.stderr.split())
     site.spawn("run", "--no-web", log="run", VOICEMAIL_FIRST_START_BACKLOG="0")
     try:
-        wait_for(lambda: _count(site, MessageRow) == OLD, 30, "the listener to take custody of the spool")
+        wait_for(lambda: site.count(MessageRow) == OLD, 30, "the listener to take custody of the spool")
     except AssertionError:
         print(site.logs())
         raise
@@ -119,7 +100,7 @@ def test_the_threshold_is_a_setting_and_zero_turns_the_check_off(site: Site) -> 
 
 def _nothing_recorded(site: Site) -> None:
     for table in (MessageRow, NotificationRow, ImportRunRow, ListenerLeaseRow):
-        assert _count(site, table) == 0, table.__tablename__
+        assert site.count(table) == 0, table.__tablename__
     assert site.emls() == [] and len(site.plaintext_left()) == OLD
 
 
@@ -150,7 +131,7 @@ def _reconcile_through_the_broker(site: Site) -> None:
 
 def _reconciliations(site: Site) -> list[str]:
     """The worker's log lines of finished reconcile tasks (Celery logs each task's result)."""
-    return [line for line in _log(site, "worker").splitlines()
+    return [line for line in site.log("worker").splitlines()
             if "workers.tasks.reconcile" in line and "succeeded" in line]
 
 
@@ -165,7 +146,7 @@ def test_a_worker_s_scheduled_reconciliation_of_a_site_never_served_takes_nothin
         print(site.logs())
         raise
     assert "'skipped_backlog': 1" in _reconciliations(site)[0]
-    assert "reconciliation skipped: site default: its spool holds more than 50 messages" in _log(site, "worker")
+    assert "reconciliation skipped: site default: its spool holds more than 50 messages" in site.log("worker")
     _nothing_recorded(site)
     imported = subprocess.run([VOICEMAIL, "import"], env=site.env(), capture_output=True, text=True, timeout=300)
     assert imported.returncode == 0, imported.stderr

@@ -19,7 +19,6 @@ from sqlalchemy import select
 
 from tests.integration.pipeline.harness import CALLERS, Site, make_wav, sha256, wait_for
 from tests.integration.standin.standin_client import Ami, events
-from voicemail.db.engine import make_engine
 from voicemail.db.models import ImportRunRow, MessageRow, NotificationRow
 from voicemail.standin import StandinConfig, StandinMailbox, StandinThread
 from voicemail.standin.spool_fill import Written, fill_spool
@@ -48,29 +47,16 @@ def site(tmp_path: Path, pg_url: str, redis_url: str) -> Iterator[Site]:
 
 def _rows(site: Site) -> dict[tuple[str, str], tuple[str, str | None, str]]:
     """(mailbox@context, msg_id) -> (message state, notification state, recipient) of every message on record."""
-    engine = make_engine(site.database_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(select(MessageRow.mailbox, MessageRow.context, MessageRow.msg_id, MessageRow.state,
-                                       NotificationRow.state, NotificationRow.recipient)
-                                .outerjoin(NotificationRow, NotificationRow.message_id == MessageRow.id)).all()
-        return {(f"{box}@{ctx}", msg_id): (state, note, to) for box, ctx, msg_id, state, note, to in rows}
-    finally:
-        engine.dispose()
-
-
-def _log(site: Site, name: str) -> str:
-    path = site.root / f"{name}.log"
-    return path.read_text(errors="replace") if path.exists() else ""
+    with site.connect() as conn:
+        rows = conn.execute(select(MessageRow.mailbox, MessageRow.context, MessageRow.msg_id, MessageRow.state,
+                                   NotificationRow.state, NotificationRow.recipient)
+                            .outerjoin(NotificationRow, NotificationRow.message_id == MessageRow.id)).all()
+    return {(f"{box}@{ctx}", msg_id): (state, note, to) for box, ctx, msg_id, state, note, to in rows}
 
 
 def _import_runs(site: Site) -> list[str]:
-    engine = make_engine(site.database_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(select(ImportRunRow.state)).scalars())
-    finally:
-        engine.dispose()
+    with site.connect() as conn:
+        return list(conn.execute(select(ImportRunRow.state)).scalars())
 
 
 def _asterisk_reports(site: Site) -> dict[str, tuple[Counts, set[str]]]:
@@ -96,15 +82,15 @@ def test_new_messages_are_announced_while_an_import_runs_and_old_ones_are_import
     old: list[Written] = list(fill_spool(site.spool, len(BOXES), OLD, keep=True))
     before = _asterisk_reports(site)
     assert sum(len(ids) for _counts, ids in before.values()) == OLD
-    wait_for(lambda: " ready." in _log(site, "worker"), 30, "the worker to be ready")
+    wait_for(lambda: " ready." in site.log("worker"), 30, "the worker to be ready")
 
     importing = site.spawn("import", "--rate", str(RATE), "--batch", "8", log="import")
     # the run is open (its cutoff on record) before the listener's first reconciliation, which then leaves
     # the old messages to it
     wait_for(lambda: _import_runs(site) == ["running"], 20, "the import run to open")
     site.spawn("run", "--no-web", log="run")
-    wait_for(lambda: "reconciliation: " in _log(site, "run"), 30, "the listener's first reconciliation")
-    assert "left to the unfinished spool import" in _log(site, "run")
+    wait_for(lambda: "reconciliation: " in site.log("run"), 30, "the listener's first reconciliation")
+    assert "left to the unfinished spool import" in site.log("run")
 
     new: list[tuple[str, str, bytes]] = []
     for i in range(NEW):
@@ -135,7 +121,7 @@ def test_new_messages_are_announced_while_an_import_runs_and_old_ones_are_import
         print(site.logs())
         raise
     # the import took every old message; the new ones its walk came across were left to the live pipeline
-    report = _log(site, "import")
+    report = site.log("import")
     figures = {k: int(v) for k, v in re.findall(r"(messages seen|imported|left to the live pipeline|already in "
                                                 r"custody|gone meanwhile|spool problems): (\d+)", report)}
     left = figures["left to the live pipeline"]
