@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from tests.unit.lifecycle.support import Site, keys_of, open_audio, seed
+from tests.unit.lifecycle.support import IVY, Site, keys_of, open_audio, open_case, seed
 from voicemail.app import Container
-from voicemail.audit.access import Access, Actor
+from voicemail.audit.access import Access
 from voicemail.audit.holds import Holds
-from voicemail.audit.service import Investigations
 from voicemail.audit.store import AuditLog, utc_now_iso
 from voicemail.audit.tables import holds as holds_table
 from voicemail.db.engine import make_sessionmaker
@@ -29,7 +28,6 @@ from voicemail.lifecycle.wiring import Lifecycle
 from voicemail.services.shred import CryptoShredder
 
 pytestmark = pytest.mark.postgres
-ADMIN, IVY = Actor("root-admin", "cli@test"), Actor("ivy", "cli@test")
 CASE = "CI-2026-0077"
 BOX = MailboxRef("default", "1001")
 
@@ -50,14 +48,6 @@ class HoldArrivesAfterTheCheck:
             self._place()
             self.placed = True
         return answer
-
-
-def setup_case(c: Container) -> Investigations:
-    inv = Investigations(c.engine)
-    inv.access.grant(ADMIN, ADMIN.name, "administrator", "bootstrap")
-    inv.access.grant(ADMIN, IVY.name, "investigator", "setup")
-    inv.access.open_case(IVY, CASE, "OIG", "fraud")
-    return inv
 
 
 def racing_shredder(c: Container, after: str,
@@ -84,7 +74,7 @@ def test_a_hold_placed_between_check_and_destroy_keeps_the_key(any_site: Site) -
     site = any_site
     c = site.container()
     try:
-        inv = setup_case(c)
+        inv = open_case(c, CASE)
         message_id, audio = seed(c, age_days=800, now=time.time())
         shredder, check = racing_shredder(
             c, message_id, lambda: inv.holds.place(IVY, CASE, "message", message_ids=[message_id], reason="evidence"))
@@ -101,7 +91,7 @@ def test_shredding_waits_for_a_hold_being_placed_and_honours_it(any_site: Site) 
     site = any_site
     c = site.container()
     try:
-        setup_case(c)
+        open_case(c, CASE)
         message_id, audio = seed(c, age_days=800, now=time.time())
         outcome: list[str] = []
         with c.engine.connect() as placing:
@@ -125,7 +115,7 @@ def test_shredding_waits_for_a_hold_being_placed_and_honours_it(any_site: Site) 
 def test_a_hold_placed_during_a_retention_run_is_honoured(site: Site) -> None:
     c = site.container()
     try:
-        inv = setup_case(c)
+        inv = open_case(c, CASE)
         now = time.time()
         expired, audio = seed(c, age_days=800, now=now)
         other = seed(c, age_days=900, now=now, mailbox="1002")[0]
@@ -145,7 +135,7 @@ def test_a_hold_placed_during_a_retention_run_is_honoured(site: Site) -> None:
 def test_a_hold_placed_during_a_quota_eviction_is_honoured(site: Site) -> None:
     c = site.container()
     try:
-        inv = setup_case(c)
+        inv = open_case(c, CASE)
         now = time.time()
         oldest, audio = seed(c, age_days=30, now=now, size=4000)
         newest = seed(c, age_days=1, now=now, size=4000)[0]

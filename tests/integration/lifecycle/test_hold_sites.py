@@ -13,12 +13,10 @@ from sqlalchemy import select
 
 from tests.integration.lifecycle.test_quota import leave_message, seal_new
 from tests.unit.core.test_custody import World
-from tests.unit.lifecycle.support import DAY, NOW, Site, messages, open_audio, seed
+from tests.unit.lifecycle.support import DAY, IVY, NOW, Site, open_audio, open_case, seed, states
 from voicemail.app import Container
-from voicemail.audit.access import Actor
 from voicemail.audit.holds import Hold, covers
 from voicemail.audit.queries import holds_of_case
-from voicemail.audit.service import Investigations
 from voicemail.audit.tables import holds
 from voicemail.cli import main
 from voicemail.domain.errors import InvalidInput
@@ -26,25 +24,10 @@ from voicemail.domain.models import MailboxRef
 from voicemail.lifecycle.wiring import Lifecycle
 from voicemail.sites import Site as Branch
 
-ADMIN, IVY = Actor("root-admin", "cli@test"), Actor("ivy", "cli@test")
 BOX = MailboxRef("default", "1001")
 # A branch message this (default site's) process shreds: its key is destroyed here, and the branch's own
 # processes remove its Asterisk envelope and make it a tombstone.
 BRANCH_SHREDDED = "shredding"
-
-
-
-def investigations(c: Container) -> Investigations:
-    inv = Investigations(c.engine, default_site=c.settings.site_name)
-    inv.access.grant(ADMIN, ADMIN.name, "administrator", "bootstrap")
-    inv.access.grant(ADMIN, IVY.name, "investigator", "setup")
-    inv.access.open_case(IVY, "CI-8", "OIG", "fraud")
-    return inv
-
-
-def states(c: Container) -> dict[str, str]:
-    with c.engine.connect() as conn:
-        return {r.id: r.state for r in conn.execute(select(messages.c.id, messages.c.state))}
 
 
 def retention(c: Container) -> None:
@@ -62,7 +45,7 @@ def test_a_hold_on_one_sites_mailbox_keeps_that_sites_messages_only(tmp_path: Pa
     _, c = two_sites(tmp_path)
     here = seed(c, age_days=900)  # 1001@default at the default site, long past its retention
     there = seed(c, age_days=900, site="branch")  # 1001@default at the branch
-    investigations(c).holds.place(IVY, "CI-8", "mailbox", mailbox=BOX, site="branch")
+    open_case(c, "CI-8").holds.place(IVY, "CI-8", "mailbox", mailbox=BOX, site="branch")
     assert [h.target for h in holds_of_case(c.engine, "CI-8")] == ["mailbox 1001@default on site branch"]
     retention(c)
     s = states(c)
@@ -75,7 +58,7 @@ def test_a_hold_naming_the_site_in_the_mailbox_is_the_same_as_site(tmp_path: Pat
     _, c = two_sites(tmp_path)
     here = seed(c, age_days=900)
     there = seed(c, age_days=900, site="branch")
-    inv = investigations(c)
+    inv = open_case(c, "CI-8")
     inv.holds.place(IVY, "CI-8", "mailbox", mailbox=MailboxRef.parse("1001@default@default"))
     with pytest.raises(InvalidInput):
         inv.holds.place(IVY, "CI-8", "mailbox", mailbox=MailboxRef.parse("1001@default@default"), site="branch")
@@ -88,7 +71,7 @@ def test_a_hold_without_a_site_still_covers_the_mailbox_on_every_site(tmp_path: 
     _, c = two_sites(tmp_path)
     both = [seed(c, age_days=900), seed(c, age_days=900, site="branch")]
     other = seed(c, age_days=900, mailbox="1002", site="branch")
-    investigations(c).holds.place(IVY, "CI-8", "mailbox", mailbox=BOX)
+    open_case(c, "CI-8").holds.place(IVY, "CI-8", "mailbox", mailbox=BOX)
     with c.engine.connect() as conn:
         assert conn.execute(select(holds.c.site)).scalar_one() is None  # as every hold placed before 0016
     retention(c)
@@ -101,7 +84,7 @@ def test_a_time_range_hold_of_one_site_covers_every_mailbox_of_that_site_only(tm
     _, c = two_sites(tmp_path)
     here = seed(c, age_days=900, mailbox="1002")
     there = seed(c, age_days=900, mailbox="1002", site="branch")
-    investigations(c).holds.place(IVY, "CI-8", "range", end_at=int(NOW - 800 * DAY), site="branch")
+    open_case(c, "CI-8").holds.place(IVY, "CI-8", "range", end_at=int(NOW - 800 * DAY), site="branch")
     retention(c)
     assert (states(c)[here[0]], states(c)[there[0]]) == ("destroyed", "stripped")
     c.close()
@@ -115,7 +98,7 @@ def test_quota_eviction_passes_over_the_held_sites_messages_only(tmp_path: Path,
     c = site.container(on_new=found.append)
     there = seed(c, age_days=40, site="branch")  # the oldest, but held
     here = seed(c, age_days=30)
-    investigations(c).holds.place(IVY, "CI-8", "mailbox", mailbox=BOX, site="branch")
+    open_case(c, "CI-8").holds.place(IVY, "CI-8", "mailbox", mailbox=BOX, site="branch")
     leave_message(site, captures)
     new_id = seal_new(c, found)
     s = states(c)
@@ -127,7 +110,7 @@ def test_owner_deletion_paths_see_the_site_of_the_hold(tmp_path: Path) -> None:
     _, c = two_sites(tmp_path)
     here = seed(c, age_days=1)
     there = seed(c, age_days=1, site="branch")
-    investigations(c).holds.place(IVY, "CI-8", "mailbox", mailbox=BOX, site="branch")
+    open_case(c, "CI-8").holds.place(IVY, "CI-8", "mailbox", mailbox=BOX, site="branch")
     assert c.shredder.shred(there[0], actor="owner", source="test", reason="deleted") == "held"
     assert c.shredder.shred(here[0], actor="owner", source="test", reason="deleted") == "destroyed"
     c.close()

@@ -6,30 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select
-
 from tests.integration.lifecycle.test_quota import leave_message, seal_new
-from tests.unit.lifecycle.support import DAY, NOW, Site, messages, open_audio, seed
-from voicemail.app import Container
-from voicemail.audit.access import Actor
-from voicemail.audit.service import Investigations
+from tests.unit.lifecycle.support import DAY, IVY, NOW, Site, open_audio, open_case, seed, states
 from voicemail.domain.models import MailboxRef
 from voicemail.lifecycle.wiring import Lifecycle
-
-ADMIN, IVY = Actor("root-admin", "cli@test"), Actor("ivy", "cli@test")
-
-
-def investigations(c: Container) -> Investigations:
-    inv = Investigations(c.engine)
-    inv.access.grant(ADMIN, ADMIN.name, "administrator", "bootstrap")
-    inv.access.grant(ADMIN, IVY.name, "investigator", "setup")
-    inv.access.open_case(IVY, "CI-7", "OIG", "fraud")
-    return inv
-
-
-def states(c: Container) -> dict[str, str]:
-    with c.engine.connect() as conn:
-        return {r.id: r.state for r in conn.execute(select(messages.c.id, messages.c.state))}
 
 
 def test_retention_keeps_what_a_range_hold_covers_and_destroys_what_a_released_hold_covered(tmp_path: Path) -> None:
@@ -44,7 +24,7 @@ def test_retention_keeps_what_a_range_hold_covers_and_destroys_what_a_released_h
         "all_boxes": seed(c, age_days=1200, mailbox="1002"),  # held by a range over every mailbox
         "released": seed(c, age_days=850, mailbox="1002"),  # its hold is released before the run
     }
-    inv = investigations(c)
+    inv = open_case(c, "CI-7")
     inv.holds.place(IVY, "CI-7", "range", mailbox=MailboxRef("default", "1001"),
                     start_at=int(NOW - 1000 * DAY), end_at=int(NOW - 800 * DAY))
     inv.holds.place(IVY, "CI-7", "range", end_at=int(NOW - 1100 * DAY))
@@ -69,7 +49,7 @@ def test_quota_passes_over_messages_in_a_held_range(tmp_path: Path, captures: Pa
     found: list[str] = []
     c = site.container(on_new=found.append)
     old = [seed(c, age_days=d) for d in (40, 30, 20)]  # oldest first
-    investigations(c).holds.place(IVY, "CI-7", "range", start_at=int(NOW - 45 * DAY), end_at=int(NOW - 25 * DAY))
+    open_case(c, "CI-7").holds.place(IVY, "CI-7", "range", start_at=int(NOW - 45 * DAY), end_at=int(NOW - 25 * DAY))
     leave_message(site, captures)
     new_id = seal_new(c, found)
     s = states(c)

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
 
-from tests.unit.lifecycle.support import Site, messages, open_audio, seed
+from tests.unit.lifecycle.support import ADMIN, IVY, Site, open_audio, seed, states
 from voicemail.app import Container
-from voicemail.audit.access import Actor
 from voicemail.audit.service import Investigations
 from voicemail.audit.store import AuditLog
 from voicemail.cli import main
@@ -23,7 +21,6 @@ from voicemail.domain.models import MailboxRef
 from voicemail.lifecycle.wiring import Lifecycle
 
 pytestmark = pytest.mark.postgres
-ADMIN, IVY = Actor("root-admin", "cli@test"), Actor("ivy", "cli@test")
 SAMPLE = "spool-2001-INBOX-msg0001.dialplan-vmleave-ext.txt"
 
 
@@ -41,11 +38,6 @@ def seal_new(c: Container, found: list[str]) -> str:
     assert len(found) == 1
     assert c.custody.seal(found[0]) == "sealed"  # the quota hook runs after this commit
     return found[0]
-
-
-def states(c: Container) -> dict[str, str]:
-    with c.engine.connect() as conn:
-        return {r.id: r.state for r in conn.execute(select(messages.c.id, messages.c.state))}
 
 
 def hold(c: Container, **kw: object) -> None:

@@ -12,9 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert, select
 
-from tests.unit.lifecycle.support import DAY, NOW, Site, keys_of, open_audio, seed
-from voicemail.audit.access import Actor
-from voicemail.audit.service import Investigations
+from tests.unit.lifecycle.support import DAY, IVY, NOW, Site, keys_of, open_audio, open_case, seed
 from voicemail.audit.tables import cdrs
 from voicemail.cli import main
 from voicemail.domain.errors import KeyringError
@@ -24,7 +22,6 @@ from voicemail.lifecycle.records import verify_record
 from voicemail.lifecycle.wiring import Lifecycle
 
 pytestmark = pytest.mark.postgres
-ADMIN, IVY = Actor("root-admin", "cli@test"), Actor("ivy", "cli@test")
 
 
 def cdr_row(received: float, unique: str) -> dict[str, object]:
@@ -47,10 +44,7 @@ def test_time_travel_destroys_exactly_the_due_unheld_messages(tmp_path: Path, pg
         "deleted_due": seed(c, age_days=10, hidden_days=5),
         "deleted_young": seed(c, age_days=10, hidden_days=0.5),
     }
-    inv = Investigations(c.engine)
-    inv.access.grant(ADMIN, ADMIN.name, "administrator", "bootstrap")
-    inv.access.grant(ADMIN, IVY.name, "investigator", "setup")
-    inv.access.open_case(IVY, "CI-2030-7", "OIG", "fraud")
+    inv = open_case(c, "CI-2030-7")
     inv.holds.place(IVY, "CI-2030-7", "message", message_ids=[m["held_msg"][0]])
     inv.holds.place(IVY, "CI-2030-7", "mailbox", mailbox=MailboxRef("default", "1002"))
     with c.engine.begin() as conn:

@@ -18,6 +18,8 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.engine import Engine
 
 from voicemail.app import Container, build_container
+from voicemail.audit.access import Actor
+from voicemail.audit.service import Investigations
 from voicemail.audit.signing import SigningKey
 from voicemail.config import Settings, load_settings
 from voicemail.db.models import MessageRow, RecordingRow
@@ -29,6 +31,7 @@ recordings = cast(Table, RecordingRow.__table__)
 DAY = 86400
 NOW = 1_900_000_000.0  # 2030-03-17: the tests' "now" (a controllable clock)
 T = TypeVar("T")
+ADMIN, IVY = Actor("root-admin", "cli@test"), Actor("ivy", "cli@test")  # an administrator, an investigator
 
 
 def wav(n: int, seed: int) -> bytes:
@@ -130,3 +133,18 @@ def traced_peak(run: Callable[[], T]) -> tuple[int, T]:
     finally:
         tracemalloc.stop()
         gc.set_threshold(*thresholds)
+
+
+def open_case(c: Container, case: str) -> Investigations:
+    """The site's investigations after ADMIN made IVY an investigator and IVY opened ``case`` (for holds)."""
+    inv = Investigations(c.engine, default_site=c.settings.site_name)
+    inv.access.grant(ADMIN, ADMIN.name, "administrator", "bootstrap")
+    inv.access.grant(ADMIN, IVY.name, "investigator", "setup")
+    inv.access.open_case(IVY, case, "OIG", "fraud")
+    return inv
+
+
+def states(c: Container) -> dict[str, str]:
+    """Every message's state, by id."""
+    with c.engine.connect() as conn:
+        return {r.id: r.state for r in conn.execute(select(messages.c.id, messages.c.state))}

@@ -13,10 +13,9 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import Table, func, select
 
-from tests.unit.lifecycle.support import NOW, Site, fill_stripped, seed, traced_peak
-from voicemail.audit.access import Access, Actor
+from tests.unit.lifecycle.support import IVY, NOW, Site, fill_stripped, open_case, seed, traced_peak
+from voicemail.audit.access import Access
 from voicemail.audit.holds import Holds
-from voicemail.audit.service import Investigations
 from voicemail.audit.signing import SigningKey
 from voicemail.audit.store import AuditLog
 from voicemail.db.engine import make_engine
@@ -31,7 +30,6 @@ from voicemail.lifecycle.runner import RetentionRunner
 from voicemail.lifecycle.wiring import Lifecycle
 
 messages = cast(Table, MessageRow.__table__)
-ADMIN, IVY = Actor("admin", "test"), Actor("ivy", "test")
 
 
 @pytest.fixture
@@ -45,14 +43,6 @@ def _key_steps(c: Any) -> Counter[str]:
                    if e.action == "message.shred" and json.loads(e.details).get("step") == "key" and e.outcome == "ok")
 
 
-def _investigations(c: Any) -> Investigations:
-    inv = Investigations(c.engine)
-    inv.access.grant(ADMIN, ADMIN.name, "administrator", "bootstrap")
-    inv.access.grant(ADMIN, IVY.name, "investigator", "setup")
-    inv.access.open_case(IVY, "CI-1", "OIG", "fraud")
-    return inv
-
-
 def test_a_run_over_several_pages_destroys_every_due_message_exactly_once(site: Site) -> None:
     c = site.container()
     due_new = {seed(c, age_days=800 + i)[0] for i in range(7)}
@@ -60,7 +50,7 @@ def test_a_run_over_several_pages_destroys_every_due_message_exactly_once(site: 
     due_deleted = {seed(c, age_days=10, hidden_days=3 + i)[0] for i in range(4)}
     young = {seed(c, age_days=100)[0] for _ in range(3)}
     held = seed(c, age_days=900)[0]
-    _investigations(c).holds.place(IVY, "CI-1", "message", message_ids=[held])
+    open_case(c, "CI-1").holds.place(IVY, "CI-1", "message", message_ids=[held])
     totals: list[int] = []
     steps: list[int] = []
 
@@ -112,7 +102,7 @@ def test_a_hold_placed_during_a_paged_run_protects_its_messages(site: Site) -> N
     c = site.container()
     free = {seed(c, age_days=800 + i)[0] for i in range(5)}
     boxed = {seed(c, age_days=800 + i, mailbox="1002")[0] for i in range(5)}
-    inv = _investigations(c)
+    inv = open_case(c, "CI-1")
     lc = Lifecycle(c, now=lambda: NOW, db_clock=lambda: NOW)
     proto = lc.runner("retention", "test", page=2)
     runner = RetentionRunner(
