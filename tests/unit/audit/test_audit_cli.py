@@ -9,24 +9,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.unit.core.test_cli_operator import sealed_world
 from tests.unit.core.test_custody import World
 from voicemail.cli import main
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> tuple[World, dict[str, str]]:
-    world = World(tmp_path / "w")
-    world.discovery.reconcile()
-    for mid in world.enqueued:
-        world.custody.seal(mid)
-        world.custody.strip(mid)
-    env = {"VOICEMAIL_DATABASE_URL": f"sqlite:///{world.root / 'vm.db'}",
-           "VOICEMAIL_VAULT_DIR": str(world.root / "vault"),
-           "VOICEMAIL_KEYRING": str(world.root / "keyring.json"), "VOICEMAIL_SPOOL_DIR": str(world.root / "spool"),
-           "VOICEMAIL_OUTBOX_DIR": str(world.root / "outbox"), "VOICEMAIL_LOG_LEVEL": "ERROR",
-           "VOICEMAIL_AUDIT_SIGNING_KEY": str(tmp_path / "keys" / "audit.pem"),
-           "VOICEMAIL_AUDIT_CHECKPOINT_FILE": str(tmp_path / "ship" / "checkpoints.jsonl")}
-    return world, env
+    world, env = sealed_world(tmp_path)
+    return world, {**env, "VOICEMAIL_AUDIT_SIGNING_KEY": str(tmp_path / "keys" / "audit.pem"),
+                   "VOICEMAIL_AUDIT_CHECKPOINT_FILE": str(tmp_path / "ship" / "checkpoints.jsonl")}
 
 
 def run(env: dict[str, str], *args: str, code: int = 0) -> Result:

@@ -19,7 +19,9 @@ from voicemail.db.engine import make_engine
 EXTERNAL_DIGITS = "2025550123"  # the outside caller of the vmleave-ext sample
 
 
-def _sealed_world(tmp_path: Path) -> tuple[World, dict[str, str]]:
+def sealed_world(tmp_path: Path) -> tuple[World, dict[str, str]]:
+    """The custody test world with every spool message sealed and stripped, and the environment that points
+    the CLI at it."""
     world = World(tmp_path / "w")
     world.discovery.reconcile()
     for mid in world.enqueued:
@@ -33,7 +35,7 @@ def _sealed_world(tmp_path: Path) -> tuple[World, dict[str, str]]:
 
 
 def test_messages_export_accepts_our_message_id(tmp_path: Path) -> None:
-    world, env = _sealed_world(tmp_path)
+    world, env = sealed_world(tmp_path)
     ours = world.enqueued[1]
     out = tmp_path / "evidence.wav"
     result = CliRunner().invoke(main, ["messages", "export", ours, "-o", str(out), "--reason", "case 7"], env=env)
@@ -45,7 +47,7 @@ def test_messages_export_accepts_our_message_id(tmp_path: Path) -> None:
 
 
 def test_messages_export_of_an_unknown_id_fails_and_is_audited(tmp_path: Path) -> None:
-    _world, env = _sealed_world(tmp_path)
+    _world, env = sealed_world(tmp_path)
     out = tmp_path / "x.wav"
     result = CliRunner().invoke(main, ["messages", "export", "no-such-id", "-o", str(out), "--reason", "r"], env=env)
     assert result.exit_code == 1 and "no sealed message no-such-id" in result.output
@@ -55,7 +57,7 @@ def test_messages_export_of_an_unknown_id_fails_and_is_audited(tmp_path: Path) -
 
 
 def test_the_old_message_export_spelling_still_works(tmp_path: Path) -> None:
-    world, env = _sealed_world(tmp_path)
+    world, env = sealed_world(tmp_path)
     record = world.store.get(world.enqueued[0])
     out = tmp_path / "e.wav"
     result = CliRunner().invoke(main, ["message", "export", "2001@default", record.msg_id, "-o", str(out),
@@ -65,7 +67,7 @@ def test_the_old_message_export_spelling_still_works(tmp_path: Path) -> None:
 
 
 def test_messages_list_has_a_header_and_never_shows_an_outside_callers_number(tmp_path: Path) -> None:
-    world, env = _sealed_world(tmp_path)
+    world, env = sealed_world(tmp_path)
     result = CliRunner().invoke(main, ["messages", "list"], env=env)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -78,7 +80,7 @@ def test_messages_list_has_a_header_and_never_shows_an_outside_callers_number(tm
 
 
 def test_keys_retire_of_an_unknown_key_exits_non_zero(tmp_path: Path) -> None:
-    _world, env = _sealed_world(tmp_path)
+    _world, env = sealed_world(tmp_path)
     result = CliRunner().invoke(main, ["keys", "retire", "nosuch"], env=env)
     assert result.exit_code == 1
     assert "no key-encryption key 'nosuch'" in result.output
@@ -135,7 +137,7 @@ def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
 
 
 def test_reconcile_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
-    _world, env = _sealed_world(tmp_path)
+    _world, env = sealed_world(tmp_path)
     code, screen = _on_a_terminal(["reconcile"], {**os.environ, **env})
     assert code == 0, screen
     assert "reconciling mailboxes" in screen and "1/1" in screen

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.unit.core.test_cli_operator import _sealed_world
+from tests.unit.core.test_cli_operator import sealed_world
 from voicemail.audit.store import AuditLog
 from voicemail.cli import main
 from voicemail.db.engine import make_engine
@@ -92,7 +92,7 @@ def test_a_mailbox_named_by_its_site_as_the_default_site_s_name_lists_the_defaul
 
 
 def test_a_break_glass_export_not_found_names_the_mailbox_with_its_site(tmp_path: Path) -> None:
-    _world, env = _sealed_world(tmp_path)
+    _world, env = sealed_world(tmp_path)
     out = tmp_path / "x.wav"
     result = CliRunner().invoke(main, ["messages", "export", "2001@default@branch", "1795978545-0000ffff", "-o",
                                        str(out), "--reason", "case 9"], env={**env, **TWO_SITES})
