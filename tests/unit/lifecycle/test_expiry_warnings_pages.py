@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
-from tests.unit.lifecycle.support import DAY, NOW, Site, fill_stripped, seed, traced_peak
-from voicemail.audit.access import Access, Actor
+from tests.unit.lifecycle.support import DAY, IVY, NOW, Site, fill_stripped, open_case, seed, traced_peak
+from voicemail.audit.access import Access
 from voicemail.audit.holds import Holds
-from voicemail.audit.service import Investigations
 from voicemail.audit.store import AuditLog
 from voicemail.db.engine import make_engine
 from voicemail.db.migrate import upgrade
@@ -30,7 +29,6 @@ from voicemail.lifecycle.tables import expiry_warnings
 from voicemail.lifecycle.warnings import ExpiryWarner
 from voicemail.lifecycle.wiring import Lifecycle
 
-ADMIN, IVY = Actor("admin", "test"), Actor("ivy", "test")
 PAGE = 2
 
 
@@ -46,11 +44,7 @@ def _owners(c: Any, *boxes: str) -> None:
 
 
 def _hold(c: Any, message_id: str) -> None:
-    inv = Investigations(c.engine)
-    inv.access.grant(ADMIN, ADMIN.name, "administrator", "bootstrap")
-    inv.access.grant(ADMIN, IVY.name, "investigator", "setup")
-    inv.access.open_case(IVY, "CI-1", "OIG", "fraud")
-    inv.holds.place(IVY, "CI-1", "message", message_ids=[message_id])
+    open_case(c, "CI-1").holds.place(IVY, "CI-1", "message", message_ids=[message_id])
 
 
 def _sent(site: Site) -> dict[str, str]:
