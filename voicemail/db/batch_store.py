@@ -96,9 +96,11 @@ class SqlBatchStore:
             with self._sessions.begin() as s:
                 conn = s.connection()
                 conn.execute(insert(MessageRow), rows)
-                self._trail.write_all(conn, events)
-                if self._fence is not None:  # refused (ListenerLeaseLost, rolled back) unless the lease holds
+                # refused (ListenerLeaseLost, rolled back) unless the lease holds; checked before the audit
+                # chain's head is locked, so the check never holds it
+                if self._fence is not None:
                     self._fence(conn)
+                self._trail.write_all(conn, events)
         except IntegrityError:
             return None
         return [str(r["id"]) for r in rows]

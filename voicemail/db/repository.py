@@ -125,10 +125,10 @@ class SqlMessageStore:
                 revived = s.execute(update(MessageRow).where(MessageRow.id == existing.id,
                                                              MessageRow.state == VANISHED)
                                     .values(state=DISCOVERED, updated_at=utcnow()).returning(MessageRow.id)).first()
+                self._fenced(s)  # before the audit chain's head is locked, so the check never holds it
                 if revived is not None:
                     self._trail.discovered(s.connection(), existing.id, here, env.msg_id, message.folder,
                                            again=True)
-                self._fenced(s)
             return existing.id, True
         if existing is not None:
             return existing.id, False
@@ -145,8 +145,8 @@ class SqlMessageStore:
             with self._sessions.begin() as s:
                 s.add(row)
                 s.flush()
+                self._fenced(s)  # before the audit chain's head is locked, so the check never holds it
                 self._trail.discovered(s.connection(), row.id, here, env.msg_id, message.folder)
-                self._fenced(s)
         except IntegrityError:  # another listener/reconciler inserted it first
             again = self.find(message.mailbox, env.msg_id)
             if again is None:
