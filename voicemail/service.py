@@ -164,7 +164,9 @@ def build_service(settings: Settings, *, first_start_guard: bool = False) -> Ser
     client = AmiClient(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,
                        ssl=tls_context(settings),  # type: ignore[arg-type]
                        ping_interval=settings.ami_ping_interval, gate=lease.held)
-    cdrs = CdrStore(container.engine, serving_site(settings), fence)  # the calls of this listener's Asterisk
+    # the calls of this listener's Asterisk; not fenced: AMI never sends an event twice, and only a process
+    # whose own view holds the lease receives events (the client's gate), so a refused one would be lost
+    cdrs = CdrStore(container.engine, serving_site(settings))
     listener = Listener(client, container.discovery, container.store.upsert_mailbox,
                         reconcile_interval=settings.reconcile_interval,
                         on_cdr=cdrs.ingest, retry_max=settings.discovery_retry_max,

@@ -63,8 +63,6 @@ class Listener:
         assert self._on_cdr is not None
         try:
             await asyncio.to_thread(self._on_cdr, message)
-        except ListenerLeaseLost:  # the current listener's own session receives and stores it
-            log.warning("a Cdr event was not stored: this process no longer holds the listener lease")
         except Exception as exc:
             log.error("storing a Cdr event failed (%s); it is lost", type(exc).__name__)
 
@@ -98,17 +96,20 @@ class Listener:
         except Exception as exc:
             log.warning("VoicemailUsersList failed (%s); reconciling from the spool only", type(exc).__name__)
             users = []
+        refused = False
         for user in users:
             try:
                 ref = MailboxRef(user.context, user.mailbox)
             except InvalidInput:
                 continue
-            self._known.add(ref)
+            self._known.add(ref)  # every mailbox is scanned, also when its owner could not be saved
+            if refused:
+                continue
             try:
                 await asyncio.to_thread(self._save_owner, MailboxOwner(ref, user.fullname, user.email or ""))
             except ListenerLeaseLost:  # the reconciliation below is refused too; the lease keeper steps down
                 log.warning("mailbox owners not saved: this process no longer holds the listener lease")
-                break
+                refused = True
             except Exception:
                 log.exception("saving mailbox %s failed", ref)
         try:

@@ -35,7 +35,6 @@ from voicemail.audit.service import Investigations
 from voicemail.audit.signing import SigningKey
 from voicemail.audit.store import utc_now_iso
 from voicemail.audit.tables import cdrs
-from voicemail.db.listener_lease import WriteFence
 from voicemail.domain.errors import InvalidInput
 from voicemail.domain.models import check_name
 from voicemail.sites import DEFAULT_SITE
@@ -69,23 +68,19 @@ def _number_of(caller_id: str) -> str:
 
 
 class CdrStore:
-    def __init__(self, engine: Engine, site: str = DEFAULT_SITE, fence: WriteFence | None = None) -> None:
-        """``site``: the Asterisk whose events this store is handed (the listener's site). ``fence``: the
-        listener's lease, checked inside each insert's transaction (None: not a listener)."""
+    def __init__(self, engine: Engine, site: str = DEFAULT_SITE) -> None:
+        """``site``: the Asterisk whose events this store is handed (the listener's site)."""
         self._engine = engine
         self._site = site
-        self._fence = fence
 
     def ingest(self, message: AmiMessage) -> bool:
         """Store a Cdr event as one of this store's site; other events are ignored. Used as the listener's
-        ``on_cdr`` hook. Raises ListenerLeaseLost (nothing stored) when its fence refuses."""
+        ``on_cdr`` hook."""
         row = parse_cdr(message)
         if row is None:
             return False
         with self._engine.begin() as conn:
             conn.execute(insert(cdrs).values(**row, site=self._site, received_at=utc_now_iso()))
-            if self._fence is not None:  # refused (ListenerLeaseLost, rolled back) unless the lease holds
-                self._fence(conn)
         return True
 
     def for_release(self, numbers: list[str], start: str, end: str,

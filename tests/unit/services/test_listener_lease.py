@@ -16,12 +16,10 @@ import pytest
 from sqlalchemy import Connection, Engine, func, select, text
 
 from tests.conftest import fresh_pg_database
+from voicemail.ami.actions import VoicemailUser
 from voicemail.ami.client import AmiClient
 from voicemail.ami.listener import Listener
-from voicemail.ami.parser import AmiMessage
-from voicemail.audit.cdr import CdrStore
 from voicemail.audit.tables import audit_events
-from voicemail.audit.tables import cdrs as cdr_table
 from voicemail.db.batch_store import SqlBatchStore
 from voicemail.db.engine import make_engine, make_sessionmaker
 from voicemail.db.listener_lease import LeaseFence, LeaseStore
@@ -255,27 +253,21 @@ def test_a_stand_by_taking_over_between_the_listeners_check_and_its_write_leaves
     assert rows(engine, audit_events) == 0  # nor its custody.discovered event
 
 
-def test_cdrs_and_mailbox_owners_of_a_superseded_listener_are_refused_and_stored_under_the_current_one(
+def test_mailbox_owners_of_a_superseded_listener_are_refused_and_stored_under_the_current_one(
         engine: Engine) -> None:
     store = LeaseStore(engine)
     assert store.acquire("default", "a", 15) == 1
     token = [1]
-    fence = LeaseFence("default", lambda: token[0])
-    cdrs = CdrStore(engine, "default", fence)
-    owners = SqlMessageStore(make_sessionmaker(engine), fence=fence)
-    event = AmiMessage([("Event", "Cdr"), ("UniqueID", "1700000000.1"), ("Source", "1001"), ("Destination", "1002")])
+    owners = SqlMessageStore(make_sessionmaker(engine), fence=LeaseFence("default", lambda: token[0]))
     owner = MailboxOwner(MailboxRef("default", "1001"), "Alice", "alice@example.org")
     store.release("default", "a", 1)
     assert store.acquire("default", "b", 15) == 2
     with pytest.raises(ListenerLeaseLost):
-        cdrs.ingest(event)
-    with pytest.raises(ListenerLeaseLost):
         owners.upsert_mailbox(owner)
-    assert rows(engine, cdr_table) == 0 and rows(engine, MailboxRow.__table__) == 0
+    assert rows(engine, MailboxRow.__table__) == 0
     token[0] = 2  # control: the current holder's writes go through
-    assert cdrs.ingest(event)
     owners.upsert_mailbox(owner)
-    assert rows(engine, cdr_table) == 1 and rows(engine, MailboxRow.__table__) == 1
+    assert rows(engine, MailboxRow.__table__) == 1
 
 
 def test_a_stand_by_acquiring_while_the_listeners_fenced_write_is_open_waits_for_its_commit(
@@ -328,20 +320,27 @@ def test_a_stand_by_acquiring_while_the_listeners_fenced_write_is_open_waits_for
             engine.dispose()
 
 
-def test_a_cdr_refused_by_the_fence_is_logged_as_left_to_the_current_listener(
-        caplog: pytest.LogCaptureFixture) -> None:
-    def refused(_message: AmiMessage) -> bool:
+
+def test_a_refused_owner_save_still_leaves_every_mailbox_of_the_list_known_for_the_scans(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    users = [VoicemailUser("default", box, "Owner", None, 0, 0) for box in ("1001", "1002", "1003")]
+
+    async def listed(_client: object) -> list[VoicemailUser]:
+        return users
+
+    saves: list[MailboxOwner] = []
+
+    def refused(owner: MailboxOwner) -> None:
+        saves.append(owner)
         raise ListenerLeaseLost("listener lease of site 'default' lost (token 1): write refused")
 
-    listener = Listener(None, None, print, on_cdr=refused)  # type: ignore[arg-type]
+    monkeypatch.setattr("voicemail.ami.listener.voicemail_users_list", listed)
+    listener = Listener(None, None, refused)  # type: ignore[arg-type]
 
-    async def receive() -> None:
-        listener.on_event(AmiMessage([("Event", "Cdr"), ("UniqueID", "1700000000.1")]))
-        for _ in range(500):  # stored in a thread: wait for its outcome
-            if caplog.records:
-                return
-            await asyncio.sleep(0.01)
+    async def no_reconcile() -> None:
+        return None
 
-    with caplog.at_level("WARNING", logger="voicemail.ami.listener"):
-        asyncio.run(receive())
-    assert "no longer holds the listener lease" in caplog.text and "it is lost" not in caplog.text
+    monkeypatch.setattr(listener, "reconcile", no_reconcile)
+    asyncio.run(listener.on_connect(None))  # type: ignore[arg-type]
+    assert len(saves) == 1  # the first refusal stops the saves (the lease keeper steps down)
+    assert listener._known == {MailboxRef("default", box) for box in ("1001", "1002", "1003")}
