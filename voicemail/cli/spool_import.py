@@ -164,11 +164,14 @@ def _run(container: Container, importer: SpoolImport, store: SqlImportStore, *, 
                    f"({counts.imported} imported this time, nothing is sealed twice)", err=True)
         sys.exit(BUSY)
     except KeyboardInterrupt:
-        store.end_run(run, INTERRUPTED, counts.imported, actor, _audited(counts))
-        click.echo(f"\ninterrupted: run `{again}` again to resume (nothing is sealed twice; "
-                   f"{counts.imported} imported this time)", err=True)
+        ours = store.end_run(run, INTERRUPTED, counts.imported, actor, _audited(counts))
+        then = (f"run `{again}` again to resume" if ours else
+                f"another import has resumed run {run.id}; it goes on there")
+        click.echo(f"\ninterrupted: {then} (nothing is sealed twice; {counts.imported} imported this time)", err=True)
         sys.exit(130)
-    store.end_run(run, DONE, counts.imported, actor, _audited(counts))
+    if not store.end_run(run, DONE, counts.imported, actor, _audited(counts)):
+        click.echo(f"another import has resumed run {run.id} since this one lost the site's lock; that import "
+                   "records the run's end", err=True)
     return _Finished(counts, started, run.notify)
 
 
