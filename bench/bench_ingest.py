@@ -431,7 +431,8 @@ def report_throughput(tmp: Path, messages: int, statements: bool = False, rounds
                 for w in order}
         pairs.append((done[1], done[2]))
     ratios = [two.rate / one.rate for one, two in pairs]
-    middle = sorted(range(rounds), key=lambda i: ratios[i])[rounds // 2]  # the round of the median ratio
+    # the round of the median ratio (of the higher middle one with an even number of rounds)
+    middle = sorted(range(rounds), key=lambda i: ratios[i])[rounds // 2]
     one, two = pairs[middle]
     print(f"messages: {messages} (1 s PCM WAV each, 3 mailboxes), cores: {os.cpu_count()}, "
           f"load average before: {os.getloadavg()[0]:.1f}")
@@ -439,7 +440,7 @@ def report_throughput(tmp: Path, messages: int, statements: bool = False, rounds
         print(f"{'round':>5s} {'1 worker msg/s':>15s} {'2 workers msg/s':>16s} {'2 / 1':>6s}")
         for n, ((a, b), ratio) in enumerate(zip(pairs, ratios, strict=True)):
             print(f"{n + 1:5d} {a.rate:15.1f} {b.rate:16.1f} {ratio:6.2f}")
-        print(f"median of {rounds} rounds: 2 workers / 1 worker {statistics.median(ratios):.2f}x "
+        print(f"median of {rounds} rounds: 2 workers / 1 worker {statistics.median_high(ratios):.2f}x "
               f"(range {min(ratios):.2f}-{max(ratios):.2f}); below, the round of the median ratio ({middle + 1})")
     print(f"{'throughput':44s} {'msg/s':>8s} {'p50 s':>7s} {'p99 s':>7s}")
     for label, r in (("per-message tasks, 2 workers (baseline)", base), ("batch tasks, 1 worker", one),
