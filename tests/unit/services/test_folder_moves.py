@@ -116,6 +116,16 @@ def setup(engine: Engine, asterisk: Asterisk, clock: Clock | None = None) -> tup
                               clock=clock or Clock())
 
 
+def one_saved(engine: Engine, in_asterisk: str = "INBOX") -> tuple[Asterisk, FolderMoves, str]:
+    """Message 1-a (in INBOX on record, in ``in_asterisk`` in Asterisk) saved on the phone: its move to Old
+    pending. Returns Asterisk, the mover and the message id."""
+    asterisk = Asterisk({"1-a": in_asterisk})
+    store, moves = setup(engine, asterisk)
+    mid = message(engine, "1-a")
+    saved(store, mid)
+    return asterisk, moves, mid
+
+
 def test_the_decision_is_listed_pending_and_audited_in_one_transaction(engine: Engine) -> None:
     store = SqlPendingMoves(make_sessionmaker(engine), AuditLog(engine))
     mid = message(engine, "1-a")
@@ -133,10 +143,7 @@ def test_the_decision_is_listed_pending_and_audited_in_one_transaction(engine: E
 
 
 def test_a_pending_move_is_carried_out_in_one_round_trip_and_then_forgotten(engine: Engine) -> None:
-    asterisk = Asterisk({"1-a": "INBOX"})
-    store, moves = setup(engine, asterisk)
-    mid = message(engine, "1-a")
-    saved(store, mid)
+    asterisk, moves, mid = one_saved(engine)
     assert moves.due() == [mid]
     assert moves.carry_out(mid) == "moved"
     assert asterisk.folders == {"1-a": "Old"} and asterisk.moves == 1 and asterisk.round_trips == 1
@@ -145,19 +152,13 @@ def test_a_pending_move_is_carried_out_in_one_round_trip_and_then_forgotten(engi
 
 
 def test_a_move_already_done_before_a_crash_is_not_made_twice(engine: Engine) -> None:
-    asterisk = Asterisk({"1-a": "Old"})  # moved, then the process died before the row was removed
-    store, moves = setup(engine, asterisk)
-    mid = message(engine, "1-a")
-    saved(store, mid)
+    asterisk, moves, mid = one_saved(engine, "Old")  # moved, then the process died before the row was removed
     assert moves.carry_out(mid) == "moved"
     assert asterisk.moves == 0 and pending(engine) == []
 
 
 def test_a_message_asterisk_has_elsewhere_is_looked_up_then_moved(engine: Engine) -> None:
-    asterisk = Asterisk({"1-a": "Urgent"})
-    store, moves = setup(engine, asterisk)
-    mid = message(engine, "1-a")
-    saved(store, mid)
+    asterisk, moves, mid = one_saved(engine, "Urgent")
     assert moves.carry_out(mid) == "moved"
     assert asterisk.folders == {"1-a": "Old"} and pending(engine) == []
 
@@ -344,10 +345,7 @@ class Interleaved:
 def test_a_web_mark_unread_whose_ami_move_the_worker_overtakes_still_leaves_asterisk_in_inbox(engine: Engine) -> None:
     """The web's move (nothing to do: Asterisk still has it in INBOX), then the worker's INBOX -> Old and
     its confirmation, then the web's commit: Asterisk ends where the web's later decision says."""
-    asterisk = Asterisk({"1-a": "INBOX"})
-    store, moves = setup(engine, asterisk)
-    mid = message(engine, "1-a")
-    saved(store, mid)
+    asterisk, moves, mid = one_saved(engine)
     services = web(engine, Interleaved(asterisk, "move_from", lambda: moves.carry_out(mid)))
     assert services.mark(ALICE, mid, read=False).folder == "INBOX"
     assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
@@ -371,10 +369,7 @@ def test_a_phone_save_carried_out_while_the_web_marks_unread_leaves_asterisk_as_
 
 
 def test_a_web_mark_unread_before_the_worker_runs_supersedes_the_phone_save(engine: Engine) -> None:
-    asterisk = Asterisk({"1-a": "INBOX"})
-    store, moves = setup(engine, asterisk)
-    mid = message(engine, "1-a")
-    saved(store, mid)
+    asterisk, moves, mid = one_saved(engine)
     web(engine, asterisk).mark(ALICE, mid, read=False)
     assert moves.carry_out(mid) == "none"  # nothing left for the worker
     assert asterisk.folders == {"1-a": "INBOX"} and folder(engine, mid) == "INBOX" and pending(engine) == []
@@ -391,10 +386,7 @@ def test_a_phone_save_after_a_web_mark_unread_moves_the_message_to_old(engine: E
 
 
 def test_a_message_deleted_before_its_pending_move_is_neither_moved_nor_retried(engine: Engine) -> None:
-    asterisk = Asterisk({"1-a": "INBOX"})
-    store, moves = setup(engine, asterisk)
-    mid = message(engine, "1-a")
-    saved(store, mid)
+    asterisk, moves, mid = one_saved(engine)
     with engine.begin() as conn:  # deleted on the web: the key destroyed, Asterisk's copy removed
         conn.execute(update(MessageRow).where(MessageRow.id == mid).values(state="destroyed"))
     del asterisk.folders["1-a"]
@@ -403,10 +395,7 @@ def test_a_message_deleted_before_its_pending_move_is_neither_moved_nor_retried(
 
 
 def test_a_message_deleted_while_its_move_is_on_the_way_is_dropped_not_resurrected(engine: Engine) -> None:
-    asterisk = Asterisk({"1-a": "INBOX"})
-    store, moves = setup(engine, asterisk)
-    mid = message(engine, "1-a")
-    saved(store, mid)
+    asterisk, moves, mid = one_saved(engine)
     plain = asterisk.move_from
 
     def deleted_first(mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None:
@@ -421,10 +410,7 @@ def test_a_message_deleted_while_its_move_is_on_the_way_is_dropped_not_resurrect
 
 
 def test_a_web_mark_that_cannot_recheck_asterisk_leaves_the_worker_a_move_to_its_listing(engine: Engine) -> None:
-    asterisk = Asterisk({"1-a": "INBOX"})
-    store, moves = setup(engine, asterisk)
-    mid = message(engine, "1-a")
-    saved(store, mid)
+    asterisk, moves, mid = one_saved(engine)
 
     def worker_then_outage() -> None:
         assert moves.carry_out(mid) == "moved"
@@ -442,10 +428,7 @@ def test_a_web_mark_that_cannot_recheck_asterisk_leaves_the_worker_a_move_to_its
 
 def test_a_late_phone_move_the_web_already_undid_is_left_alone_without_alarm(
         engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
-    asterisk = Asterisk({"1-a": "INBOX"})
-    store, moves = setup(engine, asterisk)
-    mid = message(engine, "1-a")
-    saved(store, mid)
+    asterisk, moves, mid = one_saved(engine)
     plain = asterisk.move_from
 
     def then_the_web_marks_unread(mailbox: MailboxRef, msg_id: str, listed: str, to_folder: str) -> str | None:
