@@ -21,8 +21,10 @@ from voicemail.standin import StandinConfig, StandinThread
 def test_voicemail_run_answers_a_menu_call(tmp_path: Path) -> None:
     s = Site(tmp_path / "site", database_url=f"sqlite:///{tmp_path / 'site' / 'vm.db'}")
     s.prepare()
-    # PIN; 1 in the 10 s wait after the main menu (about 13-23 s); hang up after the 1 s message (~31 s)
-    callers = {"owner": caller((2.2, f"{PIN}#"), (18.0, "1"), hangup_at=34)}
+    # PIN; 1 in the 10 s wait after the main menu (about 13-23 s); the 1 s message plays at about 28-29 s and
+    # its instructions until about 34 s; hang up in the middle of the 10 s wait that follows (about 34-44 s),
+    # never in the 0.1 s between two prompts, where no command is running to answer result=-1
+    callers = {"owner": caller((2.2, f"{PIN}#"), (18.0, "1"), hangup_at=39)}
     s.standin = StandinThread(StandinConfig(spool_dir=s.spool, username="voicemail", secret=s.secret,
                                             mailboxes=MAILBOXES, timing="lab", callers=callers))
     s.port = s.standin.start()
@@ -53,8 +55,9 @@ def test_voicemail_run_answers_a_menu_call(tmp_path: Path) -> None:
         assert commands[1:3] == ['STREAM FILE vm-youhave "0123456789*#"', 'SAY NUMBER 1 "0123456789*#"']
         played = [n for n, c in enumerate(commands) if c.startswith("CONTROL STREAM FILE ")]
         assert len(played) == 1 and commands[played[0] + 1] == 'STREAM FILE vm-advopts "0123456789*#"', commands
+        assert commands[-1] == "WAIT FOR DIGIT 10000", commands
         assert unquote([m for m in seen if m.event == "AsyncAGIExec"][-1].get("Result") or "").startswith(
-            "200 result=-1")  # the caller hung up
+            "200 result=-1")  # the caller hung up during the wait
         folder = s.spool / "default" / "1001"
         wait_for(lambda: any((folder / "Old").glob("msg*.txt")), 20, "the heard message to move to Old")
         assert not any((folder / "INBOX").glob("msg*.txt"))
