@@ -9,6 +9,10 @@ The messages due soon are read a page at a time in mailbox order, the ones alrea
 query (the table of warnings is never read whole): a run holds one page and the unwarned messages of the
 mailbox it is on, whose e-mail goes out when the next mailbox begins. Warnings of destroyed messages are
 dropped at the start of a run.
+
+A run holds the ``expiry-warnings`` lease: a second run at the same time (the daily task and an operator's
+`voicemail retention run`) sends nothing, so no owner gets the same warning twice. The lease is renewed
+before each e-mail; a run that lost it stops before sending another.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from voicemail.domain.errors import VoicemailError
 from voicemail.domain.models import MailboxRef, OutgoingEmail
 from voicemail.domain.ports import Mailer
 from voicemail.domain.records import DESTROYED, MailboxOwner
+from voicemail.lifecycle.lease import Lease, LeaseBusy
 from voicemail.lifecycle.planner import Planner, messages
 from voicemail.lifecycle.tables import expiry_warnings
 
 log = logging.getLogger(__name__)
 SUBJECT = "Voice messages will be deleted soon"
+LEASE = "expiry-warnings"
 
 
 def compose_warning(owner: MailboxOwner, count: int, first: dt.datetime, sender: str,
@@ -62,25 +68,38 @@ class ExpiryWarner:
         self._page = page
 
     def run(self) -> int:
-        """Send the warnings that are due; returns how many e-mails were sent. First forgets the warnings of
-        messages destroyed since (they are never due again)."""
+        """Send the warnings that are due; returns how many e-mails were sent (0 when another run holds the
+        lease: that run sends them). First forgets the warnings of messages destroyed since (they are never
+        due again)."""
         forget_destroyed(self._engine)
         if self._days <= 0:
             return 0
+        lease = Lease(self._engine, LEASE)
+        if not lease.try_take():
+            log.info("expiry warnings skipped: another run is sending them (it holds the lease)")
+            return 0
         sent = 0
-        box: _Mailbox | None = None
-        for page in self._planner.soon_pages(within_days=self._days, unless=_NOT_WARNED, batch=self._page):
-            for item in page:  # held ones too: a warning never reveals a hold
-                if box is None or item.mailbox != box.ref:
-                    sent += self._warn(box)
-                    box = _Mailbox(item.mailbox, self._owner_of(item.mailbox))
-                box.add(item.id, item.due_at)
-        return sent + self._warn(box)
+        try:
+            box: _Mailbox | None = None
+            for page in self._planner.soon_pages(within_days=self._days, unless=_NOT_WARNED, batch=self._page):
+                for item in page:  # held ones too: a warning never reveals a hold
+                    if box is None or item.mailbox != box.ref:
+                        sent += self._warn(box, lease)
+                        box = _Mailbox(item.mailbox, self._owner_of(item.mailbox))
+                    box.add(item.id, item.due_at)
+            sent += self._warn(box, lease)
+        except LeaseBusy:
+            log.warning("expiry warnings stopped after %d e-mail(s): the lease expired and another run took it", sent)
+        finally:
+            lease.release()
+        return sent
 
-    def _warn(self, box: _Mailbox | None) -> int:
-        """E-mail the owner of ``box`` about its messages and record them as warned; 1 if sent."""
+    def _warn(self, box: _Mailbox | None, lease: Lease) -> int:
+        """E-mail the owner of ``box`` about its messages and record them as warned; 1 if sent. LeaseBusy,
+        before sending, when another run has taken the lease."""
         if box is None or box.owner is None or box.first is None:
             return 0
+        lease.renew()
         first = dt.datetime.fromtimestamp(box.first, dt.UTC)
         try:
             self._mailer.send(compose_warning(box.owner, len(box.ids), first, self._sender, self._url))

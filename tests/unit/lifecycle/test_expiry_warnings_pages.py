@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from email import policy
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from tests.unit.lifecycle.support import DAY, IVY, NOW, Site, fill_stripped, open_case, seed, traced_peak
 from voicemail.audit.access import Access
@@ -25,7 +27,7 @@ from voicemail.domain.models import MailboxRef, OutgoingEmail
 from voicemail.domain.records import MailboxOwner
 from voicemail.lifecycle.planner import Planner
 from voicemail.lifecycle.policy import RetentionPolicy
-from voicemail.lifecycle.tables import expiry_warnings
+from voicemail.lifecycle.tables import expiry_warnings, lifecycle_leases
 from voicemail.lifecycle.warnings import ExpiryWarner
 from voicemail.lifecycle.wiring import Lifecycle
 
@@ -132,6 +134,65 @@ def test_a_warning_that_fails_to_send_is_sent_at_the_next_run(site: Site) -> Non
     assert proto.run() == 1
     assert "3 voice message(s) in mailbox 1002" in _sent(site)["o1002@example.test"]
     assert _warned(c) == ones | twos | threes
+    c.close()
+
+
+class _Paused:
+    """The site's mailer, but its first e-mail waits until ``go`` is set (a slow mail server)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.started, self.go = threading.Event(), threading.Event()
+
+    def send(self, mail: OutgoingEmail, before_commit: Any = None) -> None:
+        if not self.started.is_set():
+            self.started.set()
+            assert self.go.wait(30), "the test never let the first e-mail go"
+        self._inner.send(mail, before_commit)
+
+
+def _three_owners_due(c: Any) -> Lifecycle:
+    _owners(c, "1001", "1002", "1003")
+    for n, box in enumerate(("1001", "1002", "1003")):
+        seed(c, age_days=720 + n, mailbox=box)
+    return Lifecycle(c, now=lambda: NOW, db_clock=lambda: NOW)
+
+
+def _paused_warner(c: Any, lc: Lifecycle, mailer: _Paused) -> ExpiryWarner:
+    return ExpiryWarner(c.engine, lc.planner, c.store.owner, mailer, days=14, sender="voicemail@example.test",
+                        web_base_url="https://vm.example.test/", page=PAGE)
+
+
+def test_a_second_run_while_one_is_sending_sends_nothing_and_each_owner_is_warned_once(site: Site) -> None:
+    c = site.container()
+    lc = _three_owners_due(c)
+    mailer = _Paused(c.mailer)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(_paused_warner(c, lc, mailer).run)
+        assert mailer.started.wait(30)
+        assert lc.warner(page=PAGE).run() == 0  # the daily task and an operator's run at once
+        mailer.go.set()
+        assert first.result(30) == 3
+    assert set(_sent(site)) == {"o1001@example.test", "o1002@example.test", "o1003@example.test"}
+    assert lc.warner(page=PAGE).run() == 0  # each message warned once, and the lease was given back
+    c.close()
+
+
+def test_a_run_whose_lease_was_taken_sends_no_further_email(site: Site) -> None:
+    c = site.container()
+    lc = _three_owners_due(c)
+    mailer = _Paused(c.mailer)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(_paused_warner(c, lc, mailer).run)
+        assert mailer.started.wait(30)
+        with c.engine.begin() as conn:  # the lease expired while the mail server hung, and another run took it
+            conn.execute(update(lifecycle_leases).where(lifecycle_leases.c.name == "expiry-warnings")
+                         .values(holder="elsewhere:1:x"))
+        mailer.go.set()
+        assert first.result(30) == 1  # the e-mail under way went out; no other
+    assert set(_sent(site)) == {"o1001@example.test"}
+    with c.engine.connect() as conn:  # the other run's lease is left alone
+        assert conn.execute(select(lifecycle_leases.c.holder)).scalars().all() == ["elsewhere:1:x"]
     c.close()
 
 
