@@ -37,7 +37,7 @@ from voicemail.domain.mailbox import (
 from voicemail.domain.models import NEW_FOLDERS, MailboxRef, SpoolMessage
 from voicemail.domain.phone_call import CallStatus
 from voicemail.domain.ports import Shredder
-from voicemail.domain.records import MessageRecord
+from voicemail.domain.records import DESTROYED, SHREDDING, MessageRecord
 from voicemail.services.call_history import CallQuery, call_history, scopes_for
 from voicemail.services.forward import Forwarder
 from voicemail.services.inbox import check_query, may_list, require_listing, search_scope, to_item
@@ -257,8 +257,8 @@ class MailboxServices:
         record = self._store.get(row.id)
         later = later and self.on_shred_started is not None and self._moves is not None
         reason = "deleted by the mailbox owner"
-        result = "held" if self._holds.is_held(record) else self._shredder.shred(
-            row.id, actor=viewer.account, source=viewer.source, reason=reason, finish=not later)
+        result, stalled = ("held", False) if self._holds.is_held(record) else self._shred(
+            viewer, row.id, reason, finish=not later)
         details: dict[str, Any] = {"result": "hidden" if result == "held" else result, "held": result == "held"}
         if result == "held" and later and self._moves is not None:
             details["asterisk_folder"] = "pending"
@@ -269,13 +269,41 @@ class MailboxServices:
             return
         if result == "held":
             self._store.hide(row.id)
-            details["asterisk_folder"] = self._out_of_sight(row.id, row.mailbox, row.msg_id)
+            details["asterisk_folder"] = self._hidden_out_of_sight(row)
         # The owner sees the same success either way; only auditors read this record.
         self._event(viewer, "message.delete", row.id, details=details)
         started = self.on_shred_started
-        # "started" without ``later``: a message of another site, whose own processes finish it
-        if result == "started" and later and started is not None:  # the key is gone: the rest follows here
+        # "started" without ``later``: a message of another site, whose own processes finish it, or one whose
+        # shred stopped after its key (Asterisk unreachable), which the follow-up worker's sweep finishes
+        if result == "started" and started is not None and (later or stalled):
             self._follow_up(lambda mid: started(mid, viewer.account, viewer.source, reason), row.id)
+
+    def _shred(self, viewer: Viewer, message_id: str, reason: str, *, finish: bool) -> tuple[str, bool]:
+        """The owner's delete: the shred's result, and whether it stopped after the key. Once the key is
+        destroyed the decision is beyond recall and the delete has succeeded: a failure of the steps after it
+        (Asterisk unreachable, a racing move of the phone) gives ("started", True), the rest left to the
+        follow-up worker's sweep of unfinished shreds. A failure before the key is destroyed changes nothing
+        and is raised."""
+        try:
+            return self._shredder.shred(message_id, actor=viewer.account, source=viewer.source, reason=reason,
+                                        finish=finish), False
+        except VoicemailError as exc:
+            if self._store.get(message_id).state not in (SHREDDING, DESTROYED):
+                raise
+            log.warning("message %s: its key is destroyed; the rest of its shred failed (%s) and is finished by "
+                        "the follow-up worker", message_id, type(exc).__name__)
+            return "started", True
+
+    def _hidden_out_of_sight(self, row: InboxRow) -> str | None:
+        """``_out_of_sight`` for a held message its owner just deleted, which is hidden already: when Asterisk
+        cannot be reached, "pending" (the run after each retention run moves it, ``tuck_away_hidden``), so
+        the owner sees the same success as for a delete without a hold."""
+        try:
+            return self._out_of_sight(row.id, row.mailbox, row.msg_id)
+        except VoicemailError as exc:
+            log.warning("message %s: hidden; Asterisk could not be reached to move it out of sight (%s); the "
+                        "next retention run moves it", row.id, type(exc).__name__)
+            return "pending"
 
     @staticmethod
     def _follow_up(tell: Callable[[str], None] | None, message_id: str) -> None:
