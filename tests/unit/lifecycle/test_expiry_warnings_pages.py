@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import email
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -158,18 +160,22 @@ def _three_owners_due(c: Any) -> Lifecycle:
     return Lifecycle(c, now=lambda: NOW, db_clock=lambda: NOW)
 
 
-def _paused_warner(c: Any, lc: Lifecycle, mailer: _Paused) -> ExpiryWarner:
-    return ExpiryWarner(c.engine, lc.planner, c.store.owner, mailer, days=14, sender="voicemail@example.test",
-                        web_base_url="https://vm.example.test/", page=PAGE)
+@contextmanager
+def _run_paused_at_its_first_email(c: Any, lc: Lifecycle) -> Iterator[tuple[_Paused, Future[int]]]:
+    """A warning run in a thread, holding the lease, its first e-mail waiting for ``go``; its future."""
+    mailer = _Paused(c.mailer)
+    warner = ExpiryWarner(c.engine, lc.planner, c.store.owner, mailer, days=14, sender="voicemail@example.test",
+                          web_base_url="https://vm.example.test/", page=PAGE)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(warner.run)
+        assert mailer.started.wait(30)
+        yield mailer, first
 
 
 def test_a_second_run_while_one_is_sending_sends_nothing_and_each_owner_is_warned_once(site: Site) -> None:
     c = site.container()
     lc = _three_owners_due(c)
-    mailer = _Paused(c.mailer)
-    with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(_paused_warner(c, lc, mailer).run)
-        assert mailer.started.wait(30)
+    with _run_paused_at_its_first_email(c, lc) as (mailer, first):
         assert lc.warner(page=PAGE).run() == 0  # the daily task and an operator's run at once
         mailer.go.set()
         assert first.result(30) == 3
@@ -181,10 +187,7 @@ def test_a_second_run_while_one_is_sending_sends_nothing_and_each_owner_is_warne
 def test_a_run_whose_lease_was_taken_sends_no_further_email(site: Site) -> None:
     c = site.container()
     lc = _three_owners_due(c)
-    mailer = _Paused(c.mailer)
-    with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(_paused_warner(c, lc, mailer).run)
-        assert mailer.started.wait(30)
+    with _run_paused_at_its_first_email(c, lc) as (mailer, first):
         with c.engine.begin() as conn:  # the lease expired while the mail server hung, and another run took it
             conn.execute(update(lifecycle_leases).where(lifecycle_leases.c.name == "expiry-warnings")
                          .values(holder="elsewhere:1:x"))
