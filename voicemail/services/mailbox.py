@@ -296,8 +296,8 @@ class MailboxServices:
 
     def _hidden_out_of_sight(self, row: InboxRow) -> str | None:
         """``_out_of_sight`` for a held message its owner just deleted, which is hidden already: when Asterisk
-        cannot be reached, "pending" (the run after each retention run moves it, ``tuck_away_hidden``), so
-        the owner sees the same success as for a delete without a hold."""
+        cannot be reached, "pending" (``tuck_away_hidden``, run after each retention run, moves it), so the
+        owner sees the same success as for a delete without a hold."""
         try:
             return self._out_of_sight(row.id, row.mailbox, row.msg_id)
         except VoicemailError as exc:
