@@ -4,6 +4,7 @@ edited and re-hashed by someone who can write the table is caught at the record 
 from __future__ import annotations
 
 import dataclasses
+from typing import TypedDict, Unpack
 
 from voicemail.audit.chain import GENESIS, AuditEvent, ChainedEvent, chain, event_hash, replay
 
@@ -19,7 +20,13 @@ def a_chain(n: int) -> list[ChainedEvent]:
     return out
 
 
-def rehashed(record: ChainedEvent, **changes: str) -> ChainedEvent:
+class Edits(TypedDict, total=False):
+    actor: str
+    outcome: str
+    prev_hash: str
+
+
+def rehashed(record: ChainedEvent, **changes: Unpack[Edits]) -> ChainedEvent:
     edited = dataclasses.replace(record, **changes)
     return dataclasses.replace(edited, hash=event_hash(edited.seq, edited.at, edited, edited.prev_hash,
                                                        edited.details))

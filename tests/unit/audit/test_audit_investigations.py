@@ -43,9 +43,10 @@ def inv(world: World) -> Investigations:
     return inv
 
 
-def actions(inv: Investigations, **kw: str) -> list[tuple[str, str, str]]:
+def actions(inv: Investigations, case_id: str | None = None) -> list[tuple[str, str, str]]:
     """What people did (the service's own custody.* records are left out)."""
-    return [(e.actor, e.action, e.outcome) for e in inv.audit.events(**kw) if not e.action.startswith("custody.")]
+    return [(e.actor, e.action, e.outcome) for e in inv.audit.events(case_id=case_id)
+            if not e.action.startswith("custody.")]
 
 
 def test_role_grants_need_an_administrator_and_are_audited(inv: Investigations) -> None:

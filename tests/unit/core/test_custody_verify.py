@@ -20,8 +20,9 @@ from voicemail.vault import FileVault
 class CorruptingVault(FileVault):
     """Stores the sealed blob, then flips one byte of it, as failing storage would."""
 
-    def seal(self, source: BinaryIO, blob_name: str, dek: bytes, key_id: bytes) -> SealedRecording:
-        result = super().seal(source, blob_name, dek, key_id)
+    def seal(self, source: BinaryIO, blob_name: str, dek: bytes, key_id: bytes, *,
+             durable: bool = True) -> SealedRecording:
+        result = super().seal(source, blob_name, dek, key_id, durable=durable)
         path = self.path_for(blob_name)
         data = bytearray(path.read_bytes())
         data[len(data) // 2] ^= 0x01

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import signal
 import time
+from multiprocessing.context import ForkProcess
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def _hit(spec: str, name: str) -> None:
     os._exit(0)
 
 
-def _run(spec: str, name: str) -> multiprocessing.Process:
+def _run(spec: str, name: str) -> ForkProcess:
     proc = multiprocessing.get_context("fork").Process(target=_hit, args=(spec, name))
     proc.start()
     return proc

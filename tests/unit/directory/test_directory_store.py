@@ -15,7 +15,7 @@ from voicemail.db.migrate import upgrade
 from voicemail.directory.db_directory import DbDirectory
 from voicemail.directory.errors import DirectoryUnavailable, SyncInProgress
 from voicemail.directory.plan import NumberPlan
-from voicemail.directory.records import DirectoryUser
+from voicemail.directory.records import DirectoryUser, PageCounts
 from voicemail.domain.models import DirectoryEntry
 
 PLAN = NumberPlan.from_strings("US", ("4",), ("+12025551000-+12025551999=1000",))
@@ -64,7 +64,7 @@ def user(n: int, **changes: object) -> DirectoryUser:
 
 
 def sync(store: SqlDirectoryStore, clock: Clock, *pages: list[DirectoryUser],
-         sweep: bool = True) -> tuple[int, list[object]]:
+         sweep: bool = True) -> tuple[int, list[PageCounts]]:
     run = store.begin_run(lease_seconds=600, now=clock())
     counts = [store.apply_users(page, run, PLAN.key, now=clock()) for page in pages]
     removed = store.sweep_unseen(run, now=clock()) if sweep else 0
@@ -83,10 +83,10 @@ def test_upserts_count_added_unchanged_changed_and_disabled(store: SqlDirectoryS
     _, again = sync(store, clock, [user(1), user(2), user(3)])
     _, changed = sync(store, clock, [user(1, name="Renamed"), user(2, enabled=False), user(3, change_mark="99")])
 
-    assert [(c.added, c.changed, c.unchanged) for c in first] == [(2, 0, 0), (1, 0, 0)]  # type: ignore[attr-defined]
-    assert (again[0].added, again[0].unchanged) == (0, 3)  # type: ignore[attr-defined]
+    assert [(c.added, c.changed, c.unchanged) for c in first] == [(2, 0, 0), (1, 0, 0)]
+    assert (again[0].added, again[0].unchanged) == (0, 3)
     # a new change mark alone (an attribute we do not map changed) is not a change
-    assert (changed[0].changed, changed[0].disabled, changed[0].unchanged) == (2, 1, 1)  # type: ignore[attr-defined]
+    assert (changed[0].changed, changed[0].disabled, changed[0].unchanged) == (2, 1, 1)
     assert store.counts() == {"users": 3, "active": 2, "numbers": 4}
 
 
@@ -120,7 +120,7 @@ def test_users_missing_from_a_complete_pass_are_removed_and_come_back(store: Sql
     gone = store.user("id-3")
     assert gone is not None and gone.removed and not gone.active
     _, back = sync(store, clock, [user(1), user(2), user(3)])
-    assert back[0].added == 1  # type: ignore[attr-defined]
+    assert back[0].added == 1
     assert directory(store, clock).lookup("1003") is not None
 
 

@@ -76,7 +76,7 @@ def test_latency_window_counts_only_recent_messages_and_late_notifications(engin
     message(engine, "stripped", ago(hours=2), ago(hours=2) + dt.timedelta(seconds=4), updated=ago(hours=2),
             sent=ago(minutes=1))
     window = read_snapshot(engine, now=NOW, window=3600).window
-    assert window.seal == (pytest.approx(10.0),)
+    assert window.seal == pytest.approx((10.0,))
     assert sorted(window.total) == [pytest.approx(60.0), pytest.approx(7140.0)]
     assert sorted(window.notify) == [pytest.approx(50.0), pytest.approx(7136.0)]
 

@@ -117,7 +117,8 @@ class _Lock:
 
 
 def test_a_running_import_checks_its_lock_every_few_seconds_and_stops_once_it_is_lost() -> None:
-    now, steps, lock = [0.0], [], _Lock()
+    now, steps, lock = [0.0], list[int](), _Lock()
+    # _Lock stands in for an ImportLock: only `held` is used.
     step = _watched(steps.append, lock, every=5.0, clock=lambda: now[0])  # type: ignore[arg-type]
     step(1)
     now[0] = 4.9

@@ -26,8 +26,8 @@ ROW = InboxRow(id="0b9f6a1e-0000-4000-8000-000000000001", mailbox=BOX, msg_id="1
 
 @pytest.mark.parametrize("query", [
     InboxQuery(), InboxQuery(offset=0, limit=1), InboxQuery(limit=MAX_LIMIT), InboxQuery(folder="INBOX"),
-    InboxQuery(folder="Old"), *(InboxQuery(sort=s) for s in ("newest", "oldest", "longest", "shortest")),  # type: ignore[arg-type]
-    *(InboxQuery(caller_kind=k) for k in ("internal", "external", "anonymous")),  # type: ignore[arg-type]
+    InboxQuery(folder="Old"), *(InboxQuery(sort=s) for s in ("newest", "oldest", "longest", "shortest")),
+    *(InboxQuery(caller_kind=k) for k in ("internal", "external", "anonymous")),
 ])
 def test_well_formed_inbox_queries_are_accepted(query: InboxQuery) -> None:
     check_query(query)

@@ -7,9 +7,10 @@ import datetime as dt
 import itertools
 import random
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import Delete, Update, delete, func, insert, select, text, update
 from sqlalchemy.engine import Engine
 
 from voicemail.db.engine import make_engine, make_sessionmaker
@@ -44,7 +45,7 @@ def check_counts_follow_every_change(engine: Engine) -> None:
     store = SqlMailboxStore(make_sessionmaker(engine))
     ids = [str(r["id"]) for r in rows]
     now = dt.datetime.now(dt.UTC)
-    changes = [
+    changes: list[Callable[[str], Update | Delete]] = [
         lambda i: update(MessageRow).where(MessageRow.id == i).values(folder=rng.choice(FOLDERS)),
         lambda i: update(MessageRow).where(MessageRow.id == i).values(state=rng.choice(STATES)),
         lambda i: update(MessageRow).where(MessageRow.id == i).values(hidden_at=rng.choice((None, now))),

@@ -32,7 +32,7 @@ def test_0006_matches_the_models_backfills_and_downgrades(tmp_path: Path) -> Non
     upgrade(engine)
     with engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-        withheld = dict(conn.execute(text("SELECT id, caller_withheld FROM messages")).all())
+        withheld: dict[str, int] = dict(conn.execute(text("SELECT id, caller_withheld FROM messages")).all())
         counted = conn.execute(text("SELECT kind, n FROM mailbox_counts ORDER BY kind")).all()
     mine = [d for d in diffs if _on_messages(d) and any(name in repr(d) for name in MINE)]
     assert mine == []

@@ -45,8 +45,13 @@ def test_the_first_error_is_raised_to_the_caller_and_later_items_are_not_worked_
 
 
 def test_closing_stops_the_thread_even_with_items_queued() -> None:
-    gate, done = threading.Event(), []
-    stage: Stage[int] = Stage(lambda n: (gate.wait(), done.append(n)), "worker")
+    gate, done = threading.Event(), list[int]()
+
+    def work(n: int) -> None:
+        gate.wait()
+        done.append(n)
+
+    stage: Stage[int] = Stage(work, "worker")
     for n in range(5):
         stage.put(n)
     closer = threading.Thread(target=stage.close)

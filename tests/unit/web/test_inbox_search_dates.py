@@ -10,10 +10,10 @@ from voicemail.domain.errors import InvalidInput
 from voicemail.web.inbox_search import parse_search
 
 
-def at(*args: int, zone: str) -> int:
+def at(year: int, month: int, day: int, *, zone: str) -> int:
     from zoneinfo import ZoneInfo
 
-    return int(dt.datetime(*args, tzinfo=ZoneInfo(zone)).timestamp())
+    return int(dt.datetime(year, month, day, tzinfo=ZoneInfo(zone)).timestamp())
 
 
 def test_a_day_runs_from_midnight_to_midnight_in_the_viewers_zone() -> None:
