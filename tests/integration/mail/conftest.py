@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +12,6 @@ from tests.integration.mail.ews_peer import EwsPeer
 from tests.integration.mail.ews_schema import require_schema
 from tests.integration.mail.graph_peer import GraphPeer
 from tests.integration.mail.tls import TestCertificates, make_certificates
-
-# The mailer unit tests' shared builders (facts, callers, leak detector).
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "mailer"))
 
 
 @pytest.fixture(scope="session")

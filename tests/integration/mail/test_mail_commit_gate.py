@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mailer_testdata import SENT, SETTINGS, facts, internal
 
 from mailer import compose
 from mailer.outbox import OutboxMailer
 from mailer.smtp import SmtpConfig, SmtpMailer
 from tests.integration.mail.smtp_peer import running_smtp_peer
+from tests.unit.mailer.mailer_testdata import SENT, SETTINGS, facts, internal
 from voicemail.domain.errors import LeaseLost
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from mailer_testdata import NOTIFICATION_ID, SETTINGS, facts, internal, leaks, spoofed_external
 
 from mailer import compose
 from mailer.errors import RetryLater
 from mailer.ews import EwsConfig, EwsMailer
 from tests.integration.mail.ews_peer import EwsPeer
 from tests.integration.mail.ews_schema import SOAP, T, parse_xml
+from tests.unit.mailer.mailer_testdata import NOTIFICATION_ID, SETTINGS, facts, internal, leaks, spoofed_external
 from voicemail.domain.errors import PermanentError, TransientError
 
 SENDER = "voicemail@example.org"

@@ -6,13 +6,13 @@ import json
 import time
 
 import pytest
-from mailer_testdata import NOTIFICATION_ID, SETTINGS, facts, internal, leaks, spoofed_external
 
 from mailer import compose
 from mailer.errors import RetryLater
 from mailer.graph import GraphConfig, GraphMailer, render_graph_request
 from tests.integration.mail.graph_peer import GraphPeer
 from tests.integration.mail.tls import TestCertificates
+from tests.unit.mailer.mailer_testdata import NOTIFICATION_ID, SETTINGS, facts, internal, leaks, spoofed_external
 from voicemail.domain.errors import PermanentError, TransientError
 
 SENDER = "voicemail@example.org"

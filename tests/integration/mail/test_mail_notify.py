@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mailer_testdata import parse
 
 from mailer import MailSettings
 from mailer.errors import RetryLater
@@ -17,6 +16,7 @@ from mailer.registry import build_mailer
 from tests.integration.mail.graph_peer import GraphPeer
 from tests.integration.mail.smtp_peer import running_smtp_peer
 from tests.integration.mail.tls import TestCertificates
+from tests.unit.mailer.mailer_testdata import parse
 from voicemail.app import mailer_settings
 from voicemail.config import load_settings
 from voicemail.db.engine import make_store_sessions

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mailer_testdata import parse
 
 from mailer import MailSettings
 from mailer.registry import build_mailer
+from tests.unit.mailer.mailer_testdata import parse
 from voicemail.db.engine import make_store_sessions
 from voicemail.db.mailbox_counts import NewMessageCounter
 from voicemail.db.migrate import upgrade

@@ -10,10 +10,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from mailer_testdata import parse
 
 from mailer import MailSettings
 from mailer.registry import build_mailer
+from tests.unit.mailer.mailer_testdata import parse
 from voicemail.db.engine import make_store_sessions
 from voicemail.db.migrate import upgrade
 from voicemail.db.models import MessageRow, NotificationRow, utcnow

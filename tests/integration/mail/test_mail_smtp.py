@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from mailer_testdata import SENT, SETTINGS, facts, internal, leaks, parse, spoofed_external
 
 from mailer import compose, render_rfc5322
 from mailer.smtp import SmtpConfig, SmtpMailer
 from tests.integration.mail.smtp_peer import SmtpPeer, running_smtp_peer
 from tests.integration.mail.tls import TestCertificates
+from tests.unit.mailer.mailer_testdata import SENT, SETTINGS, facts, internal, leaks, parse, spoofed_external
 from voicemail.domain.errors import PermanentError, TransientError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning")

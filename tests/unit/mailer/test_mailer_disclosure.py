@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mailer_testdata import (
+
+from mailer import MailSettings, OutboxMailer, compose, render_rfc5322
+from tests.unit.mailer.mailer_testdata import (
     EXTERNAL_NAME,
     EXTERNAL_NUMBER,
     NOTIFICATION_ID,
@@ -17,8 +19,6 @@ from mailer_testdata import (
     parse,
     spoofed_external,
 )
-
-from mailer import MailSettings, OutboxMailer, compose, render_rfc5322
 from voicemail.domain.models import Caller, CallerKind
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from mailer_testdata import SENT, SETTINGS, facts, internal, parse
 
 from mailer import compose, render_rfc5322
 from mailer.compose import CALLER_NAME_LIMIT
 from mailer.sanitize import one_line, phone_number
+from tests.unit.mailer.mailer_testdata import SENT, SETTINGS, facts, internal, parse
 
 HOSTILE_NAMES = {
     "crlf-bcc": "Eve\r\nBcc: attacker@evil.test",

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import re
 
-from mailer_testdata import EXTERNAL_NAME, EXTERNAL_NUMBER, SETTINGS, facts, internal, spoofed_external
-
 from mailer import compose
+from tests.unit.mailer.mailer_testdata import (
+    EXTERNAL_NAME,
+    EXTERNAL_NUMBER,
+    SETTINGS,
+    facts,
+    internal,
+    spoofed_external,
+)
 from voicemail.domain.models import Caller, CallerKind
 
 URL = "https://voicemail.example.org/play/nq-fixed-id-abcdef"

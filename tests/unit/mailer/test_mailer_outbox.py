@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from mailer_testdata import NOTIFICATION_ID, SENT, SETTINGS, facts, internal, parse
 
 from mailer import OutboxMailer, compose
 from tests.durability import DurabilityLog
+from tests.unit.mailer.mailer_testdata import NOTIFICATION_ID, SENT, SETTINGS, facts, internal, parse
 from voicemail.domain.errors import ConfigError, PermanentError, TransientError
 from voicemail.domain.models import OutgoingEmail
 
@@ -118,7 +118,12 @@ def test_a_batch_writes_every_file_without_fsync_and_syncs_the_file_system_once_
     fsyncs: list[int] = []
     monkeypatch.setattr(outbox, "sync_filesystem", synced.append)
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+
+    def counted_fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counted_fsync)
     mailer = OutboxMailer(tmp_path, clock=lambda: SENT)
     ids = [f"{NOTIFICATION_ID[:-1]}{n}" for n in range(3)]
     with mailer.batch():

@@ -6,10 +6,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from mailer_testdata import NOTIFICATION_ID, SENT, SETTINGS, facts, internal, parse
 
 from mailer import compose, render_rfc5322
 from mailer.compose import format_duration, format_received
+from tests.unit.mailer.mailer_testdata import NOTIFICATION_ID, SENT, SETTINGS, facts, internal, parse
 from voicemail.domain.errors import PermanentError
 
 

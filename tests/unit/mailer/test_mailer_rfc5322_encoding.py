@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from mailer_testdata import SENT, SETTINGS, facts, internal, parse
 
 from mailer import MailSettings, compose, render_rfc5322
+from tests.unit.mailer.mailer_testdata import SENT, SETTINGS, facts, internal, parse
 
 
 def _raw(name: str, number: str = "1002", **changes: object) -> bytes:

@@ -6,9 +6,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from mailer_testdata import NOTIFICATION_ID, SETTINGS, facts, internal
 
 from mailer import MailSettings, NotificationFacts, OutboxMailer, build_mailer, compose
+from tests.unit.mailer.mailer_testdata import NOTIFICATION_ID, SETTINGS, facts, internal
 from voicemail.domain.errors import ConfigError, InvalidInput
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from lxml import etree
-from mailer_testdata import SENT, SETTINGS, facts, parse
 
 from mailer import OutboxMailer, compose
 from mailer.compose import CALLER_NAME_LIMIT, CALLER_NUMBER_LIMIT
@@ -33,6 +32,7 @@ from mailer.graph import render_graph_request
 from mailer.sanitize import one_line, phone_number
 from mailer.smtp import SmtpConfig, SmtpMailer
 from tests.integration.mail.ews_schema import SOAP, T, require_schema, soap_problems
+from tests.unit.mailer.mailer_testdata import SENT, SETTINGS, facts, parse
 from voicemail.directory.classify import classify
 from voicemail.domain.models import Caller, CallerKind, DirectoryEntry, Envelope, OutgoingEmail
 
