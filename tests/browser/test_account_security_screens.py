@@ -14,8 +14,9 @@ import pyotp
 import pytest
 
 from tests.browser.axe import assert_axe_clean
-from tests.browser.conftest import VOICEMAIL, WebSite, shot
+from tests.browser.conftest import WebSite, shot
 from tests.browser.test_inbox_screens import SIZES, horizontal_overflow
+from tests.integration.pipeline.harness import VOICEMAIL
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from tests.browser.axe import axe_violations
-from tests.browser.conftest import ARTIFACTS, EXTERNAL_NUMBER, VOICEMAIL, WebSite, shot
+from tests.browser.conftest import ARTIFACTS, EXTERNAL_NUMBER, WebSite, shot
 from tests.browser.test_accessibility import FAILING_IMPACTS, FOCUS_JS, _describe
+from tests.integration.pipeline.harness import VOICEMAIL
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 ADMIN = "ops.admin"

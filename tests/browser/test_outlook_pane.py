@@ -14,17 +14,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from joserfc import jwt
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 
 from tests.browser.conftest import (
     AXE_JS,
     EXTERNAL_NUMBER,
     OWNER_MAILBOX,
-    VOICEMAIL,
     WebSite,
     _healthy,
     free_port,
@@ -32,11 +31,13 @@ from tests.browser.conftest import (
     shot,
 )
 from tests.browser.office_double import OFFICE_JS_URL, office_config, office_js
-from tests.integration.pipeline.harness import wait_for
+from tests.integration.pipeline.harness import VOICEMAIL, wait_for
 from tests.integration.web.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider
 from voicemail.db.engine import make_engine
 from voicemail.db.models import MessageRow, NotificationRow
 from voicemail.domain.models import MailboxRef
+
+messages = cast(Table, MessageRow.__table__)
 
 PANE_WIDTH = 350
 ADMIN = "carol.admin"
@@ -280,8 +281,8 @@ def branch_copy(web: WebSite, message_id: str) -> str:
     new_id = str(uuid.uuid4())
     try:
         with engine.begin() as conn:
-            row = conn.execute(select(MessageRow.__table__).where(MessageRow.id == message_id)).mappings().one()
-            conn.execute(insert(MessageRow.__table__).values({**row, "id": new_id, "site": "branch",
+            row = conn.execute(select(messages).where(MessageRow.id == message_id)).mappings().one()
+            conn.execute(insert(messages).values({**row, "id": new_id, "site": "branch",
                                                               "msg_id": row["msg_id"] + "-b"}))
     finally:
         engine.dispose()

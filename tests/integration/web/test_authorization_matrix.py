@@ -67,8 +67,10 @@ def client_for(site: WebSite, role: str) -> tuple[TestClient, str]:
 def call(client: TestClient, token: str, method: str, path: str) -> int:
     headers = {"X-CSRF-Token": token, "Origin": BASE}
     if method == "PUT":
-        return client.put(path, json=SETTINGS, headers=headers).status_code
-    return client.request(method, path, headers=headers).status_code
+        status: int = client.put(path, json=SETTINGS, headers=headers).status_code
+    else:
+        status = client.request(method, path, headers=headers).status_code
+    return status
 
 
 @pytest.mark.parametrize("role", ["anonymous", "bob", "admin", "nobody"])

@@ -41,7 +41,8 @@ def save_zone(client: TestClient, zone: str) -> int:
     page = client.get("/settings").text
     r = client.post("/settings", data={"csrf_token": token_in(page), "notify_address": "", "timezone": zone,
                                        "language": ""}, headers={"Origin": BASE}, follow_redirects=False)
-    return r.status_code
+    status: int = r.status_code
+    return status
 
 
 def test_settings_offer_a_list_of_zones_not_free_text(site: WebSite) -> None:

@@ -10,16 +10,20 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import httpx
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 
 from tests.integration.pipeline.harness import make_wav
 from tests.integration.web.test_web_pages import form_sign_in
 from tests.integration.web.web_harness import BASE, PASSWORD, WebSite, sign_in, web_site
 from voicemail.db.models import MessageRow, RecordingRow
 from voicemail.domain.models import MailboxRef
+
+messages = cast(Table, MessageRow.__table__)
+recordings = cast(Table, RecordingRow.__table__)
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +40,10 @@ def branch_copy(site: WebSite, message_id: str) -> str:
     engine = site.box.container.engine
     new_id = str(uuid.uuid4())
     with engine.begin() as conn:
-        row = conn.execute(select(MessageRow.__table__).where(MessageRow.id == message_id)).mappings().one()
-        conn.execute(insert(MessageRow.__table__).values({**row, "id": new_id, "site": "branch"}))
-        for rec in conn.execute(select(RecordingRow.__table__).where(RecordingRow.message_id == message_id)).mappings():
-            conn.execute(insert(RecordingRow.__table__).values({**rec, "id": None, "message_id": new_id}))
+        row = conn.execute(select(messages).where(MessageRow.id == message_id)).mappings().one()
+        conn.execute(insert(messages).values({**row, "id": new_id, "site": "branch"}))
+        for rec in conn.execute(select(recordings).where(RecordingRow.message_id == message_id)).mappings():
+            conn.execute(insert(recordings).values({**rec, "id": None, "message_id": new_id}))
     return new_id
 
 
@@ -135,8 +139,9 @@ def test_the_api_s_answer_to_a_forward_names_the_site_only_with_several_sites(si
         message = site.box.leave("1001@default", make_wav(1.0, seed))
         alice = site.client()
         token = sign_in(alice, "alice")
-        return alice.post(f"/api/v1/messages/{message}/forward", json={"to": "1002"},
-                          headers={"X-CSRF-Token": token, "Origin": BASE})
+        answer: httpx.Response = alice.post(f"/api/v1/messages/{message}/forward", json={"to": "1002"},
+                                            headers={"X-CSRF-Token": token, "Origin": BASE})
+        return answer
 
     one = forward(75)
     assert one.status_code == 201, one.text

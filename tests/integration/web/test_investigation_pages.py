@@ -61,7 +61,8 @@ def signed_in(site: WebSite, who: str) -> tuple[TestClient, str]:
 
 def post(client: TestClient, path: str, token: str | None, **form: str) -> int:
     data = dict(form, **({"csrf_token": token} if token is not None else {}))
-    return client.post(path, data=data, headers={"Origin": BASE}, follow_redirects=False).status_code
+    status: int = client.post(path, data=data, headers={"Origin": BASE}, follow_redirects=False).status_code
+    return status
 
 
 def events(site: WebSite, **query: str) -> list[ChainedEvent]:

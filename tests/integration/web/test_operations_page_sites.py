@@ -10,10 +10,11 @@ import html as html_text
 import re
 import uuid
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 
 from tests.integration.pipeline.harness import EXTERNAL_NUMBER
 from tests.integration.web.test_operations_page import assert_no_caller
@@ -23,6 +24,9 @@ from voicemail.db.models import DeadLetterRow, MessageRow, PendingMoveRow, Recor
 from voicemail.sites import Site
 from voicemail.web.app import create_app
 from voicemail.web.wiring import build_web_deps
+
+messages = cast(Table, MessageRow.__table__)
+recordings = cast(Table, RecordingRow.__table__)
 
 LISTENER_A = "pbx-a:4121:0a1b2c3d"
 LISTENER_B = "pbx-b:977:4e5f6a7b"
@@ -39,11 +43,11 @@ def branch_copy(site: WebSite, message_id: str, **values: object) -> str:
     """The message as if left on the branch Asterisk (a row of site branch, with its recordings)."""
     new_id = str(uuid.uuid4())
     with site.box.container.engine.begin() as conn:
-        row = conn.execute(select(MessageRow.__table__).where(MessageRow.id == message_id)).mappings().one()
-        conn.execute(insert(MessageRow.__table__).values({**row, "id": new_id, "site": "branch",
+        row = conn.execute(select(messages).where(MessageRow.id == message_id)).mappings().one()
+        conn.execute(insert(messages).values({**row, "id": new_id, "site": "branch",
                                                           "msg_id": new_id[:12], **values}))
-        for rec in conn.execute(select(RecordingRow.__table__).where(RecordingRow.message_id == message_id)).mappings():
-            conn.execute(insert(RecordingRow.__table__).values({**rec, "id": None, "message_id": new_id}))
+        for rec in conn.execute(select(recordings).where(RecordingRow.message_id == message_id)).mappings():
+            conn.execute(insert(recordings).values({**rec, "id": None, "message_id": new_id}))
     return new_id
 
 

@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.integration.web import pki
 from voicemail.web.piv_cert import CertificateRefused, IssuerStore, identity_keys, parse_certificate
@@ -26,7 +27,7 @@ def refusal(store: IssuerStore, issued: pki.Issued) -> str:
 def test_valid_piv_certificate_is_accepted_with_its_identity_keys(test_pki: pki.TestPki) -> None:
     accepted = IssuerStore.from_file(test_pki.ca_file).check(test_pki.alice.cert)
     assert accepted.issuer.subject == test_pki.root.cert.subject
-    assert accepted.keys[0] == "sha256:" + test_pki.alice.cert.fingerprint(pki.hashes.SHA256()).hex()
+    assert accepted.keys[0] == "sha256:" + test_pki.alice.cert.fingerprint(hashes.SHA256()).hex()
     assert "upn:alice@test.example" in accepted.keys
     assert "fascn:" + bytes(range(25)).hex() in accepted.keys
 
@@ -64,7 +65,7 @@ def test_intermediate_issuer_in_the_bundle_is_accepted(test_pki: pki.TestPki) ->
 def test_pem_with_spaces_url_encoded_and_der_all_parse(test_pki: pki.TestPki) -> None:
     pem = test_pki.alice.pem
     flattened = pem.replace(b"\n", b" ")  # Apache's SSL_CLIENT_CERT in a header
-    der = test_pki.alice.cert.public_bytes(pki.serialization.Encoding.DER)
+    der = test_pki.alice.cert.public_bytes(serialization.Encoding.DER)
     for data in (pem, flattened, der):
         assert parse_certificate(data).serial_number == test_pki.alice.cert.serial_number
     with pytest.raises(CertificateRefused) as caught:
@@ -78,7 +79,7 @@ def test_uuid_uri_is_an_identity_key(test_pki: pki.TestPki) -> None:
             .not_valid_before(pki.NOW - pki.DAY).not_valid_after(pki.NOW + pki.DAY)
             .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(
                 "urn:uuid:A1B2C3D4-0000-4000-8000-000000000001")]), critical=False)
-            .sign(test_pki.root.key, pki.hashes.SHA256()))
+            .sign(test_pki.root.key, hashes.SHA256()))
     assert "uuid:a1b2c3d4-0000-4000-8000-000000000001" in identity_keys(cert)
 
 

@@ -115,8 +115,8 @@ def test_a_wrong_confirmation_changes_nothing(site: WebSite, wrong: str) -> None
         kek, blob, issued = token.split(".")
         token = f"{kek}.{blob[:-4] + ('AAAA' if not blob.endswith('AAAA') else 'BBBB')}.{issued}"
     elif wrong == "too-old":  # the code comes more than ten minutes after the password
-        issued = float(token.rsplit(".", 1)[1])
-        site.deps.clock = lambda: issued + 601
+        issued_at = float(token.rsplit(".", 1)[1])
+        site.deps.clock = lambda: issued_at + 601
     else:  # a token shown to another session of the same person
         _, _, token = enrolment_page(signed_in(site))
     status, text = confirm(client, page, token, code)

@@ -71,7 +71,7 @@ class Exploding:
 
 
 def test_internal_error_answers_carry_the_security_headers(site: WebSite) -> None:
-    app = create_app(dataclasses.replace(site.deps, mailbox=Exploding()))  # type: ignore[arg-type]
+    app = create_app(dataclasses.replace(site.deps, mailbox=Exploding()))
     client = TestClient(app, base_url=BASE, raise_server_exceptions=False)
     sign_in(client, "alice")
     for path in ("/api/v1/calls", "/calls"):

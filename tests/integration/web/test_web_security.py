@@ -247,12 +247,14 @@ def test_totp_is_required_once_enabled_and_a_code_works_once(site: WebSite) -> N
     assert key is not None
     with site.deps.engine.connect() as conn:
         blob = conn.execute(select(web_accounts.c.totp_blob).where(web_accounts.c.id == account_id)).scalar()
+    assert blob is not None
     assert key[:20] not in bytes(blob) and totp.secret_of(key).encode() not in bytes(blob)
     client = site.client()
 
     def attempt(code: str) -> int:
-        return client.post("/api/v1/session", json={"username": "tess", "password": PASSWORD, "totp": code},
-                           headers={"X-CSRF-Token": csrf(client), "Origin": BASE}).status_code
+        status: int = client.post("/api/v1/session", json={"username": "tess", "password": PASSWORD, "totp": code},
+                                  headers={"X-CSRF-Token": csrf(client), "Origin": BASE}).status_code
+        return status
 
     assert attempt("") == 401
     assert attempt("000000" if totp.current_code(key) != "000000" else "111111") == 401
@@ -308,7 +310,7 @@ class Exploding:
 
 
 def test_internal_errors_reveal_nothing(site: WebSite) -> None:
-    app = create_app(dataclasses.replace(site.deps, mailbox=Exploding()))  # type: ignore[arg-type]
+    app = create_app(dataclasses.replace(site.deps, mailbox=Exploding()))
     client = TestClient(app, base_url=BASE, raise_server_exceptions=False)
     sign_in(client, "alice")
     r = client.get("/api/v1/calls")
