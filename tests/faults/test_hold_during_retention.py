@@ -100,8 +100,12 @@ def test_a_hold_placed_during_a_retention_run_keeps_every_held_message(
             assert remaining[held_box], "every message already gone"
 
             placed = threading.Event()
-            threading.Thread(target=lambda: (inv.holds.place(IVY, CASE, "mailbox", mailbox=MailboxRef.parse(held_box),
-                                                             reason="evidence"), placed.set()), daemon=True).start()
+
+            def place_hold() -> None:
+                inv.holds.place(IVY, CASE, "mailbox", mailbox=MailboxRef.parse(held_box), reason="evidence")
+                placed.set()
+
+            threading.Thread(target=place_hold, daemon=True).start()
             waited = not placed.wait(0.5)  # the frozen run holds the lock of a key being destroyed
             os.killpg(purge.pid, signal.SIGCONT)
             assert placed.wait(30), "the hold was never placed"

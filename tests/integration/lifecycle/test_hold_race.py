@@ -36,7 +36,7 @@ class HoldArrivesAfterTheCheck:
     """The shredder's hold check answers; then, before the shredder goes on, an investigator places a hold
     (committed). This is the interleaving a check in one transaction and a destroy in another lose."""
 
-    def __init__(self, real: Holds, place: Callable[[], None], after: str) -> None:
+    def __init__(self, real: Holds, place: Callable[[], object], after: str) -> None:
         self._real = real
         self._place = place
         self._after = after  # the message whose check the hold follows
@@ -51,7 +51,7 @@ class HoldArrivesAfterTheCheck:
 
 
 def racing_shredder(c: Container, after: str,
-                    place: Callable[[], None]) -> tuple[CryptoShredder, HoldArrivesAfterTheCheck]:
+                    place: Callable[[], object]) -> tuple[CryptoShredder, HoldArrivesAfterTheCheck]:
     audit = AuditLog(c.engine)
     check = HoldArrivesAfterTheCheck(Holds(c.engine, Access(c.engine, audit)), place, after)
     store = SqlMailboxStore(make_sessionmaker(c.engine), make_sessionmaker(c.engine))
@@ -94,13 +94,15 @@ def test_shredding_waits_for_a_hold_being_placed_and_honours_it(any_site: Site) 
         open_case(c, CASE)
         message_id, audio = seed(c, age_days=800, now=time.time())
         outcome: list[str] = []
+        shredder = c.shredder
+        assert shredder is not None
         with c.engine.connect() as placing:
             tx = placing.begin()
             placing.execute(insert(holds_table).values(
                 id=str(uuid.uuid4()), case_id=CASE, scope="mailbox", context=BOX.context, mailbox=BOX.mailbox,
                 message_id=None, start_at=None, end_at=None, placed_by=IVY.name, placed_at=utc_now_iso()))
             worker = threading.Thread(target=lambda: outcome.append(
-                c.shredder.shred(message_id, actor="retention", source="test", reason="expired")))  # type: ignore[union-attr]
+                shredder.shred(message_id, actor="retention", source="test", reason="expired")))
             worker.start()
             worker.join(1.0)
             assert worker.is_alive(), f"the shred did not wait for the hold being placed: {outcome}"

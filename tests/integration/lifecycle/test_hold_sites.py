@@ -111,6 +111,7 @@ def test_owner_deletion_paths_see_the_site_of_the_hold(tmp_path: Path) -> None:
     here = seed(c, age_days=1)
     there = seed(c, age_days=1, site="branch")
     open_case(c, "CI-8").holds.place(IVY, "CI-8", "mailbox", mailbox=BOX, site="branch")
+    assert c.shredder is not None
     assert c.shredder.shred(there[0], actor="owner", source="test", reason="deleted") == "held"
     assert c.shredder.shred(here[0], actor="owner", source="test", reason="deleted") == "destroyed"
     c.close()

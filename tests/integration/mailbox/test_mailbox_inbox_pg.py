@@ -81,7 +81,7 @@ def expected(rows: list[dict[str, object]], q: InboxQuery) -> list[dict[str, obj
     key = {"newest": lambda r: (-r["origtime"], _neg(r["id"])), "oldest": lambda r: (r["origtime"], r["id"]),
            "longest": lambda r: (-r["duration"], -r["origtime"], _neg(r["id"])),
            "shortest": lambda r: (r["duration"], -r["origtime"], _neg(r["id"]))}[q.sort]
-    return sorted((r for r in rows if keep(r)), key=key)  # type: ignore[arg-type]
+    return sorted((r for r in rows if keep(r)), key=key)
 
 
 def _neg(text_id: object) -> tuple[int, ...]:

@@ -47,7 +47,7 @@ class Inspecting:
 
 def phone(box: MailboxSite, device: str) -> tuple[PhonePlayback, Inspecting]:
     services = box.services
-    assert services._phone is not None and isinstance(services._control, AmiMailboxControl)
+    assert isinstance(services._phone, PhonePlayback) and isinstance(services._control, AmiMailboxControl)
     spy = Inspecting(services._control)
     real = services._phone
     services._phone = PhonePlayback(real.staging_dir, box.container.keyring, box.container.vault.path_for, spy,
@@ -98,7 +98,7 @@ def test_only_the_owner_may_play_on_a_phone(box: MailboxSite) -> None:
 
 
 def test_sweep_removes_only_old_leftovers(box: MailboxSite) -> None:
-    assert box.services._phone is not None
+    assert isinstance(box.services._phone, PhonePlayback)
     staging = box.services._phone.staging_dir
     staging.mkdir(mode=0o700, exist_ok=True)
     old, new, other = staging / "vmplay-dead.wav", staging / "vmplay-live.wav", staging / "keep.txt"
@@ -121,7 +121,7 @@ def test_calls_presenting_a_users_number_are_not_listed_as_placed_by_them(box: M
     # the stand-in's Cdr events, as Asterisk's (q1): Source = the number the call presented, Channel =
     # the Local channel of the Originate, Destination = the lab extension "play": the calls presented
     # 1001 and 1002 but were made on no phone of theirs, so neither has placed them
-    assert {e.get("Channel", "").split("/")[0] for e in box.seen("Cdr")} == {"Local"}
+    assert {(e.get("Channel") or "").split("/")[0] for e in box.seen("Cdr")} == {"Local"}
     assert box.mailboxes.call_history(ALICE, 0, 50).total == 0
     assert box.mailboxes.call_history(BOB, 0, 50).total == 0
     assert box.mailboxes.call_history(ADMIN, 0, 50).total == 0  # no numbers of their own: nothing

@@ -26,7 +26,7 @@ def test_each_originate_outcome_is_told_plainly_and_leaves_no_staging_file(
         box: MailboxSite, phone: str, words: str, states: set[str]) -> None:
     services = box.services
     real = services._phone
-    assert real is not None
+    assert isinstance(real, PhonePlayback)
     playback = PhonePlayback(real.staging_dir, box.container.keyring, box.container.vault.path_for,
                              services._control, lambda _box: f"Local/{phone}@phonesim/n",  # type: ignore[arg-type]
                              ring_timeout=3)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from kombu import Exchange, Queue
 from kombu.connection import Connection
+from kombu.entity import Exchange, Queue
 
 from voicemail.observe.broker import QueueDepth, queue_depth
 
@@ -14,10 +14,10 @@ AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 
 def _publish(url: str, queue: str, n: int) -> None:
-    exchange = Exchange(queue, type="direct")
+    exchange = Exchange(queue, type="direct")  # type: ignore[no-untyped-call]  # kombu ships no type hints here
     with Connection(url) as conn:  # type: ignore[no-untyped-call]
         producer = conn.Producer()
-        q = Queue(queue, exchange, routing_key=queue, auto_delete=False)
+        q = Queue(queue, exchange, routing_key=queue, auto_delete=False)  # type: ignore[no-untyped-call]
         for i in range(n):
             producer.publish({"i": i}, exchange=exchange, routing_key=queue, declare=[q], serializer="json")
 

@@ -88,7 +88,8 @@ def test_callers_listen_save_delete_and_hang_up_leaving_nothing_behind(site: Pho
         f"STREAM FILE vm-advopts {ANY}", f"STREAM FILE vm-repeat {ANY}", f"STREAM FILE vm-delete {ANY}",
         f"STREAM FILE vm-savemessage {ANY}", f"STREAM FILE vm-helpexit {ANY}", "WAIT FOR DIGIT 8000",
         'STREAM FILE vm-goodbye ""', "HANGUP"]
-    play = next(s for s in site.calls.values() for s in s if s.command.startswith("CONTROL STREAM FILE"))
+    play = next(sent for calls in site.calls.values() for sent in calls
+                if sent.command.startswith("CONTROL STREAM FILE"))
     assert play.staged is not None and play.staged[0] == 0o640  # group-readable while it plays, never world
     assert folders(site, "1001@default") == {"Old": 1}
 

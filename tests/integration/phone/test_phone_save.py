@@ -80,9 +80,10 @@ def test_a_move_cut_off_by_a_dropped_ami_connection_is_completed_after_the_recon
 def test_a_move_left_pending_by_a_killed_service_is_completed_at_its_next_start(tmp_path: Path) -> None:
     s = Site(tmp_path / "site", database_url=f"sqlite:///{tmp_path / 'site' / 'vm.db'}")
     s.prepare()
-    s.standin = StandinThread(StandinConfig(spool_dir=s.spool, username="voicemail", secret=s.secret,
-                                            mailboxes=MAILBOXES, timing="lab", callers={"owner": SAVE_AND_GO}))
-    s.port = s.standin.start()
+    standin = StandinThread(StandinConfig(spool_dir=s.spool, username="voicemail", secret=s.secret,
+                                          mailboxes=MAILBOXES, timing="lab", callers={"owner": SAVE_AND_GO}))
+    s.standin = standin
+    s.port = standin.start()
     extra = {"VOICEMAIL_PHONE_TRUSTED_CONTEXTS": "vmmenu", "VOICEMAIL_PHONE_MENU_WAIT": "8",
              "VOICEMAIL_PHONE_STAGING_DIR": str(tmp_path / "site" / "stage"),
              "VOICEMAIL_LISTENER_LEASE_SECONDS": "4", "VOICEMAIL_LISTENER_RENEW_SECONDS": "1"}
@@ -97,16 +98,16 @@ def test_a_move_left_pending_by_a_killed_service_is_completed_at_its_next_start(
     try:
         # the first run kills itself (SIGKILL) as its move worker is about to ask Asterisk to move the message
         first = s.spawn("run", "--no-web", log="run1", VOICEMAIL_FAILPOINTS="move.before_ami", **extra)
-        wait_for(lambda: s.standin.session_count() >= 1, 30, "voicemail run to log in")  # type: ignore[union-attr]
-        s.standin.leave_message("1001@default", '"Bob Internal" <1002>', caller_context="vm-internal",  # type: ignore[union-attr]
-                                audio=make_wav(2.0, 8))
+        wait_for(lambda: standin.session_count() >= 1, 30, "voicemail run to log in")
+        standin.leave_message("1001@default", '"Bob Internal" <1002>', caller_context="vm-internal",
+                              audio=make_wav(2.0, 8))
 
         def sealed() -> bool:
             with engine.connect() as conn:
                 return conn.execute(select(MessageRow.state)).scalar() == "stripped"
 
         wait_for(sealed, 30, "custody of the message")
-        s.standin.call_in("owner", context="vmmenu", exten="1001")  # type: ignore[union-attr]
+        standin.call_in("owner", context="vmmenu", exten="1001")
         try:
             wait_for(lambda: first.poll() is not None, 90, "the first run to be killed at the move")
         except AssertionError:

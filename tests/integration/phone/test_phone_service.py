@@ -25,9 +25,10 @@ def test_voicemail_run_answers_a_menu_call(tmp_path: Path) -> None:
     # its instructions until about 34 s; hang up in the middle of the 10 s wait that follows (about 34-44 s),
     # never in the 0.1 s between two prompts, where no command is running to answer result=-1
     callers = {"owner": caller((2.2, f"{PIN}#"), (18.0, "1"), hangup_at=39)}
-    s.standin = StandinThread(StandinConfig(spool_dir=s.spool, username="voicemail", secret=s.secret,
-                                            mailboxes=MAILBOXES, timing="lab", callers=callers))
-    s.port = s.standin.start()
+    standin = StandinThread(StandinConfig(spool_dir=s.spool, username="voicemail", secret=s.secret,
+                                          mailboxes=MAILBOXES, timing="lab", callers=callers))
+    s.standin = standin
+    s.port = standin.start()
     extra = {"VOICEMAIL_PHONE_TRUSTED_CONTEXTS": "vmmenu", "VOICEMAIL_PHONE_MENU_WAIT": "10",
              "VOICEMAIL_PHONE_STAGING_DIR": str(tmp_path / "site" / "stage")}
     env = {**s.env(**extra)}
@@ -40,9 +41,9 @@ def test_voicemail_run_answers_a_menu_call(tmp_path: Path) -> None:
                                  or m.event == "AsyncAGIEnd" else None)
         watcher.wait_connected(10)
         s.spawn("run", "--no-web", log="run", **extra)
-        wait_for(lambda: s.standin.session_count() >= 2, 30, "voicemail run to log in")  # type: ignore[union-attr]
-        s.standin.leave_message("1001@default", '"Bob Internal" <1002>', caller_context="vm-internal",  # type: ignore[union-attr]
-                                audio=make_wav(1.0, 8))
+        wait_for(lambda: standin.session_count() >= 2, 30, "voicemail run to log in")
+        standin.leave_message("1001@default", '"Bob Internal" <1002>', caller_context="vm-internal",
+                              audio=make_wav(1.0, 8))
         watcher.call("Originate", {"Channel": "Local/owner@vmphone/n", "Context": "vmmenu", "Exten": "1001",
                                    "Priority": "1", "Async": "true"}, timeout=10)
         try:

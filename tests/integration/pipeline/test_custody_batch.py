@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import email
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from email import policy
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from voicemail.container import Container
 from voicemail.db.models import ForwardRow, MessageRow, NotificationRow
 from voicemail.domain.errors import IntegrityError
 from voicemail.domain.models import MailboxRef
-from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED, MailboxOwner
+from voicemail.domain.records import DISCOVERED, SEALED, STRIPPED, MailboxOwner, NotificationWork
 from voicemail.services.export import export_recording
 from voicemail.spool import is_placeholder_bytes
 from voicemail.vault import FileKeyring
@@ -203,7 +203,7 @@ def test_a_sealed_message_whose_strip_was_interrupted_is_stripped_by_the_next_ba
 
 
 def test_a_notification_held_by_another_worker_is_left_alone_and_a_lost_lease_abandons_the_send(
-        batches: Batches) -> None:
+        batches: Batches, monkeypatch: pytest.MonkeyPatch) -> None:
     batches.leave(BOXES[0], 3)
     batches.c.discovery.reconcile()
     assert batches.c.batch_custody is not None and batches.c.batch_notifier is not None
@@ -211,16 +211,16 @@ def test_a_notification_held_by_another_worker_is_left_alone_and_a_lost_lease_ab
     held = batches.c.store.claim_notification(notes[0], 60)  # another worker is sending it
     assert held is not None and held.state == "sending"
     notifier = batches.c.batch_notifier
-    notifier._lease = 0.2  # type: ignore[attr-defined]  # our leases run out while we are held up
-    claimed = notifier._store.claim_notifications  # type: ignore[attr-defined]
+    notifier._lease = 0.2  # our leases run out while we are held up
+    claimed = notifier._store.claim_notifications
 
-    def claim_then_pause(ids, lease):  # type: ignore[no-untyped-def]
+    def claim_then_pause(ids: Sequence[str], lease: float) -> tuple[list[NotificationWork], list[str]]:
         got = claimed(ids, lease)
         time.sleep(0.3)
         batches.c.store.claim_notification(notes[1], 60)  # a sweeper's re-delivery overtakes one of ours
         return got
 
-    notifier._store.claim_notifications = claim_then_pause  # type: ignore[attr-defined]
+    monkeypatch.setattr(notifier._store, "claim_notifications", claim_then_pause)
     result = notifier.send_many(notes)
     assert (result.sent, result.busy, result.handed_back) == (1, 1, [notes[1]])
     assert [p.stem for p in batches.emls()] == [notes[2]]
@@ -235,7 +235,7 @@ def test_a_batch_takes_along_the_messages_of_its_mailbox_that_wait_for_their_tas
     queued = next(b for b in second if batches.c.store.get(b[0]).mailbox == BOXES[0])
     other = next(b for b in second if batches.c.store.get(b[0]).mailbox == BOXES[1])
     assert batches.c.batch_custody is not None
-    batches.c.batch_custody._batch_size = 10  # type: ignore[attr-defined]
+    batches.c.batch_custody._batch_size = 10
     outcome = batches.c.batch_custody.take_custody(own)
     assert sorted(outcome.notifications) == sorted(own + queued)  # its mailbox's waiting ones, not another's
     assert {batches.state(m) for m in other} == {DISCOVERED}
@@ -261,7 +261,7 @@ def test_a_batch_of_notifications_tells_of_each_forward_from_one_look_up(batches
     def one_by_one(message_id: str) -> None:
         raise AssertionError("a batch looks its forward notes up at once")
 
-    batches.c.notifier._forward_note = one_by_one  # type: ignore[attr-defined]
+    batches.c.notifier._forward_note = one_by_one
     sent = batches.c.batch_notifier.send_many(list(outcome.notifications.values()))
     assert (sent.sent, sent.handed_back) == (3, [])
     bodies = {p.stem: email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in batches.emls()}

@@ -133,7 +133,7 @@ def test_the_retention_command_hands_another_site_s_shreds_to_that_site_s_custod
     engine = make_engine(site.settings.database_url)
     try:
         with engine.connect() as conn:
-            states = dict(conn.execute(text("SELECT id, state FROM messages")).all())
+            states: dict[str, str] = dict(conn.execute(text("SELECT id, state FROM messages")).all())
     finally:
         engine.dispose()
     assert (states[here[0]], states[there[0]]) == ("destroyed", "shredding")

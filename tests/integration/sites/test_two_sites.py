@@ -70,7 +70,7 @@ class TwoSites:
         engine = make_engine(self.hq.database_url)
         try:
             with engine.connect() as conn:
-                return [tuple(r) for r in conn.execute(text(  # type: ignore[misc]
+                return [tuple(r) for r in conn.execute(text(
                     "SELECT site, context, mailbox, msg_id, state FROM messages ORDER BY site, msg_id"))]
         finally:
             engine.dispose()
@@ -211,11 +211,13 @@ def test_killing_one_site_s_listener_leaves_the_other_site_s_lease_and_messages_
     os.killpg(hq_listener.pid, signal.SIGKILL)
     branch_id = sites.branch.leave_message("1001@default", "+12025550123", caller_context="vm-from-trunk",
                                            audio=make_wav(0.4, seed=3))
+    assert branch_id is not None
     try:
         wait_for(lambda: sites.state(BRANCH, branch_id) == "stripped", 60, "the branch message, hq listener down")
         wait_for(lambda: (sites.lease(HQ) or ("", 0))[1] > hq_before[1], 30, "the hq stand-by to take over")
         hq_id = sites.hq.standin.leave_message("1001@default", None, caller_context="vm-from-trunk",
                                                audio=make_wav(0.4, seed=4))
+        assert hq_id is not None
         wait_for(lambda: sites.state(HQ, hq_id) == "stripped", 60, "the hq message under the new hq listener")
     except AssertionError:
         print(sites.hq.logs())
