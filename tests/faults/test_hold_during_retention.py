@@ -54,17 +54,18 @@ def test_a_hold_placed_during_a_retention_run_keeps_every_held_message(
     site = Site(tmp_path / "site", database_url=pg_url, broker_url=redis_url)
     site.prepare()
     site.start_standin()
-    assert site.standin is not None
+    standin = site.standin
+    assert standin is not None
     try:
         run = site.spawn("run", "--no-web", log="run")
         worker = site.spawn("worker", "--pool", "solo", log="worker")
-        wait_for(lambda: site.standin.session_count() >= 1, 30, "the listener to log in")  # type: ignore[union-attr]
+        wait_for(lambda: standin.session_count() >= 1, 30, "the listener to log in")
         left: list[Expected] = []
         for n in range(len(BOXES) * PER_MAILBOX):
             box = BOXES[n % len(BOXES)]
             audio = make_wav(0.5, seed=500 + n)
             caller, context = CALLERS[n % len(CALLERS)]
-            msg_id = site.standin.leave_message(box, caller, caller_context=context, audio=audio)
+            msg_id = standin.leave_message(box, caller, caller_context=context, audio=audio)
             assert msg_id is not None, n
             left.append(Expected(box, msg_id, audio))
         wait_for(lambda: site.sent() >= len(left), 90, "every message sealed and notified")

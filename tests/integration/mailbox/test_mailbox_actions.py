@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.integration.mailbox.harness import ADMIN, ALICE, ALICE_BOX, BOB, MailboxSite
 from tests.integration.pipeline.harness import make_wav, wait_for
+from voicemail.audit.store import AuditLog
 from voicemail.db.models import MessageRow
 from voicemail.domain.errors import AmiError, NotFound
 from voicemail.domain.mailbox import InboxQuery
@@ -177,9 +178,7 @@ class _NoHolds:
         return False
 
 
-def _audit(box: MailboxSite):  # type: ignore[no-untyped-def]
-    from voicemail.audit.store import AuditLog
-
+def _audit(box: MailboxSite) -> AuditLog:
     return AuditLog(box.container.engine)
 
 

@@ -53,8 +53,11 @@ def seed(engine: Engine, box: MailboxRef, n: int, rng: random.Random) -> list[di
     return rows
 
 
+World = tuple[SqlMailboxStore, list[dict[str, object]], Engine]
+
+
 @pytest.fixture
-def world(pg_url: str) -> Iterator[tuple[SqlMailboxStore, list[dict[str, object]], Engine]]:
+def world(pg_url: str) -> Iterator[World]:
     engine = make_engine(pg_url)
     upgrade(engine)
     rng = random.Random(42)
@@ -93,7 +96,7 @@ def _neg(text_id: object) -> tuple[int, ...]:
     InboxQuery(urgent_only=True, sort="longest"), InboxQuery(caller_kind="anonymous", sort="shortest"),
     InboxQuery(caller_kind="external", folder="INBOX", offset=10, limit=200), InboxQuery(caller_kind="internal"),
     InboxQuery(offset=5000)])
-def test_filters_sorting_paging_and_total(world, q: InboxQuery) -> None:  # type: ignore[no-untyped-def]
+def test_filters_sorting_paging_and_total(world: World, q: InboxQuery) -> None:
     store, rows, _engine = world
     items, total = store.inbox(BOX, q)
     want = expected(rows, q)
@@ -101,7 +104,7 @@ def test_filters_sorting_paging_and_total(world, q: InboxQuery) -> None:  # type
     assert [r.id for r in items] == [r["id"] for r in want[q.offset:q.offset + q.limit]]
 
 
-def test_hidden_and_destroyed_messages_never_appear(world) -> None:  # type: ignore[no-untyped-def]
+def test_hidden_and_destroyed_messages_never_appear(world: World) -> None:
     store, rows, _engine = world
     hidden = next(r for r in rows if r["hidden_at"] is not None and r["state"] == "stripped")
     destroyed = next(r for r in rows if r["state"] == "destroyed")
@@ -117,7 +120,7 @@ def test_hidden_and_destroyed_messages_never_appear(world) -> None:  # type: ign
     assert store.visible(str(hidden["id"])) is None and store.visible(str(destroyed["id"])) is None
 
 
-def test_owner_and_administrator_may_list_nobody_else(world) -> None:  # type: ignore[no-untyped-def]
+def test_owner_and_administrator_may_list_nobody_else(world: World) -> None:
     store, _rows, _engine = world
     require_listing(OWNER, BOX)
     require_listing(ADMIN, BOX)
@@ -130,7 +133,7 @@ def test_owner_and_administrator_may_list_nobody_else(world) -> None:  # type: i
         check_query(InboxQuery(limit=500))
 
 
-def test_the_inbox_query_walks_a_mailbox_index(world) -> None:  # type: ignore[no-untyped-def]
+def test_the_inbox_query_walks_a_mailbox_index(world: World) -> None:
     _store, _rows, engine = world
     with engine.connect() as conn:
         plan = "\n".join(r[0] for r in conn.execute(text(

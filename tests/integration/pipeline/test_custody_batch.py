@@ -20,6 +20,7 @@ from voicemail.audit.chain import replay
 from voicemail.audit.store import AuditLog
 from voicemail.config import load_settings
 from voicemail.container import Container
+from voicemail.db.batch_store import SealedItem
 from voicemail.db.models import ForwardRow, MessageRow, NotificationRow
 from voicemail.domain.errors import IntegrityError
 from voicemail.domain.models import MailboxRef
@@ -127,7 +128,7 @@ def test_one_batch_seals_strips_and_notifies_every_message_once(batches: Batches
 
 
 def test_a_message_that_fails_in_the_batch_is_handed_to_the_per_message_path_and_the_others_finish(
-        batches: Batches) -> None:
+        batches: Batches, monkeypatch: pytest.MonkeyPatch) -> None:
     msg_ids = batches.leave(BOXES[0], 3)
     batches.c.discovery.reconcile()
     ids = batches.handed[0]
@@ -136,15 +137,15 @@ def test_a_message_that_fails_in_the_batch_is_handed_to_the_per_message_path_and
     vault = batches.c.vault
     real_verify = vault.verify
 
-    def verify(blob_name, dek, key_id, expected):  # type: ignore[no-untyped-def]
+    def verify(blob_name: str, dek: bytes, key_id: bytes, expected: str) -> None:
         if blob_name.startswith(poisoned.id):  # its blob was written, and reads back wrong
             raise IntegrityError("the blob does not decrypt to what was read")
         real_verify(blob_name, dek, key_id, expected)
 
-    vault.verify = verify  # type: ignore[method-assign]
+    monkeypatch.setattr(vault, "verify", verify)
     assert batches.c.batch_custody is not None
     outcome = batches.c.batch_custody.take_custody(ids)
-    vault.verify = real_verify  # type: ignore[method-assign]
+    monkeypatch.setattr(vault, "verify", real_verify)
     assert outcome.isolated == [poisoned.id]
     assert sorted(outcome.notifications) == sorted(set(ids) - {poisoned.id})
     assert poisoned.state == DISCOVERED
@@ -169,19 +170,19 @@ def test_messages_whose_previous_run_died_are_never_batched_again(batches: Batch
 
 
 def test_a_run_overtaken_before_its_commit_removes_its_blobs_and_leaves_the_message_to_the_newer_run(
-        batches: Batches) -> None:
+        batches: Batches, monkeypatch: pytest.MonkeyPatch) -> None:
     batches.leave(BOXES[0], 2)
     batches.c.discovery.reconcile()
     ids = batches.handed[0]
-    store = batches.c.batch_custody._store  # type: ignore[union-attr]
+    assert batches.c.batch_custody is not None
+    store = batches.c.batch_custody._store
     real = store.commit_sealed
 
-    def overtaken(items):  # type: ignore[no-untyped-def]
+    def overtaken(items: Sequence[SealedItem]) -> set[str]:
         batches.c.store.begin_custody(ids[0], 5)  # a re-delivered per-message run starts meanwhile
         return real(items)
 
-    store.commit_sealed = overtaken  # type: ignore[method-assign]
-    assert batches.c.batch_custody is not None
+    monkeypatch.setattr(store, "commit_sealed", overtaken)
     outcome = batches.c.batch_custody.take_custody(ids)
     assert outcome.skipped == [ids[0]] and list(outcome.notifications) == [ids[1]]
     assert batches.state(ids[0]) == DISCOVERED

@@ -68,7 +68,8 @@ def removes(activity: list[tuple[float, str, str]]) -> int:
 @pytest.mark.postgres
 def test_retention_on_an_hq_worker_leaves_the_branch_message_s_envelope_to_the_branch_worker(
         sites: TwoSites) -> None:
-    assert sites.hq.standin is not None and sites.branch is not None
+    hq_standin, branch_standin = sites.hq.standin, sites.branch
+    assert hq_standin is not None and branch_standin is not None
     sites.spawn("run", "--no-web", log="listener-hq")
     branch_listener = sites.spawn("run", "--no-web", "--site", BRANCH, log="listener-branch")
     # as in a deployment where each site's AMI is on its own loopback: from the hq worker, the address it
@@ -77,12 +78,12 @@ def test_retention_on_an_hq_worker_leaves_the_branch_message_s_envelope_to_the_b
                    VOICEMAIL_SITE_NAME=HQ, VOICEMAIL_SITE_BRANCH_AMI_PORT=str(sites.hq.port),
                    VOICEMAIL_SITE_BRANCH_AMI_SECRET=sites.hq.secret, **FAST)
     sites.spawn("worker", "--pool", "solo", "--site", BRANCH, log="worker-branch")
-    wait_for(lambda: sites.hq.standin.session_count() >= 1 and sites.branch.session_count() >= 1,  # type: ignore[union-attr]
+    wait_for(lambda: hq_standin.session_count() >= 1 and branch_standin.session_count() >= 1,
              30, "both listeners to log in to their Asterisk")
-    hq_id = sites.hq.standin.leave_message("1001@default", '"Bob" <1002>', caller_context="vm-internal",
-                                           audio=make_wav(0.4, seed=11))
-    branch_id = sites.branch.leave_message("1001@default", "+12025550123", caller_context="vm-from-trunk",
-                                           audio=make_wav(0.4, seed=12))
+    hq_id = hq_standin.leave_message("1001@default", '"Bob" <1002>', caller_context="vm-internal",
+                                     audio=make_wav(0.4, seed=11))
+    branch_id = branch_standin.leave_message("1001@default", "+12025550123", caller_context="vm-from-trunk",
+                                             audio=make_wav(0.4, seed=12))
     assert hq_id and branch_id
     try:
         wait_for(lambda: sites.state(HQ, hq_id) == "stripped" and sites.state(BRANCH, branch_id) == "stripped",
@@ -91,7 +92,7 @@ def test_retention_on_an_hq_worker_leaves_the_branch_message_s_envelope_to_the_b
         os.killpg(branch_listener.pid, signal.SIGTERM)
         branch_listener.wait(20)
         age(sites, BRANCH, branch_id, 800)
-        hq_removes_before = removes(sites.hq.standin.activity())
+        hq_removes_before = removes(hq_standin.activity())
         assert list(sites.branch_spool.rglob("msg*")) != []  # the stripped envelope: placeholder and .txt
 
         env = sites.hq.env(VOICEMAIL_CONFIG=str(sites.config), VOICEMAIL_SITE_NAME=HQ)
@@ -103,8 +104,8 @@ def test_retention_on_an_hq_worker_leaves_the_branch_message_s_envelope_to_the_b
         print(sites.hq.logs())
         raise
     assert "'destroyed': 1" in sites.log("worker-hq")  # the run was the hq worker's
-    assert removes(sites.hq.standin.activity()) == hq_removes_before  # hq's Asterisk was not asked
-    assert removes(sites.branch.activity()) >= 1  # the branch's was
+    assert removes(hq_standin.activity()) == hq_removes_before  # hq's Asterisk was not asked
+    assert removes(branch_standin.activity()) >= 1  # the branch's was
     assert list(sites.branch_spool.rglob("msg*")) == []
     assert sites.state(HQ, hq_id) == "stripped"  # hq's own young message untouched
     assert any(p.name.startswith("msg") for p in sites.hq.spool.rglob("msg*"))

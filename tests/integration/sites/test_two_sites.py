@@ -155,17 +155,18 @@ def sites(tmp_path: Path, pg_url: str, broker: tuple[str, str]) -> Iterator[TwoS
 
 def test_each_site_s_custody_runs_only_on_its_own_workers_and_the_same_mailbox_stays_two_mailboxes(
         sites: TwoSites, broker: tuple[str, str]) -> None:
-    assert sites.hq.standin is not None and sites.branch is not None
+    hq_standin, branch_standin = sites.hq.standin, sites.branch
+    assert hq_standin is not None and branch_standin is not None
     sites.spawn("run", "--no-web", log="listener-hq")
     sites.spawn("run", "--no-web", "--site", BRANCH, log="listener-branch")
     sites.spawn("worker", "--pool", "solo", log="worker-hq")  # no --site: the default site, hq
-    wait_for(lambda: sites.hq.standin.session_count() >= 1 and sites.branch.session_count() >= 1,  # type: ignore[union-attr]
+    wait_for(lambda: hq_standin.session_count() >= 1 and branch_standin.session_count() >= 1,
              30, "both listeners to log in to their Asterisk")
     hq_audio, branch_audio = make_wav(0.5, seed=1), make_wav(0.5, seed=2)
-    hq_id = sites.hq.standin.leave_message("1001@default", '"Bob" <1002>', caller_context="vm-internal",
-                                           audio=hq_audio)
-    branch_id = sites.branch.leave_message("1001@default", "+12025550123", caller_context="vm-from-trunk",
-                                           audio=branch_audio)
+    hq_id = hq_standin.leave_message("1001@default", '"Bob" <1002>', caller_context="vm-internal",
+                                     audio=hq_audio)
+    branch_id = branch_standin.leave_message("1001@default", "+12025550123", caller_context="vm-from-trunk",
+                                             audio=branch_audio)
     assert hq_id and branch_id
     try:
         wait_for(lambda: sites.state(HQ, hq_id) == "stripped", 60, "the hq message sealed and stripped")

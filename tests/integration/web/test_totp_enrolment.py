@@ -47,10 +47,13 @@ def enrolment_page(client: TestClient) -> tuple[str, bytes, str]:
     """(page, the secret's key bytes as the app would hold them, the form's token)."""
     status, page = password_step(client)
     assert status == 200
-    uri = html.unescape(re.search(r'data-testid="totp-uri">([^<]+)<', page).group(1))  # type: ignore[union-attr]
+    shown = re.search(r'data-testid="totp-uri">([^<]+)<', page)
+    assert shown is not None
+    uri = html.unescape(shown.group(1))
     secret = parse_qs(urlsplit(uri).query)["secret"][0]
-    token = re.search(r'name="token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    return page, base64.b32decode(secret), token
+    form_token = re.search(r'name="token" value="([^"]+)"', page)
+    assert form_token is not None
+    return page, base64.b32decode(secret), form_token.group(1)
 
 
 def confirm(client: TestClient, page: str, token: str, code: str) -> tuple[int, str]:
