@@ -57,7 +57,9 @@ def _sent(site: Site) -> dict[str, str]:
     for path in sorted((site.root / "outbox").rglob("*.eml")):
         msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
         assert msg["To"] not in out, "two e-mails to one owner in a run"
-        out[str(msg["To"])] = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        body = msg.get_body(("plain",))
+        assert body is not None
+        out[str(msg["To"])] = body.get_content()
         path.unlink()
     return out
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.engine import Engine
 
 from voicemail.audit.signing import SigningKey
 from voicemail.db.engine import make_engine
@@ -20,21 +22,21 @@ from voicemail.lifecycle.tables import lifecycle_leases
 
 
 @pytest.fixture
-def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path / 'vm.db'}")
     upgrade(engine)
     yield engine
     engine.dispose()
 
 
-def test_a_second_run_is_refused_while_the_first_holds_the_lease(engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_run_is_refused_while_the_first_holds_the_lease(engine: Engine) -> None:
     with leased(engine, "retention"), pytest.raises(LeaseBusy, match="another process"):
         Lease(engine, "retention").take()
     with leased(engine, "retention"):  # released afterwards
         pass
 
 
-def test_an_expired_lease_or_a_dead_holder_does_not_block(engine) -> None:  # type: ignore[no-untyped-def]
+def test_an_expired_lease_or_a_dead_holder_does_not_block(engine: Engine) -> None:
     first = Lease(engine, "retention", ttl=600)
     first.take()
     with engine.begin() as conn:
@@ -55,7 +57,7 @@ def body() -> dict[str, object]:
             "totals": {"destroyed": 2, "held_skipped": 1, "failed": 0}}
 
 
-def test_a_destruction_record_verifies_and_any_edit_is_named(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_destruction_record_verifies_and_any_edit_is_named(tmp_path: Path, engine: Engine) -> None:
     key = SigningKey.create(tmp_path / "sign.pem")
     path = store_record(engine, sign_record(key, body()), tmp_path / "records")
     assert path is not None and path.stat().st_mode & 0o077 == 0

@@ -76,7 +76,9 @@ def test_owners_are_warned_once_before_their_messages_expire(site: Site) -> None
     msg = email.message_from_bytes(emls[0].read_bytes(), policy=policy.default)
     assert msg["To"] == "carol@example.test" and "deleted soon" in msg["Subject"]
     text = emls[0].read_text(errors="replace")
-    assert "2 voice message(s) in mailbox 1001" in msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    body = msg.get_body(("plain",))
+    assert body is not None
+    assert "2 voice message(s) in mailbox 1001" in body.get_content()
     assert "5550100" not in text and "Ext" not in text  # never the caller
     assert lc.warner().run() == 0  # once per message
     assert len(soon) == 2

@@ -3,6 +3,7 @@ capture q1, with the numbers and dispositions varied)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ UserField: \r
 
 
 @pytest.fixture
-def query(tmp_path: Path):  # type: ignore[no-untyped-def]
+def query(tmp_path: Path) -> Iterator[CallQuery]:
     engine = make_engine(f"sqlite:///{tmp_path / 'cdr.db'}")
     upgrade(engine)
     store = CdrStore(engine)
@@ -67,7 +68,7 @@ def history(query: CallQuery, numbers: list[str], offset: int, limit: int, templ
 TEMPLATE = "PJSIP/{number}"
 
 
-def test_placed_received_and_missed_newest_first(query) -> None:  # type: ignore[no-untyped-def]
+def test_placed_received_and_missed_newest_first(query: CallQuery) -> None:
     page = history(query, ["1001"], 0, 50, TEMPLATE)
     assert page.total == 3
     assert [(c.at[11:16], c.direction, c.other_party, c.other_name, c.billable_seconds) for c in page.items] == [
@@ -76,14 +77,14 @@ def test_placed_received_and_missed_newest_first(query) -> None:  # type: ignore
         ("09:00", "placed", "1002", "", 25)]
 
 
-def test_paging_and_other_users_calls(query) -> None:  # type: ignore[no-untyped-def]
+def test_paging_and_other_users_calls(query: CallQuery) -> None:
     page = history(query, ["1001"], 1, 1, TEMPLATE)
     assert (page.total, [c.at[11:16] for c in page.items]) == (3, ["10:00"])
     assert [c.other_party for c in history(query, ["2001"], 0, 50, TEMPLATE).items] == ["1001", "1002"]
     assert history(query, [], 0, 50, TEMPLATE).total == 0
 
 
-def test_a_call_presenting_someones_number_is_not_a_call_they_placed(query) -> None:  # type: ignore[no-untyped-def]
+def test_a_call_presenting_someones_number_is_not_a_call_they_placed(query: CallQuery) -> None:
     """Caller ID is the caller's to choose: a call is placed by a user only when Asterisk reports it on
     the channel of one of their own devices (CDR Channel), never because its Source is their number."""
     alice = history(query, ["1001"], 0, 50, TEMPLATE)
@@ -97,7 +98,7 @@ def test_a_call_presenting_someones_number_is_not_a_call_they_placed(query) -> N
 
 
 @pytest.mark.parametrize(("offset", "limit"), [(-1, 10), (0, 0), (0, 201)])
-def test_bad_paging_is_refused(query, offset: int, limit: int) -> None:  # type: ignore[no-untyped-def]
+def test_bad_paging_is_refused(query: CallQuery, offset: int, limit: int) -> None:
     with pytest.raises(InvalidInput):
         history(query, ["1001"], offset, limit, TEMPLATE)
 

@@ -7,6 +7,7 @@ import pytest
 
 from voicemail.ami.mailbox_control import CallOutcome
 from voicemail.domain.models import MailboxRef
+from voicemail.domain.phone_call import CallStatus
 from voicemail.services.phone_calls import CallBook, state_of
 
 BOX = MailboxRef("default", "1001")
@@ -18,14 +19,21 @@ def test_a_failed_originate_is_named_by_its_reason(code: int | None, state: str)
     assert state_of(CallOutcome("r", "failed", f"reason {code}", code), ended=False) == state
 
 
+def status(book: CallBook, call: str) -> CallStatus:
+    """The call's status (the book must know the call)."""
+    found = book.get(call)
+    assert found is not None, call
+    return found
+
+
 def test_an_answered_call_is_playing_then_finished_whatever_ends_it() -> None:
     book = CallBook()
     call = book.start(BOX, "m1")
-    assert book.get(call).state == "ringing" and not book.get(call).final  # type: ignore[union-attr]
+    assert status(book, call).state == "ringing" and not status(book, call).final
     book.update(call, CallOutcome("r", "answered", code=4), ended=False)
-    assert book.get(call).message == "Your phone answered. The message is playing."  # type: ignore[union-attr]
+    assert status(book, call).message == "Your phone answered. The message is playing."
     book.update(call, CallOutcome("r", "timeout"), ended=True)  # its hangup was not seen
-    assert book.get(call).state == "finished" and book.get(call).final  # type: ignore[union-attr]
+    assert status(book, call).state == "finished" and status(book, call).final
 
 
 def test_the_first_final_word_stands() -> None:
@@ -33,14 +41,14 @@ def test_the_first_final_word_stands() -> None:
     call = book.start(BOX, "m1")
     book.update(call, CallOutcome("r", "failed", "reason 5", 5), ended=False)
     book.update(call, CallOutcome("r", "error", "ConnectionLost"), ended=True)
-    assert book.get(call).message == "Your phone is busy."  # type: ignore[union-attr]
+    assert status(book, call).message == "Your phone is busy."
 
 
 def test_a_connection_lost_before_any_answer_is_a_failed_call() -> None:
     book = CallBook()
     call = book.start(BOX, "m1")
     book.update(call, CallOutcome("r", "error", "AmiConnectionLost"), ended=True)
-    assert book.get(call).message == "The call to your phone failed."  # type: ignore[union-attr]
+    assert status(book, call).message == "The call to your phone failed."
 
 
 def test_calls_are_kept_for_their_time_only() -> None:

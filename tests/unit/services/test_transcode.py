@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import subprocess
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ def ffmpeg() -> str:
     return require_binary("ffmpeg", package="ffmpeg")
 
 
-def reader(data: bytes):  # type: ignore[no-untyped-def]
+def reader(data: bytes) -> Callable[[int, int], Iterator[bytes]]:
     def read(start: int, end: int) -> Iterator[bytes]:
         for pos in range(start, end + 1, 1000):
             yield data[pos:min(end + 1, pos + 1000)]
