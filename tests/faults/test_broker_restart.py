@@ -57,7 +57,11 @@ def test_broker_killed_and_restarted_while_messages_arrive_loses_nothing(
         broker.start()
         restarted = time.monotonic()
         caller.join(60)
-        wait_for(lambda: site.sent() >= ARRIVING, 60, "every notification after the broker came back")
+        try:
+            wait_for(lambda: site.sent() >= ARRIVING, 60, "every notification after the broker came back")
+        except AssertionError:
+            print(site.logs())  # the listener's and the worker's own words on what held the messages back
+            raise
         recovered = time.monotonic() - restarted
         restarted_note = f"; the worker was restarted {worker.restarts}x" if worker.restarts else ""
         outcome = check(site, f"{kind} SIGKILLed and restarted while messages arrive", expected,
